@@ -1,0 +1,1 @@
+"""Output side: turn finished results into tables, JSON, CSV or arrays. Never computes attention."""

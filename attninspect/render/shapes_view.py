@@ -1,0 +1,67 @@
+"""Render a `ShapeReport` as a rich table or as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from attninspect.memory import format_bytes
+from attninspect.shapes import ShapeReport
+
+
+def _explanations(report: ShapeReport) -> dict[str, tuple[str, str]]:
+    """Stage -> (axis names, what the stage is)."""
+    multi = report.settings.heads > 1
+    per_head = "B, H, T, d_head" if multi else "B, T, D"
+    pairs = "B, H, T, T" if multi else "B, T, T"
+    split = f", split into {report.settings.heads} heads of {report.head_dim}" if multi else ""
+    masks = " (causal: keys after the query masked)" if report.settings.causal else ""
+    output = "weights · V, heads merged, then · W_o" if multi else "weights · V"
+    return {
+        "input": ("B, T, D", "x = torch.rand(B, T, D): one embedding per token"),
+        "query": (per_head, f"Q = x · W_q{split}"),
+        "key": (per_head, f"K = x · W_k{split}"),
+        "value": (per_head, f"V = x · W_v{split}"),
+        "scores": (pairs, f"Q · Kᵀ / √{report.head_dim}{masks}"),
+        "weights": (pairs, "softmax(scores) over keys: each row sums to 1"),
+        "output": ("B, T, D", output),
+    }
+
+
+def shapes_table(report: ShapeReport) -> Group:
+    """The stages, in order, with their shapes and a one-line explanation each."""
+    explanations = _explanations(report)
+    table = Table(box=box.SIMPLE_HEAD, title="Self-attention, stage by stage", title_justify="left")
+    table.add_column("stage", style="bold")
+    table.add_column("shape", style="cyan", no_wrap=True)
+    table.add_column("axes", style="dim", no_wrap=True)
+    table.add_column("what it is")
+    for stage, shape in report.stages.items():
+        axes, meaning = explanations.get(stage, ("", ""))
+        table.add_row(stage, "(" + ", ".join(str(n) for n in shape) + ")", axes, meaning)
+    projections = "W_q, W_k, W_v" + (", W_o" if report.has_output_projection else "")
+    d = report.settings.dim
+    footer = Text.assemble(
+        ("parameters ", "bold"),
+        f"{report.parameters:,} ({projections}: {d}×{d} each)\n",
+        ("weights tensor ", "bold"),
+        f"{report.weights_bytes:,} bytes ({format_bytes(report.weights_bytes)}, float32)\n",
+        ("device ", "bold"),
+        report.device,
+        ("   seed ", "bold"),
+        str(report.settings.seed),
+    )
+    return Group(table, footer)
+
+
+def print_shapes(report: ShapeReport, console: Console, output_format: str) -> None:
+    """Write the report to ``console`` as ``table`` or ``json``."""
+    match output_format:
+        case "json":
+            console.file.write(json.dumps(report.as_json()) + "\n")
+        case _:
+            console.print(shapes_table(report))
