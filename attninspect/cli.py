@@ -180,9 +180,216 @@ def shapes(
     print_shapes(report, make_console(no_color=no_color), output_format.value)
 
 
+class RunFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    npz = "npz"
+
+
+class DType(str, Enum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+def _head_callback(value: str) -> str:
+    from attninspect.views import parse_head
+
+    try:
+        parse_head(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a head: use an index, mean or max") from None
+    return value
+
+
+def _focus_callback(value: str | None) -> str | None:
+    from attninspect.focus import parse_selector
+
+    if value is None:
+        return None
+    try:
+        parse_selector(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    return value
+
+
+SCRATCH_HELP = "With --model scratch: "
+
+
+@app.command()
+def run(
+    text: Annotated[
+        str | None,
+        typer.Argument(help="The text to inspect; - reads texts from standard input, one a line."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Read texts from this file, one per line."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A local model directory, a Hugging Face hub id, or scratch. "
+            "Default: the bundled all-MiniLM-L6-v2.",
+        ),
+    ] = None,
+    layer: Annotated[
+        int, typer.Option("--layer", "-l", help="Layer to show; negative counts from the end.")
+    ] = -1,
+    head: Annotated[
+        str,
+        typer.Option(
+            "--head", callback=_head_callback, help="Head index, or mean / max over heads."
+        ),
+    ] = "mean",
+    focus: Annotated[
+        str | None,
+        typer.Option(
+            "--focus",
+            callback=_focus_callback,
+            help="Query token to highlight: text (case-insensitive), it#2 for the 2nd, @8 for position 8.",
+        ),
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", "-k", min=1, help="How many keys to list for --focus.")
+    ] = 5,
+    device: DeviceOption = "auto",
+    dtype: Annotated[
+        DType,
+        typer.Option("--dtype", help="Weights' precision (attention is reported as float32)."),
+    ] = DType.float32,
+    output_format: Annotated[
+        RunFormat, typer.Option("--format", help="table, json, jsonl, csv or npz.")
+    ] = RunFormat.table,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout."),
+    ] = None,
+    all_layers: Annotated[
+        bool,
+        typer.Option(
+            "--all-layers", help="json/jsonl/csv: every layer and head, not just the selected view."
+        ),
+    ] = False,
+    precision: Annotated[
+        int, typer.Option("--precision", min=0, max=8, help="Digits of each weight in the table.")
+    ] = 2,
+    window: Annotated[
+        int | None,
+        typer.Option(
+            "--window", min=1, help="Show at most N tokens per axis (default: what fits)."
+        ),
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Show the whole matrix, however wide.")
+    ] = False,
+    truncate: Annotated[
+        bool, typer.Option("--truncate", help="Cut texts longer than the model's limit (warns).")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")
+    ] = 16,
+    skip_errors: Annotated[
+        bool,
+        typer.Option("--skip-errors", help="Report a bad text on stderr and go on with the rest."),
+    ] = False,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option("--tokenizer", help=SCRATCH_HELP + "tokenizer directory (default model's)."),
+    ] = None,
+    dim: Annotated[
+        int | None, typer.Option("--dim", min=1, help=SCRATCH_HELP + "embedding size [64].")
+    ] = None,
+    heads: Annotated[
+        int | None, typer.Option("--heads", min=1, help=SCRATCH_HELP + "heads [1].")
+    ] = None,
+    causal: Annotated[
+        bool, typer.Option("--causal", help=SCRATCH_HELP + "mask keys after each query.")
+    ] = False,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help=SCRATCH_HELP + "seed for the weights [0].")
+    ] = None,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option("--trust-remote-code", help="Allow a model's own Python code to run."),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Let transformers print its own messages.")
+    ] = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Show which token attends to which, in a real model (default) or the scratch module."""
+    from attninspect.engines.factory import SCRATCH, EngineSettings
+    from attninspect.focus import parse_selector
+    from attninspect.views import parse_head
+
+    if (text is None) == (file is None):
+        raise typer.BadParameter(
+            "give a TEXT (or - for standard input) or --file, not both"
+            if text
+            else "give a TEXT to inspect (or - for standard input, or --file FILE)",
+            param_hint="TEXT",
+        )
+    if output_format is RunFormat.npz and output is None:
+        raise typer.BadParameter(
+            "--format npz writes a binary file: add --output FILE.npz", param_hint="'--format'"
+        )
+    scratch_only = {"--dim": dim, "--heads": heads, "--seed": seed, "--causal": causal or None}
+    if model != SCRATCH:
+        given = [name for name, value in scratch_only.items() if value is not None]
+        if given:
+            raise typer.BadParameter(
+                f"{', '.join(given)} apply to --model scratch only", param_hint="'--model'"
+            )
+    dim, heads, seed = dim or 64, heads or 1, seed or 0
+    if dim % heads:
+        raise typer.BadParameter(f"--heads {heads} must divide --dim {dim}", param_hint="'--heads'")
+    from attninspect.inputs import from_argument, from_file, from_stream
+    from attninspect.runner import RunSettings
+    from attninspect.runner import run as run_texts
+
+    if file is not None:
+        source = from_file(str(file))
+    elif text == "-":
+        source = from_stream(sys.stdin.buffer, "standard input")
+    else:
+        source = from_argument(text or "")
+    settings = RunSettings(
+        engine=EngineSettings(
+            model=model,
+            tokenizer=tokenizer,
+            device=device,
+            dtype=dtype.value,
+            trust_remote_code=trust_remote_code,
+            verbose=verbose,
+            dim=dim,
+            heads=heads,
+            causal=causal,
+            seed=seed,
+        ),
+        layer=layer,
+        head=parse_head(head),
+        focus=parse_selector(focus) if focus is not None else None,
+        top=top,
+        output_format=output_format.value,
+        output=output,
+        all_layers=all_layers,
+        precision=precision,
+        window=window,
+        full=full,
+        truncate=truncate,
+        batch_size=batch_size,
+        skip_errors=skip_errors,
+        no_color=no_color,
+    )
+    run_texts(settings, source)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
-
-
-__all__ = ["app", "main", "Path"]

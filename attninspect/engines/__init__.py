@@ -1,0 +1,1 @@
+"""Compute side: engines turn encoded texts into attention tensors. They never print."""

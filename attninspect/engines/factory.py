@@ -1,0 +1,64 @@
+"""Pick and open the engine that `--model` names."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from attninspect.devices import resolve_device
+from attninspect.engines.loading import resolve_model_source
+from attninspect.errors import AttnInspectError
+
+SCRATCH = "scratch"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything that decides which numbers an engine computes."""
+
+    model: str | None = None
+    tokenizer: str | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    trust_remote_code: bool = False
+    verbose: bool = False
+    dim: int = 64
+    heads: int = 1
+    causal: bool = False
+    seed: int = 0
+
+
+@functools.lru_cache(maxsize=4)
+def open_engine(settings: EngineSettings):  # -> PretrainedEngine | ScratchEngine
+    """Resolve the device and model, then load the engine (the slow part).
+
+    Engines are cached per settings within a process, so a library caller (or a test session) that
+    inspects many texts with the same model loads it once.
+    """
+    device = resolve_device(settings.device)
+    if settings.model == SCRATCH:
+        from attninspect.engines.scratch import ScratchEngine
+
+        return ScratchEngine(
+            resolve_model_source(settings.tokenizer),
+            device,
+            dim=settings.dim,
+            heads=settings.heads,
+            causal=settings.causal,
+            seed=settings.seed,
+            verbose=settings.verbose,
+        )
+    from attninspect.engines.pretrained import PretrainedEngine
+
+    source = resolve_model_source(settings.model)
+    if settings.tokenizer is not None:
+        raise AttnInspectError(
+            "--tokenizer applies to --model scratch; a pretrained model uses its own tokenizer"
+        )
+    return PretrainedEngine(
+        source,
+        device,
+        dtype=settings.dtype,
+        trust_remote_code=settings.trust_remote_code,
+        verbose=settings.verbose,
+    )

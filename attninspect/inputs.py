@@ -1,0 +1,148 @@
+"""Where texts come from: the argument, standard input or a file, one text per line."""
+
+from __future__ import annotations
+
+import os
+import queue
+import stat
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from attninspect.errors import AttnInspectError, InputError
+from attninspect.pipeline import SourceText
+
+Item = SourceText | InputError
+
+
+@dataclass
+class TextSource:
+    """A stream of texts (or per-line errors) in input order, and what was skipped on the way."""
+
+    items: Iterable[Item]
+    description: str
+    live: bool = False  # read from a pipe or terminal: batch only what has already arrived
+    total_lines: int | None = None
+    blank_lines: list[int] = field(default_factory=list)
+
+
+def from_argument(text: str) -> TextSource:
+    """The single text given on the command line."""
+    return TextSource(items=[SourceText(text=text, index=0)], description="the argument")
+
+
+def from_stream(
+    stream: BinaryIO, description: str, total_lines: int | None = None, close: bool = False
+) -> TextSource:
+    """Texts from a binary stream, one per line; a pipe or terminal is read as lines arrive."""
+    source = TextSource(items=[], description=description, total_lines=total_lines)
+    source.items = _lines(stream, source.blank_lines, close)
+    source.live = not _is_regular_file(stream)
+    return source
+
+
+def from_file(path: str) -> TextSource:
+    """Texts from a file, one per line."""
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 - closed when the generator finishes
+    except IsADirectoryError as error:
+        raise AttnInspectError(f"--file {path!r} is a directory, not a text file") from error
+    except OSError as error:
+        raise AttnInspectError(f"cannot read --file {path!r}: {error.strerror}") from error
+    with open(path, "rb") as counter:
+        total = sum(1 for _ in counter)
+    return from_stream(stream, f"--file {path}", total_lines=total, close=True)
+
+
+def _is_regular_file(stream: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return True  # an in-memory stream: everything is already there
+
+
+def _lines(stream: BinaryIO, blank_lines: list[int], close: bool) -> Iterator[Item]:
+    """Decode each line strictly as UTF-8; skip blank ones, noting their numbers."""
+    index = 0
+    try:
+        for number, raw in enumerate(iter(stream.readline, b""), start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield InputError(f"not valid UTF-8 (byte {error.start + 1} of the line)", number)
+                continue
+            if number == 1:
+                text = text.removeprefix("\ufeff")
+            text = text.removesuffix("\n").removesuffix("\r")
+            if not text.strip():
+                blank_lines.append(number)
+                continue
+            yield SourceText(text=text, index=index, line=number)
+            index += 1
+    finally:
+        if close:
+            stream.close()
+
+
+_DONE = object()
+
+
+class _ReadFailure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def batches(source: TextSource, size: int) -> Iterator[list[Item]]:
+    """Groups of at most ``size`` items, in order.
+
+    From a pipe, a batch holds only the lines that have already arrived, so the first record goes
+    out before the whole input has been read.
+    """
+    if not source.live:
+        batch: list[Item] = []
+        for item in source.items:
+            batch.append(item)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        return
+    yield from _live_batches(source.items, size)
+
+
+def _live_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    arrived: queue.Queue[object] = queue.Queue(maxsize=max(4 * size, 64))
+
+    def pump() -> None:
+        try:
+            for item in items:
+                arrived.put(item)
+        except BaseException as error:  # noqa: BLE001 - handed to the reading thread
+            arrived.put(_ReadFailure(error))
+        finally:
+            arrived.put(_DONE)
+
+    threading.Thread(target=pump, name="attninspect-reader", daemon=True).start()
+    while True:
+        first = _checked(arrived.get())
+        if first is _DONE:
+            return
+        batch = [first]
+        while len(batch) < size:
+            try:
+                following = _checked(arrived.get_nowait())
+            except queue.Empty:
+                break
+            if following is _DONE:
+                yield batch
+                return
+            batch.append(following)
+        yield batch
+
+
+def _checked(item: object):
+    if isinstance(item, _ReadFailure):
+        raise item.error
+    return item

@@ -1,0 +1,123 @@
+"""Machine formats: JSON, JSON Lines, CSV and NPZ, built from an Inspection and its view."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import IO, Any
+
+import numpy as np
+
+from attninspect.inspection import Inspection
+from attninspect.views import Ranked, RunView
+
+CSV_COLUMNS = (
+    "text_index",
+    "layer",
+    "head",
+    "query_index",
+    "query_token",
+    "key_index",
+    "key_token",
+    "weight",
+)
+
+
+def _ranked(inspection: Inspection, entries: list[Ranked]) -> list[dict[str, Any]]:
+    return [
+        {"token": inspection.tokens[e.index], "index": e.index, "weight": e.weight} for e in entries
+    ]
+
+
+def run_record(inspection: Inspection, view: RunView, all_layers: bool = False) -> dict[str, Any]:
+    """The JSON object of the command-line contract for one text."""
+    record: dict[str, Any] = {
+        "text": inspection.text,
+        "text_index": inspection.index,
+        "model": inspection.model,
+        "engine": inspection.engine,
+        "device": inspection.device,
+        "dtype": inspection.dtype,
+        "causal": inspection.causal,
+        "tokens": inspection.tokens,
+        "special": inspection.special,
+        "shapes": inspection.shapes,
+        "layer": view.layer,
+        "head": view.head,
+        "attention": view.matrix.tolist(),
+    }
+    if inspection.line is not None:
+        record["line"] = inspection.line
+    if inspection.truncated_from is not None:
+        record["truncated_from"] = inspection.truncated_from
+    if view.focus is not None:
+        record["focus"] = {
+            "token": inspection.tokens[view.focus],
+            "index": view.focus,
+            "top": _ranked(inspection, view.focus_top),
+            "layers": [
+                {"layer": layer, "top": _ranked(inspection, ranked)}
+                for layer, ranked in enumerate(view.focus_by_layer)
+            ],
+        }
+    if all_layers:
+        record["all_attention"] = inspection.attention.tolist()
+    record["seconds"] = round(inspection.seconds, 6)
+    return record
+
+
+def dump_json(record: Any) -> str:
+    """One line of JSON; non-ASCII text stays readable, control characters are escaped."""
+    return json.dumps(record, ensure_ascii=False, allow_nan=False)
+
+
+def csv_rows(inspection: Inspection, view: RunView, all_layers: bool = False):
+    """Tidy long rows, one per (layer, head, query, key)."""
+    tokens = inspection.tokens
+    if all_layers:
+        blocks = [
+            (layer, head, inspection.attention[layer, head])
+            for layer in range(inspection.num_layers)
+            for head in range(inspection.num_heads)
+        ]
+    else:
+        blocks = [(view.layer, view.head, view.matrix)]
+    for layer, head, matrix in blocks:
+        for query, row in enumerate(matrix.tolist()):
+            query_token = tokens[query]
+            for key, weight in enumerate(row):
+                yield (inspection.index, layer, head, query, query_token, key, tokens[key], weight)
+
+
+class CsvRecordWriter:
+    """Writes the header once, then each text's rows."""
+
+    def __init__(self, stream: IO[str], all_layers: bool) -> None:
+        self.writer = csv.writer(stream, lineterminator="\n")
+        self.all_layers = all_layers
+        self.writer.writerow(CSV_COLUMNS)
+
+    def write(self, inspection: Inspection, view: RunView) -> None:
+        self.writer.writerows(csv_rows(inspection, view, self.all_layers))
+
+
+def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
+    """``tokens`` and ``attention`` for one text; ``tokens_i``/``attention_i`` and ``texts`` for more."""
+
+    def tokens_array(inspection: Inspection) -> np.ndarray:
+        return np.array(inspection.tokens, dtype=np.str_)
+
+    if len(inspections) == 1:
+        only = inspections[0]
+        return {
+            "tokens": tokens_array(only),
+            "attention": only.attention.astype(np.float32, copy=False),
+            "text": np.array(only.text, dtype=np.str_),
+        }
+    arrays: dict[str, np.ndarray] = {
+        "texts": np.array([inspection.text for inspection in inspections], dtype=np.str_)
+    }
+    for number, inspection in enumerate(inspections):
+        arrays[f"tokens_{number}"] = tokens_array(inspection)
+        arrays[f"attention_{number}"] = inspection.attention.astype(np.float32, copy=False)
+    return arrays

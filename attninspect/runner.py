@@ -1,0 +1,170 @@
+"""`attninspect run`: texts in, engine, views, writers out; errors per line; files atomic."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from attninspect.engines.factory import EngineSettings, open_engine
+from attninspect.errors import AttnInspectError, InputError
+from attninspect.focus import TokenSelector, resolve_selector
+from attninspect.inputs import TextSource, batches
+from attninspect.inspection import Inspection
+from attninspect.output import atomic_file, check_output_path
+from attninspect.pipeline import inspect_batch
+from attninspect.render.console import make_console, wants_color
+from attninspect.render.writers import (
+    CsvWriter,
+    JsonLinesWriter,
+    JsonWriter,
+    NpzWriter,
+    RecordWriter,
+    TableWriter,
+)
+from attninspect.safe_text import printable
+from attninspect.views import HeadChoice, build_view, resolve_head, resolve_layer
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything `run` needs besides the texts."""
+
+    engine: EngineSettings
+    layer: int = -1
+    head: HeadChoice = "mean"
+    focus: TokenSelector | None = None
+    top: int = 5
+    output_format: str = "table"
+    output: Path | None = None
+    all_layers: bool = False
+    precision: int = 2
+    window: int | None = None
+    full: bool = False
+    truncate: bool = False
+    batch_size: int = 16
+    skip_errors: bool = False
+    no_color: bool = False
+
+
+def run(settings: RunSettings, source: TextSource) -> None:
+    """Inspect every text of ``source`` and write the results; raise on the first bad text."""
+    if settings.output is not None:
+        check_output_path(settings.output)
+    errors = error_console(settings.no_color)
+    with loading_status(errors, settings.engine.model):
+        engine = open_engine(settings.engine)
+    layer = resolve_layer(settings.layer, engine.num_layers)
+    head = resolve_head(settings.head, engine.num_heads)
+    skipped_errors = 0
+    written = 0
+    with destination(settings) as stream, progress_bar(errors, source, settings) as advance:
+        writer = make_writer(settings, stream)
+        for batch in batches(source, settings.batch_size):
+            texts = [item for item in batch if not isinstance(item, InputError)]
+            results = iter(inspect_batch(engine, texts, settings.truncate))
+            for item in batch:
+                result = item if isinstance(item, InputError) else next(results)
+                try:
+                    if isinstance(result, InputError):
+                        raise result
+                    writer.write(result, view_of(result, settings, layer, head))
+                    written += 1
+                except InputError as error:
+                    if not settings.skip_errors:
+                        raise
+                    skipped_errors += 1
+                    errors.print(f"warning: skipped {printable(str(error))}", style="yellow")
+                advance()
+        if not written:
+            reason = "every text had an error" if skipped_errors else "it had no text"
+            raise AttnInspectError(f"nothing to inspect in {source.description}: {reason}")
+        writer.close()
+    notes(errors, source, skipped_errors)
+
+
+def view_of(inspection: Inspection, settings: RunSettings, layer: int, head: HeadChoice):
+    """Resolve the focus token in this text and build what the writers show."""
+    focus = None
+    if settings.focus is not None:
+        try:
+            focus = resolve_selector(settings.focus, inspection.tokens)
+        except InputError as error:
+            raise InputError(str(error), inspection.line) from error
+    return build_view(inspection.attention, layer, head, focus, settings.top)
+
+
+def error_console(no_color: bool) -> Console:
+    return make_console(sys.stderr, no_color=no_color)
+
+
+@contextlib.contextmanager
+def loading_status(errors: Console, model: str | None) -> Iterator[None]:
+    """A spinner on stderr while the model loads, only where stderr is a terminal."""
+    if not errors.is_terminal:
+        yield
+        return
+    with errors.status(f"loading {printable(model or 'the default model')} …"):
+        yield
+
+
+@contextlib.contextmanager
+def destination(settings: RunSettings) -> Iterator[IO]:
+    """stdout, or an atomic file for ``--output``."""
+    if settings.output is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    with atomic_file(settings.output, binary=settings.output_format == "npz") as handle:
+        yield handle
+
+
+def make_writer(settings: RunSettings, stream: IO) -> RecordWriter:
+    match settings.output_format:
+        case "json":
+            return JsonWriter(stream, settings.all_layers)
+        case "jsonl":
+            return JsonLinesWriter(stream, settings.all_layers)
+        case "csv":
+            return CsvWriter(stream, settings.all_layers)
+        case "npz":
+            return NpzWriter(stream)
+        case _:
+            console = make_console(stream, no_color=settings.no_color)
+            return TableWriter(console, settings.precision, settings.window, settings.full)
+
+
+@contextlib.contextmanager
+def progress_bar(errors: Console, source: TextSource, settings: RunSettings) -> Iterator:
+    """A bar on stderr for file input when stderr is a terminal and stdout is not shared with it."""
+    table_on_terminal = settings.output is None and wants_color(sys.stdout) and sys.stdout.isatty()
+    if source.total_lines is None or not errors.is_terminal or table_on_terminal:
+        yield lambda: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=errors, transient=True) as progress:
+        task = progress.add_task("texts", total=source.total_lines)
+        yield lambda: progress.advance(task)
+
+
+def notes(errors: Console, source: TextSource, skipped_errors: int) -> None:
+    """What was skipped on the way, on stderr."""
+    if source.blank_lines:
+        count = len(source.blank_lines)
+        errors.print(f"note: skipped {count} blank line{'s' if count != 1 else ''}", style="dim")
+    if skipped_errors:
+        errors.print(
+            f"note: skipped {skipped_errors} text{'s' if skipped_errors != 1 else ''} with errors",
+            style="yellow",
+        )

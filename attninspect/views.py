@@ -1,0 +1,116 @@
+"""Select and aggregate what to show from the full (L, H, T, T) attention tensor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attninspect.errors import AttnInspectError
+
+AGGREGATES = ("mean", "max")
+HeadChoice = int | str
+
+
+class OptionRangeError(AttnInspectError):
+    """An option value that only the loaded model shows to be out of range (a usage error)."""
+
+    exit_code = 2
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"Invalid value for '{option}': {message}")
+
+
+def parse_head(value: str) -> HeadChoice:
+    """``"mean"``, ``"max"`` or a head index; anything else raises ValueError."""
+    text = value.strip().lower()
+    if text in AGGREGATES:
+        return text
+    return int(text)
+
+
+def resolve_layer(layer: int, num_layers: int) -> int:
+    """Negative layers count from the end; return the non-negative index or refuse."""
+    if not -num_layers <= layer < num_layers:
+        raise OptionRangeError(
+            "--layer",
+            f"{layer} is out of range: this model has {num_layers} layer"
+            f"{'s' if num_layers != 1 else ''} (use 0..{num_layers - 1}, or -{num_layers}..-1)",
+        )
+    return layer % num_layers
+
+
+def resolve_head(head: HeadChoice, num_heads: int) -> HeadChoice:
+    """Check a head index against the model (negative counts from the end)."""
+    if isinstance(head, str):
+        return head
+    if not -num_heads <= head < num_heads:
+        raise OptionRangeError(
+            "--head",
+            f"{head} is out of range: each layer has {num_heads} head"
+            f"{'s' if num_heads != 1 else ''} (use 0..{num_heads - 1}, mean or max)",
+        )
+    return head % num_heads
+
+
+def heads_view(layer_attention: np.ndarray, head: HeadChoice) -> np.ndarray:
+    """(..., H, T, T) -> (..., T, T): one head, or the mean or max over heads."""
+    if head == "mean":
+        return layer_attention.mean(axis=-3, dtype=np.float32)
+    if head == "max":
+        return layer_attention.max(axis=-3)
+    return layer_attention[..., head, :, :]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One entry of a top-K list."""
+
+    index: int
+    weight: float
+
+
+def top_k(row: np.ndarray, k: int) -> list[Ranked]:
+    """The ``k`` largest weights of ``row``, largest first; ties keep token order."""
+    order = np.argsort(-row, kind="stable")[: max(k, 0)]
+    return [Ranked(int(i), float(row[i])) for i in order]
+
+
+def window(length: int, size: int, center: int | None) -> range:
+    """A contiguous range of ``size`` positions out of ``length``, centred on ``center``."""
+    size = max(1, min(size, length))
+    if center is None:
+        return range(0, size)
+    start = min(max(center - size // 2, 0), length - size)
+    return range(start, start + size)
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What `run` shows of one inspection: the selected T x T matrix and the focus token's top-K."""
+
+    layer: int
+    head: HeadChoice
+    matrix: np.ndarray  # (T, T)
+    focus: int | None
+    focus_top: list[Ranked]
+    focus_by_layer: list[list[Ranked]]
+
+
+def build_view(
+    attention: np.ndarray, layer: int, head: HeadChoice, focus: int | None, top: int
+) -> RunView:
+    """Select ``layer``/``head`` (already resolved) and rank what ``focus`` attends to per layer."""
+    matrix = heads_view(attention[layer], head)  # (T, T)
+    by_layer: list[list[Ranked]] = []
+    if focus is not None:
+        rows = heads_view(attention[:, :, focus, :][:, :, None, :], head)[:, 0, :]  # (L, T)
+        by_layer = [top_k(rows[index], top) for index in range(rows.shape[0])]
+    return RunView(
+        layer=layer,
+        head=head,
+        matrix=matrix,
+        focus=focus,
+        focus_top=top_k(matrix[focus], top) if focus is not None else [],
+        focus_by_layer=by_layer,
+    )
