@@ -50,9 +50,9 @@ class SelfAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Attend over ``x`` (B, T, D).
 
-        ``padding_mask`` is (B, T), true (or 1) for real tokens and false (or 0) for padding, like
-        Hugging Face's ``attention_mask``. Returns the output (B, T, D) and the weights: (B, T, T) for
-        one head, (B, H, T, T) for several.
+        ``padding_mask`` is (B, T), true (or 1) for real tokens and false (or 0) for padding,
+        like Hugging Face's ``attention_mask``. Returns the output (B, T, D) and the weights:
+        (B, T, T) for one head, (B, H, T, T) for several.
         """
         output, weights = self._attend(x, padding_mask, stage_shapes=None)
         return output, weights
@@ -137,8 +137,9 @@ class SelfAttention(nn.Module):
     ) -> torch.Tensor | None:
         """Boolean (B|1, 1, T, T) mask of the (query, key) pairs that must get zero weight.
 
-        A query that would be left with no key at all (a padding query under a causal mask, or an
-        all-padding sequence) keeps its own position, so its row still sums to 1 and never holds NaN.
+        A query that would be left with no key at all (a padding query under a causal mask, or
+        an all-padding sequence) keeps its own position, so its row still sums to 1 and never
+        holds NaN.
         """
         if padding_mask is None and not self.causal:
             return None

@@ -252,7 +252,8 @@ def run(
         typer.Option(
             "--focus",
             callback=_focus_callback,
-            help="Query token to highlight: text (case-insensitive), it#2 for the 2nd, @8 for position 8.",
+            help="Query token to highlight: its text (case-insensitive), it#2 for the second "
+            "occurrence, @8 for position 8.",
         ),
     ] = None,
     top: Annotated[

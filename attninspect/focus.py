@@ -67,7 +67,8 @@ def resolve_selector(selector: TokenSelector, tokens: list[str], option: str = "
         return matches[selector.occurrence - 1]
     listing = " ".join(f"{i}:{printable(token)}" for i, token in enumerate(tokens))
     if matches:
-        problem = f"occurs {len(matches)} time{'s' if len(matches) != 1 else ''}, not {selector.occurrence}"
+        times = f"{len(matches)} time{'s' if len(matches) != 1 else ''}"
+        problem = f"occurs {times}, not {selector.occurrence}"
     else:
         problem = "is not a token of this text"
     raise InputError(f"{option} {printable(selector.raw)} {problem}; the tokens are: {listing}")

@@ -119,7 +119,7 @@ def _live_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         try:
             for item in items:
                 arrived.put(item)
-        except BaseException as error:  # noqa: BLE001 - handed to the reading thread
+        except BaseException as error:
             arrived.put(_ReadFailure(error))
         finally:
             arrived.put(_DONE)

@@ -24,7 +24,7 @@ def self_attention_from_bert_layer(layer: nn.Module) -> SelfAttention:
         raise TypeError(
             f"{type(layer).__name__} is not a BERT-style layer: it has no query/key/value Linear"
         )
-    query, key, value = projections
+    query = projections[0]
     num_heads = int(self_attention.num_attention_heads)
     position_type = getattr(self_attention, "position_embedding_type", "absolute")
     if position_type not in (None, "absolute"):

@@ -76,6 +76,8 @@ def run(settings: RunSettings, source: TextSource) -> None:
                         raise result
                     writer.write(result, view_of(result, settings, layer, head))
                     written += 1
+                    if result.truncated_from is not None:
+                        warn_truncated(errors, result)
                 except InputError as error:
                     if not settings.skip_errors:
                         raise
@@ -156,6 +158,15 @@ def progress_bar(errors: Console, source: TextSource, settings: RunSettings) -> 
     with Progress(*columns, console=errors, transient=True) as progress:
         task = progress.add_task("texts", total=source.total_lines)
         yield lambda: progress.advance(task)
+
+
+def warn_truncated(errors: Console, inspection: Inspection) -> None:
+    where = f"line {inspection.line}: " if inspection.line is not None else ""
+    errors.print(
+        f"warning: {where}text truncated from {inspection.truncated_from} to "
+        f"{inspection.length} tokens (--truncate)",
+        style="yellow",
+    )
 
 
 def notes(errors: Console, source: TextSource, skipped_errors: int) -> None:

@@ -20,6 +20,7 @@ class Encoding:
     special: list[bool]
     word_ids: list[int | None]
     truncated_from: int | None = None
+    type_ids: list[int] | None = None  # token_type_ids, where the tokenizer makes them
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -31,7 +32,7 @@ def encode(
     """Tokenize ``text`` with special tokens; refuse empty text and text past ``max_length``."""
     if not text.strip():
         raise InputError("the text is empty" if not text else "the text is only white space", line)
-    batch = tokenizer(text, add_special_tokens=True)
+    batch = tokenizer(text, add_special_tokens=True, verbose=False)
     ids = list(batch["input_ids"])
     if not ids:
         raise InputError("the text has no tokens", line)
@@ -44,7 +45,9 @@ def encode(
                 line,
             )
         truncated_from = len(ids)
-        batch = tokenizer(text, add_special_tokens=True, truncation=True, max_length=max_length)
+        batch = tokenizer(
+            text, add_special_tokens=True, truncation=True, max_length=max_length, verbose=False
+        )
         ids = list(batch["input_ids"])
     return Encoding(
         ids=ids,
@@ -52,6 +55,7 @@ def encode(
         special=special_flags(tokenizer, ids),
         word_ids=_word_ids(batch, len(ids)),
         truncated_from=truncated_from,
+        type_ids=list(batch["token_type_ids"]) if "token_type_ids" in batch else None,
     )
 
 
@@ -84,9 +88,21 @@ def max_tokens(tokenizer: Any, config: Any | None) -> int | None:
     return min(limits) if limits else None
 
 
-def pad_batch(encodings: list[Encoding], pad_id: int) -> tuple[list[list[int]], list[list[int]]]:
-    """Right-pad the ids of several encodings; return ids and the attention mask (1 = real)."""
+@dataclass(frozen=True)
+class PaddedBatch:
+    """Right-padded ids, attention mask (1 = real token) and token type ids (or None)."""
+
+    ids: list[list[int]]
+    mask: list[list[int]]
+    type_ids: list[list[int]] | None
+
+
+def pad_batch(encodings: list[Encoding], pad_id: int) -> PaddedBatch:
+    """Right-pad several encodings to the longest one."""
     width = max(len(encoding) for encoding in encodings)
     ids = [e.ids + [pad_id] * (width - len(e)) for e in encodings]
     mask = [[1] * len(e) + [0] * (width - len(e)) for e in encodings]
-    return ids, mask
+    type_ids = None
+    if all(e.type_ids is not None for e in encodings):
+        type_ids = [e.type_ids + [0] * (width - len(e)) for e in encodings]  # type: ignore[operator]
+    return PaddedBatch(ids, mask, type_ids)

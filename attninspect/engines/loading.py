@@ -62,21 +62,20 @@ def resolve_model_source(spec: str | None) -> ModelSource:
 
 @contextlib.contextmanager
 def quiet_libraries(verbose: bool = False) -> Iterator[None]:
-    """Keep transformers' and huggingface_hub's progress bars, logs and warnings off stderr."""
+    """Keep transformers' progress bars, logs and warnings off stderr (``--verbose`` lets them).
+
+    The log level stays at "error" afterwards: tokenizers and models warn at run time too.
+    """
     if verbose:
         yield
         return
     from transformers.utils import logging as hf_logging
 
-    previous = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        hf_logging.set_verbosity(previous)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def load_failure(source: ModelSource, what: str, error: BaseException) -> AttnInspectError:

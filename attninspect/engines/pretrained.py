@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,8 @@ class PretrainedEngine:
         self.num_layers = int(getattr(self.config, "num_hidden_layers", 0) or 0)
         self.num_heads = int(getattr(self.config, "num_attention_heads", 0) or 0)
         self.hidden_size = int(getattr(self.config, "hidden_size", 0) or 0)
+        # Pass token_type_ids exactly where `model(**tokenizer(text))` would.
+        self.takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
 
     @property
     def device_name(self) -> str:
@@ -83,12 +86,18 @@ class PretrainedEngine:
         Padding goes on the right: real tokens keep positions 0..T-1, padded keys are masked, and
         under a causal mask real queries never see the padding after them.
         """
-        ids, mask = pad_batch(encodings, self.pad_id)
-        input_ids = torch.tensor(ids, dtype=torch.long, device=self.device)  # (B, T)
-        attention_mask = torch.tensor(mask, dtype=torch.long, device=self.device)  # (B, T)
+        padded = pad_batch(encodings, self.pad_id)
+        inputs = {
+            "input_ids": torch.tensor(padded.ids, dtype=torch.long),  # (B, T)
+            "attention_mask": torch.tensor(padded.mask, dtype=torch.long),  # (B, T)
+        }
+        if padded.type_ids is not None and self.takes_token_types:
+            inputs["token_type_ids"] = torch.tensor(padded.type_ids, dtype=torch.long)  # (B, T)
+        input_ids = inputs["input_ids"]
         with torch.inference_mode():
             outputs = self.model(
-                input_ids=input_ids, attention_mask=attention_mask, output_attentions=True
+                **{name: tensor.to(self.device) for name, tensor in inputs.items()},
+                output_attentions=True,
             )
         attentions = self._checked_attentions(outputs, input_ids.shape)
         stacked = torch.stack(attentions, dim=1).float().cpu().numpy()  # (B, L, H, T, T)

@@ -53,9 +53,9 @@ class ScratchEngine:
 
     def run_batch(self, encodings: list[Encoding]) -> list[tuple[np.ndarray, dict[str, list[int]]]]:
         """Attention (1, H, T, T) and every stage's shape for each encoding."""
-        ids, mask = pad_batch(encodings, self.pad_id)
-        input_ids = torch.tensor(ids, dtype=torch.long, device=self.device)  # (B, T)
-        padding_mask = torch.tensor(mask, dtype=torch.bool, device=self.device)  # (B, T)
+        padded = pad_batch(encodings, self.pad_id)
+        input_ids = torch.tensor(padded.ids, dtype=torch.long, device=self.device)  # (B, T)
+        padding_mask = torch.tensor(padded.mask, dtype=torch.bool, device=self.device)  # (B, T)
         length = input_ids.shape[1]
         with torch.inference_mode():
             positions = sinusoidal_positions(length, self.dim).to(self.device)  # (T, D)

@@ -22,7 +22,7 @@ def wants_color(stream: TextIO, no_color: bool = False) -> bool:
 def make_console(
     stream: TextIO | None = None, no_color: bool = False, width: int | None = None
 ) -> Console:
-    """A console on ``stream`` (stdout by default) that emits no escape codes unless colour is on."""
+    """A console on ``stream`` (stdout by default); no escape codes unless colour is on."""
     stream = stream if stream is not None else sys.stdout
     color = wants_color(stream, no_color)
     return Console(

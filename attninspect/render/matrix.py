@@ -14,6 +14,7 @@ from attninspect.safe_text import printable
 from attninspect.views import RunView, window
 
 LABEL_WIDTH = 16
+LISTED_TOKENS = 64  # longer texts list only the tokens of the shown window
 BAR_WIDTH = 4
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
@@ -32,8 +33,11 @@ def _head_label(view: RunView, num_heads: int) -> str:
             return f"head {view.head} of {num_heads}"
 
 
-def summary(inspection: Inspection, view: RunView) -> Text:
-    """Model, engine, tokens with positions, and the shape of every stage."""
+def summary(inspection: Inspection, view: RunView, shown: range) -> Text:
+    """Model, engine, tokens with positions, and the shape of every stage.
+
+    Long texts list only the tokens of the shown window; json lists them all.
+    """
     kind = "decoder, causal" if inspection.causal else "encoder"
     text = Text()
     text.append(printable(inspection.model), style="bold")
@@ -43,10 +47,16 @@ def summary(inspection: Inspection, view: RunView) -> Text:
         style="dim",
     )
     text.append(f"tokens ({len(inspection.tokens)})  ", style="bold")
-    for index, token in enumerate(inspection.tokens):
+    listed = range(inspection.length) if inspection.length <= LISTED_TOKENS else shown
+    if listed.start > 0:
+        text.append("…  ")
+    for index in listed:
+        token = inspection.tokens[index]
         text.append(f"{index}", style="dim")
         text.append(f":{printable(token)}", style="italic dim" if inspection.special[index] else "")
         text.append("  ")
+    if listed.stop < inspection.length:
+        text.append("…", style="")
     text.append("\n")
     text.append("shapes  ", style="bold")
     text.append("  ".join(f"{name} {_shape(shape)}" for name, shape in inspection.shapes.items()))
@@ -173,7 +183,7 @@ def render_run(
     label_width = label_width_for(inspection)
     size = length if full else window_size or fitting_tokens(console.width, precision, label_width)
     shown = window(length, size, view.focus)
-    parts: list[RenderableType] = [summary(inspection, view), Text()]
+    parts: list[RenderableType] = [summary(inspection, view, shown), Text()]
     parts.append(matrix_table(inspection, view, shown, precision, color, label_width))
     note = window_note(shown, length)
     if note is not None:

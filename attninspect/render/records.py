@@ -102,7 +102,7 @@ class CsvRecordWriter:
 
 
 def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
-    """``tokens`` and ``attention`` for one text; ``tokens_i``/``attention_i`` and ``texts`` for more."""
+    """One text: `tokens`, `attention`; several: `tokens_i`, `attention_i` and `texts`."""
 
     def tokens_array(inspection: Inspection) -> np.ndarray:
         return np.array(inspection.tokens, dtype=np.str_)
