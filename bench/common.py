@@ -1,0 +1,50 @@
+"""Helpers shared by the benchmarks: timing subprocesses and printing ratios against a floor."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+CAT = "The cat sat on the mat because it was warm."
+
+
+def time_command(command: list[str], repeats: int, stdin_path: Path | None = None) -> float:
+    """Median wall time of ``command`` over ``repeats`` runs (after one warm-up run)."""
+    timings = []
+    for attempt in range(repeats + 1):
+        stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL  # noqa: SIM115
+        started = time.perf_counter()
+        subprocess.run(
+            command,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=stdin,
+            env=ENV,
+        )
+        elapsed = time.perf_counter() - started
+        if stdin_path:
+            stdin.close()
+        if attempt:
+            timings.append(elapsed)
+    return statistics.median(timings)
+
+
+def report(name: str, ours: float, floor: float, goal: str, unit: str = "s") -> str:
+    """One line: the measured numbers, the ratio and whether it meets the goal."""
+    ratio = ours / floor
+    op, limit = goal.split()
+    met = ratio <= float(limit) if op == "<=" else ratio >= float(limit)
+    line = (
+        f"{name:<44} ours {ours:9.4f} {unit}  floor {floor:9.4f} {unit}  "
+        f"ratio {ratio:5.2f}  goal {goal:<7} {'ok' if met else 'MISSED'}"
+    )
+    print(line, flush=True)
+    return line
