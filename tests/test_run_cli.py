@@ -32,7 +32,7 @@ def test_table_shows_summary_matrix_and_focus(runner: CliRunner) -> None:
     out = result.stdout
     assert "tokens (13)" in out and "8:it" in out
     assert "attention (6, 12, 13, 13)" in out and "input_ids (1, 13)" in out
-    assert "pretrained encoder" in out and "float32" in out
+    assert "pretrained bidirectional (encoder)" in out and "float32" in out
     assert "▶ 8 it" in out and "what it (@8) attends to" in out
     assert result.stderr == ""
     assert "\x1b" not in out

@@ -38,7 +38,7 @@ def summary(inspection: Inspection, view: RunView, shown: range) -> Text:
 
     Long texts list only the tokens of the shown window; json lists them all.
     """
-    kind = "decoder, causal" if inspection.causal else "encoder"
+    kind = "causal (decoder)" if inspection.causal else "bidirectional (encoder)"
     text = Text()
     text.append(printable(inspection.model), style="bold")
     text.append(
@@ -143,7 +143,7 @@ def _bar(weight: float) -> str:
     return ("█" * full + (BLOCKS[part] if part else "")).ljust(BAR_WIDTH)
 
 
-def focus_table(inspection: Inspection, view: RunView) -> Table:
+def focus_table(inspection: Inspection, view: RunView) -> Group:
     """Per layer, the top-K keys that the focus token attends to, with small bars."""
     assert view.focus is not None
     top = len(view.focus_top)
@@ -151,7 +151,7 @@ def focus_table(inspection: Inspection, view: RunView) -> Table:
         f"what {printable(inspection.tokens[view.focus])!s} (@{view.focus}) attends to, "
         f"per layer ({_head_label(view, inspection.num_heads)})"
     )
-    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("layer", justify="right", no_wrap=True, min_width=5)
     for rank in range(top):
         table.add_column(
@@ -166,7 +166,7 @@ def focus_table(inspection: Inspection, view: RunView) -> Table:
             cells.append(cell)
         style = "bold" if layer == view.layer else None
         table.add_row(("▶" if layer == view.layer else "") + str(layer), *cells, style=style)
-    return table
+    return Group(Text(title, style="bold"), table)
 
 
 def render_run(
