@@ -18,16 +18,16 @@ def _explanations(report: ShapeReport) -> dict[str, tuple[str, str]]:
     multi = report.settings.heads > 1
     per_head = "B, H, T, d_head" if multi else "B, T, D"
     pairs = "B, H, T, T" if multi else "B, T, T"
-    split = f", split into {report.settings.heads} heads of {report.head_dim}" if multi else ""
-    masks = " (causal: keys after the query masked)" if report.settings.causal else ""
-    output = "weights · V, heads merged, then · W_o" if multi else "weights · V"
+    split = f", {report.settings.heads} heads" if multi else ""
+    masks = ", future masked" if report.settings.causal else ""
+    output = "(weights · V, heads joined) · W_o" if multi else "weights · V"
     return {
-        "input": ("B, T, D", "x = torch.rand(B, T, D): one embedding per token"),
+        "input": ("B, T, D", "x = torch.rand(B, T, D)"),
         "query": (per_head, f"Q = x · W_q{split}"),
         "key": (per_head, f"K = x · W_k{split}"),
         "value": (per_head, f"V = x · W_v{split}"),
         "scores": (pairs, f"Q · Kᵀ / √{report.head_dim}{masks}"),
-        "weights": (pairs, "softmax(scores) over keys: each row sums to 1"),
+        "weights": (pairs, "softmax over keys: rows sum to 1"),
         "output": ("B, T, D", output),
     }
 
