@@ -1,6 +1,6 @@
 """`python -m attninspect` runs the command-line tool."""
 
-from attninspect.cli import main
+from attninspect.entry import main
 
 if __name__ == "__main__":
     main()

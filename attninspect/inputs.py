@@ -37,8 +37,11 @@ def from_stream(
 ) -> TextSource:
     """Texts from a binary stream, one per line; a pipe or terminal is read as lines arrive."""
     source = TextSource(items=[], description=description, total_lines=total_lines)
-    source.items = _lines(stream, source.blank_lines, close)
     source.live = not _is_regular_file(stream)
+    # A pipe is read with os.read on its descriptor: the reader thread then holds no lock of the
+    # buffered stream, so the process can always exit while it waits for input.
+    raw_lines = _descriptor_lines(stream.fileno()) if source.live else iter(stream.readline, b"")
+    source.items = _lines(raw_lines, source.blank_lines, stream if close else None)
     return source
 
 
@@ -62,11 +65,24 @@ def _is_regular_file(stream: BinaryIO) -> bool:
         return True  # an in-memory stream: everything is already there
 
 
-def _lines(stream: BinaryIO, blank_lines: list[int], close: bool) -> Iterator[Item]:
+def _descriptor_lines(descriptor: int) -> Iterator[bytes]:
+    """Lines of a pipe or terminal, each as soon as it is complete."""
+    pending = b""
+    while chunk := os.read(descriptor, 1 << 16):
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
+def _lines(
+    raw_lines: Iterator[bytes], blank_lines: list[int], owned: BinaryIO | None
+) -> Iterator[Item]:
     """Decode each line strictly as UTF-8; skip blank ones, noting their numbers."""
     index = 0
     try:
-        for number, raw in enumerate(iter(stream.readline, b""), start=1):
+        for number, raw in enumerate(raw_lines, start=1):
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -81,8 +97,8 @@ def _lines(stream: BinaryIO, blank_lines: list[int], close: bool) -> Iterator[It
             yield SourceText(text=text, index=index, line=number)
             index += 1
     finally:
-        if close:
-            stream.close()
+        if owned is not None:
+            owned.close()
 
 
 _DONE = object()

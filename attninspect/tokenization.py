@@ -32,6 +32,8 @@ def encode(
     """Tokenize ``text`` with special tokens; refuse empty text and text past ``max_length``."""
     if not text.strip():
         raise InputError("the text is empty" if not text else "the text is only white space", line)
+    if "\x00" in text:
+        raise InputError("the text contains a NUL byte (binary data?)", line)
     batch = tokenizer(text, add_special_tokens=True, verbose=False)
     ids = list(batch["input_ids"])
     if not ids:

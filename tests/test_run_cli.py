@@ -170,3 +170,18 @@ def test_device_cpu_and_missing_cuda(runner: CliRunner) -> None:
     assert json.loads(result.stdout)["device"] == "cpu"
     if not torch.cuda.is_available():
         assert "available: cpu" in one_error_line(invoke(runner, CAT, "--device", "cuda"), 1)
+
+
+@pytest.mark.parametrize(("dtype", "tolerance"), [("bfloat16", 5e-2), ("float16", 1e-2)])
+def test_reduced_precision_stays_close_to_float32(
+    runner: CliRunner, dtype: str, tolerance: float
+) -> None:
+    import numpy as np
+
+    base = json.loads(invoke(runner, CAT, "--all-layers", "--format", "json").stdout)
+    result = invoke(runner, CAT, "--all-layers", "--format", "json", "--dtype", dtype)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["dtype"] == dtype
+    difference = np.abs(np.array(base["all_attention"]) - np.array(data["all_attention"])).max()
+    assert difference <= tolerance

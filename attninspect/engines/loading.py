@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 import re
 import warnings
 from collections.abc import Iterator
@@ -91,6 +92,10 @@ def load_failure(source: ModelSource, what: str, error: BaseException) -> AttnIn
             f"could not load {what} {source.name!r}: it is not a local directory, not in the "
             f"Hugging Face cache, and the hub could not be reached; {LOCAL_HINT}"
         )
+    if "ignore_mismatched_sizes" in message or "size mismatch" in message:
+        return AttnInspectError(
+            f"model {source.name!r}: the weights do not match the config (tensor shapes differ)"
+        )
     if isinstance(error, json.JSONDecodeError):
         return AttnInspectError(f"could not load {what} {source.name!r}: a JSON file is corrupt")
     if len(message) > 300:
@@ -98,17 +103,79 @@ def load_failure(source: ModelSource, what: str, error: BaseException) -> AttnIn
     return AttnInspectError(f"could not load {what} {source.name!r}: {message}")
 
 
-LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError, ImportError)
+LOAD_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    RuntimeError,
+    AttributeError,
+    ImportError,
+    pickle.UnpicklingError,
+)
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model-*.bin")
+SAFE_WEIGHTS = ("model.safetensors", "model-*.safetensors", "model.safetensors.index.json")
+
+
+def refuse_unsafe_pickles(source: ModelSource) -> None:
+    """Open pickled weights with ``weights_only`` ourselves before transformers sees them.
+
+    A pickle that holds anything but tensors (code, arbitrary objects) is refused here, whatever
+    the installed transformers does. Directories with safetensors weights are not affected.
+    """
+    if not source.local:
+        return
+    folder = Path(source.location)
+    if any(any(folder.glob(pattern)) for pattern in SAFE_WEIGHTS):
+        return
+    import torch
+
+    for pattern in PICKLE_WEIGHTS:
+        for path in sorted(folder.glob(pattern)):
+            try:
+                torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+                raise AttnInspectError(
+                    f"model {source.name!r}: {path.name} is not a plain tensor checkpoint; "
+                    "attninspect opens pickled weights only with weights_only (no code), so it "
+                    "refuses this file — convert it to safetensors from a trusted copy"
+                ) from error
+
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+MIN_VOCABULARY = 16
 
 
 def load_tokenizer(source: ModelSource, trust_remote_code: bool, verbose: bool = False) -> Any:
-    """``AutoTokenizer.from_pretrained`` with quiet logs and clear errors."""
+    """``AutoTokenizer.from_pretrained`` with quiet logs and clear errors.
+
+    A directory without tokenizer files is refused: transformers would otherwise build an empty
+    tokenizer that turns every word into [UNK].
+    """
     from transformers import AutoTokenizer
 
+    if source.local and not any((Path(source.location) / f).is_file() for f in TOKENIZER_FILES):
+        raise AttnInspectError(
+            f"{source.name!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); "
+            "save the tokenizer next to the model (tokenizer.save_pretrained)"
+        )
     try:
         with quiet_libraries(verbose):
-            return AutoTokenizer.from_pretrained(
+            tokenizer = AutoTokenizer.from_pretrained(
                 source.location, trust_remote_code=trust_remote_code
             )
     except LOAD_ERRORS as error:
         raise load_failure(source, "the tokenizer of", error) from error
+    if len(tokenizer) < MIN_VOCABULARY:
+        raise AttnInspectError(
+            f"the tokenizer of {source.name!r} has only {len(tokenizer)} tokens; it is not usable"
+        )
+    return tokenizer

@@ -15,6 +15,7 @@ from attninspect.engines.loading import (
     load_failure,
     load_tokenizer,
     quiet_libraries,
+    refuse_unsafe_pickles,
 )
 from attninspect.errors import AttnInspectError
 from attninspect.tokenization import Encoding, max_tokens, pad_batch
@@ -48,6 +49,7 @@ class PretrainedEngine:
         self.model_name = source.name
         self.device = device
         self.dtype = dtype
+        refuse_unsafe_pickles(source)
         self.tokenizer = load_tokenizer(source, trust_remote_code, verbose)
         try:
             with quiet_libraries(verbose):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import unicodedata
 from typing import IO, Any
 
 import numpy as np
 
 from attninspect.inspection import Inspection
+from attninspect.safe_text import ESCAPED_CATEGORIES
 from attninspect.views import Ranked, RunView
 
 CSV_COLUMNS = (
@@ -67,8 +70,28 @@ def run_record(inspection: Inspection, view: RunView, all_layers: bool = False) 
 
 
 def dump_json(record: Any) -> str:
-    """One line of JSON; non-ASCII text stays readable, control characters are escaped."""
-    return json.dumps(record, ensure_ascii=False, allow_nan=False)
+    """One line of JSON: readable non-ASCII text, but every invisible or control character escaped.
+
+    Besides what JSON requires (below U+0020), C1 controls, bidi and other format characters and
+    the line separators U+2028/U+2029/U+0085 (which some readers split lines on) become \\uXXXX,
+    so the output is terminal-safe and one record per line, and parses back to the exact text.
+    """
+    return UNSAFE_IN_JSON.sub(_json_escape, json.dumps(record, ensure_ascii=False, allow_nan=False))
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return json.dumps(match.group(0))[1:-1]  # \uXXXX, or a surrogate pair above U+FFFF
+
+
+UNSAFE_IN_JSON = re.compile(
+    "["
+    + "".join(
+        re.escape(chr(code))
+        for code in range(0x7F, 0x10000)
+        if unicodedata.category(chr(code)) in ESCAPED_CATEGORIES - {"Cs"}
+    )
+    + "\\U000e0000-\\U000e007f\\U000f0000-\\U0010ffff]"
+)
 
 
 def csv_rows(inspection: Inspection, view: RunView, all_layers: bool = False):
