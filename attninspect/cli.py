@@ -217,6 +217,18 @@ def _focus_callback(value: str | None) -> str | None:
 
 
 SCRATCH_HELP = "With --model scratch: "
+WordsOption = Annotated[
+    bool,
+    typer.Option(
+        "--words", help="Merge subword pieces into words (to: sum of pieces, from: their mean)."
+    ),
+]
+HideSpecialOption = Annotated[
+    bool,
+    typer.Option(
+        "--hide-special", help="Drop special tokens (CLS, SEP, BOS, ...) and renormalise rows."
+    ),
+]
 
 
 @app.command()
@@ -299,6 +311,20 @@ def run(
         bool,
         typer.Option("--skip-errors", help="Report a bad text on stderr and go on with the rest."),
     ] = False,
+    words: WordsOption = False,
+    hide_special: HideSpecialOption = False,
+    rollout: Annotated[
+        bool,
+        typer.Option(
+            "--rollout", help="Attention rollout (Abnar & Zuidema) up to the layer, head mean."
+        ),
+    ] = False,
+    stats: Annotated[
+        bool,
+        typer.Option(
+            "--stats", help="Per head: row entropy and shares on previous/same/next/special."
+        ),
+    ] = False,
     tokenizer: Annotated[
         str | None,
         typer.Option("--tokenizer", help=SCRATCH_HELP + "tokenizer directory (default model's)."),
@@ -335,6 +361,11 @@ def run(
             if text
             else "give a TEXT to inspect (or - for standard input, or --file FILE)",
             param_hint="TEXT",
+        )
+    if rollout and head != "mean":
+        raise typer.BadParameter(
+            "--rollout averages the heads of each layer; leave --head at mean",
+            param_hint="'--head'",
         )
     if output_format is RunFormat.npz and output is None:
         raise typer.BadParameter(
@@ -387,6 +418,10 @@ def run(
         batch_size=batch_size,
         skip_errors=skip_errors,
         no_color=no_color,
+        words=words,
+        hide_special=hide_special,
+        rollout=rollout,
+        stats=stats,
     )
     run_texts(settings, source)
 

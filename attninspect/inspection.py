@@ -28,6 +28,7 @@ class Inspection:
     dtype: str
     seconds: float
     causal: bool = False
+    offsets: list[tuple[int, int]] | None = None
     truncated_from: int | None = None
     index: int = 0
     line: int | None = None

@@ -52,6 +52,7 @@ def inspect_batch(
                 dtype=engine.dtype,
                 seconds=seconds / len(pending),
                 causal=engine.causal,
+                offsets=encoding.offsets,
                 truncated_from=encoding.truncated_from,
                 index=item.index,
                 line=item.line,

@@ -12,6 +12,7 @@ from typing import IO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from attninspect.analysis import head_stats, hide_special, merge_words, sink_share, with_rollout
 from attninspect.engines.factory import EngineSettings, open_engine
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.focus import TokenSelector, resolve_selector
@@ -29,7 +30,7 @@ from attninspect.render.writers import (
     TableWriter,
 )
 from attninspect.safe_text import printable
-from attninspect.views import HeadChoice, build_view, resolve_head, resolve_layer
+from attninspect.views import HeadChoice, RunView, build_view, resolve_head, resolve_layer
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class RunSettings:
     batch_size: int = 16
     skip_errors: bool = False
     no_color: bool = False
+    words: bool = False
+    hide_special: bool = False
+    rollout: bool = False
+    stats: bool = False
 
 
 def run(settings: RunSettings, source: TextSource) -> None:
@@ -74,7 +79,8 @@ def run(settings: RunSettings, source: TextSource) -> None:
                 try:
                     if isinstance(result, InputError):
                         raise result
-                    writer.write(result, view_of(result, settings, layer, head))
+                    shown, view = view_of(result, settings, layer, head)
+                    writer.write(shown, view)
                     written += 1
                     if result.truncated_from is not None:
                         warn_truncated(errors, result)
@@ -91,15 +97,42 @@ def run(settings: RunSettings, source: TextSource) -> None:
     notes(errors, source, skipped_errors)
 
 
-def view_of(inspection: Inspection, settings: RunSettings, layer: int, head: HeadChoice):
-    """Resolve the focus token in this text and build what the writers show."""
+def view_of(
+    inspection: Inspection, settings: RunSettings, layer: int, head: HeadChoice
+) -> tuple[Inspection, RunView]:
+    """Apply the analysis views, resolve the focus token, and build what the writers show.
+
+    Order: words, then rollout; the sink share is measured there, before special tokens are
+    hidden, so it says what hiding removed.
+    """
+    if settings.words:
+        inspection = merge_words(inspection)
+    if settings.rollout:
+        inspection = with_rollout(inspection)
+        head = "mean"
+    sinks = sink_share(inspection, head)
+    stats = head_stats(inspection, list(range(inspection.num_layers))) if settings.stats else None
+    if settings.hide_special:
+        inspection = hide_special(inspection)
     focus = None
     if settings.focus is not None:
         try:
             focus = resolve_selector(settings.focus, inspection.tokens)
         except InputError as error:
             raise InputError(str(error), inspection.line) from error
-    return build_view(inspection.attention, layer, head, focus, settings.top)
+    view = build_view(
+        inspection.attention,
+        layer,
+        head,
+        focus,
+        settings.top,
+        kind="rollout" if settings.rollout else "attention",
+        words=settings.words,
+        hidden_special=settings.hide_special,
+        sink_share=sinks,
+        stats=stats,
+    )
+    return inspection, view
 
 
 def error_console(no_color: bool) -> Console:
@@ -134,7 +167,7 @@ def make_writer(settings: RunSettings, stream: IO) -> RecordWriter:
         case "jsonl":
             return JsonLinesWriter(stream, settings.all_layers)
         case "csv":
-            return CsvWriter(stream, settings.all_layers)
+            return CsvWriter(stream, settings.all_layers, stats=settings.stats)
         case "npz":
             return NpzWriter(stream)
         case _:

@@ -21,6 +21,7 @@ class Encoding:
     word_ids: list[int | None]
     truncated_from: int | None = None
     type_ids: list[int] | None = None  # token_type_ids, where the tokenizer makes them
+    offsets: list[tuple[int, int]] | None = None  # character span of each token in the text
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -34,7 +35,7 @@ def encode(
         raise InputError("the text is empty" if not text else "the text is only white space", line)
     if "\x00" in text:
         raise InputError("the text contains a NUL byte (binary data?)", line)
-    batch = tokenizer(text, add_special_tokens=True, verbose=False)
+    batch = _tokenize(tokenizer, text)
     ids = list(batch["input_ids"])
     if not ids:
         raise InputError("the text has no tokens", line)
@@ -47,9 +48,7 @@ def encode(
                 line,
             )
         truncated_from = len(ids)
-        batch = tokenizer(
-            text, add_special_tokens=True, truncation=True, max_length=max_length, verbose=False
-        )
+        batch = _tokenize(tokenizer, text, truncation=True, max_length=max_length)
         ids = list(batch["input_ids"])
     return Encoding(
         ids=ids,
@@ -58,7 +57,19 @@ def encode(
         word_ids=_word_ids(batch, len(ids)),
         truncated_from=truncated_from,
         type_ids=list(batch["token_type_ids"]) if "token_type_ids" in batch else None,
+        offsets=[tuple(span) for span in batch["offset_mapping"]]
+        if "offset_mapping" in batch
+        else None,
     )
+
+
+def _tokenize(tokenizer: Any, text: str, **options: Any) -> Any:
+    """Tokenize with offsets where the tokenizer can give them (fast tokenizers)."""
+    if getattr(tokenizer, "is_fast", False):
+        return tokenizer(
+            text, add_special_tokens=True, verbose=False, return_offsets_mapping=True, **options
+        )
+    return tokenizer(text, add_special_tokens=True, verbose=False, **options)
 
 
 def special_flags(tokenizer: Any, ids: list[int]) -> list[bool]:

@@ -95,10 +95,20 @@ class RunView:
     focus: int | None
     focus_top: list[Ranked]
     focus_by_layer: list[list[Ranked]]
+    kind: str = "attention"  # or "rollout"
+    words: bool = False
+    hidden_special: bool = False
+    sink_share: list[float] | None = None  # per layer, before special tokens were hidden
+    stats: list | None = None  # HeadStats for every layer and head, with --stats
 
 
 def build_view(
-    attention: np.ndarray, layer: int, head: HeadChoice, focus: int | None, top: int
+    attention: np.ndarray,
+    layer: int,
+    head: HeadChoice,
+    focus: int | None,
+    top: int,
+    **details: object,
 ) -> RunView:
     """Select ``layer``/``head`` (already resolved) and rank what ``focus`` attends to per layer."""
     matrix = heads_view(attention[layer], head)  # (T, T)
@@ -113,4 +123,5 @@ def build_view(
         focus=focus,
         focus_top=top_k(matrix[focus], top) if focus is not None else [],
         focus_by_layer=by_layer,
+        **details,  # type: ignore[arg-type]
     )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -62,66 +67,91 @@ def summary(inspection: Inspection, view: RunView, shown: range) -> Text:
     text.append("  ".join(f"{name} {_shape(shape)}" for name, shape in inspection.shapes.items()))
     text.append("\n")
     layers = inspection.num_layers
-    text.append(
-        f"layer {view.layer} (of 0..{layers - 1}) · {_head_label(view, inspection.num_heads)}",
-        style="bold",
-    )
+    if view.kind == "rollout":
+        title = f"rollout up to layer {view.layer} (of 0..{layers - 1}) · head mean, 0.5·A + 0.5·I"
+    else:
+        title = (
+            f"layer {view.layer} (of 0..{layers - 1}) · {_head_label(view, inspection.num_heads)}"
+        )
+    if view.words:
+        title += " · words"
+    if view.hidden_special:
+        title += " · special tokens hidden, rows renormalised"
+    text.append(title, style="bold")
     text.append("   rows: query (from) · columns: key (to)", style="dim")
     return text
 
 
-def label_width_for(inspection: Inspection) -> int:
+def label_width_for(tokens: list[str]) -> int:
     """Row labels: focus marker, index, space, token; capped at LABEL_WIDTH."""
-    index_width = len(str(inspection.length - 1))
-    longest = max(cell_len(printable(token)) for token in inspection.tokens)
+    index_width = len(str(len(tokens) - 1))
+    longest = max(cell_len(printable(token)) for token in tokens)
     return min(LABEL_WIDTH, 2 + index_width + longest)
 
 
-def fitting_tokens(width: int, precision: int, label_width: int) -> int:
+def fitting_tokens(width: int, cell_width: int, label_width: int) -> int:
     """How many key columns fit beside the row labels in ``width`` cells."""
-    cell = precision + 3  # "0.12" plus the one-cell gap
-    return max(1, (width - label_width) // cell)
+    return max(1, (width - label_width) // (cell_width + 1))  # each column has a one-cell gap
 
 
-def matrix_table(
-    inspection: Inspection,
-    view: RunView,
-    shown: range,
-    precision: int,
-    color: bool,
-    label_width: int = LABEL_WIDTH,
-) -> Table:
-    """Queries down the side, keys across; each cell is the weight, coloured by its value."""
-    tokens = [printable(token) for token in inspection.tokens]
-    scale_max = float(view.matrix.max()) if view.matrix.size else 1.0
-    cell_width = precision + 2
-    index_width = len(str(inspection.length - 1))
+@dataclass(frozen=True)
+class Grid:
+    """A square token x token matrix to draw: labels, values and how to print and colour them."""
+
+    tokens: list[str]
+    special: list[bool]
+    matrix: np.ndarray  # (T, T)
+    cell_width: int
+    cell_text: Callable[[float], str]
+    cell_style: Callable[[float], Style] | None = None  # None: no colour
+    focus: int | None = None
+
+
+def grid_table(grid: Grid, shown: range, label_width: int = LABEL_WIDTH) -> Table:
+    """Queries down the side, keys across, only the ``shown`` positions."""
+    tokens = [printable(token) for token in grid.tokens]
+    index_width = len(str(len(tokens) - 1))
     # SIMPLE_HEAD draws a one-cell gap between columns and a rule under the header.
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False, pad_edge=False)
     table.add_column("", no_wrap=True, overflow="ellipsis", width=label_width)
     for key in shown:
-        header = Text(f"{key}\n{tokens[key]}", style="italic" if inspection.special[key] else "")
+        header = Text(f"{key}\n{tokens[key]}", style="italic" if grid.special[key] else "")
         table.add_column(
             header,
-            width=cell_width,
-            min_width=cell_width,
+            width=grid.cell_width,
+            min_width=grid.cell_width,
             no_wrap=True,
             overflow="ellipsis",
             justify="right",
         )
     for query in shown:
-        marker = "▶" if query == view.focus else " "
-        label_style = "bold" if query == view.focus else ""
-        if inspection.special[query]:
+        focused = query == grid.focus
+        label_style = "bold" if focused else ""
+        if grid.special[query]:
             label_style += " italic dim"
+        marker = "▶" if focused else " "
         label = Text(f"{marker}{query:>{index_width}} {tokens[query]}", style=label_style.strip())
         cells = []
         for key in shown:
-            weight = float(view.matrix[query, key])
-            style = weight_style(weight, scale_max) if color else None
-            cells.append(Text(f"{weight:.{precision}f}", style=style or ""))
-        table.add_row(label, *cells, style="bold" if query == view.focus else None)
+            value = float(grid.matrix[query, key])
+            style = grid.cell_style(value) if grid.cell_style else ""
+            cells.append(Text(grid.cell_text(value), style=style))
+        table.add_row(label, *cells, style="bold" if focused else None)
     return table
+
+
+def weight_grid(inspection: Inspection, view: RunView, precision: int, color: bool) -> Grid:
+    """The selected attention matrix, coloured from 0 to its largest weight."""
+    scale_max = float(view.matrix.max()) if view.matrix.size else 1.0
+    return Grid(
+        tokens=inspection.tokens,
+        special=inspection.special,
+        matrix=view.matrix,
+        cell_width=precision + 2,
+        cell_text=lambda value: f"{value:.{precision}f}",
+        cell_style=(lambda value: weight_style(value, scale_max)) if color else None,
+        focus=view.focus,
+    )
 
 
 def window_note(shown: range, length: int) -> Text | None:
@@ -180,11 +210,13 @@ def render_run(
     """Everything `run` shows for one text, ready for ``console.print``."""
     color = console.color_system is not None
     length = inspection.length
-    label_width = label_width_for(inspection)
-    size = length if full else window_size or fitting_tokens(console.width, precision, label_width)
+    label_width = label_width_for(inspection.tokens)
+    size = (
+        length if full else window_size or fitting_tokens(console.width, precision + 2, label_width)
+    )
     shown = window(length, size, view.focus)
     parts: list[RenderableType] = [summary(inspection, view, shown), Text()]
-    parts.append(matrix_table(inspection, view, shown, precision, color, label_width))
+    parts.append(grid_table(weight_grid(inspection, view, precision, color), shown, label_width))
     note = window_note(shown, length)
     if note is not None:
         parts.append(note)
@@ -195,7 +227,42 @@ def render_run(
         parts.append(Text(rows_note))
     if inspection.truncated_from is not None:
         parts.append(Text(f"truncated from {inspection.truncated_from} tokens", style="yellow"))
+    if view.sink_share is not None:
+        parts.append(sink_line(view))
+    if view.stats is not None:
+        parts.append(Text())
+        parts.append(stats_table(view))
     if view.focus is not None:
         parts.append(Text())
         parts.append(focus_table(inspection, view))
     return Group(*parts)
+
+
+def sink_line(view: RunView) -> Text:
+    """Per layer, the share of attention that went to special tokens."""
+    assert view.sink_share is not None
+    text = Text("special-token share per layer  ", style="bold")
+    for layer, share in enumerate(view.sink_share):
+        style = "bold" if layer == view.layer else "dim"
+        text.append(f"{layer}:", style="dim")
+        text.append(f"{share:.2f}", style=style)
+        text.append("  ")
+    if view.hidden_special:
+        text.append("(hidden above)", style="dim")
+    return text
+
+
+def stats_table(view: RunView) -> Group:
+    """Per head of the shown layer: row entropy and where attention goes."""
+    assert view.stats is not None
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("head", justify="right", no_wrap=True)
+    table.add_column("entropy (bits)", justify="right", no_wrap=True)
+    for name in ("previous", "same", "next", "special"):
+        table.add_column(name, justify="left", no_wrap=True)
+    for stats in (s for s in view.stats if s.layer == view.layer):
+        cells = [stats.previous, stats.same, stats.next, stats.special]
+        marks = [Text(f"{value:.2f} ") + Text(_bar(value), style="cyan") for value in cells]
+        table.add_row(str(stats.head), f"{stats.entropy:.2f}", *marks)
+    title = Text(f"head statistics, layer {view.layer} (means over query rows)", style="bold")
+    return Group(title, table)

@@ -47,8 +47,14 @@ def run_record(inspection: Inspection, view: RunView, all_layers: bool = False) 
         "shapes": inspection.shapes,
         "layer": view.layer,
         "head": view.head,
+        "view": view.kind,
+        "words": view.words,
+        "hide_special": view.hidden_special,
         "attention": view.matrix.tolist(),
+        "sink_share": view.sink_share,
     }
+    if view.stats is not None:
+        record["stats"] = [stats.as_json() for stats in view.stats]
     if inspection.line is not None:
         record["line"] = inspection.line
     if inspection.truncated_from is not None:
@@ -112,15 +118,25 @@ def csv_rows(inspection: Inspection, view: RunView, all_layers: bool = False):
                 yield (inspection.index, layer, head, query, query_token, key, tokens[key], weight)
 
 
-class CsvRecordWriter:
-    """Writes the header once, then each text's rows."""
+STATS_COLUMNS = ("text_index", "layer", "head", "entropy", "previous", "same", "next", "special")
 
-    def __init__(self, stream: IO[str], all_layers: bool) -> None:
+
+class CsvRecordWriter:
+    """Writes the header once, then each text's rows (head statistics instead, with --stats)."""
+
+    def __init__(self, stream: IO[str], all_layers: bool, stats: bool = False) -> None:
         self.writer = csv.writer(stream, lineterminator="\n")
         self.all_layers = all_layers
-        self.writer.writerow(CSV_COLUMNS)
+        self.stats = stats
+        self.writer.writerow(STATS_COLUMNS if stats else CSV_COLUMNS)
 
     def write(self, inspection: Inspection, view: RunView) -> None:
+        if self.stats and view.stats is not None:
+            self.writer.writerows(
+                (inspection.index, *(getattr(s, name) for name in STATS_COLUMNS[1:]))
+                for s in view.stats
+            )
+            return
         self.writer.writerows(csv_rows(inspection, view, self.all_layers))
 
 

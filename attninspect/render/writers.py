@@ -84,9 +84,9 @@ class JsonLinesWriter:
 class CsvWriter:
     """Tidy long rows, flushed after each text."""
 
-    def __init__(self, stream: IO[str], all_layers: bool) -> None:
+    def __init__(self, stream: IO[str], all_layers: bool, stats: bool = False) -> None:
         self.stream = stream
-        self.rows = CsvRecordWriter(stream, all_layers)
+        self.rows = CsvRecordWriter(stream, all_layers, stats)
 
     def write(self, inspection: Inspection, view: RunView) -> None:
         self.rows.write(inspection, view)

@@ -1,0 +1,50 @@
+"""Compare the attention of two texts: same-length difference, or an alignment of their tokens."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Which token of A pairs with which token of B (longest common token subsequence)."""
+
+    pairs: list[tuple[int, int]]
+    only_a: list[int]
+    only_b: list[int]
+
+    def as_json(self) -> dict[str, list]:
+        return {
+            "pairs": [list(pair) for pair in self.pairs],
+            "only_a": self.only_a,
+            "only_b": self.only_b,
+        }
+
+
+def align_tokens(tokens_a: list[str], tokens_b: list[str]) -> Alignment:
+    """Pair equal tokens along their longest common subsequence (same length: by position)."""
+    if len(tokens_a) == len(tokens_b):
+        return Alignment([(i, i) for i in range(len(tokens_a))], [], [])
+    matcher = difflib.SequenceMatcher(a=tokens_a, b=tokens_b, autojunk=False)
+    pairs = [
+        (block.a + offset, block.b + offset)
+        for block in matcher.get_matching_blocks()
+        for offset in range(block.size)
+    ]
+    paired_a = {a for a, _ in pairs}
+    paired_b = {b for _, b in pairs}
+    return Alignment(
+        pairs=pairs,
+        only_a=[i for i in range(len(tokens_a)) if i not in paired_a],
+        only_b=[j for j in range(len(tokens_b)) if j not in paired_b],
+    )
+
+
+def paired_delta(matrix_a: np.ndarray, matrix_b: np.ndarray, alignment: Alignment) -> np.ndarray:
+    """A − B over the paired tokens: (P, P), rows and columns in A's order."""
+    rows_a = [a for a, _ in alignment.pairs]
+    rows_b = [b for _, b in alignment.pairs]
+    return matrix_a[np.ix_(rows_a, rows_a)] - matrix_b[np.ix_(rows_b, rows_b)]

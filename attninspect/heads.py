@@ -1,0 +1,33 @@
+"""Rank every layer x head by the attention one token gives another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class HeadScore:
+    """The weight that head (layer, head) puts from the query token on the key token."""
+
+    layer: int
+    head: int
+    weight: float
+
+    def as_json(self) -> dict[str, float | int]:
+        return {"layer": self.layer, "head": self.head, "weight": self.weight}
+
+
+def rank_heads(attention: np.ndarray, source: int, target: int) -> list[HeadScore]:
+    """Every head of (L, H, T, T) by ``attention[l, h, source, target]``, largest first.
+
+    Ties keep layer-then-head order.
+    """
+    grid = attention[:, :, source, target]  # (L, H)
+    order = np.argsort(-grid, axis=None, kind="stable")
+    layers, heads = np.unravel_index(order, grid.shape)
+    return [
+        HeadScore(int(layer), int(head), float(grid[layer, head]))
+        for layer, head in zip(layers, heads, strict=True)
+    ]
