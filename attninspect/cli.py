@@ -231,6 +231,39 @@ HideSpecialOption = Annotated[
 ]
 
 
+class CompareFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="A local model directory, a Hugging Face hub id, or scratch. "
+        "Default: the bundled all-MiniLM-L6-v2.",
+    ),
+]
+DTypeOption = Annotated[
+    DType, typer.Option("--dtype", help="Weights' precision (attention is reported as float32).")
+]
+TrustOption = Annotated[
+    bool, typer.Option("--trust-remote-code", help="Allow a model's own Python code to run.")
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Let transformers print its own messages.")
+]
+TruncateOption = Annotated[
+    bool, typer.Option("--truncate", help="Cut texts longer than the model's limit (warns).")
+]
+CompareFormatOption = Annotated[
+    CompareFormat, typer.Option("--format", help="table, json, jsonl or csv.")
+]
+
+
 @app.command()
 def run(
     text: Annotated[
@@ -241,15 +274,7 @@ def run(
         Path | None,
         typer.Option("--file", "-f", help="Read texts from this file, one per line."),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="A local model directory, a Hugging Face hub id, or scratch. "
-            "Default: the bundled all-MiniLM-L6-v2.",
-        ),
-    ] = None,
+    model: ModelOption = None,
     layer: Annotated[
         int, typer.Option("--layer", "-l", help="Layer to show; negative counts from the end.")
     ] = -1,
@@ -301,9 +326,7 @@ def run(
     full: Annotated[
         bool, typer.Option("--full", help="Show the whole matrix, however wide.")
     ] = False,
-    truncate: Annotated[
-        bool, typer.Option("--truncate", help="Cut texts longer than the model's limit (warns).")
-    ] = False,
+    truncate: TruncateOption = False,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")
     ] = 16,
@@ -341,13 +364,8 @@ def run(
     seed: Annotated[
         int | None, typer.Option("--seed", help=SCRATCH_HELP + "seed for the weights [0].")
     ] = None,
-    trust_remote_code: Annotated[
-        bool,
-        typer.Option("--trust-remote-code", help="Allow a model's own Python code to run."),
-    ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Let transformers print its own messages.")
-    ] = False,
+    trust_remote_code: TrustOption = False,
+    verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
@@ -424,6 +442,125 @@ def run(
         stats=stats,
     )
     run_texts(settings, source)
+
+
+def _selector(value: str, option: str):
+    from attninspect.focus import parse_selector
+
+    try:
+        return parse_selector(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=f"'{option}'") from None
+
+
+@app.command()
+def heads(
+    text: Annotated[str, typer.Argument(help="The text to inspect.")],
+    source: Annotated[
+        str, typer.Option("--from", help="Query token: text, it#2 or @8 (as --focus).")
+    ],
+    target: Annotated[str, typer.Option("--to", help="Key token, same syntax.")],
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="Heads in the ranking.")] = 10,
+    words: WordsOption = False,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.float32,
+    output_format: CompareFormatOption = CompareFormat.table,
+    truncate: TruncateOption = False,
+    trust_remote_code: TrustOption = False,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
+    from attninspect.comparisons import search_heads
+    from attninspect.engines.factory import EngineSettings
+    from attninspect.render.console import make_console
+    from attninspect.render.heads_view import write_heads
+    from attninspect.runner import RunSettings
+
+    selectors = _selector(source, "--from"), _selector(target, "--to")
+    engine = EngineSettings(
+        model=model,
+        device=device,
+        dtype=dtype.value,
+        trust_remote_code=trust_remote_code,
+        verbose=verbose,
+    )
+    settings = RunSettings(engine=engine, words=words, truncate=truncate, no_color=no_color)
+    search = search_heads(settings, text, *selectors)
+    write_heads(search, output_format.value, make_console(no_color=no_color), top)
+
+
+@app.command()
+def diff(
+    text_a: Annotated[str, typer.Argument(help="The first text (A).")],
+    text_b: Annotated[str, typer.Argument(help="The second text (B).")],
+    layer: Annotated[
+        int, typer.Option("--layer", "-l", help="Layer to compare; negative counts from the end.")
+    ] = -1,
+    head: Annotated[
+        str,
+        typer.Option("--head", callback=_head_callback, help="Head index, or mean / max."),
+    ] = "mean",
+    focus: Annotated[
+        str | None,
+        typer.Option(
+            "--focus", callback=_focus_callback, help="Token of A to follow in both texts."
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="Keys per layer for --focus.")] = 3,
+    words: WordsOption = False,
+    hide_special: HideSpecialOption = False,
+    rollout: Annotated[bool, typer.Option("--rollout", help="Compare rollouts.")] = False,
+    precision: Annotated[
+        int, typer.Option("--precision", min=0, max=8, help="Digits in the table.")
+    ] = 2,
+    full: Annotated[bool, typer.Option("--full", help="Show the whole matrix.")] = False,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.float32,
+    output_format: CompareFormatOption = CompareFormat.table,
+    truncate: TruncateOption = False,
+    trust_remote_code: TrustOption = False,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Compare two texts: the difference A − B of their attention, and what --focus attends to."""
+    from attninspect.comparisons import compare_texts
+    from attninspect.engines.factory import EngineSettings
+    from attninspect.focus import parse_selector
+    from attninspect.render.console import make_console
+    from attninspect.render.diff_view import write_diff
+    from attninspect.runner import RunSettings
+    from attninspect.views import parse_head
+
+    if rollout and head != "mean":
+        raise typer.BadParameter(
+            "--rollout averages the heads of each layer; leave --head at mean",
+            param_hint="'--head'",
+        )
+    engine = EngineSettings(
+        model=model,
+        device=device,
+        dtype=dtype.value,
+        trust_remote_code=trust_remote_code,
+        verbose=verbose,
+    )
+    settings = RunSettings(
+        engine=engine,
+        layer=layer,
+        head=parse_head(head),
+        focus=parse_selector(focus) if focus is not None else None,
+        top=top,
+        words=words,
+        hide_special=hide_special,
+        rollout=rollout,
+        truncate=truncate,
+        no_color=no_color,
+    )
+    comparison = compare_texts(settings, text_a, text_b)
+    console = make_console(no_color=no_color)
+    write_diff(comparison, output_format.value, console, precision, full)
 
 
 def main() -> None:

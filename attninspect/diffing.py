@@ -48,3 +48,43 @@ def paired_delta(matrix_a: np.ndarray, matrix_b: np.ndarray, alignment: Alignmen
     rows_a = [a for a, _ in alignment.pairs]
     rows_b = [b for _, b in alignment.pairs]
     return matrix_a[np.ix_(rows_a, rows_a)] - matrix_b[np.ix_(rows_b, rows_b)]
+
+
+@dataclass(frozen=True)
+class FocusChange:
+    """How much more (or less) the focus token attends to one paired key in A than in B."""
+
+    token: str
+    a_index: int
+    b_index: int
+    delta: float
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "token": self.token,
+            "a_index": self.a_index,
+            "b_index": self.b_index,
+            "delta": self.delta,
+        }
+
+
+def focus_changes(
+    rows_a: np.ndarray, rows_b: np.ndarray, tokens_a: list[str], alignment: Alignment, top: int
+) -> list[list[FocusChange]]:
+    """Per layer, the ``top`` paired keys whose weight from the focus token changed most.
+
+    ``rows_a`` and ``rows_b`` are the focus rows per layer, (L, T_a) and (L, T_b).
+    """
+    keys_a = np.array([a for a, _ in alignment.pairs], dtype=int)
+    keys_b = np.array([b for _, b in alignment.pairs], dtype=int)
+    changes = []
+    for layer in range(rows_a.shape[0]):
+        delta = rows_a[layer, keys_a] - rows_b[layer, keys_b]  # (P,)
+        order = np.argsort(-np.abs(delta), kind="stable")[:top]
+        changes.append(
+            [
+                FocusChange(tokens_a[keys_a[i]], int(keys_a[i]), int(keys_b[i]), float(delta[i]))
+                for i in order
+            ]
+        )
+    return changes

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attninspect.inspection import Inspection
+
 
 @dataclass(frozen=True)
 class HeadScore:
@@ -31,3 +33,26 @@ def rank_heads(attention: np.ndarray, source: int, target: int) -> list[HeadScor
         HeadScore(int(layer), int(head), float(grid[layer, head]))
         for layer, head in zip(layers, heads, strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class HeadSearch:
+    """The answer to "which heads link FROM to TO?" for one text."""
+
+    inspection: Inspection
+    source: int
+    target: int
+    scores: list[HeadScore]
+
+    def as_json(self) -> dict[str, object]:
+        inspection = self.inspection
+        return {
+            "text": inspection.text,
+            "model": inspection.model,
+            "engine": inspection.engine,
+            "device": inspection.device,
+            "tokens": inspection.tokens,
+            "from": {"token": inspection.tokens[self.source], "index": self.source},
+            "to": {"token": inspection.tokens[self.target], "index": self.target},
+            "heads": [score.as_json() for score in self.scores],
+        }

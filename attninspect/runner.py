@@ -19,7 +19,7 @@ from attninspect.focus import TokenSelector, resolve_selector
 from attninspect.inputs import TextSource, batches
 from attninspect.inspection import Inspection
 from attninspect.output import atomic_file, check_output_path
-from attninspect.pipeline import inspect_batch
+from attninspect.pipeline import SourceText, inspect_batch
 from attninspect.render.console import make_console, wants_color
 from attninspect.render.writers import (
     CsvWriter,
@@ -212,3 +212,20 @@ def notes(errors: Console, source: TextSource, skipped_errors: int) -> None:
             f"note: skipped {skipped_errors} text{'s' if skipped_errors != 1 else ''} with errors",
             style="yellow",
         )
+
+
+def inspect_texts(
+    engine_settings: EngineSettings, texts: dict[str, str], truncate: bool, no_color: bool
+) -> list[Inspection]:
+    """Run a few named texts in one batch; a bad one is an error that names it."""
+    errors = error_console(no_color)
+    with loading_status(errors, engine_settings.model):
+        engine = open_engine(engine_settings)
+    items = [SourceText(text=text, index=index) for index, text in enumerate(texts.values())]
+    results = inspect_batch(engine, items, truncate)
+    for name, result in zip(texts, results, strict=True):
+        if isinstance(result, InputError):
+            raise AttnInspectError(f"{name}: {result}")
+        if result.truncated_from is not None:
+            warn_truncated(errors, result)
+    return results  # type: ignore[return-value]

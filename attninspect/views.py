@@ -62,6 +62,11 @@ def heads_view(layer_attention: np.ndarray, head: HeadChoice) -> np.ndarray:
     return layer_attention[..., head, :, :]
 
 
+def focus_rows(attention: np.ndarray, focus: int, head: HeadChoice) -> np.ndarray:
+    """(L, H, T, T) -> (L, T): the focus token's row in every layer, for the chosen heads."""
+    return heads_view(attention[:, :, focus : focus + 1, :], head)[:, 0, :]
+
+
 @dataclass(frozen=True)
 class Ranked:
     """One entry of a top-K list."""
@@ -114,7 +119,7 @@ def build_view(
     matrix = heads_view(attention[layer], head)  # (T, T)
     by_layer: list[list[Ranked]] = []
     if focus is not None:
-        rows = heads_view(attention[:, :, focus, :][:, :, None, :], head)[:, 0, :]  # (L, T)
+        rows = focus_rows(attention, focus, head)  # (L, T)
         by_layer = [top_k(rows[index], top) for index in range(rows.shape[0])]
     return RunView(
         layer=layer,

@@ -21,14 +21,19 @@ VIRIDIS = (
 )
 
 
-def viridis(fraction: float) -> Color:
-    """The viridis colour at ``fraction`` in [0, 1] (clamped), linearly interpolated."""
-    t = min(max(fraction, 0.0), 1.0) * (len(VIRIDIS) - 1)
+def interpolate(stops: tuple[tuple[int, int, int], ...], fraction: float) -> Color:
+    """The colour at ``fraction`` in [0, 1] (clamped) along ``stops``, linearly interpolated."""
+    t = min(max(fraction, 0.0), 1.0) * (len(stops) - 1)
     low = int(t)
-    high = min(low + 1, len(VIRIDIS) - 1)
+    high = min(low + 1, len(stops) - 1)
     mix = t - low
-    r, g, b = (round(a + (c - a) * mix) for a, c in zip(VIRIDIS[low], VIRIDIS[high], strict=True))
+    r, g, b = (round(a + (c - a) * mix) for a, c in zip(stops[low], stops[high], strict=True))
     return Color.from_rgb(r, g, b)
+
+
+def viridis(fraction: float) -> Color:
+    """The viridis colour at ``fraction`` in [0, 1]."""
+    return interpolate(VIRIDIS, fraction)
 
 
 def weight_style(weight: float, scale_max: float) -> Style:
@@ -48,4 +53,43 @@ def legend(scale_max: float, precision: int, note: str = "") -> Text:
     text.append(f" {scale_max:.{precision}f}")
     if note:
         text.append(f"  {note}", style="dim")
+    return text
+
+
+# ColorBrewer RdBu, reversed: blue (A < B) through near-white (no change) to red (A > B).
+DIVERGING = (
+    (33, 102, 172),
+    (67, 147, 195),
+    (146, 197, 222),
+    (209, 229, 240),
+    (247, 247, 247),
+    (253, 219, 199),
+    (244, 165, 130),
+    (214, 96, 77),
+    (178, 24, 43),
+)
+
+
+def diverging(value: float, limit: float) -> Color:
+    """The colour of ``value`` on a symmetric scale from -limit (blue) to +limit (red)."""
+    fraction = 0.5 if limit <= 0 else 0.5 + 0.5 * value / limit
+    return interpolate(DIVERGING, fraction)
+
+
+def delta_style(value: float, limit: float) -> Style:
+    """Background by signed change; dark text on the pale middle, light text on the ends."""
+    strong = limit > 0 and abs(value) / limit > 0.6
+    return Style(bgcolor=diverging(value, limit), color="white" if strong else "black")
+
+
+def diverging_legend(limit: float, precision: int) -> Text:
+    """A strip of the diverging scale with its end values."""
+    text = Text("colour scale  ")
+    text.append(f"-{limit:.{precision}f} ")
+    steps = 12
+    for step in range(steps):
+        value = -limit + 2 * limit * step / (steps - 1)
+        text.append("  ", style=Style(bgcolor=diverging(value, limit)))
+    text.append(f" +{limit:.{precision}f}")
+    text.append("  red: more attention in A, blue: more in B", style="dim")
     return text
