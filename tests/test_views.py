@@ -95,7 +95,7 @@ def word_reference(attention: np.ndarray, word_ids: list, special: list[bool]) -
         else:
             groups.append([position])
             previous = word
-    out = np.zeros(attention.shape[:-2] + (len(groups), len(groups)))
+    out = np.zeros((*attention.shape[:-2], len(groups), len(groups)))
     for a, rows in enumerate(groups):
         for b, cols in enumerate(groups):
             out[..., a, b] = attention[..., rows, :][..., :, cols].sum(-1).mean(-1)
@@ -345,7 +345,7 @@ def test_diff_table_and_csv(runner: CliRunner) -> None:
         assert float(row["delta"]) == pytest.approx(float(row["weight_a"]) - float(row["weight_b"]))
 
 
-# --------------------------------------------------------------------------- every view, every format
+# ------------------------------------------------------------------ every view, every format
 
 VIEWS = [
     ["--rollout"],
