@@ -369,7 +369,7 @@ def run(
     no_color: NoColorOption = False,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
-    from attninspect.engines.factory import SCRATCH, EngineSettings
+    from attninspect.engines.factory import SCRATCH
     from attninspect.focus import parse_selector
     from attninspect.views import parse_head
 
@@ -410,13 +410,13 @@ def run(
     else:
         source = from_argument(text or "")
     settings = RunSettings(
-        engine=EngineSettings(
-            model=model,
+        engine=_engine_settings(
+            model,
+            device,
+            dtype,
+            trust_remote_code,
+            verbose,
             tokenizer=tokenizer,
-            device=device,
-            dtype=dtype.value,
-            trust_remote_code=trust_remote_code,
-            verbose=verbose,
             dim=dim,
             heads=heads,
             causal=causal,
@@ -442,6 +442,27 @@ def run(
         stats=stats,
     )
     run_texts(settings, source)
+
+
+def _engine_settings(
+    model: str | None,
+    device: str,
+    dtype: DType,
+    trust_remote_code: bool,
+    verbose: bool,
+    **scratch: Any,
+):
+    """The engine options every command shares (scratch sizes only from `run`)."""
+    from attninspect.engines.factory import EngineSettings
+
+    return EngineSettings(
+        model=model,
+        device=device,
+        dtype=dtype.value,
+        trust_remote_code=trust_remote_code,
+        verbose=verbose,
+        **scratch,
+    )
 
 
 def _selector(value: str, option: str):
@@ -473,19 +494,12 @@ def heads(
 ) -> None:
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.comparisons import search_heads
-    from attninspect.engines.factory import EngineSettings
     from attninspect.render.console import make_console
     from attninspect.render.heads_view import write_heads
     from attninspect.runner import RunSettings
 
     selectors = _selector(source, "--from"), _selector(target, "--to")
-    engine = EngineSettings(
-        model=model,
-        device=device,
-        dtype=dtype.value,
-        trust_remote_code=trust_remote_code,
-        verbose=verbose,
-    )
+    engine = _engine_settings(model, device, dtype, trust_remote_code, verbose)
     settings = RunSettings(engine=engine, words=words, truncate=truncate, no_color=no_color)
     search = search_heads(settings, text, *selectors)
     write_heads(search, output_format.value, make_console(no_color=no_color), top)
@@ -527,7 +541,6 @@ def diff(
 ) -> None:
     """Compare two texts: the difference A − B of their attention, and what --focus attends to."""
     from attninspect.comparisons import compare_texts
-    from attninspect.engines.factory import EngineSettings
     from attninspect.focus import parse_selector
     from attninspect.render.console import make_console
     from attninspect.render.diff_view import write_diff
@@ -539,13 +552,7 @@ def diff(
             "--rollout averages the heads of each layer; leave --head at mean",
             param_hint="'--head'",
         )
-    engine = EngineSettings(
-        model=model,
-        device=device,
-        dtype=dtype.value,
-        trust_remote_code=trust_remote_code,
-        verbose=verbose,
-    )
+    engine = _engine_settings(model, device, dtype, trust_remote_code, verbose)
     settings = RunSettings(
         engine=engine,
         layer=layer,
