@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import sys
+
+INTERRUPTED = 130
 
 
 def main() -> None:
-    """Import the CLI and run it; an interrupt before the CLI takes over still ends in one line."""
+    """Import the CLI and run it; an interrupt at any point ends in one line and exit 130."""
     try:
         from attninspect.cli import main as cli_main
 
         cli_main()
     except KeyboardInterrupt:
         sys.stderr.write("Error: interrupted\n")
-        sys.exit(130)
+        _exit_now(INTERRUPTED)
+    except SystemExit as exit_request:
+        if exit_request.code == INTERRUPTED:
+            _exit_now(INTERRUPTED)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """Flush and leave at once: after an interrupt that hit an import, CPython's own shutdown
+    would otherwise re-raise SIGINT and end the process as killed (-2) instead of with 130."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

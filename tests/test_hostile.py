@@ -320,7 +320,8 @@ def test_module_rows_sum_to_one_for_any_shape(
 # --------------------------------------------------------------------------- interrupts
 
 
-def test_ctrl_c_while_loading_the_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("delay", [0.1, 0.6, 1.5])  # importing the CLI, torch, the weights
+def test_ctrl_c_while_starting_or_loading_the_model(tmp_path: Path, delay: float) -> None:
     target = tmp_path / "out.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "attninspect", "run", CAT, "--format", "json", "-o", str(target)],
@@ -328,7 +329,7 @@ def test_ctrl_c_while_loading_the_model(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
-    time.sleep(1.5)  # importing torch / transformers or reading weights
+    time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     if process.returncode == 0:

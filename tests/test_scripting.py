@@ -236,3 +236,18 @@ def test_machine_formats_never_hold_escape_codes(runner: CliRunner, tmp_path: Pa
     for output_format in ("json", "jsonl", "csv"):
         result = invoke(runner, CAT, "--format", output_format, env={"FORCE_COLOR": "1"})
         assert result.exit_code == 0 and "\x1b" not in result.stdout
+
+
+def test_progress_bar_only_for_file_input_on_a_terminal(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    args = ["--file", str(path), "--format", "jsonl"]
+    on_terminal = invoke(runner, *args, env={"FORCE_COLOR": "1"})  # stderr counts as a terminal
+    assert on_terminal.exit_code == 0 and "texts" in on_terminal.stderr
+    assert "\x1b" not in on_terminal.stdout and len(on_terminal.stdout.splitlines()) == 5
+    piped = invoke(runner, *args)
+    assert piped.exit_code == 0 and piped.stderr == ""
+    from_stdin = invoke(
+        runner, "-", "--format", "jsonl", input="\n".join(TEXTS), env={"FORCE_COLOR": "1"}
+    )
+    assert from_stdin.exit_code == 0 and "texts" not in from_stdin.stderr

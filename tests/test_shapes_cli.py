@@ -95,7 +95,15 @@ def test_resolve_device_auto_and_cpu() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["--version"], ["shapes", "--help"], ["run", "--help"]]
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["shapes", "--help"],
+        ["run", "--help"],
+        ["heads", "--help"],
+        ["diff", "--help"],
+    ],
 )
 def test_fast_start_imports_neither_torch_nor_transformers(argv: list[str]) -> None:
     code = (
