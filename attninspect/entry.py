@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -27,8 +28,6 @@ def _exit_now(code: int) -> None:
     """Flush and leave at once: after an interrupt that hit an import, CPython's own shutdown
     would otherwise re-raise SIGINT and end the process as killed (-2) instead of with 130."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)
