@@ -20,7 +20,7 @@ from attninspect.inputs import TextSource, batches
 from attninspect.inspection import Inspection
 from attninspect.output import atomic_file, check_output_path
 from attninspect.pipeline import SourceText, inspect_batch
-from attninspect.render.console import make_console, wants_color
+from attninspect.render.console import error_console, make_console
 from attninspect.render.writers import (
     CsvWriter,
     JsonLinesWriter,
@@ -135,10 +135,6 @@ def view_of(
     return inspection, view
 
 
-def error_console(no_color: bool) -> Console:
-    return make_console(sys.stderr, no_color=no_color)
-
-
 @contextlib.contextmanager
 def loading_status(errors: Console, model: str | None) -> Iterator[None]:
     """A spinner on stderr while the model loads, only where stderr is a terminal."""
@@ -178,8 +174,8 @@ def make_writer(settings: RunSettings, stream: IO) -> RecordWriter:
 @contextlib.contextmanager
 def progress_bar(errors: Console, source: TextSource, settings: RunSettings) -> Iterator:
     """A bar on stderr for file input when stderr is a terminal and stdout is not shared with it."""
-    table_on_terminal = settings.output is None and wants_color(sys.stdout) and sys.stdout.isatty()
-    if source.total_lines is None or not errors.is_terminal or table_on_terminal:
+    data_on_terminal = settings.output is None and sys.stdout.isatty()
+    if source.total_lines is None or not errors.is_terminal or data_on_terminal:
         yield lambda: None
         return
     columns = (
