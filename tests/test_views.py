@@ -388,3 +388,13 @@ def test_every_view_in_every_format(
         assert record["focus"]["token"].lower() == "cat"
         if "--hide-special" in view:
             assert not any(record["special"])
+
+
+def test_scratch_engine_with_another_tokenizer(runner: CliRunner, bpe_models) -> None:
+    path = str(bpe_models["bytelevel"])
+    data = run_json(runner, PIECES, "--model", "scratch", "--tokenizer", path, "--words")
+    _, encoded = reference_tokens(path, PIECES)
+    assert data["shapes"]["input_ids"] == [1, len(encoded["input_ids"])]
+    assert data["engine"] == "scratch" and "unaffordable" in data["tokens"]
+    missing = runner.invoke(app, ["run", CAT, "--model", "scratch", "--tokenizer", "/no/such"])
+    assert missing.exit_code == 1 and "no such directory" in missing.stderr
