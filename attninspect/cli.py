@@ -380,11 +380,7 @@ def run(
             else "give a TEXT to inspect (or - for standard input, or --file FILE)",
             param_hint="TEXT",
         )
-    if rollout and head != "mean":
-        raise typer.BadParameter(
-            "--rollout averages the heads of each layer; leave --head at mean",
-            param_hint="'--head'",
-        )
+    _check_rollout(rollout, head)
     if output_format is RunFormat.npz and output is None:
         raise typer.BadParameter(
             "--format npz writes a binary file: add --output FILE.npz", param_hint="'--format'"
@@ -463,6 +459,14 @@ def _engine_settings(
         verbose=verbose,
         **scratch,
     )
+
+
+def _check_rollout(rollout: bool, head: str) -> None:
+    if rollout and head != "mean":
+        raise typer.BadParameter(
+            "--rollout averages the heads of each layer; leave --head at mean",
+            param_hint="'--head'",
+        )
 
 
 def _selector(value: str, option: str):
@@ -547,11 +551,7 @@ def diff(
     from attninspect.runner import RunSettings
     from attninspect.views import parse_head
 
-    if rollout and head != "mean":
-        raise typer.BadParameter(
-            "--rollout averages the heads of each layer; leave --head at mean",
-            param_hint="'--head'",
-        )
+    _check_rollout(rollout, head)
     engine = _engine_settings(model, device, dtype, trust_remote_code, verbose)
     settings = RunSettings(
         engine=engine,
