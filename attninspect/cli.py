@@ -105,6 +105,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=(
+        'Examples:  attninspect run "The cat sat on the mat because it was warm." --focus it  ·  '
+        "attninspect shapes --dim 8 --len 5  ·  "
+        'attninspect heads "..." --from it --to mat  ·  '
+        "attninspect run - --format jsonl < texts.txt"
+    ),
 )
 
 

@@ -162,6 +162,13 @@ def broken_models(tiny_models, tmp_path_factory: pytest.TempPathFactory) -> dict
 
     (evil / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": Evil()}))
     made["marker"] = marker
+    from transformers import AutoModel, AutoTokenizer, T5Config
+
+    seq2seq = root / "encoder-decoder"
+    config = T5Config(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4, vocab_size=30522)
+    AutoModel.from_config(config).save_pretrained(seq2seq)
+    AutoTokenizer.from_pretrained(good).save_pretrained(seq2seq)
+    made["encoder-decoder"] = seq2seq
     return made
 
 
@@ -187,6 +194,13 @@ CASES = [
     ("weights do not match", ["run", CAT, "--model", "@mismatched"], None, 1, "do not match"),
     ("tokenizer missing", ["run", CAT, "--model", "@no-tokenizer"], None, 1, "tokenizer"),
     ("pickle with code", ["run", CAT, "--model", "@evil-pickle"], None, 1, "weights_only"),
+    (
+        "encoder-decoder model",
+        ["run", CAT, "--model", "@encoder-decoder"],
+        None,
+        1,
+        "encoder-decoder",
+    ),
     ("hub id not cached", ["run", CAT, "--model", "nobody/nothing"], None, 1, "local directory"),
     ("device not there", ["run", CAT, "--device", "cuda:7"], None, 1, "available: cpu"),
     ("device unknown", ["run", CAT, "--device", "tpu"], None, 2, "--device"),

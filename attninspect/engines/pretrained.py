@@ -96,11 +96,18 @@ class PretrainedEngine:
         if padded.type_ids is not None and self.takes_token_types:
             inputs["token_type_ids"] = torch.tensor(padded.type_ids, dtype=torch.long)  # (B, T)
         input_ids = inputs["input_ids"]
-        with torch.inference_mode():
-            outputs = self.model(
-                **{name: tensor.to(self.device) for name, tensor in inputs.items()},
-                output_attentions=True,
-            )
+        try:
+            with torch.inference_mode():
+                outputs = self.model(
+                    **{name: tensor.to(self.device) for name, tensor in inputs.items()},
+                    output_attentions=True,
+                )
+        except (ValueError, TypeError, RuntimeError, IndexError) as error:
+            message = " ".join(str(error).split())[:300]
+            raise AttnInspectError(
+                f"model {self.model_name!r} failed on this input ({type(error).__name__}: "
+                f"{message}); attninspect runs encoders and decoders, not encoder-decoder models"
+            ) from error
         attentions = self._checked_attentions(outputs, input_ids.shape)
         stacked = torch.stack(attentions, dim=1).float().cpu().numpy()  # (B, L, H, T, T)
         hidden = getattr(outputs, "last_hidden_state", None)
