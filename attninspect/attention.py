@@ -13,8 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-STAGES = ("input", "query", "key", "value", "scores", "weights", "output")
-
 
 class SelfAttention(nn.Module):
     """Scaled dot-product self-attention with ``num_heads`` heads.
@@ -60,7 +58,7 @@ class SelfAttention(nn.Module):
     def forward_with_shapes(
         self, x: torch.Tensor, padding_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, tuple[int, ...]]]:
-        """Like ``forward``, and also return the shape of every stage, in order (see ``STAGES``)."""
+        """Like ``forward``, and also return the shape of every stage, input to output, in order."""
         shapes: dict[str, tuple[int, ...]] = {}
         output, weights = self._attend(x, padding_mask, stage_shapes=shapes)
         return output, weights, shapes

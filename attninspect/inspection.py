@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,7 +32,6 @@ class Inspection:
     truncated_from: int | None = None
     index: int = 0
     line: int | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def num_layers(self) -> int:

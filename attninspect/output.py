@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,10 +57,3 @@ def atomic_file(path: Path, binary: bool = False) -> Iterator[IO]:
         if not committed:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-
-
-@contextlib.contextmanager
-def standard_output() -> Iterator[IO[str]]:
-    """stdout, flushed at the end."""
-    yield sys.stdout
-    sys.stdout.flush()

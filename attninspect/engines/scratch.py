@@ -60,7 +60,7 @@ class ScratchEngine:
         with torch.inference_mode():
             positions = sinusoidal_positions(length, self.dim).to(self.device)  # (T, D)
             x = self.embedding(input_ids) + positions  # (B, T, D)
-            _output, weights, _shapes = self.attention.forward_with_shapes(x, padding_mask)
+            _output, weights = self.attention(x, padding_mask)
         if weights.dim() == 3:
             weights = weights.unsqueeze(1)  # (B, 1, T, T)
         weights = weights.float().cpu().numpy()  # (B, H, T, T)
