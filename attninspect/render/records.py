@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import unicodedata
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -121,23 +120,10 @@ def csv_rows(inspection: Inspection, view: RunView, all_layers: bool = False):
 STATS_COLUMNS = ("text_index", "layer", "head", "entropy", "previous", "same", "next", "special")
 
 
-class CsvRecordWriter:
-    """Writes the header once, then each text's rows (head statistics instead, with --stats)."""
-
-    def __init__(self, stream: IO[str], all_layers: bool, stats: bool = False) -> None:
-        self.writer = csv.writer(stream, lineterminator="\n")
-        self.all_layers = all_layers
-        self.stats = stats
-        self.writer.writerow(STATS_COLUMNS if stats else CSV_COLUMNS)
-
-    def write(self, inspection: Inspection, view: RunView) -> None:
-        if self.stats and view.stats is not None:
-            self.writer.writerows(
-                (inspection.index, *(getattr(s, name) for name in STATS_COLUMNS[1:]))
-                for s in view.stats
-            )
-            return
-        self.writer.writerows(csv_rows(inspection, view, self.all_layers))
+def stats_rows(inspection: Inspection, view: RunView):
+    """One row per head of every layer, with --stats."""
+    for stats in view.stats or []:
+        yield (inspection.index, *(getattr(stats, name) for name in STATS_COLUMNS[1:]))
 
 
 def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from typing import IO, Protocol
 
 import numpy as np
@@ -10,7 +11,15 @@ from rich.rule import Rule
 
 from attninspect.inspection import Inspection
 from attninspect.render.matrix import render_run
-from attninspect.render.records import CsvRecordWriter, dump_json, npz_arrays, run_record
+from attninspect.render.records import (
+    CSV_COLUMNS,
+    STATS_COLUMNS,
+    csv_rows,
+    dump_json,
+    npz_arrays,
+    run_record,
+    stats_rows,
+)
 from attninspect.safe_text import printable
 from attninspect.views import RunView
 
@@ -82,14 +91,20 @@ class JsonLinesWriter:
 
 
 class CsvWriter:
-    """Tidy long rows, flushed after each text."""
+    """Tidy long rows (head statistics instead, with --stats); header once, flushed per text."""
 
     def __init__(self, stream: IO[str], all_layers: bool, stats: bool = False) -> None:
         self.stream = stream
-        self.rows = CsvRecordWriter(stream, all_layers, stats)
+        self.writer = csv.writer(stream, lineterminator="\n")
+        self.all_layers = all_layers
+        self.stats = stats
+        self.writer.writerow(STATS_COLUMNS if stats else CSV_COLUMNS)
 
     def write(self, inspection: Inspection, view: RunView) -> None:
-        self.rows.write(inspection, view)
+        if self.stats:
+            self.writer.writerows(stats_rows(inspection, view))
+        else:
+            self.writer.writerows(csv_rows(inspection, view, self.all_layers))
         self.stream.flush()
 
     def close(self) -> None:
