@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from attninspect.analysis import merge_words
 from attninspect.diffing import align_tokens, focus_changes, paired_delta
 from attninspect.errors import AttnInspectError
 from attninspect.focus import TokenSelector, resolve_selector
 from attninspect.heads import HeadSearch, rank_heads
 from attninspect.render.diff_view import TextDiff
-from attninspect.runner import RunSettings, inspect_texts, view_of
+from attninspect.runner import RunSettings, analyse, focus_index, inspect_texts, make_view
 from attninspect.views import focus_rows, resolve_head, resolve_layer
 
 
@@ -34,23 +32,24 @@ def compare_texts(settings: RunSettings, text_a: str, text_b: str) -> TextDiff:
     )
     layer = resolve_layer(settings.layer, a.num_layers)
     head = resolve_head(settings.head, a.num_heads)
-    unfocused = dataclasses.replace(settings, focus=None)
-    shown_a, view_a = view_of(a, settings, layer, head)
-    shown_b, view_b = view_of(b, unfocused, layer, head)
+    analysed_a, analysed_b = analyse(a, settings, head), analyse(b, settings, head)
+    shown_a, shown_b = analysed_a.inspection, analysed_b.inspection
     alignment = align_tokens(shown_a.tokens, shown_b.tokens)
+    focus_a = focus_index(settings, shown_a)
+    focus_b = None
     changes = None
-    if view_a.focus is not None:
-        partner = dict(alignment.pairs).get(view_a.focus)
-        if partner is None:
-            token = shown_a.tokens[view_a.focus]
+    if focus_a is not None:
+        focus_b = dict(alignment.pairs).get(focus_a)
+        if focus_b is None:
             raise AttnInspectError(
-                f"--focus {settings.focus.raw if settings.focus else ''}: {token!r} "
-                f"(@{view_a.focus} in A) has no partner in B; choose a token both texts share"
+                f"--focus {settings.focus.raw if settings.focus else ''}: "
+                f"{shown_a.tokens[focus_a]!r} (@{focus_a} in A) has no partner in B; "
+                "choose a token both texts share"
             )
-        at_partner = TokenSelector(raw=f"@{partner}", position=partner)
-        shown_b, view_b = view_of(b, dataclasses.replace(settings, focus=at_partner), layer, head)
-        rows_a = focus_rows(shown_a.attention, view_a.focus, view_a.head)  # (L, T_a)
-        rows_b = focus_rows(shown_b.attention, partner, view_b.head)  # (L, T_b)
+        rows_a = focus_rows(shown_a.attention, focus_a, analysed_a.head)  # (L, T_a)
+        rows_b = focus_rows(shown_b.attention, focus_b, analysed_b.head)  # (L, T_b)
         changes = focus_changes(rows_a, rows_b, shown_a.tokens, alignment, settings.top)
+    view_a = make_view(analysed_a, settings, layer, focus_a)
+    view_b = make_view(analysed_b, settings, layer, focus_b)
     delta = paired_delta(view_a.matrix, view_b.matrix, alignment)
     return TextDiff(shown_a, shown_b, view_a, view_b, alignment, delta, changes)

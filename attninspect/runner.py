@@ -12,7 +12,14 @@ from typing import IO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from attninspect.analysis import head_stats, hide_special, merge_words, sink_share, with_rollout
+from attninspect.analysis import (
+    HeadStats,
+    head_stats,
+    hide_special,
+    merge_words,
+    sink_share,
+    with_rollout,
+)
 from attninspect.engines.factory import EngineSettings, open_engine
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.focus import TokenSelector, resolve_selector
@@ -97,14 +104,19 @@ def run(settings: RunSettings, source: TextSource) -> None:
     notes(errors, source, skipped_errors)
 
 
-def view_of(
-    inspection: Inspection, settings: RunSettings, layer: int, head: HeadChoice
-) -> tuple[Inspection, RunView]:
-    """Apply the analysis views, resolve the focus token, and build what the writers show.
+@dataclass(frozen=True)
+class Analysed:
+    """One inspection after the analysis views, and what was measured on the way."""
 
-    Order: words, then rollout; the sink share is measured there, before special tokens are
-    hidden, so it says what hiding removed.
-    """
+    inspection: Inspection
+    head: HeadChoice
+    sink_share: list[float]
+    stats: list[HeadStats] | None
+
+
+def analyse(inspection: Inspection, settings: RunSettings, head: HeadChoice) -> Analysed:
+    """Apply the analysis views in order: words, then rollout; the sink share is measured there,
+    before special tokens are hidden, so it says what hiding removed."""
     if settings.words:
         inspection = merge_words(inspection)
     if settings.rollout:
@@ -114,25 +126,42 @@ def view_of(
     stats = head_stats(inspection, list(range(inspection.num_layers))) if settings.stats else None
     if settings.hide_special:
         inspection = hide_special(inspection)
-    focus = None
-    if settings.focus is not None:
-        try:
-            focus = resolve_selector(settings.focus, inspection.tokens)
-        except InputError as error:
-            raise InputError(str(error), inspection.line) from error
-    view = build_view(
-        inspection.attention,
+    return Analysed(inspection, head, sinks, stats)
+
+
+def focus_index(settings: RunSettings, inspection: Inspection) -> int | None:
+    """Where ``--focus`` points in this (analysed) text, or None without one."""
+    if settings.focus is None:
+        return None
+    try:
+        return resolve_selector(settings.focus, inspection.tokens)
+    except InputError as error:
+        raise InputError(str(error), inspection.line) from error
+
+
+def make_view(analysed: Analysed, settings: RunSettings, layer: int, focus: int | None) -> RunView:
+    """What the writers show of an analysed inspection."""
+    return build_view(
+        analysed.inspection.attention,
         layer,
-        head,
+        analysed.head,
         focus,
         settings.top,
         kind="rollout" if settings.rollout else "attention",
         words=settings.words,
         hidden_special=settings.hide_special,
-        sink_share=sinks,
-        stats=stats,
+        sink_share=analysed.sink_share,
+        stats=analysed.stats,
     )
-    return inspection, view
+
+
+def view_of(
+    inspection: Inspection, settings: RunSettings, layer: int, head: HeadChoice
+) -> tuple[Inspection, RunView]:
+    """Analyse one text, resolve the focus token in it, and build what the writers show."""
+    analysed = analyse(inspection, settings, head)
+    focus = focus_index(settings, analysed.inspection)
+    return analysed.inspection, make_view(analysed, settings, layer, focus)
 
 
 @contextlib.contextmanager
