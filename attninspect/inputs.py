@@ -23,7 +23,7 @@ class TextSource:
     items: Iterable[Item]
     description: str
     live: bool = False  # read from a pipe or terminal: batch only what has already arrived
-    total_lines: int | None = None
+    path: str | None = None  # a file, whose lines a progress bar can count
     blank_lines: list[int] = field(default_factory=list)
 
 
@@ -33,10 +33,10 @@ def from_argument(text: str) -> TextSource:
 
 
 def from_stream(
-    stream: BinaryIO, description: str, total_lines: int | None = None, close: bool = False
+    stream: BinaryIO, description: str, path: str | None = None, close: bool = False
 ) -> TextSource:
     """Texts from a binary stream, one per line; a pipe or terminal is read as lines arrive."""
-    source = TextSource(items=[], description=description, total_lines=total_lines)
+    source = TextSource(items=[], description=description, path=path)
     source.live = not _is_regular_file(stream)
     # A pipe is read with os.read on its descriptor: the reader thread then holds no lock of the
     # buffered stream, so the process can always exit while it waits for input.
@@ -53,9 +53,13 @@ def from_file(path: str) -> TextSource:
         raise AttnInspectError(f"--file {path!r} is a directory, not a text file") from error
     except OSError as error:
         raise AttnInspectError(f"cannot read --file {path!r}: {error.strerror}") from error
+    return from_stream(stream, f"--file {path}", path=path, close=True)
+
+
+def count_lines(path: str) -> int:
+    """Lines in a file (read once more, only for a progress bar's total)."""
     with open(path, "rb") as counter:
-        total = sum(1 for _ in counter)
-    return from_stream(stream, f"--file {path}", total_lines=total, close=True)
+        return sum(1 for _ in counter)
 
 
 def _is_regular_file(stream: BinaryIO) -> bool:

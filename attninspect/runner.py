@@ -23,7 +23,7 @@ from attninspect.analysis import (
 from attninspect.engines.factory import EngineSettings, open_engine
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.focus import TokenSelector, resolve_selector
-from attninspect.inputs import TextSource, batches
+from attninspect.inputs import TextSource, batches, count_lines
 from attninspect.inspection import Inspection
 from attninspect.output import atomic_file, check_output_path
 from attninspect.pipeline import SourceText, inspect_batch
@@ -204,7 +204,7 @@ def make_writer(settings: RunSettings, stream: IO) -> RecordWriter:
 def progress_bar(errors: Console, source: TextSource, settings: RunSettings) -> Iterator:
     """A bar on stderr for file input when stderr is a terminal and stdout is not shared with it."""
     data_on_terminal = settings.output is None and sys.stdout.isatty()
-    if source.total_lines is None or not errors.is_terminal or data_on_terminal:
+    if source.path is None or not errors.is_terminal or data_on_terminal:
         yield lambda: None
         return
     columns = (
@@ -214,7 +214,7 @@ def progress_bar(errors: Console, source: TextSource, settings: RunSettings) -> 
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=errors, transient=True) as progress:
-        task = progress.add_task("texts", total=source.total_lines)
+        task = progress.add_task("texts", total=count_lines(source.path))
         yield lambda: progress.advance(task)
 
 
