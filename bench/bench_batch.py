@@ -99,8 +99,8 @@ def floor_throughput(texts: list[str]) -> float:
 
 
 def ours_throughput(path: Path, count: int) -> float:
-    from attninspect.cli import app
-    from attninspect.engines.factory import EngineSettings, open_engine
+    from attninspect.cli.app import app
+    from attninspect.model.engines.factory import EngineSettings, open_engine
 
     open_engine(EngineSettings())  # load once, as the floor does before its clock starts
     sink = io.StringIO()

@@ -23,7 +23,7 @@ MATRIX_BYTES = T * T * 4
 def build():
     import torch
 
-    from attninspect.attention import SelfAttention
+    from attninspect.model.attention import SelfAttention
 
     torch.manual_seed(0)
     module = SelfAttention(D).eval()

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from attninspect.attention import SelfAttention
+from attninspect.model.attention import SelfAttention
 
 
 def reference_attention(

@@ -16,7 +16,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from attninspect.cli import app
+from attninspect.cli.app import app
 from tests.conftest import CAT
 
 pytestmark = [

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from attninspect.engines.factory import EngineSettings, open_engine
-from attninspect.focus import parse_selector, resolve_selector
-from attninspect.pipeline import SourceText, inspect_batch
+from attninspect.analysis.selection import build_view
+from attninspect.analysis.selectors import parse_selector, resolve_selector
+from attninspect.api.batching import SourceText, inspect_batch
+from attninspect.model.engines.factory import EngineSettings, open_engine
 from attninspect.render.matrix import render_run
-from attninspect.views import build_view
 from tests.conftest import CAT
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from attninspect.cli import app
+from attninspect.cli.app import app
 from tests.conftest import CAT
 
 

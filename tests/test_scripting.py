@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from attninspect.cli import app
-from attninspect.render.records import CSV_COLUMNS
+from attninspect.cli.app import app
+from attninspect.files.records import CSV_COLUMNS
 from tests.conftest import CAT
 
 TEXTS = [

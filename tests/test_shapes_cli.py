@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from attninspect.cli import app
+from attninspect.cli.app import app
 
 
 def shapes_json(runner: CliRunner, *args: str) -> dict:
@@ -88,7 +88,7 @@ def test_missing_device_names_what_is_available(runner: CliRunner) -> None:
 
 
 def test_resolve_device_auto_and_cpu() -> None:
-    from attninspect.devices import resolve_device
+    from attninspect.model.devices import resolve_device
 
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
@@ -109,7 +109,7 @@ def test_fast_start_imports_neither_torch_nor_transformers(argv: list[str]) -> N
     code = (
         "import sys\n"
         f"sys.argv = ['attninspect', *{argv!r}]\n"
-        "from attninspect.cli import main\n"
+        "from attninspect.cli.app import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
         "loaded = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
         "assert not loaded, loaded\n"

@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from attninspect.cli import app
+from attninspect.cli.app import app
 from tests.conftest import CAT
 
 PIECES = "Tokenization of unbelievably unaffordable housing."
@@ -309,8 +309,9 @@ def test_diff_same_length_is_a_minus_b(
     data = json.loads(result.stdout)
     a = reference_attention(default_model_path, WARM).numpy()[2, 1]
     b = reference_attention(default_model_path, TIRED).numpy()[2, 1]
-    np.testing.assert_allclose(np.array(data["delta"]), a - b, atol=1e-6)
-    np.testing.assert_allclose(np.array(data["a"]["attention"]), a, atol=1e-6)
+    np.testing.assert_allclose(np.array(data["delta"]), a - b, atol=2e-6)  # two 1e-6 errors
+    # A and B run in one batch of two: the batched kernels round slightly differently.
+    np.testing.assert_allclose(np.array(data["a"]["attention"]), a, atol=2e-6)
     assert data["alignment"]["only_a"] == [] and data["alignment"]["only_b"] == []
 
 

@@ -12,13 +12,13 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attninspect.diffing import Alignment, FocusChange
-from attninspect.inspection import Inspection
+from attninspect.analysis.alignment import Alignment, FocusChange
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import RunView, window
+from attninspect.files.records import dump_json, run_record
 from attninspect.render.matrix import Grid, fitting_tokens, grid_table, label_width_for, window_note
 from attninspect.render.palette import delta_style, diverging_legend
-from attninspect.render.records import dump_json, run_record
 from attninspect.safe_text import printable
-from attninspect.views import RunView, window
 
 
 @dataclass(frozen=True)

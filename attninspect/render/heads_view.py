@@ -10,9 +10,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from attninspect.heads import HeadSearch
+from attninspect.analysis.head_ranking import HeadSearch
+from attninspect.files.records import dump_json
 from attninspect.render.palette import legend, weight_style
-from attninspect.render.records import dump_json
 from attninspect.safe_text import printable
 
 BAR_CELLS = 24

@@ -13,10 +13,10 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from attninspect.inspection import Inspection
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import RunView, window
 from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
-from attninspect.views import RunView, window
 
 LABEL_WIDTH = 16
 LISTED_TOKENS = 64  # longer texts list only the tokens of the shown window

@@ -9,8 +9,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from attninspect.memory import format_bytes
-from attninspect.shapes import ShapeReport
+from attninspect.model.memory import format_bytes
+from attninspect.model.stages import ShapeReport
 
 
 def _explanations(report: ShapeReport) -> dict[str, tuple[str, str]]:

@@ -9,9 +9,9 @@ import numpy as np
 from rich.console import Console
 from rich.rule import Rule
 
-from attninspect.inspection import Inspection
-from attninspect.render.matrix import render_run
-from attninspect.render.records import (
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import RunView
+from attninspect.files.records import (
     CSV_COLUMNS,
     STATS_COLUMNS,
     csv_rows,
@@ -20,8 +20,8 @@ from attninspect.render.records import (
     run_record,
     stats_rows,
 )
+from attninspect.render.matrix import render_run
 from attninspect.safe_text import printable
-from attninspect.views import RunView
 
 FORMATS = ("table", "json", "jsonl", "csv", "npz")
 

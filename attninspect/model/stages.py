@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attninspect.errors import AttnInspectError
-from attninspect.memory import available_bytes, format_bytes
+from attninspect.model.memory import available_bytes, format_bytes
 
 FLOAT32_BYTES = 4
 
@@ -58,8 +58,8 @@ def inspect_shapes(settings: ShapeSettings) -> ShapeReport:
     """Build the module, run it once on ``torch.rand(batch, length, dim)`` and record the shapes."""
     import torch
 
-    from attninspect.attention import SelfAttention, parameter_count
-    from attninspect.devices import device_label, resolve_device
+    from attninspect.model.attention import SelfAttention, parameter_count
+    from attninspect.model.devices import device_label, resolve_device
 
     device = resolve_device(settings.device)
     needed = estimated_bytes(settings)

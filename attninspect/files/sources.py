@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from attninspect.api.batching import SourceText
 from attninspect.errors import AttnInspectError, InputError
-from attninspect.pipeline import SourceText
 
 Item = SourceText | InputError
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attninspect.inspection import Inspection
+from attninspect.analysis.inspection import Inspection
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import typer
 from typer.core import TyperGroup
 
 from attninspect import __version__
-from attninspect.devices import DEVICE_HELP, is_device_spec
 from attninspect.errors import AttnInspectError
+from attninspect.model.devices import DEVICE_HELP, is_device_spec
 from attninspect.safe_text import printable
 
 DEBUG_VARIABLE = "ATTNINSPECT_DEBUG"
@@ -175,9 +175,9 @@ def shapes(
             f"--heads {heads} must divide --dim {dim} (each head gets D / H features)",
             param_hint="'--heads'",
         )
+    from attninspect.model.stages import ShapeSettings, inspect_shapes
     from attninspect.render.console import make_console
     from attninspect.render.shapes_view import print_shapes
-    from attninspect.shapes import ShapeSettings, inspect_shapes
 
     settings = ShapeSettings(
         dim=dim, length=length, heads=heads, batch=batch, causal=causal, seed=seed, device=device
@@ -201,7 +201,7 @@ class DType(str, Enum):
 
 
 def _head_callback(value: str) -> str:
-    from attninspect.views import parse_head
+    from attninspect.analysis.selection import parse_head
 
     try:
         parse_head(value)
@@ -211,7 +211,7 @@ def _head_callback(value: str) -> str:
 
 
 def _focus_callback(value: str | None) -> str | None:
-    from attninspect.focus import parse_selector
+    from attninspect.analysis.selectors import parse_selector
 
     if value is None:
         return None
@@ -375,9 +375,9 @@ def run(
     no_color: NoColorOption = False,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
-    from attninspect.engines.factory import SCRATCH
-    from attninspect.focus import parse_selector
-    from attninspect.views import parse_head
+    from attninspect.analysis.selection import parse_head
+    from attninspect.analysis.selectors import parse_selector
+    from attninspect.model.engines.factory import SCRATCH
 
     if (text is None) == (file is None):
         raise typer.BadParameter(
@@ -401,9 +401,9 @@ def run(
     dim, heads, seed = dim or 64, heads or 1, seed or 0
     if dim % heads:
         raise typer.BadParameter(f"--heads {heads} must divide --dim {dim}", param_hint="'--heads'")
-    from attninspect.inputs import from_argument, from_file, from_stream
-    from attninspect.runner import RunSettings
-    from attninspect.runner import run as run_texts
+    from attninspect.cli.run_flow import RunSettings
+    from attninspect.cli.run_flow import run as run_texts
+    from attninspect.files.sources import from_argument, from_file, from_stream
 
     if file is not None:
         source = from_file(str(file))
@@ -455,7 +455,7 @@ def _engine_settings(
     **scratch: Any,
 ):
     """The engine options every command shares (scratch sizes only from `run`)."""
-    from attninspect.engines.factory import EngineSettings
+    from attninspect.model.engines.factory import EngineSettings
 
     return EngineSettings(
         model=model,
@@ -476,7 +476,7 @@ def _check_rollout(rollout: bool, head: str) -> None:
 
 
 def _selector(value: str, option: str):
-    from attninspect.focus import parse_selector
+    from attninspect.analysis.selectors import parse_selector
 
     try:
         return parse_selector(value)
@@ -503,10 +503,10 @@ def heads(
     no_color: NoColorOption = False,
 ) -> None:
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
-    from attninspect.comparisons import search_heads
+    from attninspect.api.flows import search_heads
+    from attninspect.cli.run_flow import RunSettings
     from attninspect.render.console import make_console
     from attninspect.render.heads_view import write_heads
-    from attninspect.runner import RunSettings
 
     selectors = _selector(source, "--from"), _selector(target, "--to")
     engine = _engine_settings(model, device, dtype, trust_remote_code, verbose)
@@ -550,12 +550,12 @@ def diff(
     no_color: NoColorOption = False,
 ) -> None:
     """Compare two texts: the difference A − B of their attention, and what --focus attends to."""
-    from attninspect.comparisons import compare_texts
-    from attninspect.focus import parse_selector
+    from attninspect.analysis.selection import parse_head
+    from attninspect.analysis.selectors import parse_selector
+    from attninspect.api.flows import compare_texts
+    from attninspect.cli.run_flow import RunSettings
     from attninspect.render.console import make_console
     from attninspect.render.diff_view import write_diff
-    from attninspect.runner import RunSettings
-    from attninspect.views import parse_head
 
     _check_rollout(rollout, head)
     engine = _engine_settings(model, device, dtype, trust_remote_code, verbose)

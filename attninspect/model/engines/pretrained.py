@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from attninspect.devices import device_label
-from attninspect.engines.loading import (
+from attninspect.errors import AttnInspectError
+from attninspect.model.devices import device_label
+from attninspect.model.engines.loading import (
     LOAD_ERRORS,
     ModelSource,
     load_failure,
@@ -17,8 +18,7 @@ from attninspect.engines.loading import (
     quiet_libraries,
     refuse_unsafe_pickles,
 )
-from attninspect.errors import AttnInspectError
-from attninspect.tokenization import Encoding, max_tokens, pad_batch
+from attninspect.model.tokenization import Encoding, max_tokens, pad_batch
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DECODER_TYPES = frozenset(

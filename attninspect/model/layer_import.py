@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attninspect.attention import SelfAttention
+from attninspect.model.attention import SelfAttention
 
 
 def self_attention_from_bert_layer(layer: nn.Module) -> SelfAttention:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from attninspect.analysis import merge_words
-from attninspect.diffing import align_tokens, focus_changes, paired_delta
+from attninspect.analysis.alignment import align_tokens, focus_changes, paired_delta
+from attninspect.analysis.head_ranking import HeadSearch, rank_heads
+from attninspect.analysis.selection import focus_rows, resolve_head, resolve_layer
+from attninspect.analysis.selectors import TokenSelector, resolve_selector
+from attninspect.analysis.transforms import merge_words
+from attninspect.cli.run_flow import RunSettings, analyse, focus_index, inspect_texts, make_view
 from attninspect.errors import AttnInspectError
-from attninspect.focus import TokenSelector, resolve_selector
-from attninspect.heads import HeadSearch, rank_heads
 from attninspect.render.diff_view import TextDiff
-from attninspect.runner import RunSettings, analyse, focus_index, inspect_texts, make_view
-from attninspect.views import focus_rows, resolve_head, resolve_layer
 
 
 def search_heads(

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attninspect.focus import SUBWORD_MARKERS
-from attninspect.inspection import Inspection
-from attninspect.views import HeadChoice, heads_view
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import HeadChoice, heads_view
+from attninspect.analysis.selectors import SUBWORD_MARKERS
 
 
 def word_groups(inspection: Inspection) -> list[list[int]]:

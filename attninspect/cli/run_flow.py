@@ -12,7 +12,16 @@ from typing import IO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from attninspect.analysis import (
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import (
+    HeadChoice,
+    RunView,
+    build_view,
+    resolve_head,
+    resolve_layer,
+)
+from attninspect.analysis.selectors import TokenSelector, resolve_selector
+from attninspect.analysis.transforms import (
     HeadStats,
     head_stats,
     hide_special,
@@ -20,13 +29,11 @@ from attninspect.analysis import (
     sink_share,
     with_rollout,
 )
-from attninspect.engines.factory import EngineSettings, open_engine
+from attninspect.api.batching import SourceText, inspect_batch
 from attninspect.errors import AttnInspectError, InputError
-from attninspect.focus import TokenSelector, resolve_selector
-from attninspect.inputs import TextSource, batches, count_lines
-from attninspect.inspection import Inspection
-from attninspect.output import atomic_file, check_output_path
-from attninspect.pipeline import SourceText, inspect_batch
+from attninspect.files.atomic import atomic_file, check_output_path
+from attninspect.files.sources import TextSource, batches, count_lines
+from attninspect.model.engines.factory import EngineSettings, open_engine
 from attninspect.render.console import error_console, make_console
 from attninspect.render.writers import (
     CsvWriter,
@@ -37,7 +44,6 @@ from attninspect.render.writers import (
     TableWriter,
 )
 from attninspect.safe_text import printable
-from attninspect.views import HeadChoice, RunView, build_view, resolve_head, resolve_layer
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from attninspect.devices import resolve_device
-from attninspect.engines.loading import resolve_model_source
 from attninspect.errors import AttnInspectError
+from attninspect.model.devices import resolve_device
+from attninspect.model.engines.loading import resolve_model_source
 
 SCRATCH = "scratch"
 
@@ -37,7 +37,7 @@ def open_engine(settings: EngineSettings):  # -> PretrainedEngine | ScratchEngin
     """
     device = resolve_device(settings.device)
     if settings.model == SCRATCH:
-        from attninspect.engines.scratch import ScratchEngine
+        from attninspect.model.engines.scratch import ScratchEngine
 
         return ScratchEngine(
             resolve_model_source(settings.tokenizer),
@@ -48,7 +48,7 @@ def open_engine(settings: EngineSettings):  # -> PretrainedEngine | ScratchEngin
             seed=settings.seed,
             verbose=settings.verbose,
         )
-    from attninspect.engines.pretrained import PretrainedEngine
+    from attninspect.model.engines.pretrained import PretrainedEngine
 
     source = resolve_model_source(settings.model)
     if settings.tokenizer is not None:

@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from attninspect.attention import SelfAttention
-from attninspect.devices import device_label
-from attninspect.engines.loading import ModelSource, load_tokenizer
-from attninspect.positional import sinusoidal_positions
-from attninspect.tokenization import Encoding, max_tokens, pad_batch
+from attninspect.model.attention import SelfAttention
+from attninspect.model.devices import device_label
+from attninspect.model.engines.loading import ModelSource, load_tokenizer
+from attninspect.model.positional import sinusoidal_positions
+from attninspect.model.tokenization import Encoding, max_tokens, pad_batch
 
 
 class ScratchEngine:

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from attninspect.analysis.inspection import Inspection
 from attninspect.errors import InputError
-from attninspect.inspection import Inspection
-from attninspect.tokenization import Encoding, encode
+from attninspect.model.tokenization import Encoding, encode
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from attninspect.inspection import Inspection
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import Ranked, RunView
 from attninspect.safe_text import ESCAPED_CATEGORIES
-from attninspect.views import Ranked, RunView
 
 CSV_COLUMNS = (
     "text_index",
