@@ -1,0 +1,77 @@
+"""`attninspect explore`: the Textual explorer (Textual is imported only here, when it runs)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from attninspect.cli.app import app
+from attninspect.cli.options import (
+    MODEL,
+    SCRATCH_HELP,
+    DeviceOption,
+    DType,
+    DTypeOption,
+    ModelOption,
+    TruncateOption,
+    TrustOption,
+    engine_options,
+)
+from attninspect.cli.run import scratch_options
+
+
+@app.command()
+def explore(
+    text: Annotated[
+        str | None, typer.Argument(help="The sentence to start with (default: type one).")
+    ] = None,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.float32,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            "--tokenizer", help=SCRATCH_HELP + "tokenizer directory.", rich_help_panel=MODEL
+        ),
+    ] = None,
+    dim: Annotated[
+        int | None,
+        typer.Option(
+            "--dim", min=1, help=SCRATCH_HELP + "embedding size [64].", rich_help_panel=MODEL
+        ),
+    ] = None,
+    heads: Annotated[
+        int | None,
+        typer.Option("--heads", min=1, help=SCRATCH_HELP + "heads [1].", rich_help_panel=MODEL),
+    ] = None,
+    causal: Annotated[
+        bool,
+        typer.Option("--causal", help=SCRATCH_HELP + "mask later keys.", rich_help_panel=MODEL),
+    ] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help=SCRATCH_HELP + "seed for the weights [0].", rich_help_panel=MODEL
+        ),
+    ] = None,
+    truncate: TruncateOption = False,
+    trust_remote_code: TrustOption = False,
+) -> None:
+    """Explore a sentence interactively: arrows move layer and head, ? lists the keys, q quits."""
+    from attninspect.explorer.app import ExplorerApp
+
+    scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
+    engine = engine_options(model, device, dtype, trust_remote_code, False) | scratch
+
+    def load():
+        from attninspect.api import Inspector
+
+        return Inspector(truncate=truncate, **engine)
+
+    explorer = ExplorerApp(load, text, model or "")
+    explorer.run()
+    if explorer.error is not None:
+        raise explorer.error
+    if explorer.return_code:  # Textual has shown what went wrong
+        raise typer.Exit(explorer.return_code)

@@ -1,0 +1,337 @@
+"""`attninspect explore`: a Textual app on one `Inspector` — load once, look at everything."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.console import Console
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static
+
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import View
+from attninspect.analysis.views import ViewOptions, view_of
+from attninspect.errors import AttnInspectError, InputError
+from attninspect.explorer import panels
+from attninspect.explorer.export import export_view
+from attninspect.explorer.screens import GridScreen, PromptScreen, ResultScreen, help_screen
+from attninspect.explorer.state import ExplorerState
+from attninspect.explorer.widgets import MatrixView
+from attninspect.safe_text import printable
+
+CSS = """
+#sentence { height: auto; max-height: 2; padding: 0 1; }
+#tokens { height: auto; max-height: 3; padding: 0 1; }
+#matrix { padding: 0 1; }
+#note { height: auto; padding: 0 1; color: $warning; }
+#focus-panel { height: auto; max-height: 12; padding: 0 1; border-top: solid $primary-darken-2; }
+#status { height: 1; padding: 0 1; background: $primary-darken-2; color: $text; }
+"""
+
+
+class ExplorerApp(App[None]):
+    """One model load (in a worker), then every view, sentence and comparison at a keystroke.
+
+    ``load`` makes the `Inspector`; a failure there ends the app with ``error`` set and return
+    code 1, for the command line to report as `run` does.
+    """
+
+    TITLE = "attninspect explore"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = CSS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "layer(1)", "layer", key_display="↑↓"),
+        Binding("up", "layer(-1)", "layer", show=False),
+        Binding("right", "head(1)", "head", key_display="←→"),
+        Binding("left", "head(-1)", "head", show=False),
+        Binding("r", "toggle('rollout')", "rollout"),
+        Binding("w", "toggle('words')", "words"),
+        Binding("s", "toggle('hide_special')", "special"),
+        Binding("j", "cursor(1)", "row", show=False),
+        Binding("k", "cursor(-1)", "row", show=False),
+        Binding("pagedown", "page(1)", "page", show=False),
+        Binding("pageup", "page(-1)", "page", show=False),
+        Binding("enter", "focus_row", "focus"),
+        Binding("escape", "clear_focus", "no focus", show=False),
+        Binding("slash", "heads", "heads"),
+        Binding("g", "grid", "grid"),
+        Binding("t", "edit", "text"),
+        Binding("d", "diff", "diff"),
+        Binding("e", "export", "export"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, load: Callable[[], Any], text: str | None, label: str = "") -> None:
+        super().__init__()
+        self.load, self.text = load, text
+        self.label = label or "the default model"
+        self.inspector: Any = None
+        self.inspection: Inspection | None = None
+        self.state = ExplorerState()
+        self.current: tuple[Inspection, View] | None = None
+        self.cursor, self.start = 0, 0
+        self.error: BaseException | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="sentence", markup=False)
+        yield Static(id="tokens", markup=False)
+        yield MatrixView()
+        yield Static(id="note", markup=False)
+        with VerticalScroll(id="focus-panel", can_focus=False):
+            yield Static(id="focus", markup=False)
+        yield Static(id="status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(MatrixView).loading = True
+        self.set_status(f"loading {printable(self.label)} …")
+        self.load_model()
+
+    def set_status(self, message: str) -> None:
+        self.query_one("#status", Static).update(Text(message))
+
+    @work(thread=True, exclusive=True, group="model")
+    def load_model(self) -> None:
+        """Load the model, then run the first sentence; any failure ends the app with status 1."""
+        try:
+            inspector = self.load()
+            inspection = inspector.run(self.text) if self.text else None
+        except Exception as error:
+            self.call_from_thread(self.fail, error)
+            return
+        self.call_from_thread(self.loaded, inspector, inspection)
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.exit(return_code=1)
+
+    def loaded(self, inspector: Any, inspection: Inspection | None) -> None:
+        self.inspector = inspector
+        self.query_one(MatrixView).loading = False
+        if inspection is None:
+            self.set_status("model loaded: type a sentence")
+            self.action_edit()
+            return
+        self.show_inspection(inspection)
+
+    @work(thread=True, exclusive=True, group="text")
+    def run_text(self, text: str) -> None:
+        """Inspect a new sentence with the loaded model, off the interface thread."""
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                inspection = self.inspector.run(text)
+        except AttnInspectError as error:
+            self.call_from_thread(self.warn, str(error))
+            self.call_from_thread(self.redraw)
+            return
+        for warning in caught:
+            self.call_from_thread(self.warn, str(warning.message))
+        self.call_from_thread(self.show_inspection, inspection)
+
+    def warn(self, message: str) -> None:
+        self.notify(printable(message), severity="warning", markup=False, timeout=6)
+
+    def show_inspection(self, inspection: Inspection) -> None:
+        """A new sentence: same layer, head and transforms; the focus where the token is."""
+        self.inspection, self.text = inspection, inspection.text
+        self.recompute()
+
+    def recompute(self) -> None:
+        """The view for the current state (a focus the text lacks is dropped, with a note)."""
+        if self.inspection is None:
+            return
+        try:
+            options = ViewOptions.parse(**self.state.view_options())
+            self.current = view_of(self.inspection, options)
+        except InputError:
+            self.warn(f"{self.state.focus} is not a token of this view: focus cleared")
+            self.state = replace(self.state, focus=None)
+            self.current = view_of(self.inspection, ViewOptions.parse(**self.state.view_options()))
+        shown, view = self.current
+        self.state = replace(self.state, layer=view.layer)
+        self.cursor = min(view.focus if view.focus is not None else self.cursor, shown.length - 1)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Put the current view on the screen (the matrix window follows the row cursor)."""
+        if self.current is None:
+            return
+        shown, view = self.current
+        matrix = self.query_one(MatrixView)
+        if not matrix.content_size.area:
+            return  # not laid out yet: its Resized message redraws
+        window = panels.fit_window(
+            shown.tokens, matrix.content_size.width, matrix.content_size.height,
+            self.start, self.cursor,
+        )  # fmt: skip
+        self.start = window.start
+        matrix.show(panels.matrix_text(shown, view, window, self.cursor, True), window)
+        sentence = Text("sentence  ", style="bold").append(printable(shown.text))
+        self.query_one("#sentence", Static).update(sentence)
+        self.query_one("#tokens", Static).update(panels.tokens_text(shown, window))
+        self.query_one("#note", Static).update(Text(panels.window_note(window, shown.length)))
+        self.query_one("#focus", Static).update(panels.focus_text(shown, view))
+        inspection = self.inspection
+        assert inspection is not None
+        self.set_status(self.state.status(inspection.num_layers, inspection.num_heads))
+
+    def on_matrix_view_resized(self) -> None:
+        self.redraw()
+
+    # Keys: the view.
+
+    def change(self, state: ExplorerState) -> None:
+        if self.inspection is not None:
+            self.state = state
+            self.recompute()
+
+    def action_layer(self, step: int) -> None:
+        if self.inspection is not None:
+            self.change(self.state.move_layer(step, self.inspection.num_layers))
+
+    def action_head(self, step: int) -> None:
+        if self.inspection is None:
+            return
+        if self.state.rollout:
+            self.warn("rollout uses the mean of the heads: press r to see single heads")
+            return
+        self.change(self.state.move_head(step, self.inspection.num_heads))
+
+    def action_toggle(self, name: str) -> None:
+        self.change(self.state.toggle(name))
+
+    def action_cursor(self, step: int) -> None:
+        if self.current is not None:
+            self.cursor = min(max(self.cursor + step, 0), self.current[0].length - 1)
+            self.redraw()
+
+    def action_page(self, step: int) -> None:
+        matrix = self.query_one(MatrixView)
+        size = matrix.window.size if matrix.window else 1
+        self.action_cursor(step * size)
+
+    def action_focus_row(self) -> None:
+        if self.current is not None:
+            self.change(self.state.with_focus(self.current[0].tokens, self.cursor))
+
+    def action_clear_focus(self) -> None:
+        if self.state.focus is not None:
+            self.change(replace(self.state, focus=None))
+
+    def on_matrix_view_row_clicked(self, message: MatrixView.RowClicked) -> None:
+        self.cursor = message.index
+        self.action_focus_row()
+
+    def on_matrix_view_scrolled(self, message: MatrixView.Scrolled) -> None:
+        self.action_cursor(message.step)
+
+    # Keys: other screens.
+
+    def action_help(self) -> None:
+        self.push_screen(help_screen())
+
+    def action_edit(self) -> None:
+        if self.inspector is None:
+            return
+        prompt = PromptScreen("sentence to inspect", self.text or "", "type a sentence")
+        self.push_screen(prompt, self.edited)
+
+    def edited(self, text: str | None) -> None:
+        if text and text.strip():
+            self.set_status("running the new sentence …")
+            self.run_text(text)
+
+    def action_grid(self) -> None:
+        if self.inspection is None:
+            return
+        flat = replace(self.state, rollout=False, focus=None)
+        shown, _ = view_of(self.inspection, ViewOptions.parse(**flat.view_options()))
+        selected = (self.state.layer, self.state.head if isinstance(self.state.head, int) else 0)
+        self.push_screen(GridScreen(shown.attention, selected, self.size.width - 4), self.opened)
+
+    def opened(self, panel: tuple[int, int] | None) -> None:
+        if panel is not None:
+            self.change(replace(self.state, layer=panel[0], head=panel[1], rollout=False))
+
+    def action_heads(self) -> None:
+        if self.inspection is None:
+            return
+        question = "which heads link one token to another? from → to"
+        self.push_screen(PromptScreen(question, "", "e.g.  it → mat   or   it mat"), self.ranked)
+
+    def ranked(self, answer: str | None) -> None:
+        from attninspect.api.flows import search_heads
+        from attninspect.render.heads_view import heads_table
+
+        pair = _pair(answer or "")
+        if pair is None or self.inspection is None:
+            if answer:
+                self.warn("give two tokens: from → to (e.g. it → mat)")
+            return
+        try:
+            search = search_heads(self.inspection, *pair, self.state.words)
+        except AttnInspectError as error:
+            self.warn(str(error))
+            return
+        title = f"heads linking {pair[0]} → {pair[1]}"
+        self.push_screen(ResultScreen(title, heads_table(search, 10, True)))
+
+    def action_diff(self) -> None:
+        if self.inspection is None:
+            return
+        question = "compare with a second sentence (B); the current one is A"
+        self.push_screen(PromptScreen(question, self.text or ""), self.compare)
+
+    def compare(self, other: str | None) -> None:
+        if other and other.strip():
+            self.set_status("comparing …")
+            self.run_diff(self.text or "", other)
+
+    @work(thread=True, exclusive=True, group="text")
+    def run_diff(self, text_a: str, text_b: str) -> None:
+        """Both sentences through the current view, then A − B, off the interface thread."""
+        from attninspect.render.diff_view import diff_table
+
+        try:
+            options = ViewOptions.parse(**self.state.view_options())
+            diff = self.inspector.diff(text_a, text_b, options)
+        except AttnInspectError as error:
+            self.call_from_thread(self.warn, str(error))
+            self.call_from_thread(self.redraw)
+            return
+        console = Console(file=io.StringIO(), width=max(self.size.width - 8, 40),
+                          color_system="truecolor")  # fmt: skip
+        body = diff_table(diff, console, 2, False)
+        self.call_from_thread(self.push_screen, ResultScreen("A − B", body))
+        self.call_from_thread(self.redraw)
+
+    def action_export(self) -> None:
+        if self.current is None:
+            return
+        try:
+            path = export_view(*self.current, Path.cwd())
+        except AttnInspectError as error:
+            self.warn(str(error))
+            return
+        self.notify(f"saved this view to {printable(str(path))}", markup=False)
+
+
+def _pair(answer: str) -> tuple[str, str] | None:
+    """``it → mat``, ``it -> mat`` or ``it mat`` as (from, to)."""
+    for arrow in ("→", "->"):
+        if arrow in answer:
+            parts = [part.strip() for part in answer.split(arrow, 1)]
+            return (parts[0], parts[1]) if all(parts) else None
+    parts = answer.split()
+    return (parts[0], parts[1]) if len(parts) == 2 else None
