@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.attninspect-installed
 DEMO_TEXT := The cat sat on the mat because it was warm.
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean tmux
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,13 @@ install: $(STAMP)
 demo: install
 	$(BIN)/attninspect run "$(DEMO_TEXT)" --focus it
 
-test: install
+# The explorer's terminal test drives Debian's tmux; install it only when it is missing.
+tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq tmux; }
+
+test: install tmux
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest
 
 lint: install

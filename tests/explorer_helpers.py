@@ -33,7 +33,7 @@ def shown_cells(app) -> tuple[list[int], list[list[str]]]:
     from attninspect.explorer.widgets import MatrixView
 
     matrix = app.query_one(MatrixView)
-    lines = matrix.text.plain.splitlines()[HEADER_LINES:]
+    lines = matrix.plain.splitlines()[HEADER_LINES:]
     size = matrix.window.size
     return list(matrix.window.shown), [line.split()[-size:] for line in lines]
 
@@ -45,4 +45,4 @@ def expected_cells(view, shown: list[int]) -> list[list[str]]:
 
 
 def status(app) -> str:
-    return str(app.query_one("#status").render())
+    return app.query_one("#status").text.plain

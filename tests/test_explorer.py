@@ -262,7 +262,7 @@ def test_markup_in_the_sentence_is_shown_as_typed() -> None:
     text = "[bold red]x[/] \x1b[31mred"
 
     async def check(app, pilot) -> None:
-        shown = str(app.query_one("#sentence").render())
+        shown = app.query_one("#sentence").text.plain
         assert "[bold red]x[/]" in shown and "\\x1b[31mred" in shown
 
     explore(lambda: FakeInspector(), text, [], check)

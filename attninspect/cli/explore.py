@@ -59,7 +59,7 @@ def explore(
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Explore a sentence interactively: arrows move layer and head, ? lists the keys, q quits."""
-    from attninspect.explorer.app import ExplorerApp
+    from concurrent.futures import ThreadPoolExecutor
 
     scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
     engine = engine_options(model, device, dtype, trust_remote_code, False) | scratch
@@ -69,8 +69,14 @@ def explore(
 
         return Inspector(truncate=truncate, **engine)
 
-    explorer = ExplorerApp(load, text, model or "")
+    # The model loads while Textual starts: the first frame waits for whichever is slower.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attninspect-load")
+    loading = pool.submit(load)
+    from attninspect.explorer.app import ExplorerApp
+
+    explorer = ExplorerApp(loading.result, text, model or "")
     explorer.run()
+    pool.shutdown(wait=False)
     if explorer.error is not None:
         raise explorer.error
     if explorer.return_code:  # Textual has shown what went wrong

@@ -19,21 +19,23 @@ from textual.widgets import Footer, Static
 
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import View
-from attninspect.analysis.views import ViewOptions, view_of
+from attninspect.analysis.views import ViewOptions
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.explorer import panels
 from attninspect.explorer.export import export_view
 from attninspect.explorer.screens import GridScreen, PromptScreen, ResultScreen, help_screen
 from attninspect.explorer.state import ExplorerState
-from attninspect.explorer.widgets import MatrixView
+from attninspect.explorer.views import ViewCache
+from attninspect.explorer.widgets import MatrixView, Panel
 from attninspect.safe_text import printable
 
 CSS = """
-#sentence { height: auto; max-height: 2; padding: 0 1; }
-#tokens { height: auto; max-height: 3; padding: 0 1; }
-#matrix { padding: 0 1; }
-#note { height: auto; padding: 0 1; color: $warning; }
-#focus-panel { height: auto; max-height: 12; padding: 0 1; border-top: solid $primary-darken-2; }
+#sentence { height: 1; padding: 0 1; }
+#tokens { height: 3; padding: 0 1; }
+#matrix { margin: 0 1; }
+#note { height: 2; padding: 0 1; }
+#focus-panel { height: 8; padding: 0 1; border-top: solid $primary-darken-2; }
+#focus { height: auto; }
 #status { height: 1; padding: 0 1; background: $primary-darken-2; color: $text; }
 """
 
@@ -77,19 +79,21 @@ class ExplorerApp(App[None]):
         self.label = label or "the default model"
         self.inspector: Any = None
         self.inspection: Inspection | None = None
+        self.views: ViewCache | None = None
         self.state = ExplorerState()
         self.current: tuple[Inspection, View] | None = None
         self.cursor, self.start = 0, 0
         self.error: BaseException | None = None
+        self.shown_keys: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static(id="sentence", markup=False)
-        yield Static(id="tokens", markup=False)
+        yield Panel("sentence")
+        yield Panel("tokens")
         yield MatrixView()
-        yield Static(id="note", markup=False)
+        yield Panel("note")
         with VerticalScroll(id="focus-panel", can_focus=False):
             yield Static(id="focus", markup=False)
-        yield Static(id="status", markup=False)
+        yield Panel("status")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -98,7 +102,7 @@ class ExplorerApp(App[None]):
         self.load_model()
 
     def set_status(self, message: str) -> None:
-        self.query_one("#status", Static).update(Text(message))
+        self.query_one("#status", Panel).show(Text(message))
 
     @work(thread=True, exclusive=True, group="model")
     def load_model(self) -> None:
@@ -145,19 +149,20 @@ class ExplorerApp(App[None]):
     def show_inspection(self, inspection: Inspection) -> None:
         """A new sentence: same layer, head and transforms; the focus where the token is."""
         self.inspection, self.text = inspection, inspection.text
+        self.views = ViewCache(inspection)
+        self.query_one("#focus-panel").styles.height = min(inspection.num_layers + 2, 12)
         self.recompute()
 
     def recompute(self) -> None:
         """The view for the current state (a focus the text lacks is dropped, with a note)."""
-        if self.inspection is None:
+        if self.views is None:
             return
         try:
-            options = ViewOptions.parse(**self.state.view_options())
-            self.current = view_of(self.inspection, options)
+            self.current = self.views.view(ViewOptions.parse(**self.state.view_options()))
         except InputError:
             self.warn(f"{self.state.focus} is not a token of this view: focus cleared")
             self.state = replace(self.state, focus=None)
-            self.current = view_of(self.inspection, ViewOptions.parse(**self.state.view_options()))
+            self.current = self.views.view(ViewOptions.parse(**self.state.view_options()))
         shown, view = self.current
         self.state = replace(self.state, layer=view.layer)
         self.cursor = min(view.focus if view.focus is not None else self.cursor, shown.length - 1)
@@ -176,15 +181,26 @@ class ExplorerApp(App[None]):
             self.start, self.cursor,
         )  # fmt: skip
         self.start = window.start
-        matrix.show(panels.matrix_text(shown, view, window, self.cursor, True), window)
-        sentence = Text("sentence  ", style="bold").append(printable(shown.text))
-        self.query_one("#sentence", Static).update(sentence)
-        self.query_one("#tokens", Static).update(panels.tokens_text(shown, window))
-        self.query_one("#note", Static).update(Text(panels.window_note(window, shown.length)))
-        self.query_one("#focus", Static).update(panels.focus_text(shown, view))
+        matrix.show(panels.matrix_segments(shown, view, window, self.cursor, True), window)
+        self.update_once("#sentence", (shown.text,), lambda: sentence_text(shown.text))
+        tokens_key = (tuple(shown.tokens), tuple(shown.special), window)
+        self.update_once("#tokens", tokens_key, lambda: panels.tokens_text(shown, window))
+        self.query_one("#note", Panel).show(panels.matrix_note(view, window, shown.length))
+        focus_key = "none" if view.focus is None else object()  # a focus list: always redrawn
+        self.update_once("#focus", focus_key, lambda: panels.focus_text(shown, view))
         inspection = self.inspection
         assert inspection is not None
         self.set_status(self.state.status(inspection.num_layers, inspection.num_heads))
+
+    def update_once(self, selector: str, key: object, make: Callable[[], Text]) -> None:
+        """Update a widget only when what it shows has changed (a repaint costs milliseconds)."""
+        if self.shown_keys.get(selector) != key:
+            self.shown_keys[selector] = key
+            widget = self.query_one(selector)
+            if isinstance(widget, Panel):
+                widget.show(make())
+            else:
+                widget.update(make())  # type: ignore[attr-defined]
 
     def on_matrix_view_resized(self) -> None:
         self.redraw()
@@ -253,10 +269,10 @@ class ExplorerApp(App[None]):
             self.run_text(text)
 
     def action_grid(self) -> None:
-        if self.inspection is None:
+        if self.views is None:
             return
         flat = replace(self.state, rollout=False, focus=None)
-        shown, _ = view_of(self.inspection, ViewOptions.parse(**flat.view_options()))
+        shown, _ = self.views.view(ViewOptions.parse(**flat.view_options()))
         selected = (self.state.layer, self.state.head if isinstance(self.state.head, int) else 0)
         self.push_screen(GridScreen(shown.attention, selected, self.size.width - 4), self.opened)
 
@@ -325,6 +341,10 @@ class ExplorerApp(App[None]):
             self.warn(str(error))
             return
         self.notify(f"saved this view to {printable(str(path))}", markup=False)
+
+
+def sentence_text(text: str) -> Text:
+    return Text("sentence  ", style="bold").append(printable(text))
 
 
 def _pair(answer: str) -> tuple[str, str] | None:

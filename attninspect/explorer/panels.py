@@ -6,20 +6,30 @@ Plain rich (no Textual), built line by line so that a key press redraws in milli
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import View
 from attninspect.render.matrix import label_width_for
-from attninspect.render.palette import viridis, weight_style
+from attninspect.render.palette import legend, viridis, weight_style
 from attninspect.safe_text import printable
 
 CELL = 4  # "0.30"
 HEADER_LINES = 3  # key indices, key tokens, rule
 SHADES = " ░▒▓█"
+LEVELS = 255  # colour steps between 0 and the largest weight
+
+
+@lru_cache(maxsize=LEVELS + 1)
+def cell_style(level: int):
+    """`run`'s cell colour at ``level`` / LEVELS of the scale (cached: redraws paint hundreds)."""
+    return weight_style(level / LEVELS, 1.0)
 
 
 @dataclass(frozen=True)
@@ -55,65 +65,123 @@ def fit_window(
     return MatrixWindow(start, size, label_width)
 
 
+def fit_cells(text: str, width: int) -> str:
+    """``text`` padded or cut (with an ellipsis) to exactly ``width`` cells."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 1) + "…" if width > 0 else ""
+
+
 def _label(text: str, width: int, style: str | Style = "") -> Text:
-    label = Text(text, style=style, no_wrap=True, overflow="ellipsis")
-    label.truncate(width, overflow="ellipsis", pad=True)
-    return label
+    return Text(fit_cells(text, width), style=style, no_wrap=True)
 
 
-def matrix_text(
+class Lines:
+    """Text built as one string and a list of spans: a redraw appends thousands of cells, and
+    `Text.append` (which sanitises each piece) is the slow part. Pieces must be printable."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.spans: list[Span] = []
+        self.length = 0
+
+    def add(self, piece: str, style: str | Style = "") -> None:
+        if style:
+            self.spans.append(Span(self.length, self.length + len(piece), style))
+        self.parts.append(piece)
+        self.length += len(piece)
+
+    def text(self) -> Text:
+        return Text("".join(self.parts), spans=self.spans, no_wrap=True, overflow="crop")
+
+
+class Segments:
+    """Lines of rich Segments for Textual's line API: no markup, wrapping or style parsing on
+    the way to the screen (a key press redraws hundreds of cells). Pieces must be printable."""
+
+    def __init__(self) -> None:
+        self.lines: list[list[Segment]] = [[]]
+
+    def add(self, piece: str, style: str | Style = "") -> None:
+        self.lines[-1].append(Segment(piece, _style(style) if isinstance(style, str) else style))
+
+    def newline(self) -> None:
+        self.lines.append([])
+
+    @property
+    def plain(self) -> str:
+        return "\n".join("".join(segment.text for segment in line) for line in self.lines)
+
+
+@lru_cache(maxsize=64)
+def _style(name: str) -> Style | None:
+    return Style.parse(name) if name else None
+
+
+def matrix_segments(
     shown: Inspection, view: View, window: MatrixWindow, cursor: int | None, color: bool
-) -> Text:
+) -> Segments:
     """Queries down the side, keys across, each weight coloured on viridis from 0 to the max."""
     tokens = [printable(token) for token in shown.tokens]
-    digits = len(str(len(tokens) - 1))
     scale = float(view.matrix.max()) if view.matrix.size else 1.0
-    text = _label("", window.label_width)
+    lines = Segments()
+    lines.add(" " * window.label_width)
+    lines.add("".join(f" {key:>{CELL}}" for key in window.shown), "dim")
+    lines.newline()
+    lines.add(fit_cells("from↓ to→", window.label_width), "dim")
     for key in window.shown:
-        text.append(f" {key:>{CELL}}", style="dim")
-    text.append("\n")
-    text.append_text(_label("from ↓  to →", window.label_width, "dim"))
-    for key in window.shown:
-        text.append(" ")
-        text.append_text(_label(tokens[key], CELL, "italic" if shown.special[key] else ""))
-    text.append("\n" + "─" * (window.label_width + window.size * (CELL + 1)))
+        lines.add(" ")
+        lines.add(fit_cells(tokens[key], CELL), "italic" if shown.special[key] else "")
+    lines.newline()
+    lines.add("─" * (window.label_width + window.size * (CELL + 1)))
     for query in window.shown:
-        marker = "▶" if query == view.focus else " "
-        style = "reverse" if query == cursor else ("bold" if query == view.focus else "")
-        if shown.special[query]:
-            style += " italic"
-        text.append("\n")
-        text.append_text(
-            _label(f"{marker}{query:>{digits}} {tokens[query]}", window.label_width, style)
+        lines.newline()
+        _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color)
+    return lines
+
+
+def _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color) -> None:
+    marker = "▶" if query == view.focus else " "
+    style = "reverse" if query == cursor else ("bold" if query == view.focus else "")
+    if shown.special[query]:
+        style += " italic"
+    digits = len(str(len(tokens) - 1))
+    label = f"{marker}{query:>{digits}} {tokens[query]}"
+    lines.add(fit_cells(label, window.label_width), style.strip())
+    row = view.matrix[query]
+    for key in window.shown:
+        value = float(row[key])
+        level = round(LEVELS * value / scale) if scale > 0 else 0
+        lines.add(" ")
+        lines.add(f"{value:.2f}"[-CELL:], cell_style(level) if color else "")
+
+
+def matrix_note(view: View, window: MatrixWindow, length: int) -> Text:
+    """The colour scale, what max over heads means, and which tokens are in sight."""
+    rows = "max over heads: rows need not sum to 1" if view.head == "max" else ""
+    note = legend(float(view.matrix.max()) if view.matrix.size else 1.0, 2, rows)
+    if window.size < length:
+        note.append(
+            f"\ntokens {window.start}..{window.start + window.size - 1} of 0..{length - 1} in "
+            "sight: j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll",
+            style="yellow",
         )
-        row = view.matrix[query]
-        for key in window.shown:
-            value = float(row[key])
-            text.append(" ")
-            text.append(f"{value:.2f}"[-CELL:], style=weight_style(value, scale) if color else "")
-    return text
-
-
-def window_note(window: MatrixWindow, length: int) -> str:
-    """Say which tokens are in sight when not all are."""
-    if window.size >= length:
-        return ""
-    return (
-        f"tokens {window.start}..{window.start + window.size - 1} of 0..{length - 1} in sight "
-        "(j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll)"
-    )
+    return note
 
 
 def tokens_text(shown: Inspection, window: MatrixWindow) -> Text:
     """The sentence's tokens with their positions; those in the matrix window are bright."""
-    text = Text(f"tokens ({shown.length})  ", style="bold")
+    lines = Lines()
+    lines.add(f"tokens ({shown.length})  ", "bold")
     for index, token in enumerate(shown.tokens):
         style = "" if index in window.shown else "dim"
         if shown.special[index]:
             style += " italic"
-        text.append(f"{index}:", style="dim")
-        text.append(printable(token), style=style.strip())
-        text.append("  ")
+        lines.add(f"{index}:", "dim")
+        lines.add(printable(token), style.strip())
+        lines.add("  ")
+    text = lines.text()
+    text.no_wrap, text.overflow = False, "fold"
     return text
 
 
@@ -141,6 +209,11 @@ def focus_text(shown: Inspection, view: View) -> Text:
             text.append(_bar(entry.weight), style="cyan")
             text.append(f" {entry.weight:.2f}   ")
     return text
+
+
+@lru_cache(maxsize=LEVELS + 1)
+def _viridis(level: int):
+    return viridis(level / LEVELS)
 
 
 @dataclass(frozen=True)
@@ -202,8 +275,8 @@ def _heat_line(text: Text, mini: np.ndarray, row: int, layout: GridLayout, color
         top = float(mini[row, key]) / scale
         bottom = float(mini[row + 1, key]) / scale if row + 1 < layout.side else None
         if color:
-            below = viridis(bottom) if bottom is not None else None
-            text.append("▀", style=Style(color=viridis(top), bgcolor=below))
+            below = _viridis(round(bottom * LEVELS)) if bottom is not None else None
+            text.append("▀", style=Style(color=_viridis(round(top * LEVELS)), bgcolor=below))
         else:
             text.append(SHADES[round(top * (len(SHADES) - 1))])
     text.append(" " * (layout.stride - layout.side))

@@ -9,15 +9,38 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.strip import Strip
 from textual.widget import Widget
 
-from attninspect.explorer.panels import GridLayout, MatrixWindow, grid_layout, grid_text
+from attninspect.explorer.panels import (
+    GridLayout,
+    MatrixWindow,
+    Segments,
+    grid_layout,
+    grid_text,
+)
+
+
+class Panel(Widget):
+    """A fixed-size piece of text: updating it repaints only itself (`Static.update` may lay out
+    the whole screen again, which a key press cannot afford)."""
+
+    def __init__(self, id: str) -> None:
+        super().__init__(id=id)
+        self.text = Text()
+
+    def show(self, text: Text) -> None:
+        self.text = text
+        self.refresh()
+
+    def render(self) -> Text:
+        return self.text
 
 
 class MatrixView(Widget):
     """The coloured matrix; the app decides what it shows, the widget reports clicks and wheel."""
 
-    DEFAULT_CSS = "MatrixView { height: 1fr; min-height: 5; }"
+    DEFAULT_CSS = "MatrixView { height: 1fr; min-height: 5; }"  # no padding: the line API
 
     class RowClicked(Message):
         """A click on the row of query token ``index``."""
@@ -38,15 +61,19 @@ class MatrixView(Widget):
 
     def __init__(self) -> None:
         super().__init__(id="matrix")
-        self.text = Text()
+        self.lines: list[Strip] = []
+        self.plain = ""
         self.window: MatrixWindow | None = None
 
-    def show(self, text: Text, window: MatrixWindow) -> None:
-        self.text, self.window = text, window
+    def show(self, segments: Segments, window: MatrixWindow) -> None:
+        self.lines = [Strip(line) for line in segments.lines]
+        self.plain, self.window = segments.plain, window
         self.refresh()
 
-    def render(self) -> Text:
-        return self.text
+    def render_line(self, y: int) -> Strip:
+        """Textual's line API: each line is ready, only cut or padded to the width."""
+        line = self.lines[y] if y < len(self.lines) else Strip.blank(0)
+        return line.crop_extend(0, self.size.width, self.rich_style)
 
     def on_resize(self, event: events.Resize) -> None:
         self.post_message(self.Resized())
