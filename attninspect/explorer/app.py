@@ -31,7 +31,7 @@ from attninspect.safe_text import printable
 
 CSS = """
 #sentence { height: 1; padding: 0 1; }
-#tokens { height: 3; padding: 0 1; }
+#tokens { height: auto; max-height: 3; padding: 0 1; }
 #matrix { margin: 0 1; }
 #note { height: 2; padding: 0 1; }
 #focus-panel { height: 8; padding: 0 1; border-top: solid $primary-darken-2; }
@@ -198,7 +198,7 @@ class ExplorerApp(App[None]):
             self.shown_keys[selector] = key
             widget = self.query_one(selector)
             if isinstance(widget, Panel):
-                widget.show(make())
+                widget.show(make(), layout=selector == "#tokens")
             else:
                 widget.update(make())  # type: ignore[attr-defined]
 

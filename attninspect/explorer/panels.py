@@ -185,12 +185,6 @@ def tokens_text(shown: Inspection, window: MatrixWindow) -> Text:
     return text
 
 
-def _bar(weight: float, cells: int = 4) -> str:
-    eighths = round(min(max(weight, 0.0), 1.0) * cells * 8)
-    full, part = divmod(eighths, 8)
-    return ("█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")).ljust(cells)
-
-
 def focus_text(shown: Inspection, view: View) -> Text:
     """Per layer, the top-K tokens that the focus token attends to (selected heads)."""
     if view.focus is None:
@@ -200,15 +194,29 @@ def focus_text(shown: Inspection, view: View) -> Text:
         )
     token = printable(shown.tokens[view.focus])
     head = "rollout" if view.kind == "rollout" else f"head {view.head}"
-    text = Text(f"what {token} (@{view.focus}) attends to, per layer ({head})", style="bold")
+    lines = Segments()
+    lines.add(f"what {token} (@{view.focus}) attends to, per layer ({head}), largest first", "bold")
     for layer, ranked in enumerate(view.focus_by_layer):
         current = layer == view.layer
-        text.append(f"\n{'▶' if current else ' '}{layer:>3}  ", style="bold" if current else "")
+        lines.newline()
+        lines.add(f"{'▶' if current else ' '}{layer:>3}  ", "bold" if current else "")
         for entry in ranked:
-            text.append_text(_label(printable(shown.tokens[entry.index]), 10))
-            text.append(_bar(entry.weight), style="cyan")
-            text.append(f" {entry.weight:.2f}   ")
-    return text
+            lines.add(fit_cells(printable(shown.tokens[entry.index]), 10) + " ")
+            lines.add(f"{entry.weight:.2f}", "bold cyan")
+            lines.add("    ")
+    return Text(lines.plain, spans=_spans(lines), no_wrap=True, overflow="crop")
+
+
+def _spans(lines: Segments) -> list[Span]:
+    """The styles of ``lines`` as spans over its plain text."""
+    spans, offset = [], 0
+    for line in lines.lines:
+        for segment in line:
+            if segment.style:
+                spans.append(Span(offset, offset + len(segment.text), segment.style))
+            offset += len(segment.text)
+        offset += 1  # the newline
+    return spans
 
 
 @lru_cache(maxsize=LEVELS + 1)

@@ -29,9 +29,10 @@ class Panel(Widget):
         super().__init__(id=id)
         self.text = Text()
 
-    def show(self, text: Text) -> None:
+    def show(self, text: Text, layout: bool = False) -> None:
+        """Show ``text``; ``layout`` when its height may change."""
         self.text = text
-        self.refresh()
+        self.refresh(layout=layout)
 
     def render(self) -> Text:
         return self.text
