@@ -11,6 +11,7 @@ from PIL import Image
 from rich.cells import cell_len
 from rich.console import Console
 
+from attninspect.analysis.ranges import parse_range, pick
 from attninspect.render.figures import (
     figure_bytes,
     heads_figure,
@@ -142,3 +143,31 @@ def test_diff_heads_and_panel_figures_render() -> None:
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError):
         figure_bytes(lambda: None, "gif")  # type: ignore[arg-type, return-value]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("3", [3]),
+        ("-1", [5]),
+        ("2:4", [2, 3]),
+        ("-2:", [4, 5]),
+        ("::2", [0, 2, 4]),
+        (":", list(range(6))),
+    ],
+)
+def test_layer_ranges_take_indices_and_python_slices(spec: str, expected: list[int]) -> None:
+    assert pick(parse_range(spec), 6, "layers") == expected
+
+
+@pytest.mark.parametrize("spec", ["x", "1:2:0", "1-2", ""])
+def test_bad_ranges_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_range(spec)
+
+
+def test_empty_or_out_of_range_selections_are_refused() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        pick(6, 6, "layers")
+    with pytest.raises(ValueError, match="none of the 6"):
+        pick(slice(4, 2), 6, "layers")

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from rich.cells import cell_len
+from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
+from attninspect.analysis.inspection import Inspection
 from attninspect.render.palette import viridis
+from attninspect.safe_text import printable
 
 SHADES = " ░▒▓█"
 UPPER_HALF = "▀"
@@ -146,3 +149,28 @@ def pooling_note(length: int, size: int, color: bool) -> str:
     )
     rows = "two rows per line" if color else "two rows per line, averaged"
     return f"{pooled} · {rows} · {scale}, each panel scaled to its own max"
+
+
+def write_grid(
+    console: Console,
+    inspection: Inspection,
+    chosen: tuple[list[int], list[int]],
+    color: bool,
+    note: str = "",
+) -> None:
+    """The whole `grid` output: what was run, how cells were pooled, then the panels."""
+    layers, heads = chosen
+    width = console.width
+    size = panel_size(inspection.length, width)
+    header = Text(printable(inspection.model), style="bold")
+    header.append(
+        f"  {inspection.num_layers} layers × {inspection.num_heads} heads · "
+        f"{inspection.length} tokens{note}",
+        style="dim",
+    )
+    console.print(header)
+    console.print(Text(pooling_note(inspection.length, size, color), style="dim"))
+    console.print()
+    bands = grid_panels(inspection.attention, layers, heads, inspection.special)
+    for line in layout(bands, width, size, color):
+        console.print(line)
