@@ -76,13 +76,16 @@ def panel_lines(panel: Panel, size: int, color: bool) -> list[Text]:
     cells = pool(panel.matrix, size)  # (r, c)
     peak = float(cells.max()) if cells.size else 0.0
     scaled = cells / peak if peak > 0 else cells
-    width = max(scaled.shape[1], MIN_PANEL)
+    frame = "" if color else "│"  # without colour, blank cells need an edge to sit in
+    width = max(scaled.shape[1] + 2 * len(frame), MIN_PANEL)
     lines = [Text(panel.label[:width].ljust(width), style="bold")]
     for top in range(0, scaled.shape[0], 2):
         upper = scaled[top]
         lower = scaled[top + 1] if top + 1 < scaled.shape[0] else None
-        line = _color_row(upper, lower) if color else _shade_row(upper, lower)
-        line.append(" " * (width - scaled.shape[1]))
+        line = Text(frame, style="dim" if frame else "")
+        line.append_text(_color_row(upper, lower) if color else _shade_row(upper, lower))
+        line.append(frame, style="dim")
+        line.append(" " * (width - line.cell_len))
         lines.append(line)
     sink = "" if panel.sink is None else f"sink {panel.sink:.2f}".replace("0.", ".", 1)
     lines.append(Text(sink[:width].ljust(width), style="dim"))
@@ -106,15 +109,14 @@ def _shade_row(upper: np.ndarray, lower: np.ndarray | None) -> Text:
 
 
 def layout(bands: list[list[Panel]], width: int, size: int, color: bool) -> list[Text]:
-    """Panels side by side, wrapped to ``width`` columns; each layer starts a new row."""
+    """All panels side by side in reading order, wrapped to ``width`` columns."""
+    rendered = [panel_lines(panel, size, color) for band in bands for panel in band]
+    panel_width = max((line.cell_len for p in rendered for line in p), default=0)
+    per_row = max(1, (width + GAP) // (panel_width + GAP))
     lines: list[Text] = []
-    for band in bands:
-        rendered = [panel_lines(panel, size, color) for panel in band]
-        panel_width = max((line.cell_len for p in rendered for line in p), default=0)
-        per_row = max(1, (width + GAP) // (panel_width + GAP))
-        for start in range(0, len(rendered), per_row):
-            lines.extend(_side_by_side(rendered[start : start + per_row]))
-            lines.append(Text())
+    for start in range(0, len(rendered), per_row):
+        lines.extend(_side_by_side(rendered[start : start + per_row]))
+        lines.append(Text())
     return lines
 
 
@@ -141,14 +143,13 @@ def panel_size(length: int, width: int, most: int = 16) -> int:
 
 def pooling_note(length: int, size: int, color: bool) -> str:
     """One line that says how cells were pooled and how colour maps to weight."""
-    scale = "colour: viridis" if color else "shade: ' ░▒▓█' low to high"
+    scale = "viridis" if color else "shades ' ░▒▓█'"
     pooled = (
-        f"{length} tokens pooled to {size} cells per side ({POOLING} over blocks)"
+        f"{length} tokens pooled to {size} cells ({POOLING} over blocks)"
         if length > size
-        else f"{length} tokens, one cell each"
+        else f"{length} tokens, a cell each"
     )
-    rows = "two rows per line" if color else "two rows per line, averaged"
-    return f"{pooled} · {rows} · {scale}, each panel scaled to its own max"
+    return f"{pooled} · 2 rows a line · {scale}, low to high, each panel to its own max"
 
 
 def write_grid(
