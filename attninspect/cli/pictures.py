@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from attninspect.files.atomic import atomic_file, check_output_path
 from attninspect.render.console import error_console
@@ -26,3 +27,51 @@ def write_picture(path: Path, data: bytes, no_color: bool) -> None:
         handle.write(data)
     message = f"saved {printable(str(path))} ({len(data):,} bytes)"
     error_console(no_color).print(message, style="dim")
+
+
+def _view_title(inspection: Any, view: Any) -> str:
+    """model · layer · head · view, as the table's own title says it."""
+    kind = getattr(view, "kind", "attention")
+    parts = [inspection.model, f"layer {view.layer}", f"head {view.head}", kind]
+    if getattr(view, "words", False):
+        parts.append("words")
+    if getattr(view, "hidden_special", False):
+        parts.append("special tokens hidden")
+    return " · ".join(str(part) for part in parts)
+
+
+def run_picture(kind: str, dpi: int, inspection: Any, view: Any) -> bytes:
+    """`run --save`: the selected view of one text."""
+    from attninspect.render.pictures import matrix_picture
+
+    title = _view_title(inspection, view)
+    selection = (view.layer, view.head if view.head != "max" else "mean")
+    return matrix_picture(kind, dpi, inspection, view.matrix, title, selection, view.focus)
+
+
+def heads_picture(kind: str, dpi: int, search: Any) -> bytes:
+    """`heads --save`: the from → to weight of every layer x head."""
+    import numpy as np
+
+    from attninspect.render.pictures import heads_picture as render
+
+    inspection = search.inspection
+    scores = np.zeros((inspection.num_layers, inspection.num_heads))  # (L, H)
+    for score in search.scores:
+        scores[score.layer, score.head] = score.weight
+    source, target = inspection.tokens[search.source], inspection.tokens[search.target]
+    title = f"{inspection.model} · weight {source} (@{search.source}) → {target} (@{search.target})"
+    best = max(search.scores, key=lambda score: score.weight)
+    return render(kind, dpi, inspection, scores, title, (best.layer, best.head))
+
+
+def diff_picture(kind: str, dpi: int, comparison: Any) -> bytes:
+    """`diff --save`: A − B over the tokens the two texts share."""
+    from attninspect.render.pictures import diff_picture as render
+
+    a, b, view = comparison.a, comparison.b, comparison.view_a
+    pairs = comparison.alignment.pairs
+    rows = [a.tokens[i] for i, _ in pairs]
+    title = f"A − B · {_view_title(a, view)}"
+    selection = (view.layer, view.head if view.head != "max" else "mean")
+    return render(kind, dpi, (a, b), (comparison.paired, rows, rows), title, selection)
