@@ -12,7 +12,7 @@ INTERRUPTED = 130
 def main() -> None:
     """Import the CLI and run it; an interrupt at any point ends in one line and exit 130."""
     try:
-        from attninspect.cli.app import main as cli_main
+        from attninspect.cli import main as cli_main
 
         cli_main()
     except KeyboardInterrupt:

@@ -5,20 +5,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from attninspect.units import format_bytes
+
 if TYPE_CHECKING:
     import torch
 
-UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-
-
-def format_bytes(count: float) -> str:
-    """``1536`` -> ``'1.5 KiB'``."""
-    value = float(count)
-    for unit in UNITS:
-        if abs(value) < 1024 or unit == UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+__all__ = ["available_bytes", "format_bytes", "system_available_bytes"]
 
 
 def available_bytes(device: torch.device) -> int:
