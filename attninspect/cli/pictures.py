@@ -31,13 +31,12 @@ def write_picture(path: Path, data: bytes, no_color: bool) -> None:
 
 def _view_title(inspection: Any, view: Any) -> str:
     """model · layer · head · view, as the table's own title says it."""
-    kind = getattr(view, "kind", "attention")
-    parts = [inspection.model, f"layer {view.layer}", f"head {view.head}", kind]
+    parts = [f"layer {view.layer}", f"head {view.head}", getattr(view, "kind", "attention")]
     if getattr(view, "words", False):
         parts.append("words")
     if getattr(view, "hidden_special", False):
         parts.append("special tokens hidden")
-    return " · ".join(str(part) for part in parts)
+    return f"{inspection.model}\n" + " · ".join(parts)
 
 
 def run_picture(kind: str, dpi: int, inspection: Any, view: Any) -> bytes:
@@ -60,7 +59,7 @@ def heads_picture(kind: str, dpi: int, search: Any) -> bytes:
     for score in search.scores:
         scores[score.layer, score.head] = score.weight
     source, target = inspection.tokens[search.source], inspection.tokens[search.target]
-    title = f"{inspection.model} · weight {source} (@{search.source}) → {target} (@{search.target})"
+    title = f"{inspection.model}\nweight {source} (@{search.source}) → {target} (@{search.target})"
     best = max(search.scores, key=lambda score: score.weight)
     return render(kind, dpi, inspection, scores, title, (best.layer, best.head))
 
@@ -71,7 +70,12 @@ def diff_picture(kind: str, dpi: int, comparison: Any) -> bytes:
 
     a, b, view = comparison.a, comparison.b, comparison.view_a
     pairs = comparison.alignment.pairs
-    rows = [a.tokens[i] for i, _ in pairs]
-    title = f"A − B · {_view_title(a, view)}"
+    rows = [_pair_label(a.tokens[i], b.tokens[j]) for i, j in pairs]
+    title = f"A − B, {_view_title(a, view)}"
     selection = (view.layer, view.head if view.head != "max" else "mean")
     return render(kind, dpi, (a, b), (comparison.paired, rows, rows), title, selection)
+
+
+def _pair_label(token_a: str, token_b: str) -> str:
+    """One axis label for a pair of aligned tokens: ``cat`` or ``cat/dog``."""
+    return token_a if token_a == token_b else f"{token_a}/{token_b}"

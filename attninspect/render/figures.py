@@ -77,6 +77,11 @@ def _label_axis(
             tick.set_fontstyle("italic")
 
 
+def _title(title: str) -> str:
+    """A title's lines, each with control characters escaped."""
+    return "\n".join(printable(line) for line in title.split("\n"))
+
+
 def _side(count: int) -> float:
     """Inches per side of a T x T heatmap: grows with T, within [4, 12]."""
     return float(min(12.0, max(4.0, 2.0 + 0.16 * count)))
@@ -110,7 +115,7 @@ def matrix_figure(
     axes.set_xlabel("to (key)")
     if focus is not None:
         _mark_focus(axes, focus, matrix.shape[1])
-    axes.set_title(printable(title), fontsize=9)
+    axes.set_title(_title(title), fontsize=9)
     return figure
 
 
@@ -140,7 +145,7 @@ def heads_figure(scores: np.ndarray, title: str, label: str) -> Figure:
             axes.text(
                 head, layer, f"{value:.2f}", ha="center", va="center", color=color, fontsize=6
             )
-    axes.set_title(printable(title), fontsize=9)
+    axes.set_title(_title(title), fontsize=9)
     return figure
 
 
@@ -158,7 +163,7 @@ def panels_figure(bands: Sequence[Sequence[tuple[str, np.ndarray]]], title: str)
                 label, matrix = band[col]
                 axes.imshow(matrix, cmap="viridis", vmin=0.0, vmax=float(matrix.max()) or 1.0)
                 axes.set_title(label, fontsize=7)
-    figure.suptitle(printable(title), fontsize=9)
+    figure.suptitle(_title(title), fontsize=9)
     return figure
 
 

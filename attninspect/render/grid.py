@@ -143,13 +143,13 @@ def panel_size(length: int, width: int, most: int = 16) -> int:
 
 def pooling_note(length: int, size: int, color: bool) -> str:
     """One line that says how cells were pooled and how colour maps to weight."""
-    scale = "viridis" if color else "shades ' ░▒▓█'"
+    scale = "viridis" if color else "' ░▒▓█'"
     pooled = (
         f"{length} tokens pooled to {size} cells ({POOLING} over blocks)"
         if length > size
         else f"{length} tokens, a cell each"
     )
-    return f"{pooled} · 2 rows a line · {scale}, low to high, each panel to its own max"
+    return f"{pooled} · 2 rows per line · {scale} low→high, per-panel scale"
 
 
 def write_grid(
