@@ -115,8 +115,9 @@ def layout(bands: list[list[Panel]], width: int, size: int, color: bool) -> list
     per_row = max(1, (width + GAP) // (panel_width + GAP))
     lines: list[Text] = []
     for start in range(0, len(rendered), per_row):
+        if lines:
+            lines.append(Text())
         lines.extend(_side_by_side(rendered[start : start + per_row]))
-        lines.append(Text())
     return lines
 
 
