@@ -26,7 +26,6 @@ from attninspect.cli.options import (
     engine_options,
 )
 from attninspect.cli.output import write_one
-from attninspect.render.console import error_console
 
 
 @app.command()
@@ -60,7 +59,7 @@ def heads(
 
     engine = engine_options(model, device, dtype, trust_remote_code, verbose)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
-    with feedback.warnings_to(error_console(no_color)):
+    with feedback.warnings_to(feedback.errors(no_color)):
         search = inspector.heads(text, source.raw, target.raw, words)  # type: ignore[attr-defined]
     write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)
 

@@ -40,7 +40,6 @@ from attninspect.cli.options import (
 )
 from attninspect.cli.output import open_writer
 from attninspect.errors import AttnInspectError, InputError
-from attninspect.render.console import error_console
 
 
 @dataclass(frozen=True)
@@ -247,7 +246,7 @@ def run_texts(
     unless ``skip_errors``."""
     from attninspect.files.sources import batches
 
-    errors = error_console(no_color)
+    errors = feedback.errors(no_color)
     on_terminal = output is None and feedback.stdout_is_terminal()
     table = run_table(layout)
     counts = Counts()
