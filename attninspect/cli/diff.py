@@ -35,7 +35,6 @@ from attninspect.cli.options import (
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import check_save, diff_picture, write_picture
 from attninspect.cli.run import check_view
-from attninspect.render.console import error_console
 
 
 @app.command()
@@ -79,7 +78,7 @@ def diff(
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top)  # type: ignore[arg-type]
     engine = engine_options(model, device, dtype, trust_remote_code, verbose)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
-    with feedback.warnings_to(error_console(no_color)):
+    with feedback.warnings_to(feedback.errors(no_color)):
         comparison = inspector.diff(text_a, text_b, options)
     write_one(DiffResult(comparison), output_format.value, output, diff_table(precision, full),
               no_color)  # fmt: skip

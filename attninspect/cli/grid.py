@@ -28,7 +28,6 @@ from attninspect.cli.options import (
     usage_error,
 )
 from attninspect.cli.pictures import check_save, write_picture
-from attninspect.render.console import error_console, make_console
 
 
 def _range(value: str | None) -> Any:
@@ -77,14 +76,16 @@ def grid(
     kind = check_save(save)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
-    with feedback.warnings_to(error_console(no_color)):
+    with feedback.warnings_to(feedback.errors(no_color)):
         inspection = inspector.run(text)
     options = ViewOptions(words=words, hide_special=hide_special, rollout=rollout)
     shown = analyse(inspection, options).inspection
     chosen = choose(shown, layers, heads)
     note = _note(options)
-    console = make_console(no_color=no_color)
+    from attninspect.render.console import make_console
     from attninspect.render.grid import write_grid
+
+    console = make_console(no_color=no_color)
 
     write_grid(console, shown, chosen, console.color_system is not None, note)
     if save is not None and kind is not None:

@@ -29,7 +29,6 @@ from attninspect.cli.options import (
 )
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import check_save, heads_picture, write_picture
-from attninspect.render.console import error_console
 
 
 @app.command()
@@ -66,7 +65,7 @@ def heads(
     kind = check_save(save)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
-    with feedback.warnings_to(error_console(no_color)):
+    with feedback.warnings_to(feedback.errors(no_color)):
         search = inspector.heads(text, source.raw, target.raw, words)  # type: ignore[attr-defined]
     write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)
     if save is not None and kind is not None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from attninspect.files.atomic import atomic_file, check_output_path
-from attninspect.render.console import error_console
 from attninspect.safe_text import printable
 
 
@@ -14,6 +12,7 @@ def check_save(path: Path | None) -> str | None:
     """The picture kind ``path`` asks for (None without --save); refuse a bad name or place now."""
     if path is None:
         return None
+    from attninspect.files.atomic import check_output_path
     from attninspect.render.pictures import picture_kind
 
     kind = picture_kind(path)
@@ -23,6 +22,9 @@ def check_save(path: Path | None) -> str | None:
 
 def write_picture(path: Path, data: bytes, no_color: bool) -> None:
     """Write ``data`` to ``path`` atomically and say on stderr where it went."""
+    from attninspect.files.atomic import atomic_file
+    from attninspect.render.console import error_console
+
     with atomic_file(path, binary=True, option="--save") as handle:
         handle.write(data)
     message = f"saved {printable(str(path))} ({len(data):,} bytes)"

@@ -43,7 +43,6 @@ from attninspect.cli.options import (
 from attninspect.cli.output import open_writer
 from attninspect.cli.pictures import check_save, run_picture, write_picture
 from attninspect.errors import AttnInspectError, InputError
-from attninspect.render.console import error_console
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ def run(
                        all_layers, skip_errors, no_color)  # fmt: skip
     if save is not None and kind is not None and counts.first is not None:
         if counts.written > 1:
-            feedback.warn(error_console(no_color), "--save draws the first text only")
+            feedback.warn(feedback.errors(no_color), "--save draws the first text only")
         write_picture(save, run_picture(kind, dpi, *counts.first), no_color)
 
 
@@ -257,7 +256,7 @@ def run_texts(
     unless ``skip_errors``."""
     from attninspect.files.sources import batches
 
-    errors = error_console(no_color)
+    errors = feedback.errors(no_color)
     on_terminal = output is None and feedback.stdout_is_terminal()
     table = run_table(layout)
     counts = Counts()
