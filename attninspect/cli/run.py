@@ -165,9 +165,7 @@ def run(
     """Show which token attends to which, in a real model (default) or the scratch module."""
     from attninspect.analysis.views import ViewOptions
 
-    check_input(text, file)
-    check_format(output_format, output)
-    check_view(rollout, head)
+    check_combinations(text, file, output_format, output, rollout, head)
     kind = check_save(save)
     scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
@@ -184,7 +182,15 @@ def run(
         write_picture(save, run_picture(kind, dpi, *counts.first), no_color)
 
 
-def check_input(text: str | None, file: Path | None) -> None:
+def check_combinations(
+    text: str | None,
+    file: Path | None,
+    output_format: RunFormat,
+    output: Path | None,
+    rollout: bool,
+    head: Any,
+) -> None:
+    """Every rule about which options go together, checked before any work (usage errors)."""
     if (text is None) == (file is None):
         raise usage_error(
             "give a TEXT (or - for standard input) or --file, not both"
@@ -192,11 +198,9 @@ def check_input(text: str | None, file: Path | None) -> None:
             else "give a TEXT to inspect (or - for standard input, or --file FILE)",
             "TEXT",
         )
-
-
-def check_format(output_format: RunFormat, output: Path | None) -> None:
     if output_format is RunFormat.npz and output is None:
         raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
+    check_view(rollout, head)
 
 
 def check_view(rollout: bool, head: Any) -> None:
