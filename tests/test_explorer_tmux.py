@@ -28,7 +28,9 @@ class Tmux:
         return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
     def start(self, *argv: str) -> None:
-        explore = shlex.join([sys.executable, "-m", "attninspect", "explore", *argv])
+        # COLUMNS / LINES (set by other tests' runners) would override the pane's real size.
+        command = ["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "attninspect"]
+        explore = shlex.join([*command, "explore", *argv])
         wrapper = (
             f"printf 'before the explorer\\n'; {explore}; "
             f"echo $? > {shlex.quote(str(self.status_file))}; sleep 60"
