@@ -234,9 +234,18 @@ def test_heads_grid_diff_help_and_export(tmp_path, monkeypatch) -> None:
         await pilot.press("question_mark")
         assert "rollout" in screen_text(app)
         await pilot.press("escape", "e")
-        exported = json.loads((tmp_path / "attninspect-L1-H2.json").read_text())
+        assert app.screen.query_one("Input").value == "attninspect-L1-H2.png"
+        app.screen.query_one("Input").value = "view.json"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        exported = json.loads((tmp_path / "view.json").read_text())
         assert exported["attention"] == app.current[1].matrix.tolist()
         assert exported["layer"] == 1 and exported["head"] == 2
+        await pilot.press("e")
+        app.screen.query_one("Input").value = "view.svg"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "<svg" in (tmp_path / "view.svg").read_text()
         await pilot.press("d")
         app.screen.query_one("Input").value = "The dog sat on the mat."
         await pilot.press("enter")

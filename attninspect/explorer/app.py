@@ -22,7 +22,7 @@ from attninspect.analysis.selection import View
 from attninspect.analysis.views import ViewOptions
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.explorer import panels
-from attninspect.explorer.export import export_view
+from attninspect.explorer.export import export_name, export_view
 from attninspect.explorer.screens import GridScreen, PromptScreen, ResultScreen, help_screen
 from attninspect.explorer.state import ExplorerState
 from attninspect.explorer.views import ViewCache
@@ -335,12 +335,24 @@ class ExplorerApp(App[None]):
     def action_export(self) -> None:
         if self.current is None:
             return
+        question = "export this view to a file: .json (the numbers) or .png .svg .pdf .html"
+        name = export_name(self.current[1])
+        self.push_screen(PromptScreen(question, name, "file name"), self.export_to)
+
+    def export_to(self, name: str | None) -> None:
+        if name and name.strip() and self.current is not None:
+            self.write_export(*self.current, Path(name.strip()).expanduser())
+
+    @work(thread=True, group="export")
+    def write_export(self, shown: Inspection, view: View, path: Path) -> None:
+        """Write the file off the interface thread (pictures import matplotlib)."""
         try:
-            path = export_view(*self.current, Path.cwd())
+            size = export_view(shown, view, path)
         except AttnInspectError as error:
-            self.warn(str(error))
+            self.call_from_thread(self.warn, str(error))
             return
-        self.notify(f"saved this view to {printable(str(path))}", markup=False)
+        message = f"saved {printable(str(path.resolve()))} ({size:,} bytes)"
+        self.call_from_thread(self.notify, message, markup=False)
 
 
 def sentence_text(text: str) -> Text:

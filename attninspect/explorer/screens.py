@@ -28,7 +28,7 @@ KEYS = (
     ("g", "model view: every layer × head; Enter or a click opens one"),
     ("t", "edit the sentence (Enter runs it, Esc cancels)"),
     ("d", "compare with a second sentence (as `attninspect diff`)"),
-    ("e", "export the current view as JSON in the current folder"),
+    ("e", "export the current view: .json, or a picture (.png .svg .pdf .html)"),
     ("?", "this help"),
     ("q", "quit"),
 )
