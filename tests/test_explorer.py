@@ -267,6 +267,14 @@ def screen_text(app) -> str:
     return console.file.getvalue()
 
 
+def test_explore_without_a_terminal_says_so(runner) -> None:
+    from attninspect.cli.app import app
+
+    result = runner.invoke(app, ["explore", CAT])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: explore needs a terminal")
+
+
 def test_markup_in_the_sentence_is_shown_as_typed() -> None:
     text = "[bold red]x[/] \x1b[31mred"
 

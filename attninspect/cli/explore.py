@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ from attninspect.cli.options import (
     engine_options,
 )
 from attninspect.cli.run import scratch_options
+from attninspect.errors import AttnInspectError
 
 
 @app.command()
@@ -63,6 +65,10 @@ def explore(
 
     scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
     engine = engine_options(model, device, dtype, trust_remote_code, False) | scratch
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise AttnInspectError(
+            "explore needs a terminal (standard input and output); for scripts use run"
+        )
 
     def load():
         from attninspect.api import Inspector

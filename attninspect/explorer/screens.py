@@ -102,7 +102,9 @@ def help_screen() -> ResultScreen:
         body.append(f"{keys:>14}  ", style="bold")
         body.append(meaning + "\n")
     body.append("\nRows are queries (from), columns keys (to); every row sums to 1 ", style="dim")
-    body.append("(max over heads: they need not). Colours: viridis, dark = low, yellow = high.")
+    body.append(
+        "(max over heads: they need not). Colours: viridis, dark = low, yellow = high.", style="dim"
+    )
     return ResultScreen("attninspect explore — keys", body)
 
 
