@@ -89,6 +89,7 @@ def explore(loader, text: str | None, keys: list[str], check) -> None:
 
 
 async def settle(app, pilot) -> None:
+    await app.wait_until_loaded()
     await app.workers.wait_for_complete()
     await pilot.pause()
 

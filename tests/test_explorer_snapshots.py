@@ -14,6 +14,7 @@ TEXT = "The cat sat on the mat because it was warm."
 
 
 async def loaded(pilot) -> None:
+    await pilot.app.wait_until_loaded()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 

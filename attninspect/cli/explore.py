@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Annotated, Any
 
 import typer
 
@@ -61,8 +64,6 @@ def explore(
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Explore a sentence interactively: arrows move layer and head, ? lists the keys, q quits."""
-    from concurrent.futures import ThreadPoolExecutor
-
     scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
     engine = engine_options(model, device, dtype, trust_remote_code, False) | scratch
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -75,15 +76,27 @@ def explore(
 
         return Inspector(truncate=truncate, **engine)
 
-    # The model loads while Textual starts: the first frame waits for whichever is slower.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attninspect-load")
-    loading = pool.submit(load)
+    loading = load_in_background(load)
     from attninspect.explorer.app import ExplorerApp
 
     explorer = ExplorerApp(loading.result, text, model or "")
     explorer.run()
-    pool.shutdown(wait=False)
     if explorer.error is not None:
         raise explorer.error
     if explorer.return_code:  # Textual has shown what went wrong
         raise typer.Exit(explorer.return_code)
+
+
+def load_in_background(load: Callable[[], Any]) -> Future:
+    """Start loading the model now, while Textual starts: the first frame waits for whichever is
+    slower. A daemon thread, so that q during the load quits at once."""
+    loading: Future = Future()
+
+    def target() -> None:
+        try:
+            loading.set_result(load())
+        except BaseException as error:
+            loading.set_exception(error)
+
+    threading.Thread(target=target, name="attninspect-load", daemon=True).start()
+    return loading

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
@@ -104,16 +107,29 @@ class ExplorerApp(App[None]):
     def set_status(self, message: str) -> None:
         self.query_one("#status", Panel).show(Text(message))
 
-    @work(thread=True, exclusive=True, group="model")
     def load_model(self) -> None:
-        """Load the model, then run the first sentence; any failure ends the app with status 1."""
+        """Load the model, then run the first sentence, in a daemon thread (not a worker:
+        Textual waits for its workers' threads on exit, and q must not wait for a load)."""
+        threading.Thread(target=self.load_and_run, name="attninspect-explore", daemon=True).start()
+
+    def load_and_run(self) -> None:
         try:
             inspector = self.load()
             inspection = inspector.run(self.text) if self.text else None
         except Exception as error:
-            self.call_from_thread(self.fail, error)
+            self.deliver(self.fail, error)
             return
-        self.call_from_thread(self.loaded, inspector, inspection)
+        self.deliver(self.loaded, inspector, inspection)
+
+    def deliver(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback`` on the interface thread, unless the app has already gone."""
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(callback, *args)
+
+    async def wait_until_loaded(self) -> None:
+        """For tests and benchmarks: until the model is loaded (or has failed)."""
+        while self.inspector is None and self.error is None:
+            await asyncio.sleep(0.01)
 
     def fail(self, error: BaseException) -> None:
         self.error = error
