@@ -74,6 +74,7 @@ class ExplorerApp(App[None]):
         Binding("e", "export", "export"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False),
     ]
 
     def __init__(self, load: Callable[[], Any], text: str | None, label: str = "") -> None:
