@@ -46,8 +46,27 @@ def _click_exception_type() -> type[Exception]:
     raise AssertionError("typer.BadParameter does not derive from ClickException")
 
 
+class StdoutClosed(Exception):
+    """Standard output was closed early (``| head``); not an OSError, so click cannot catch it."""
+
+
+def debug_enabled() -> bool:
+    """Whether ``ATTNINSPECT_DEBUG`` holds a true value (1, true, yes, on): show tracebacks."""
+    return os.environ.get(DEBUG_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 class AttnInspectGroup(TyperGroup):
     """Runs the command and turns every failure into one line and an exit status."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; a broken pipe leaves as StdoutClosed, past click's own EPIPE handler
+        (which would exit 1)."""
+        try:
+            return super().invoke(ctx)
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise StdoutClosed() from error
+            raise
 
     def main(  # type: ignore[override]
         self,
@@ -77,11 +96,11 @@ class AttnInspectGroup(TyperGroup):
         except (KeyboardInterrupt, typer.Abort):
             report_error("interrupted")
             exit_code = 130
-        except BrokenPipeError:
+        except (BrokenPipeError, StdoutClosed):
             _silence_stdout()
             exit_code = 141
         except Exception as error:
-            if os.environ.get(DEBUG_VARIABLE):
+            if debug_enabled():
                 raise
             if isinstance(error, OSError) and error.errno == errno.EPIPE:
                 _silence_stdout()
