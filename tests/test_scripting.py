@@ -222,7 +222,7 @@ def test_ctrl_c_exits_130_with_one_line_and_no_partial_file(tmp_path: Path) -> N
     process.stdin.write(b"One sentence.\n")
     process.stdin.flush()
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not list(tmp_path.glob(".out.jsonl.*")):
+    while time.monotonic() < deadline and not list(tmp_path.glob(".attninspect-*.part")):
         time.sleep(0.1)  # the temporary file appears once the model has loaded
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
