@@ -15,3 +15,12 @@ class InputError(AttnInspectError):
     def __init__(self, message: str, line: int | None = None) -> None:
         self.line = line
         super().__init__(f"line {line}: {message}" if line is not None else message)
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (so temporary files go) and exit 128 + the signal."""
+
+    def __init__(self, signal_number: int, name: str) -> None:
+        self.signal_number = signal_number
+        self.name = name
+        super().__init__(name)
