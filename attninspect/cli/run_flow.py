@@ -121,13 +121,14 @@ class Analysed:
 
 
 def analyse(inspection: Inspection, settings: RunSettings, head: HeadChoice) -> Analysed:
-    """Apply the analysis views in order: words, then rollout; the sink share is measured there,
-    before special tokens are hidden, so it says what hiding removed."""
-    if settings.words:
-        inspection = merge_words(inspection)
+    """Apply the analysis views in order: rollout over tokens (the flow the method models), then
+    words; the sink share is measured there, before special tokens are hidden, so it says what
+    hiding removed."""
     if settings.rollout:
         inspection = with_rollout(inspection)
         head = "mean"
+    if settings.words:
+        inspection = merge_words(inspection)
     sinks = sink_share(inspection, head)
     stats = head_stats(inspection, list(range(inspection.num_layers))) if settings.stats else None
     if settings.hide_special:
