@@ -21,6 +21,9 @@ from attninspect.model.devices import DEVICE_HELP, is_device_spec
 from attninspect.safe_text import printable
 
 DEBUG_VARIABLE = "ATTNINSPECT_DEBUG"
+# Bounds that make an absurd number a usage error (exit 2) instead of an overflow deep inside.
+SIZE_MAX = 2**31 - 1
+SEED_MIN, SEED_MAX = 0, 2**63 - 1  # what torch.manual_seed and torch.Generator accept
 
 
 def report_error(message: str) -> None:
@@ -176,12 +179,18 @@ NoColorOption = Annotated[
 
 @app.command()
 def shapes(
-    dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding size D.")] = 8,
-    length: Annotated[int, typer.Option("--len", min=1, help="Sequence length T.")] = 5,
-    heads: Annotated[int, typer.Option("--heads", min=1, help="Heads H; must divide D.")] = 1,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size B.")] = 1,
+    dim: Annotated[int, typer.Option("--dim", min=1, max=SIZE_MAX, help="Embedding size D.")] = 8,
+    length: Annotated[
+        int, typer.Option("--len", min=1, max=SIZE_MAX, help="Sequence length T.")
+    ] = 5,
+    heads: Annotated[
+        int, typer.Option("--heads", min=1, max=SIZE_MAX, help="Heads H; must divide D.")
+    ] = 1,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=SIZE_MAX, help="Batch size B.")] = 1,
     causal: Annotated[bool, typer.Option("--causal", help="Mask keys after each query.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for weights and input.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=SEED_MIN, max=SEED_MAX, help="Seed for weights and input.")
+    ] = 0,
     device: DeviceOption = "auto",
     output_format: Annotated[
         ShapesFormat, typer.Option("--format", help="table for people, json for scripts.")
@@ -319,7 +328,8 @@ def run(
         ),
     ] = None,
     top: Annotated[
-        int, typer.Option("--top", "-k", min=1, help="How many keys to list for --focus.")
+        int,
+        typer.Option("--top", "-k", min=1, max=SIZE_MAX, help="How many keys to list for --focus."),
     ] = 5,
     device: DeviceOption = "auto",
     dtype: Annotated[
@@ -353,7 +363,7 @@ def run(
     ] = False,
     truncate: TruncateOption = False,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")
+        int, typer.Option("--batch-size", min=1, max=SIZE_MAX, help="Texts per forward pass.")
     ] = 16,
     skip_errors: Annotated[
         bool,
@@ -378,16 +388,20 @@ def run(
         typer.Option("--tokenizer", help=SCRATCH_HELP + "tokenizer directory (default model's)."),
     ] = None,
     dim: Annotated[
-        int | None, typer.Option("--dim", min=1, help=SCRATCH_HELP + "embedding size [64].")
+        int | None,
+        typer.Option("--dim", min=1, max=SIZE_MAX, help=SCRATCH_HELP + "embedding size [64]."),
     ] = None,
     heads: Annotated[
-        int | None, typer.Option("--heads", min=1, help=SCRATCH_HELP + "heads [1].")
+        int | None, typer.Option("--heads", min=1, max=SIZE_MAX, help=SCRATCH_HELP + "heads [1].")
     ] = None,
     causal: Annotated[
         bool, typer.Option("--causal", help=SCRATCH_HELP + "mask keys after each query.")
     ] = False,
     seed: Annotated[
-        int | None, typer.Option("--seed", help=SCRATCH_HELP + "seed for the weights [0].")
+        int | None,
+        typer.Option(
+            "--seed", min=SEED_MIN, max=SEED_MAX, help=SCRATCH_HELP + "seed for the weights [0]."
+        ),
     ] = None,
     trust_remote_code: TrustOption = False,
     verbose: VerboseOption = False,
@@ -422,12 +436,12 @@ def run(
         raise typer.BadParameter(f"--heads {heads} must divide --dim {dim}", param_hint="'--heads'")
     from attninspect.cli.run_flow import RunSettings
     from attninspect.cli.run_flow import run as run_texts
-    from attninspect.files.sources import from_argument, from_file, from_stream
+    from attninspect.files.sources import from_argument, from_file, from_standard_input
 
     if file is not None:
         source = from_file(str(file))
     elif text == "-":
-        source = from_stream(sys.stdin.buffer, "standard input")
+        source = from_standard_input()
     else:
         source = from_argument(text or "")
     settings = RunSettings(
