@@ -175,3 +175,210 @@ def test_unicode_text_with_an_ascii_output_encoding_is_escaped() -> None:
     assert proc.returncode == 0, proc.stderr
     proc.stdout.decode("ascii")
     assert json.loads(proc.stdout)["text"] == text  # escaped as \\uXXXX: still valid JSON
+
+
+def test_closed_standard_input_is_one_clear_error() -> None:
+    proc = subprocess.run(
+        ["bash", "-c", 'exec "$@" <&-', "bash", *COMMAND, "run", "-"],
+        capture_output=True,
+        text=True,
+        env=OFFLINE,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "Error: standard input is closed; pipe texts into `run -`, or use --file FILE"
+    )
+
+
+def test_undecodable_bytes_in_the_argument_are_one_clear_error(runner: CliRunner) -> None:
+    text = os.fsdecode(b"abc \xff\xfe")  # how Python hands such an argument over
+    line = one_error_line(run(runner, text))
+    assert "not valid UTF-8" in line
+
+
+# --------------------------------------------------------------------------- 2: [UNK]
+
+UNKNOWN = "I love 🍕 pizza"
+
+
+def run_json(runner: CliRunner, *args: str) -> dict:
+    result = run(runner, *args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_unknown_token_is_text_not_special(runner: CliRunner) -> None:
+    plain = run_json(runner, UNKNOWN)
+    assert plain["tokens"] == ["[CLS]", "i", "love", "[UNK]", "pizza", "[SEP]"]
+    assert plain["special"] == [True, False, False, False, False, True]
+    hidden = run_json(runner, UNKNOWN, "--hide-special")
+    assert hidden["tokens"] == ["i", "love", "[UNK]", "pizza"]
+    words = run_json(runner, UNKNOWN, "--words")
+    assert words["tokens"] == ["[CLS]", "I", "love", "🍕", "pizza", "[SEP]"]  # as written
+
+
+def test_typed_special_tokens_are_special_and_hiding_all_is_an_error(runner: CliRunner) -> None:
+    typed = run_json(runner, "before [SEP] after")
+    assert typed["tokens"] == ["[CLS]", "before", "[SEP]", "after", "[SEP]"]
+    assert typed["special"] == [True, False, True, False, True]
+    line = one_error_line(run(runner, "[SEP]", "--hide-special"))
+    assert "--hide-special would hide every token" in line
+
+
+# --------------------------------------------------------------------------- 3: rollout, words
+
+PIECES = "Tokenization of unbelievably unaffordable housing."
+
+
+def test_rollout_runs_over_tokens_before_words_are_merged(runner: CliRunner) -> None:
+    from attninspect.analysis.transforms import merge_words, with_rollout
+    from attninspect.api.batching import SourceText, inspect_batch
+    from attninspect.model.engines.factory import EngineSettings, open_engine
+
+    (tokens,) = inspect_batch(open_engine(EngineSettings()), [SourceText(PIECES, 0)])
+    rolled_then_merged = merge_words(with_rollout(tokens)).attention[-1, 0]
+    merged_then_rolled = with_rollout(merge_words(tokens)).attention[-1, 0]
+    assert abs(rolled_then_merged - merged_then_rolled).max() > 1e-4  # the order matters
+    data = run_json(runner, PIECES, "--rollout", "--words")
+    got = [[float(w) for w in row] for row in data["attention"]]
+    assert abs(rolled_then_merged - got).max() < 1e-6
+    assert data["tokens"][3] == "unbelievably"
+
+
+# --------------------------------------------------------------------------- 5: csv line column
+
+
+def test_csv_has_the_input_line_after_text_index(runner: CliRunner) -> None:
+    import csv
+    import io
+
+    result = run(runner, "-", "--format", "csv", input="Hi.\n\nBye.\n")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0])[:2] == ["text_index", "line"]
+    assert {(r["text_index"], r["line"]) for r in rows} == {("0", "1"), ("1", "3")}
+    argument = run(runner, "Hi.", "--format", "csv")
+    assert {r["line"] for r in csv.DictReader(io.StringIO(argument.stdout))} == {""}
+
+
+# --------------------------------------------------------------------------- 18: long lines
+
+
+def test_reader_bounds_a_line_and_keeps_going(runner: CliRunner) -> None:
+    stdin = b"x" * (3 << 20) + b"\nHello there.\n"
+    result = run(runner, "-", "--format", "jsonl", "--skip-errors", input=stdin)
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["line"] for line in result.stdout.splitlines()] == [2]
+    assert "line 1: the line is longer than 1 MiB" in result.stderr
+
+
+def test_pipe_reader_joins_a_long_line_in_linear_pieces() -> None:
+    from attninspect.files.sources import LongLine, _bounded_lines
+
+    calls: list[int] = []
+    data = [b"a" * 1000] * 900 + [b"b\nshort\n"] + [b"c" * 70000] * 20
+
+    def read(size: int) -> bytes:
+        calls.append(size)
+        return data.pop(0) if data else b""
+
+    lines = list(_bounded_lines(read))
+    assert lines[0] == b"a" * 900_000 + b"b\n" and lines[1] == b"short\n"
+    assert isinstance(lines[2], LongLine) and len(lines) == 3
+
+
+def test_a_huge_text_is_never_tokenized_whole(default_model) -> None:
+    from attninspect.errors import InputError
+    from attninspect.model.tokenization import encode
+
+    _model, tokenizer = default_model
+    seen: list[int] = []
+
+    def counting(text: str, **options):
+        seen.append(len(text))
+        return tokenizer(text, **options)
+
+    counting.convert_ids_to_tokens = tokenizer.convert_ids_to_tokens  # type: ignore[attr-defined]
+    counting.is_fast = True  # type: ignore[attr-defined]
+    counting.special_tokens_map = tokenizer.special_tokens_map  # type: ignore[attr-defined]
+    counting.convert_tokens_to_ids = tokenizer.convert_tokens_to_ids  # type: ignore[attr-defined]
+    text = "word " * 1_000_000
+    with pytest.raises(InputError, match="more than"):
+        encode(counting, text, 512, truncate=False)
+    cut = encode(counting, text, 512, truncate=True)
+    assert len(cut.ids) == 512 and cut.truncated_from > 512
+    assert max(seen) <= 512 * 16
+
+
+# --------------------------------------------------------------------------- 19: position table
+
+
+@pytest.fixture(scope="module")
+def short_position_models(default_model_path: str, tmp_path_factory) -> dict[str, Path]:
+    """A BERT whose position table is shorter than its special tokens, and a RoBERTa whose
+    positions start after the padding id (8 positions, 6 usable)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer, BertConfig, RobertaConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path)
+    sizes = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 4}
+    configs = {
+        "bert-2": BertConfig(vocab_size=len(tokenizer), max_position_embeddings=2, **sizes),
+        "roberta-8": RobertaConfig(
+            vocab_size=len(tokenizer), max_position_embeddings=8, pad_token_id=1, **sizes
+        ),
+    }
+    root = tmp_path_factory.mktemp("positions")
+    for name, config in configs.items():
+        torch.manual_seed(0)
+        AutoModel.from_config(config).save_pretrained(root / name)
+        tokenizer.save_pretrained(root / name)
+    return {name: root / name for name in configs}
+
+
+def test_truncate_stops_at_the_position_table(runner: CliRunner, short_position_models) -> None:
+    roberta = str(short_position_models["roberta-8"])
+    seven = "one two three four five"  # 7 tokens with [CLS] and [SEP]
+    assert "at most 6" in one_error_line(run(runner, seven, "--model", roberta))
+    cut = run_json(runner, seven, "--model", roberta, "--truncate")
+    assert len(cut["tokens"]) == 6 and cut["truncated_from"] == 7
+    bert = str(short_position_models["bert-2"])
+    line = one_error_line(run(runner, "Hi.", "--model", bert, "--truncate"))
+    assert "this model cannot inspect text" in line
+
+
+# --------------------------------------------------------------------------- 20, 21: sizes
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["shapes", "--seed", str(2**70)], ["run", "x", "--model", "scratch", "--seed", str(2**70)],
+     ["shapes", "--len", str(2**70)], ["run", "x", "--top", str(2**70)]],
+)  # fmt: skip
+def test_absurd_numbers_are_usage_errors(runner: CliRunner, args: list[str]) -> None:
+    one_error_line(runner.invoke(app, args), code=2)
+
+
+def test_scratch_engine_refuses_what_cannot_fit(runner: CliRunner) -> None:
+    line = one_error_line(run(runner, CAT, "--model", "scratch", "--dim", "2000000"))
+    assert "needs about" in line and "choose a smaller --dim" in line
+
+
+def test_size_checks_honour_ulimit_and_cgroup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import resource
+
+    from attninspect.model import memory
+
+    gib = 1 << 30
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (3 * gib, resource.RLIM_INFINITY))
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmSize:\t 1048576 kB\n")
+    assert memory.address_space_left(status) == 2 * gib
+    (tmp_path / "memory.max").write_text(f"{4 * gib}\n")
+    (tmp_path / "memory.current").write_text(f"{gib}\n")
+    assert memory.cgroup_available_bytes(tmp_path) == 3 * gib
+    (tmp_path / "memory.max").write_text("max\n")
+    assert memory.cgroup_available_bytes(tmp_path) == memory.UNLIMITED
+    assert memory.cgroup_available_bytes(tmp_path / "none") == memory.UNLIMITED
