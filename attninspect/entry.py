@@ -21,7 +21,7 @@ def main() -> None:
     _stop_on_signals()
     _escape_what_cannot_be_encoded()
     try:
-        from attninspect.cli.app import main as cli_main
+        from attninspect.cli import main as cli_main
 
         cli_main()
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Errors that the command line turns into one `Error: ...` line."""
+"""Errors that the command line turns into one `Error: ...` line, and the Python API raises."""
 
 from __future__ import annotations
 
@@ -15,6 +15,18 @@ class InputError(AttnInspectError):
     def __init__(self, message: str, line: int | None = None) -> None:
         self.line = line
         super().__init__(f"line {line}: {message}" if line is not None else message)
+
+
+class OutOfRangeError(AttnInspectError):
+    """A layer or head that the loaded model does not have.
+
+    ``what`` names the setting (``"layer"``, ``"head"``); the command line reports it as a usage
+    error of the matching option.
+    """
+
+    def __init__(self, what: str, message: str) -> None:
+        self.what = what
+        super().__init__(message)
 
 
 class Terminated(BaseException):

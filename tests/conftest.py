@@ -121,3 +121,31 @@ def reference_attention():
         return torch.stack(outputs.attentions, dim=1)[0]  # (L, H, T, T)
 
     return compute
+
+
+def synthetic_inspection(
+    tokens: list[str], layers: int = 1, heads: int = 1, text: str | None = None, seed: int = 0
+):
+    """An Inspection with made-up attention: random integer counts over row sums, so the
+    numbers are the same on every machine. Tokens in [brackets] are special."""
+    import numpy as np
+
+    from attninspect.analysis.inspection import Inspection
+
+    n = len(tokens)
+    counts = np.random.default_rng(seed).integers(1, 20, (layers, heads, n, n))
+    attention = (counts / counts.sum(-1, keepdims=True)).astype(np.float32)  # (L, H, T, T)
+    return Inspection(
+        text=text if text is not None else " ".join(tokens),
+        tokens=tokens,
+        token_ids=list(range(n)),
+        special=[token.startswith("[") and token.endswith("]") for token in tokens],
+        word_ids=[None if token.startswith("[") else i for i, token in enumerate(tokens)],
+        attention=attention,
+        shapes={"input_ids": [1, n], "attention": [layers, heads, n, n]},
+        model="synthetic",
+        engine="pretrained",
+        device="cpu",
+        dtype="float32",
+        seconds=0.0,
+    )

@@ -109,9 +109,9 @@ def test_fast_start_imports_neither_torch_nor_transformers(argv: list[str]) -> N
     code = (
         "import sys\n"
         f"sys.argv = ['attninspect', *{argv!r}]\n"
-        "from attninspect.cli.app import main\n"
+        "from attninspect.cli import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-        "loaded = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+        "loaded = [m for m in ('torch', 'transformers', 'numpy') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
         "print('ok')\n"
     )

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import View
+
 
 @dataclass(frozen=True)
 class Alignment:
@@ -88,3 +91,20 @@ def focus_changes(
             ]
         )
     return changes
+
+
+@dataclass(frozen=True)
+class TextDiff:
+    """Two inspections shown the same way, their alignment and their difference."""
+
+    a: Inspection
+    b: Inspection
+    view_a: View
+    view_b: View
+    alignment: Alignment
+    paired: np.ndarray  # (P, P): A − B over paired tokens, in A's order
+    changes: list[list[FocusChange]] | None
+
+    @property
+    def same_length(self) -> bool:
+        return self.a.length == self.b.length

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from attninspect.analysis.selection import HeadChoice, View
 
-@dataclass
+
+@dataclass(frozen=True)
 class Inspection:
     """Tokens, stage shapes, the full attention tensor and where it came from, for one text.
 
@@ -44,3 +48,32 @@ class Inspection:
     @property
     def length(self) -> int:
         return int(self.attention.shape[-1])
+
+    def view(
+        self,
+        layer: int = -1,
+        head: HeadChoice | str = "mean",
+        words: bool = False,
+        hide_special: bool = False,
+        rollout: bool = False,
+        focus: str | None = None,
+        top: int = 5,
+    ) -> View:
+        """The (T', T') matrix of one layer and head (or the mean / max over heads), after the
+        chosen transforms, with its token labels; ``focus`` ranks what that token attends to.
+
+        Raises ``OutOfRangeError`` for a layer or head the model does not have, ``InputError``
+        for a focus token the text does not hold, ``ValueError`` for a malformed head or focus.
+        """
+        from attninspect.analysis.views import ViewOptions, view_of
+
+        options = ViewOptions.parse(
+            head=head,
+            focus=focus,
+            layer=layer,
+            words=words,
+            hide_special=hide_special,
+            rollout=rollout,
+            top=top,
+        )
+        return view_of(self, options)[1]

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from attninspect.errors import AttnInspectError
+from attninspect.errors import OutOfRangeError
 
-AGGREGATES = ("mean", "max")
-HeadChoice = int | str
-
-
-class OptionRangeError(AttnInspectError):
-    """An option value that only the loaded model shows to be out of range (a usage error)."""
-
-    exit_code = 2
-
-    def __init__(self, option: str, message: str) -> None:
-        super().__init__(f"Invalid value for '{option}': {message}")
+Aggregate = Literal["mean", "max"]
+AGGREGATES: tuple[Aggregate, ...] = ("mean", "max")
+HeadChoice = int | Aggregate
+ViewKind = Literal["attention", "rollout"]
 
 
-def parse_head(value: str) -> HeadChoice:
+def parse_head(value: str | int) -> HeadChoice:
     """``"mean"``, ``"max"`` or a head index; anything else raises ValueError."""
+    if isinstance(value, int):
+        return value
     text = value.strip().lower()
-    if text in AGGREGATES:
+    if text == "mean" or text == "max":
         return text
     return int(text)
 
@@ -32,8 +28,8 @@ def parse_head(value: str) -> HeadChoice:
 def resolve_layer(layer: int, num_layers: int) -> int:
     """Negative layers count from the end; return the non-negative index or refuse."""
     if not -num_layers <= layer < num_layers:
-        raise OptionRangeError(
-            "--layer",
+        raise OutOfRangeError(
+            "layer",
             f"{layer} is out of range: this model has {num_layers} layer"
             f"{'s' if num_layers != 1 else ''} (use 0..{num_layers - 1}, or -{num_layers}..-1)",
         )
@@ -45,8 +41,8 @@ def resolve_head(head: HeadChoice, num_heads: int) -> HeadChoice:
     if isinstance(head, str):
         return head
     if not -num_heads <= head < num_heads:
-        raise OptionRangeError(
-            "--head",
+        raise OutOfRangeError(
+            "head",
             f"{head} is out of range: each layer has {num_heads} head"
             f"{'s' if num_heads != 1 else ''} (use 0..{num_heads - 1}, mean or max)",
         )
@@ -91,16 +87,18 @@ def window(length: int, size: int, center: int | None) -> range:
 
 
 @dataclass(frozen=True)
-class RunView:
-    """What `run` shows of one inspection: the selected T x T matrix and the focus token's top-K."""
+class View:
+    """What is shown of one inspection: the selected T x T matrix, its token labels and the focus
+    token's top-K (for the selected matrix, and per layer)."""
 
     layer: int
     head: HeadChoice
     matrix: np.ndarray  # (T, T)
+    tokens: list[str]
     focus: int | None
     focus_top: list[Ranked]
     focus_by_layer: list[list[Ranked]]
-    kind: str = "attention"  # or "rollout"
+    kind: ViewKind = "attention"
     words: bool = False
     hidden_special: bool = False
     sink_share: list[float] | None = None  # per layer, before special tokens were hidden
@@ -109,22 +107,24 @@ class RunView:
 
 def build_view(
     attention: np.ndarray,
+    tokens: list[str],
     layer: int,
     head: HeadChoice,
     focus: int | None,
     top: int,
     **details: object,
-) -> RunView:
+) -> View:
     """Select ``layer``/``head`` (already resolved) and rank what ``focus`` attends to per layer."""
     matrix = heads_view(attention[layer], head)  # (T, T)
     by_layer: list[list[Ranked]] = []
     if focus is not None:
         rows = focus_rows(attention, focus, head)  # (L, T)
         by_layer = [top_k(rows[index], top) for index in range(rows.shape[0])]
-    return RunView(
+    return View(
         layer=layer,
         head=head,
         matrix=matrix,
+        tokens=tokens,
         focus=focus,
         focus_top=top_k(matrix[focus], top) if focus is not None else [],
         focus_by_layer=by_layer,

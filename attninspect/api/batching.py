@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 from attninspect.analysis.inspection import Inspection
 from attninspect.errors import InputError
+from attninspect.files.sources import SourceText
+from attninspect.model.engines.base import Engine, TextResult, collect
 from attninspect.model.tokenization import Encoding, encode
 
 
-@dataclass(frozen=True)
-class SourceText:
-    """One input text and where it came from (``line`` is the input file's line number)."""
-
-    text: str
-    index: int
-    line: int | None = None
-
-
 def inspect_batch(
-    engine: Any, items: list[SourceText], truncate: bool = False
+    engine: Engine,
+    items: list[SourceText],
+    truncate: bool = False,
+    layers: Sequence[int] | None = None,
 ) -> list[Inspection | InputError]:
     """One result per item, in order: an Inspection, or the InputError that item raised."""
     results: list[Inspection | InputError | None] = [None] * len(items)
@@ -35,26 +30,33 @@ def inspect_batch(
             pending.append((position, item, encoding))
     if pending:
         started = time.perf_counter()
-        outputs = engine.run_batch([encoding for _, _, encoding in pending])
-        seconds = time.perf_counter() - started
-        for (position, item, encoding), (attention, shapes) in zip(pending, outputs, strict=True):
-            results[position] = Inspection(
-                text=item.text,
-                tokens=encoding.tokens,
-                token_ids=encoding.ids,
-                special=encoding.special,
-                word_ids=encoding.word_ids,
-                attention=attention,
-                shapes=shapes,
-                model=engine.model_name,
-                engine=engine.engine,
-                device=engine.device_name,
-                dtype=engine.dtype,
-                seconds=seconds / len(pending),
-                causal=engine.causal,
-                offsets=encoding.offsets,
-                truncated_from=encoding.truncated_from,
-                index=item.index,
-                line=item.line,
-            )
+        outputs = collect(engine, [encoding for _, _, encoding in pending], layers)
+        seconds = (time.perf_counter() - started) / len(pending)
+        for (position, item, encoding), output in zip(pending, outputs, strict=True):
+            results[position] = wrap(engine, item, encoding, output, seconds)
     return [result for result in results if result is not None]
+
+
+def wrap(
+    engine: Engine, item: SourceText, encoding: Encoding, output: TextResult, seconds: float
+) -> Inspection:
+    """The Inspection of one text: its tokens, its attention and where they came from."""
+    return Inspection(
+        text=item.text,
+        tokens=encoding.tokens,
+        token_ids=encoding.ids,
+        special=encoding.special,
+        word_ids=encoding.word_ids,
+        attention=output.attention,
+        shapes=output.shapes,
+        model=engine.model_name,
+        engine=engine.kind,
+        device=engine.device_name,
+        dtype=engine.dtype,
+        seconds=seconds,
+        causal=engine.causal,
+        offsets=encoding.offsets,
+        truncated_from=encoding.truncated_from,
+        index=item.index,
+        line=item.line,
+    )

@@ -1,16 +1,20 @@
-"""Machine formats: JSON, JSON Lines, CSV and NPZ, built from an Inspection and its view."""
+"""Machine formats: the JSON objects, CSV rows and NPZ arrays of every command's result."""
 
 from __future__ import annotations
 
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from attninspect.analysis.alignment import TextDiff
+from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.selection import Ranked, RunView
+from attninspect.analysis.selection import Ranked, View
 from attninspect.safe_text import ESCAPED_CATEGORIES
 
 CSV_COLUMNS = (
@@ -32,7 +36,7 @@ def _ranked(inspection: Inspection, entries: list[Ranked]) -> list[dict[str, Any
     ]
 
 
-def run_record(inspection: Inspection, view: RunView, all_layers: bool = False) -> dict[str, Any]:
+def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> dict[str, Any]:
     """The JSON object of the command-line contract for one text."""
     record: dict[str, Any] = {
         "text": inspection.text,
@@ -100,7 +104,7 @@ UNSAFE_IN_JSON = re.compile(
 )
 
 
-def csv_rows(inspection: Inspection, view: RunView, all_layers: bool = False):
+def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
     """Tidy long rows, one per (layer, head, query, key)."""
     tokens = inspection.tokens
     if all_layers:
@@ -145,7 +149,7 @@ STATS_COLUMNS = (
 )
 
 
-def stats_rows(inspection: Inspection, view: RunView):
+def stats_rows(inspection: Inspection, view: View):
     """One row per head of every layer, with --stats."""
     for stats in view.stats or []:
         yield (*_where(inspection), *(getattr(stats, name) for name in STATS_COLUMNS[2:]))
@@ -161,3 +165,119 @@ def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
         arrays[f"tokens_{number}"] = np.array(inspection.tokens, dtype=np.str_)
         arrays[f"attention_{number}"] = inspection.attention.astype(np.float32, copy=False)
     return arrays
+
+
+def diff_record(diff: TextDiff) -> dict[str, Any]:
+    """The JSON object of `diff`: both texts as `run` shows them, A − B and the alignment."""
+    record: dict[str, Any] = {
+        "a": run_record(diff.a, diff.view_a),
+        "b": run_record(diff.b, diff.view_b),
+        "delta": diff.paired.tolist() if diff.same_length else None,
+        "alignment": diff.alignment.as_json(),
+    }
+    if diff.changes is not None:
+        record["focus_changes"] = [
+            {"layer": layer, "changes": [change.as_json() for change in changes]}
+            for layer, changes in enumerate(diff.changes)
+        ]
+    return record
+
+
+DIFF_CSV_COLUMNS = (
+    "layer",
+    "head",
+    "a_query_index",
+    "b_query_index",
+    "query_token",
+    "a_key_index",
+    "b_key_index",
+    "key_token",
+    "weight_a",
+    "weight_b",
+    "delta",
+)
+
+
+def diff_rows(diff: TextDiff) -> Iterator[tuple]:
+    """One row per paired (query, key): both weights and their difference."""
+    layer, head = diff.view_a.layer, diff.view_a.head
+    for qa, qb in diff.alignment.pairs:
+        for ka, kb in diff.alignment.pairs:
+            weight_a = float(diff.view_a.matrix[qa, ka])
+            weight_b = float(diff.view_b.matrix[qb, kb])
+            yield (layer, head, qa, qb, diff.a.tokens[qa], ka, kb, diff.a.tokens[ka],
+                   weight_a, weight_b, weight_a - weight_b)  # fmt: skip
+
+
+HEADS_CSV_COLUMNS = ("rank", "layer", "head", "from_index", "to_index", "weight")
+
+
+def heads_rows(search: HeadSearch) -> Iterator[tuple]:
+    """One row per head, largest weight first."""
+    for rank, score in enumerate(search.scores, start=1):
+        yield (rank, score.layer, score.head, search.source, search.target, score.weight)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One text of `run` as the writers see it."""
+
+    inspection: Inspection
+    view: View
+    all_layers: bool = False
+    stats: bool = False
+
+    @property
+    def csv_columns(self) -> tuple[str, ...]:
+        return STATS_COLUMNS if self.stats else CSV_COLUMNS
+
+    def record(self) -> dict[str, Any]:
+        return run_record(self.inspection, self.view, self.all_layers)
+
+    def rows(self) -> Iterable[tuple]:
+        if self.stats:
+            return stats_rows(self.inspection, self.view)
+        return csv_rows(self.inspection, self.view, self.all_layers)
+
+
+@dataclass(frozen=True)
+class HeadsResult:
+    """The ranking of `heads` as the writers see it."""
+
+    search: HeadSearch
+    csv_columns: tuple[str, ...] = HEADS_CSV_COLUMNS
+
+    def record(self) -> dict[str, Any]:
+        return self.search.as_json()
+
+    def rows(self) -> Iterable[tuple]:
+        return heads_rows(self.search)
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """The comparison of `diff` as the writers see it."""
+
+    diff: TextDiff
+    csv_columns: tuple[str, ...] = DIFF_CSV_COLUMNS
+
+    def record(self) -> dict[str, Any]:
+        return diff_record(self.diff)
+
+    def rows(self) -> Iterable[tuple]:
+        return diff_rows(self.diff)
+
+
+@dataclass(frozen=True)
+class PlainRecord:
+    """Any JSON object (`shapes`), with the stage names and shapes as CSV rows."""
+
+    data: dict[str, Any]
+    csv_columns: tuple[str, ...] = ("name", "value")
+
+    def record(self) -> dict[str, Any]:
+        return self.data
+
+    def rows(self) -> Iterable[tuple]:
+        for name, value in self.data.items():
+            yield (name, json.dumps(value) if isinstance(value, list) else value)

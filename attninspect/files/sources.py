@@ -11,8 +11,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from attninspect.api.batching import SourceText
 from attninspect.errors import AttnInspectError, InputError
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """One input text and where it came from (``line`` is the input file's line number)."""
+
+    text: str
+    index: int
+    line: int | None = None
+
 
 Item = SourceText | InputError
 # A text is at most a few thousand tokens; a longer line is refused as soon as it passes this

@@ -77,23 +77,7 @@ class SelfAttention(nn.Module):
         value = self._split_heads(self.W_v(x))  # (B, H, T, hd)
         blocked = self._blocked_keys(padding_mask, batch, length, x.device)  # (B|1, 1, T, T) | None
 
-        if torch.is_grad_enabled():
-            # Training path: out-of-place operations keep autograd correct.
-            scores = torch.matmul(query, key.transpose(-2, -1)) / self.scaling  # (B, H, T, T)
-            if blocked is not None:
-                scores = scores.masked_fill(blocked, float("-inf"))
-            scores_shape = tuple(scores.shape)
-            weights = F.softmax(scores, dim=-1)  # (B, H, T, T)
-        else:
-            # Inference path: fold the scale into Q (T x hd, not T x T), then mask and normalise the
-            # one T x T scores matrix in place, so peak memory is one T x T matrix per head.
-            query = query * (1.0 / self.scaling)
-            weights = torch.matmul(query, key.transpose(-2, -1))  # (B, H, T, T), still scores
-            if blocked is not None:
-                weights.masked_fill_(blocked, float("-inf"))
-            scores_shape = tuple(weights.shape)
-            torch.softmax(weights, dim=-1, out=weights)  # (B, H, T, T), now weights
-
+        weights, scores_shape = self._weights(query, key, blocked)  # (B, H, T, T)
         heads_out = torch.matmul(weights, value)  # (B, H, T, hd)
         merged = heads_out.transpose(1, 2).reshape(batch, length, self.embed_dim)  # (B, T, D)
         output = merged if self.W_o is None else self.W_o(merged)  # (B, T, D)
@@ -111,6 +95,26 @@ class SelfAttention(nn.Module):
         if self.num_heads == 1:
             weights = weights.squeeze(1)  # (B, T, T), the seed's shape
         return output, weights
+
+    def _weights(
+        self, query: torch.Tensor, key: torch.Tensor, blocked: torch.Tensor | None
+    ) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """softmax(Q K^T / scaling), blocked keys at -inf: (B, H, T, T); and the scores shape."""
+        if torch.is_grad_enabled():
+            # Training path: out-of-place operations keep autograd correct.
+            scores = torch.matmul(query, key.transpose(-2, -1)) / self.scaling  # (B, H, T, T)
+            if blocked is not None:
+                scores = scores.masked_fill(blocked, float("-inf"))
+            return F.softmax(scores, dim=-1), tuple(scores.shape)  # (B, H, T, T)
+        # Inference path: fold the scale into Q (T x hd, not T x T), then mask and normalise the
+        # one T x T scores matrix in place, so peak memory is one T x T matrix per head.
+        query = query * (1.0 / self.scaling)
+        weights = torch.matmul(query, key.transpose(-2, -1))  # (B, H, T, T), still scores
+        if blocked is not None:
+            weights.masked_fill_(blocked, float("-inf"))
+        scores_shape = tuple(weights.shape)
+        torch.softmax(weights, dim=-1, out=weights)  # (B, H, T, T), now weights
+        return weights, scores_shape
 
     def _split_heads(self, projected: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> (B, H, T, hd)."""

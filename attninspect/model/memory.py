@@ -7,23 +7,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attninspect.errors import AttnInspectError
+from attninspect.units import format_bytes
 
 if TYPE_CHECKING:
     import torch
 
-UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+__all__ = [
+    "address_space_left",
+    "available_bytes",
+    "cgroup_available_bytes",
+    "format_bytes",
+    "refuse_unless_fits",
+    "system_available_bytes",
+]
 UNLIMITED = 2**63 - 1
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-def format_bytes(count: float) -> str:
-    """``1536`` -> ``'1.5 KiB'``."""
-    value = float(count)
-    for unit in UNITS:
-        if abs(value) < 1024 or unit == UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def available_bytes(device: torch.device) -> int:

@@ -2,54 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
-from typing import IO
-
 import numpy as np
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attninspect.analysis.alignment import Alignment, FocusChange
+from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.selection import RunView, window
-from attninspect.files.records import dump_json, run_record
+from attninspect.analysis.selection import window
 from attninspect.render.matrix import Grid, fitting_tokens, grid_table, label_width_for, window_note
 from attninspect.render.palette import delta_style, diverging_legend
 from attninspect.safe_text import printable
-
-
-@dataclass(frozen=True)
-class TextDiff:
-    """Two inspections shown the same way, their alignment and their difference."""
-
-    a: Inspection
-    b: Inspection
-    view_a: RunView
-    view_b: RunView
-    alignment: Alignment
-    paired: np.ndarray  # (P, P): A − B over paired tokens, in A's order
-    changes: list[list[FocusChange]] | None
-
-    @property
-    def same_length(self) -> bool:
-        return self.a.length == self.b.length
-
-    def as_json(self) -> dict[str, object]:
-        record: dict[str, object] = {
-            "a": run_record(self.a, self.view_a),
-            "b": run_record(self.b, self.view_b),
-            "delta": self.paired.tolist() if self.same_length else None,
-            "alignment": self.alignment.as_json(),
-        }
-        if self.changes is not None:
-            record["focus_changes"] = [
-                {"layer": layer, "changes": [change.as_json() for change in changes]}
-                for layer, changes in enumerate(self.changes)
-            ]
-        return record
 
 
 def _labels(diff: TextDiff) -> list[str]:
@@ -75,30 +39,47 @@ def _signed(value: float, precision: int) -> str:
 
 def diff_table(diff: TextDiff, console: Console, precision: int, full: bool) -> Group:
     """Texts, the difference matrix on a diverging scale, unpaired tokens and focus changes."""
-    color = console.color_system is not None
-    head = diff.view_a.head
-    parts: list[RenderableType] = []
+    parts: list[RenderableType] = [_title(diff)]
+    if not diff.same_length:
+        parts.append(_alignment_note(diff))
+    parts += _delta_matrix(diff, console, precision, full)
+    if diff.changes is not None:
+        parts.append(Text())
+        parts.append(focus_comparison(diff))
+    return Group(*parts)
+
+
+def _title(diff: TextDiff) -> Text:
     title = Text()
     title.append(printable(diff.a.model), style="bold")
     title.append(f"  {diff.a.engine} · {diff.a.device} · layer {diff.view_a.layer} · ", style="dim")
-    title.append(f"{diff.view_a.kind} · head {head}\n", style="dim")
+    title.append(f"{diff.view_a.kind} · head {diff.view_a.head}\n", style="dim")
     title.append("A ", style="bold")
     title.append(f"{printable(diff.a.text)}  ({diff.a.length} tokens)\n")
     title.append("B ", style="bold")
     title.append(f"{printable(diff.b.text)}  ({diff.b.length} tokens)")
-    parts.append(title)
-    if not diff.same_length:
-        only_a = " ".join(f"{i}:{printable(diff.a.tokens[i])}" for i in diff.alignment.only_a)
-        only_b = " ".join(f"{j}:{printable(diff.b.tokens[j])}" for j in diff.alignment.only_b)
-        parts.append(
-            Text(
-                "the texts have different lengths: tokens are aligned by their longest common "
-                f"subsequence; the matrix shows A − B over the {len(diff.alignment.pairs)} paired "
-                f"tokens.\nno partner in B: {only_a or '-'}\nno partner in A: {only_b or '-'}",
-                style="yellow",
-            )
-        )
+    return title
+
+
+def _alignment_note(diff: TextDiff) -> Text:
+    only_a = " ".join(f"{i}:{printable(diff.a.tokens[i])}" for i in diff.alignment.only_a)
+    only_b = " ".join(f"{j}:{printable(diff.b.tokens[j])}" for j in diff.alignment.only_b)
+    return Text(
+        "the texts have different lengths: tokens are aligned by their longest common "
+        f"subsequence; the matrix shows A − B over the {len(diff.alignment.pairs)} paired "
+        f"tokens.\nno partner in B: {only_a or '-'}\nno partner in A: {only_b or '-'}",
+        style="yellow",
+    )
+
+
+def _delta_matrix(
+    diff: TextDiff, console: Console, precision: int, full: bool
+) -> list[RenderableType]:
+    """A − B over the paired tokens, windowed like `run`'s matrix, with its legend."""
+    color = console.color_system is not None
     labels = _labels(diff)
+    if not labels:
+        return []
     limit = float(np.abs(diff.paired).max()) if diff.paired.size else 0.0
     focus = None
     if diff.view_a.focus is not None:
@@ -113,20 +94,17 @@ def diff_table(diff: TextDiff, console: Console, precision: int, full: bool) -> 
         cell_style=(lambda value: delta_style(value, limit)) if color else None,
         focus=focus,
     )
-    if labels:
-        label_width = label_width_for(labels)
-        size = len(labels) if full else fitting_tokens(console.width, precision + 3, label_width)
-        shown = window(len(labels), size, focus)
-        parts += [Text("A − B", style="bold"), grid_table(grid, shown, label_width)]
-        note = window_note(shown, len(labels))
-        if note is not None:
-            parts.append(note)
-        if color:
-            parts.append(diverging_legend(limit, precision))
-    if diff.changes is not None:
-        parts.append(Text())
-        parts.append(focus_comparison(diff))
-    return Group(*parts)
+    label_width = label_width_for(labels)
+    size = len(labels) if full else fitting_tokens(console.width, precision + 3, label_width)
+    shown = window(len(labels), size, focus)
+    matrix = grid_table(grid, shown, label_width)
+    parts: list[RenderableType] = [Text("A − B", style="bold"), matrix]
+    note = window_note(shown, len(labels))
+    if note is not None:
+        parts.append(note)
+    if color:
+        parts.append(diverging_legend(limit, precision))
+    return parts
 
 
 def focus_comparison(diff: TextDiff) -> Group:
@@ -158,43 +136,3 @@ def focus_comparison(diff: TextDiff) -> Group:
             change_text,
         )
     return Group(title, table)
-
-
-DIFF_CSV_COLUMNS = (
-    "layer",
-    "head",
-    "a_query_index",
-    "b_query_index",
-    "query_token",
-    "a_key_index",
-    "b_key_index",
-    "key_token",
-    "weight_a",
-    "weight_b",
-    "delta",
-)
-
-
-def write_diff(
-    diff: TextDiff, output_format: str, console: Console, precision: int, full: bool
-) -> None:
-    """Table for people; json/jsonl one object; csv one row per paired (query, key)."""
-    stream: IO[str] = console.file
-    match output_format:
-        case "json" | "jsonl":
-            stream.write(dump_json(diff.as_json()) + "\n")
-        case "csv":
-            writer = csv.writer(stream, lineterminator="\n")
-            writer.writerow(DIFF_CSV_COLUMNS)
-            layer, head = diff.view_a.layer, diff.view_a.head
-            for qa, qb in diff.alignment.pairs:
-                for ka, kb in diff.alignment.pairs:
-                    weight_a = float(diff.view_a.matrix[qa, ka])
-                    weight_b = float(diff.view_b.matrix[qb, kb])
-                    writer.writerow(
-                        (layer, head, qa, qb, diff.a.tokens[qa], ka, kb, diff.a.tokens[ka],
-                         weight_a, weight_b, weight_a - weight_b)
-                    )  # fmt: skip
-        case _:
-            console.print(diff_table(diff, console, precision, full))
-    stream.flush()

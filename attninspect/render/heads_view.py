@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-from typing import IO
-
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from attninspect.analysis.head_ranking import HeadSearch
-from attninspect.files.records import dump_json
 from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
 
@@ -64,21 +60,3 @@ def heads_table(search: HeadSearch, top: int, color: bool) -> Group:
     if color:
         parts.append(legend(scale, 2))
     return Group(*parts)
-
-
-def write_heads(search: HeadSearch, output_format: str, console: Console, top: int) -> None:
-    """Table for people; json/jsonl with every head, largest first; csv rows."""
-    stream: IO[str] = console.file
-    match output_format:
-        case "json" | "jsonl":
-            stream.write(dump_json(search.as_json()) + "\n")
-        case "csv":
-            writer = csv.writer(stream, lineterminator="\n")
-            writer.writerow(("rank", "layer", "head", "from_index", "to_index", "weight"))
-            for rank, score in enumerate(search.scores, start=1):
-                writer.writerow(
-                    (rank, score.layer, score.head, search.source, search.target, score.weight)
-                )
-        case _:
-            console.print(heads_table(search, top, console.color_system is not None))
-    stream.flush()

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.selection import RunView, window
+from attninspect.analysis.selection import View, window
 from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
 
@@ -28,7 +28,7 @@ def _shape(shape: list[int]) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ")"
 
 
-def _head_label(view: RunView, num_heads: int) -> str:
+def _head_label(view: View, num_heads: int) -> str:
     match view.head:
         case "mean":
             return f"mean of {num_heads} heads"
@@ -38,7 +38,7 @@ def _head_label(view: RunView, num_heads: int) -> str:
             return f"head {view.head} of {num_heads}"
 
 
-def summary(inspection: Inspection, view: RunView, shown: range) -> Text:
+def summary(inspection: Inspection, view: View, shown: range) -> Text:
     """Model, engine, tokens with positions, and the shape of every stage.
 
     Long texts list only the tokens of the shown window; json lists them all.
@@ -140,7 +140,7 @@ def grid_table(grid: Grid, shown: range, label_width: int = LABEL_WIDTH) -> Tabl
     return table
 
 
-def weight_grid(inspection: Inspection, view: RunView, precision: int, color: bool) -> Grid:
+def weight_grid(inspection: Inspection, view: View, precision: int, color: bool) -> Grid:
     """The selected attention matrix, coloured from 0 to its largest weight."""
     scale_max = float(view.matrix.max()) if view.matrix.size else 1.0
     return Grid(
@@ -173,7 +173,7 @@ def _bar(weight: float) -> str:
     return ("█" * full + (BLOCKS[part] if part else "")).ljust(BAR_WIDTH)
 
 
-def focus_table(inspection: Inspection, view: RunView) -> Group:
+def focus_table(inspection: Inspection, view: View) -> Group:
     """Per layer, the top-K keys that the focus token attends to, with small bars."""
     assert view.focus is not None
     top = len(view.focus_top)
@@ -201,7 +201,7 @@ def focus_table(inspection: Inspection, view: RunView) -> Group:
 
 def render_run(
     inspection: Inspection,
-    view: RunView,
+    view: View,
     console: Console,
     precision: int = 2,
     window_size: int | None = None,
@@ -238,7 +238,7 @@ def render_run(
     return Group(*parts)
 
 
-def sink_line(view: RunView) -> Text:
+def sink_line(view: View) -> Text:
     """Per layer, the share of attention that went to special tokens."""
     assert view.sink_share is not None
     text = Text("special-token share per layer  ", style="bold")
@@ -252,7 +252,7 @@ def sink_line(view: RunView) -> Text:
     return text
 
 
-def stats_table(view: RunView) -> Group:
+def stats_table(view: View) -> Group:
     """Per head of the shown layer: row entropy and where attention goes."""
     assert view.stats is not None
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)

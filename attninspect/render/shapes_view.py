@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
+from typing import TYPE_CHECKING
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from attninspect.model.memory import format_bytes
-from attninspect.model.stages import ShapeReport
+from attninspect.units import format_bytes
+
+if TYPE_CHECKING:
+    from attninspect.model.stages import ShapeReport
 
 
 def _explanations(report: ShapeReport) -> dict[str, tuple[str, str]]:
@@ -56,12 +58,3 @@ def shapes_table(report: ShapeReport) -> Group:
         str(report.settings.seed),
     )
     return Group(table, footer)
-
-
-def print_shapes(report: ShapeReport, console: Console, output_format: str) -> None:
-    """Write the report to ``console`` as ``table`` or ``json``."""
-    match output_format:
-        case "json":
-            console.file.write(json.dumps(report.as_json()) + "\n")
-        case _:
-            console.print(shapes_table(report))

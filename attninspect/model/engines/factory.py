@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from attninspect.errors import AttnInspectError
 from attninspect.model.devices import resolve_device
+from attninspect.model.engines.base import Engine
 from attninspect.model.engines.loading import resolve_model_source
 
 SCRATCH = "scratch"
@@ -29,7 +30,7 @@ class EngineSettings:
 
 
 @functools.lru_cache(maxsize=4)
-def open_engine(settings: EngineSettings):  # -> PretrainedEngine | ScratchEngine
+def open_engine(settings: EngineSettings) -> Engine:
     """Resolve the device and model, then load the engine (the slow part).
 
     Engines are cached per settings within a process, so a library caller (or a test session) that

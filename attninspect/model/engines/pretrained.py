@@ -5,11 +5,11 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import numpy as np
 import torch
 
 from attninspect.errors import AttnInspectError
 from attninspect.model.devices import device_label
+from attninspect.model.engines.base import EngineKind, LayerSink
 from attninspect.model.engines.loading import (
     LOAD_ERRORS,
     ModelSource,
@@ -33,7 +33,7 @@ DECODER_TYPES = frozenset(
 class PretrainedEngine:
     """Loads a model with eager attention and returns its own attention probabilities."""
 
-    engine = "pretrained"
+    kind: EngineKind = "pretrained"
 
     def __init__(
         self,
@@ -82,12 +82,25 @@ class PretrainedEngine:
     def device_name(self) -> str:
         return device_label(self.device)
 
-    def run_batch(self, encodings: list[Encoding]) -> list[tuple[np.ndarray, dict[str, list[int]]]]:
-        """Attention (L, H, T, T) and stage shapes for each encoding, padded into one forward pass.
+    def stream_batch(
+        self, encodings: list[Encoding], sink: LayerSink
+    ) -> list[dict[str, list[int]]]:
+        """One padded forward pass; each layer's (B, H, T, T) attention goes to ``sink``.
 
         Padding goes on the right: real tokens keep positions 0..T-1, padded keys are masked, and
         under a causal mask real queries never see the padding after them.
         """
+        inputs = self._model_inputs(encodings)
+        outputs = self._forward(inputs)
+        attentions = self._checked_attentions(outputs, inputs["input_ids"].shape)
+        for layer, weights in enumerate(attentions):
+            sink(layer, weights.float().cpu().numpy())  # (B, H, T, T)
+        hidden = getattr(outputs, "last_hidden_state", None)
+        width = int(hidden.shape[-1]) if hidden is not None else self.hidden_size
+        return [self._shapes(len(encoding), width) for encoding in encodings]
+
+    def _model_inputs(self, encodings: list[Encoding]) -> dict[str, torch.Tensor]:
+        """input_ids, attention_mask and, where the model takes them, token_type_ids: (B, T)."""
         padded = pad_batch(encodings, self.pad_id)
         inputs = {
             "input_ids": torch.tensor(padded.ids, dtype=torch.long),  # (B, T)
@@ -95,10 +108,13 @@ class PretrainedEngine:
         }
         if padded.type_ids is not None and self.takes_token_types:
             inputs["token_type_ids"] = torch.tensor(padded.type_ids, dtype=torch.long)  # (B, T)
-        input_ids = inputs["input_ids"]
+        return inputs
+
+    def _forward(self, inputs: dict[str, torch.Tensor]) -> Any:
+        """The model's own forward pass with output_attentions; a failure is one clear error."""
         try:
             with torch.inference_mode():
-                outputs = self.model(
+                return self.model(
                     **{name: tensor.to(self.device) for name, tensor in inputs.items()},
                     output_attentions=True,
                 )
@@ -108,22 +124,14 @@ class PretrainedEngine:
                 f"model {self.model_name!r} failed on this input ({type(error).__name__}: "
                 f"{message}); attninspect runs encoders and decoders, not encoder-decoder models"
             ) from error
-        attentions = self._checked_attentions(outputs, input_ids.shape)
-        stacked = torch.stack(attentions, dim=1).float().cpu().numpy()  # (B, L, H, T, T)
-        hidden = getattr(outputs, "last_hidden_state", None)
-        width = int(hidden.shape[-1]) if hidden is not None else self.hidden_size
-        results = []
-        for row, encoding in enumerate(encodings):
-            n = len(encoding)
-            attention = np.ascontiguousarray(stacked[row, :, :, :n, :n])  # (L, H, T, T)
-            shapes = {
-                "input_ids": [1, n],
-                "embeddings": [1, n, self.hidden_size or width],
-                "attention": list(attention.shape),
-                "output": [1, n, width],
-            }
-            results.append((attention, shapes))
-        return results
+
+    def _shapes(self, n: int, width: int) -> dict[str, list[int]]:
+        return {
+            "input_ids": [1, n],
+            "embeddings": [1, n, self.hidden_size or width],
+            "attention": [self.num_layers, self.num_heads, n, n],
+            "output": [1, n, width],
+        }
 
     def _checked_attentions(
         self, outputs: Any, batch_shape: torch.Size

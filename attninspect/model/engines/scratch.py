@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from attninspect.model.attention import SelfAttention
 from attninspect.model.devices import device_label
+from attninspect.model.engines.base import EngineKind, LayerSink
 from attninspect.model.engines.loading import ModelSource, load_tokenizer
 from attninspect.model.memory import refuse_unless_fits
 from attninspect.model.positional import sinusoidal_positions
@@ -27,7 +27,7 @@ def scratch_bytes(vocab_size: int, dim: int, heads: int, length: int) -> int:
 class ScratchEngine:
     """``--model scratch``: random but seeded weights, so every run shows the same numbers."""
 
-    engine = "scratch"
+    kind: EngineKind = "scratch"
     model_name = "scratch"
     dtype = "float32"
     num_layers = 1
@@ -68,8 +68,10 @@ class ScratchEngine:
     def device_name(self) -> str:
         return device_label(self.device)
 
-    def run_batch(self, encodings: list[Encoding]) -> list[tuple[np.ndarray, dict[str, list[int]]]]:
-        """Attention (1, H, T, T) and every stage's shape for each encoding."""
+    def stream_batch(
+        self, encodings: list[Encoding], sink: LayerSink
+    ) -> list[dict[str, list[int]]]:
+        """The module's one layer of (B, H, T, T) weights to ``sink``; every stage's shape."""
         padded = pad_batch(encodings, self.pad_id)
         input_ids = torch.tensor(padded.ids, dtype=torch.long, device=self.device)  # (B, T)
         padding_mask = torch.tensor(padded.mask, dtype=torch.bool, device=self.device)  # (B, T)
@@ -80,25 +82,22 @@ class ScratchEngine:
             _output, weights = self.attention(x, padding_mask)
         if weights.dim() == 3:
             weights = weights.unsqueeze(1)  # (B, 1, T, T)
-        weights = weights.float().cpu().numpy()  # (B, H, T, T)
-        heads = self.attention.num_heads
-        head_dim = self.attention.head_dim
-        results = []
-        for row, encoding in enumerate(encodings):
-            n = len(encoding)
-            attention = np.ascontiguousarray(weights[row, :, :n, :n])[None]  # (1, H, T, T)
-            per_head = [1, heads, n, head_dim] if heads > 1 else [1, n, self.dim]
-            pairs = [1, heads, n, n] if heads > 1 else [1, n, n]
-            shapes = {
-                "input_ids": [1, n],
-                "embeddings": [1, n, self.dim],
-                "query": per_head,
-                "key": per_head,
-                "value": per_head,
-                "scores": pairs,
-                "weights": pairs,
-                "attention": list(attention.shape),
-                "output": [1, n, self.dim],
-            }
-            results.append((attention, shapes))
-        return results
+        sink(0, weights.float().cpu().numpy())  # (B, H, T, T)
+        return [self._shapes(len(encoding)) for encoding in encodings]
+
+    def _shapes(self, n: int) -> dict[str, list[int]]:
+        """Every stage's shape for one text of ``n`` tokens (per head where there are heads)."""
+        heads, head_dim = self.attention.num_heads, self.attention.head_dim
+        per_head = [1, heads, n, head_dim] if heads > 1 else [1, n, self.dim]
+        pairs = [1, heads, n, n] if heads > 1 else [1, n, n]
+        return {
+            "input_ids": [1, n],
+            "embeddings": [1, n, self.dim],
+            "query": per_head,
+            "key": per_head,
+            "value": per_head,
+            "scores": pairs,
+            "weights": pairs,
+            "attention": [1, heads, n, n],
+            "output": [1, n, self.dim],
+        }

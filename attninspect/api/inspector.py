@@ -1,0 +1,156 @@
+"""`Inspector`: load a model once, then inspect any number of texts. It never prints."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
+
+from attninspect.analysis.alignment import TextDiff
+from attninspect.analysis.head_ranking import HeadSearch
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import resolve_head, resolve_layer
+from attninspect.analysis.views import ViewOptions
+from attninspect.api.batching import inspect_batch
+from attninspect.api.flows import compare_texts, search_heads
+from attninspect.errors import AttnInspectError, InputError
+from attninspect.files.sources import Item, SourceText
+from attninspect.model.engines.base import Engine
+from attninspect.model.engines.factory import EngineSettings, open_engine
+
+
+class TruncationWarning(UserWarning):
+    """A text was longer than the model takes and was cut (``truncate=True``)."""
+
+
+class Inspector:
+    """A loaded model (or the scratch module) that turns texts into `Inspection` results.
+
+    ``Inspector()`` loads the bundled all-MiniLM-L6-v2; ``Inspector("DIR or hub id")`` any
+    encoder or decoder; ``Inspector("scratch", dim=16, heads=2, causal=True)`` the from-scratch
+    module. Failures raise `AttnInspectError` subclasses with a message a user can act on.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str = EngineSettings.device,
+        dtype: str = EngineSettings.dtype,
+        trust_remote_code: bool = False,
+        truncate: bool = False,
+        batch_size: int = 16,
+        verbose: bool = False,
+        tokenizer: str | None = None,
+        dim: int = EngineSettings.dim,
+        heads: int = EngineSettings.heads,
+        causal: bool = False,
+        seed: int = EngineSettings.seed,
+    ) -> None:
+        settings = EngineSettings(
+            model=model,
+            tokenizer=tokenizer,
+            device=device,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            verbose=verbose,
+            dim=dim,
+            heads=heads,
+            causal=causal,
+            seed=seed,
+        )
+        self.engine: Engine = open_engine(settings)
+        self.truncate = truncate
+        self.batch_size = max(1, batch_size)
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.model_name
+
+    @property
+    def num_layers(self) -> int:
+        return self.engine.num_layers
+
+    @property
+    def num_heads(self) -> int:
+        return self.engine.num_heads
+
+    @overload
+    def run(self, texts: str) -> Inspection: ...
+
+    @overload
+    def run(self, texts: Sequence[str]) -> list[Inspection]: ...
+
+    def run(self, texts: str | Sequence[str]) -> Inspection | list[Inspection]:
+        """Inspect one text (an `Inspection`) or several (a list, in order).
+
+        A bad text raises `InputError` naming it; a truncated one warns with `TruncationWarning`.
+        """
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        items = [SourceText(text=text, index=index) for index, text in enumerate(batch)]
+        results = []
+        for result in self.stream(items):
+            if isinstance(result, InputError):
+                where = "the text" if single else f"text {len(results)}"
+                raise InputError(f"{where}: {result}") from result
+            if result.truncated_from is not None:
+                warnings.warn(truncation_message(result), TruncationWarning, stacklevel=2)
+            results.append(result)
+        return results[0] if single else results
+
+    def stream(self, items: Iterable[Item]) -> Iterator[Inspection | InputError]:
+        """Inspect texts as they come, in padded batches; yield one result per item, in order
+        (the `InputError` of a bad text in its place, never raised)."""
+        for batch in _chunks(items, self.batch_size):
+            yield from self.inspect_batch(batch)
+
+    def inspect_batch(self, batch: list[Item]) -> list[Inspection | InputError]:
+        """One padded forward pass for the good texts of ``batch``; errors kept in place."""
+        texts = [item for item in batch if isinstance(item, SourceText)]
+        results = iter(inspect_batch(self.engine, texts, self.truncate))
+        return [item if isinstance(item, InputError) else next(results) for item in batch]
+
+    def check(self, options: ViewOptions) -> None:
+        """Refuse a layer or head this model does not have, before any text runs."""
+        resolve_layer(options.layer, self.num_layers)
+        resolve_head(options.head, self.num_heads)
+
+    def heads(self, text: str, source: str, target: str, words: bool = False) -> HeadSearch:
+        """Every layer x head ranked by the attention token ``source`` gives ``target``
+        (selectors as `--focus`: ``it``, ``it#2``, ``@8``)."""
+        return search_heads(self.run(text), source, target, words)
+
+    def diff(
+        self, text_a: str, text_b: str, options: ViewOptions | None = None, **view: object
+    ) -> TextDiff:
+        """Compare two texts seen the same way (``layer=``, ``head=``, ``focus=``, ``words=``,
+        ``hide_special=``, ``rollout=``, ``top=``): A − B where their tokens align."""
+        options = options or ViewOptions.parse(**view)  # type: ignore[arg-type]
+        self.check(options)
+        try:
+            a, b = self.run([text_a, text_b])
+        except InputError as error:
+            message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
+            raise AttnInspectError(message) from error
+        return compare_texts(a, b, options)
+
+
+def truncation_message(inspection: Inspection) -> str:
+    """What a truncation warning says."""
+    where = f"line {inspection.line}: " if inspection.line is not None else ""
+    return (
+        f"{where}text truncated from {inspection.truncated_from} to "
+        f"{inspection.length} tokens (--truncate)"
+    )
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,332 @@
+"""`attninspect run`: texts in, attention views out, in every format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from attninspect.cli import feedback
+from attninspect.cli.app import app
+from attninspect.cli.options import (
+    INPUT,
+    MODEL,
+    OUTPUT,
+    SCRATCH_HELP,
+    SEED_MAX,
+    SEED_MIN,
+    SIZE_MAX,
+    VIEW,
+    DeviceOption,
+    DType,
+    DTypeOption,
+    FocusOption,
+    FullOption,
+    HeadOption,
+    HideSpecialOption,
+    LayerOption,
+    ModelOption,
+    NoColorOption,
+    OutputOption,
+    PrecisionOption,
+    RolloutOption,
+    RunFormat,
+    TruncateOption,
+    TrustOption,
+    VerboseOption,
+    WordsOption,
+    engine_options,
+    usage_error,
+)
+from attninspect.cli.output import open_writer
+from attninspect.errors import AttnInspectError, InputError
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How the table format lays out each text."""
+
+    precision: int = 2
+    window: int | None = None
+    full: bool = False
+
+
+@app.command()
+def run(
+    text: Annotated[
+        str | None,
+        typer.Argument(help="The text to inspect; - reads texts from standard input, one a line."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="Read texts from this file, one per line.", rich_help_panel=INPUT
+        ),
+    ] = None,
+    truncate: TruncateOption = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=SIZE_MAX,
+            help="Texts per forward pass.",
+            rich_help_panel=INPUT,
+        ),
+    ] = 16,
+    skip_errors: Annotated[
+        bool,
+        typer.Option(
+            "--skip-errors",
+            help="Report a bad text on stderr and go on with the rest.",
+            rich_help_panel=INPUT,
+        ),
+    ] = False,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.float32,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            "--tokenizer",
+            help=SCRATCH_HELP + "tokenizer directory (default model's).",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    dim: Annotated[
+        int | None,
+        typer.Option(
+            "--dim",
+            min=1,
+            max=SIZE_MAX,
+            help=SCRATCH_HELP + "embedding size [64].",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    heads: Annotated[
+        int | None,
+        typer.Option(
+            "--heads", min=1, max=SIZE_MAX, help=SCRATCH_HELP + "heads [1].", rich_help_panel=MODEL
+        ),
+    ] = None,
+    causal: Annotated[
+        bool,
+        typer.Option(
+            "--causal", help=SCRATCH_HELP + "mask keys after each query.", rich_help_panel=MODEL
+        ),
+    ] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            min=SEED_MIN,
+            max=SEED_MAX,
+            help=SCRATCH_HELP + "seed for the weights [0].",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    trust_remote_code: TrustOption = False,
+    verbose: VerboseOption = False,
+    layer: LayerOption = -1,
+    head: HeadOption = "mean",
+    focus: FocusOption = None,
+    top: Annotated[
+        int,
+        typer.Option(
+            "--top",
+            "-k",
+            min=1,
+            max=SIZE_MAX,
+            help="How many keys to list for --focus.",
+            rich_help_panel=VIEW,
+        ),
+    ] = 5,
+    words: WordsOption = False,
+    hide_special: HideSpecialOption = False,
+    rollout: RolloutOption = False,
+    stats: Annotated[
+        bool,
+        typer.Option(
+            "--stats",
+            help="Per head: row entropy and shares on previous/same/next/special.",
+            rich_help_panel=VIEW,
+        ),
+    ] = False,
+    output_format: Annotated[
+        RunFormat,
+        typer.Option("--format", help="table, json, jsonl, csv or npz.", rich_help_panel=OUTPUT),
+    ] = RunFormat.table,
+    output: OutputOption = None,
+    all_layers: Annotated[
+        bool,
+        typer.Option(
+            "--all-layers",
+            help="json/jsonl/csv: every layer and head, not just the selected view.",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = False,
+    precision: PrecisionOption = 2,
+    window: Annotated[
+        int | None,
+        typer.Option(
+            "--window",
+            min=1,
+            help="Show at most N tokens per axis (default: what fits).",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    full: FullOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Show which token attends to which, in a real model (default) or the scratch module."""
+    from attninspect.analysis.views import ViewOptions
+
+    check_combinations(text, file, output_format, output, rollout, head)
+    scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
+    options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
+    engine = engine_options(model, device, dtype, trust_remote_code, verbose) | scratch
+    layout = TableLayout(precision, window, full)
+    source = open_source(text, file)
+    inspector = feedback.load_inspector(no_color, truncate, batch_size, **engine)
+    inspector.check(options)
+    run_texts(inspector, source, options, output_format.value, output, layout, all_layers,
+              skip_errors, no_color)  # fmt: skip
+
+
+def check_combinations(
+    text: str | None,
+    file: Path | None,
+    output_format: RunFormat,
+    output: Path | None,
+    rollout: bool,
+    head: Any,
+) -> None:
+    """Every rule about which options go together, checked before any work (usage errors)."""
+    if (text is None) == (file is None):
+        raise usage_error(
+            "give a TEXT (or - for standard input) or --file, not both"
+            if text
+            else "give a TEXT to inspect (or - for standard input, or --file FILE)",
+            "TEXT",
+        )
+    if output_format is RunFormat.npz and output is None:
+        raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
+    check_view(rollout, head)
+
+
+def check_view(rollout: bool, head: Any) -> None:
+    if rollout and head != "mean":
+        raise usage_error(
+            "--rollout averages the heads of each layer; leave --head at mean", "'--head'"
+        )
+
+
+def scratch_options(
+    model: str | None,
+    tokenizer: str | None,
+    dim: int | None,
+    heads: int | None,
+    causal: bool,
+    seed: int | None,
+) -> dict[str, Any]:
+    """The scratch engine's sizes (only with --model scratch); unset ones keep their defaults."""
+    from attninspect.model.engines.factory import SCRATCH, EngineSettings
+
+    given = {"--dim": dim, "--heads": heads, "--seed": seed, "--causal": causal or None}
+    if model != SCRATCH:
+        named = [name for name, value in given.items() if value is not None]
+        if named:
+            raise usage_error(f"{', '.join(named)} apply to --model scratch only", "'--model'")
+        return {"tokenizer": tokenizer}
+    dim, heads = dim or EngineSettings.dim, heads or EngineSettings.heads
+    if dim % heads:
+        raise usage_error(f"--heads {heads} must divide --dim {dim}", "'--heads'")
+    seed = EngineSettings.seed if seed is None else seed
+    return {"tokenizer": tokenizer, "dim": dim, "heads": heads, "causal": causal, "seed": seed}
+
+
+def open_source(text: str | None, file: Path | None):
+    """The texts: a file, standard input (``-``) or the argument."""
+    from attninspect.files.sources import from_argument, from_file, from_standard_input
+
+    if file is not None:
+        return from_file(str(file))
+    if text == "-":
+        return from_standard_input()
+    return from_argument(text or "")
+
+
+def run_texts(
+    inspector: Any,
+    source: Any,
+    options: Any,
+    output_format: str,
+    output: Path | None,
+    layout: TableLayout,
+    all_layers: bool,
+    skip_errors: bool,
+    no_color: bool,
+) -> None:
+    """Inspect every text of ``source`` and write each as it is done; raise on the first bad text
+    unless ``skip_errors``."""
+    from attninspect.files.sources import batches
+
+    errors = feedback.errors(no_color)
+    on_terminal = output is None and feedback.stdout_is_terminal()
+    table = run_table(layout)
+    counts = Counts()
+    with (
+        open_writer(output_format, output, table, no_color) as writer,
+        feedback.progress_bar(errors, source, on_terminal) as advance,
+    ):
+        for batch in batches(source, inspector.batch_size):
+            for result in inspector.inspect_batch(batch):
+                write_result(result, writer, options, all_layers, skip_errors, errors, counts)
+                advance()
+        counts.check(source.description)
+    feedback.notes(errors, source, counts.skipped)
+
+
+@dataclass
+class Counts:
+    written: int = 0
+    skipped: int = 0
+
+    def check(self, description: str) -> None:
+        if not self.written:
+            reason = "every text had an error" if self.skipped else "it had no text"
+            raise AttnInspectError(f"nothing to inspect in {description}: {reason}")
+
+
+def write_result(result, writer, options, all_layers, skip_errors, errors, counts: Counts) -> None:
+    """One text to the writer; a bad text raises, or is reported and counted."""
+    from attninspect.analysis.views import view_of
+    from attninspect.api.inspector import truncation_message
+    from attninspect.files.records import RunResult
+
+    try:
+        if isinstance(result, InputError):
+            raise result
+        shown, view = view_of(result, options)
+        writer.write(RunResult(shown, view, all_layers, options.stats))
+        counts.written += 1
+        if result.truncated_from is not None:
+            feedback.warn(errors, truncation_message(result))
+    except InputError as error:
+        if not skip_errors:
+            raise
+        counts.skipped += 1
+        feedback.warn(errors, f"skipped {error}")
+
+
+def run_table(layout: TableLayout):
+    """The table writer's factory for `run`."""
+
+    def make(console):
+        from attninspect.render.table import RunTableWriter
+
+        return RunTableWriter(console, layout.precision, layout.window, layout.full)
+
+    return make

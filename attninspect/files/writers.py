@@ -1,0 +1,114 @@
+"""One writer per machine format; every command hands its results to ``write`` in order.
+
+A result has ``record()`` (its JSON object), ``rows()`` and ``csv_columns`` (its CSV rows);
+`run`'s results also carry the inspection that NPZ saves whole.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import IO, Any, Protocol
+
+import numpy as np
+
+from attninspect.files.records import dump_json, npz_arrays
+
+MACHINE_FORMATS = ("json", "jsonl", "csv", "npz")
+
+
+class Result(Protocol):
+    """What a writer needs of one result."""
+
+    @property
+    def csv_columns(self) -> tuple[str, ...]: ...
+
+    def record(self) -> dict[str, Any]: ...
+
+    def rows(self) -> Iterable[tuple]: ...
+
+
+class Writer(Protocol):
+    def write(self, result: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonWriter:
+    """One object for one result; an array of objects for several."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.records: list[dict] = []
+
+    def write(self, result: Result) -> None:
+        self.records.append(result.record())
+
+    def close(self) -> None:
+        if not self.records:
+            return
+        payload = self.records[0] if len(self.records) == 1 else self.records
+        self.stream.write(dump_json(payload) + "\n")
+        self.stream.flush()
+
+
+class JsonLinesWriter:
+    """One object per line, written and flushed as each result is done."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, result: Result) -> None:
+        self.stream.write(dump_json(result.record()) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class CsvWriter:
+    """Tidy rows under one header (RFC 4180 quoting), flushed per result."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.writer = csv.writer(stream, lineterminator="\n")
+        self.header_written = False
+
+    def write(self, result: Result) -> None:
+        if not self.header_written:
+            self.writer.writerow(result.csv_columns)
+            self.header_written = True
+        self.writer.writerows(result.rows())
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class NpzWriter:
+    """The full attention arrays of `run`, saved together when the run ends (never pickled)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.inspections: list = []
+
+    def write(self, result: Any) -> None:
+        self.inspections.append(result.inspection)
+
+    def close(self) -> None:
+        if self.inspections:
+            np.savez_compressed(self.stream, **npz_arrays(self.inspections))
+
+
+def machine_writer(output_format: str, stream: IO) -> Writer:
+    """The writer of a machine format."""
+    match output_format:
+        case "json":
+            return JsonWriter(stream)
+        case "jsonl":
+            return JsonLinesWriter(stream)
+        case "csv":
+            return CsvWriter(stream)
+        case "npz":
+            return NpzWriter(stream)
+    raise ValueError(f"not a machine format: {output_format}")

@@ -1,0 +1,70 @@
+"""The engine seam: what every engine offers, and how its attention is handed over.
+
+An engine hands each layer's attention to a sink as soon as that layer is computed, as a
+(B, H, T, T) float32 array for the padded batch; what to keep is the caller's choice. The
+`collect` helper keeps whole layers and cuts them per text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from attninspect.model.tokenization import Encoding
+
+EngineKind = Literal["pretrained", "scratch"]
+LayerSink = Callable[[int, np.ndarray], None]  # (layer, (B, H, T, T) float32)
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """One text's attention (L', H, T, T) for the layers kept, and the shape of every stage."""
+
+    attention: np.ndarray
+    shapes: dict[str, list[int]]
+
+
+class Engine(Protocol):
+    """A loaded model (or the scratch module) with its tokenizer."""
+
+    kind: EngineKind
+    model_name: str
+    dtype: str
+    causal: bool
+    tokenizer: Any
+    max_length: int | None
+    num_layers: int
+    num_heads: int
+
+    @property
+    def device_name(self) -> str: ...
+
+    def stream_batch(
+        self, encodings: list[Encoding], sink: LayerSink
+    ) -> list[dict[str, list[int]]]:
+        """Run one padded batch, call ``sink`` once per layer in order; each text's shapes."""
+        ...
+
+
+def collect(
+    engine: Engine, encodings: list[Encoding], layers: Sequence[int] | None = None
+) -> list[TextResult]:
+    """Run a batch and keep ``layers`` (default: all) whole: (L', H, T, T) per text."""
+    wanted = set(range(engine.num_layers) if layers is None else layers)
+    kept: list[np.ndarray] = []
+
+    def keep(layer: int, weights: np.ndarray) -> None:
+        if layer in wanted:
+            kept.append(weights)  # (B, H, T, T)
+
+    shapes = engine.stream_batch(encodings, keep)
+    results = []
+    for row, (encoding, stages) in enumerate(zip(encodings, shapes, strict=True)):
+        n = len(encoding)
+        per_text = [weights[row, :, :n, :n] for weights in kept]  # L' x (H, T, T)
+        attention = np.ascontiguousarray(np.stack(per_text))  # (L', H, T, T)
+        results.append(TextResult(attention, {**stages, "attention": list(attention.shape)}))
+    return results
