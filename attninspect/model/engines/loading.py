@@ -117,29 +117,34 @@ PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model-*.bin")
 SAFE_WEIGHTS = ("model.safetensors", "model-*.safetensors", "model.safetensors.index.json")
 
 
-def refuse_unsafe_pickles(source: ModelSource) -> None:
+def refuse_unsafe_pickles(source: ModelSource) -> list[str]:
     """Open pickled weights with ``weights_only`` ourselves before transformers sees them.
 
     A pickle that holds anything but tensors (code, arbitrary objects) is refused here, whatever
     the installed transformers does. Directories with safetensors weights are not affected.
+    Returns the tensor names the pickles hold.
     """
     if not source.local:
-        return
+        return []
     folder = Path(source.location)
     if any(any(folder.glob(pattern)) for pattern in SAFE_WEIGHTS):
-        return
+        return []
     import torch
 
+    names: list[str] = []
     for pattern in PICKLE_WEIGHTS:
         for path in sorted(folder.glob(pattern)):
             try:
-                torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
                 raise AttnInspectError(
                     f"model {source.name!r}: {path.name} is not a plain tensor checkpoint; "
                     "attninspect opens pickled weights only with weights_only (no code), so it "
                     "refuses this file — convert it to safetensors from a trusted copy"
                 ) from error
+            if isinstance(state, dict):
+                names.extend(str(key) for key in state)
+    return names
 
 
 TOKENIZER_FILES = (
