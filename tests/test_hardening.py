@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -382,3 +383,121 @@ def test_size_checks_honour_ulimit_and_cgroup(
     (tmp_path / "memory.max").write_text("max\n")
     assert memory.cgroup_available_bytes(tmp_path) == memory.UNLIMITED
     assert memory.cgroup_available_bytes(tmp_path / "none") == memory.UNLIMITED
+
+
+# --------------------------------------------------------------------------- 6-11: hostile models
+
+
+def _copy_model(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def _edit_config(folder: Path, **changes) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def _sharded(folder: Path, shard_name: str) -> None:
+    """Move the weights to ``shard_name`` and name it in an index."""
+    from safetensors.torch import load_file
+
+    names = list(load_file(folder / "model.safetensors"))
+    weights = folder / "model.safetensors"
+    index = {"metadata": {}, "weight_map": {name: shard_name for name in names}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    if shard_name.startswith(".."):
+        weights.rename(folder.parent / Path(shard_name).name)
+    else:
+        weights.rename(folder / shard_name)
+
+
+def _hostile(name: str, folder: Path) -> None:
+    """Break ``folder`` (a copy of the tiny BERT) in the way ``name`` says."""
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    if name == "truncated weights":
+        weights.write_bytes(data[: len(data) // 2])
+    elif name == "header length 2**63":
+        weights.write_bytes((2**63).to_bytes(8, "little") + data[8:])
+    elif name == "100 MB header":
+        weights.write_bytes((100 * 2**20 + 1).to_bytes(8, "little") + data[8:])
+    elif name == "huge sparse file":
+        with weights.open("r+b") as handle:
+            handle.truncate(2**40)
+    elif name.startswith("config "):
+        field, value = name.split()[1:3]
+        _edit_config(folder, **{field: int(value)})
+    elif name == "fifo as pytorch_model.bin":
+        weights.unlink()
+        os.mkfifo(folder / "pytorch_model.bin")
+    elif name == "fifo as an indexed shard":
+        _sharded(folder, "shard.safetensors")
+        (folder / "shard.safetensors").unlink()
+        os.mkfifo(folder / "shard.safetensors")
+    elif name == "index names a file outside":
+        _sharded(folder, "../outside.safetensors")
+
+
+HOSTILE_MODELS = [
+    ("truncated weights", "model.safetensors"),
+    ("header length 2**63", "model.safetensors is corrupt"),
+    ("100 MB header", "model.safetensors is corrupt"),
+    ("huge sparse file", "model.safetensors"),
+    ("config num_attention_heads 0", "num_attention_heads = 0"),
+    ("config vocab_size 0", "vocab_size = 0"),
+    ("config num_hidden_layers 0", "num_hidden_layers = 0"),
+    ("config num_hidden_layers 100000", "weights for 2 layers"),
+    ("config num_hidden_layers 1", "weights for 2 layers"),
+    ("fifo as pytorch_model.bin", "pytorch_model.bin is not a regular file"),
+    ("fifo as an indexed shard", "shard.safetensors is not a regular file"),
+    ("index names a file outside", "outside the model directory"),
+]
+
+
+@pytest.mark.parametrize(("name", "fragment"), HOSTILE_MODELS, ids=[c[0] for c in HOSTILE_MODELS])
+def test_hostile_model_is_one_clear_error(
+    runner: CliRunner, tiny_models, tmp_path: Path, name: str, fragment: str
+) -> None:
+    folder = _copy_model(tiny_models["bert"], tmp_path / "model")
+    _hostile(name, folder)
+    line = one_error_line(run(runner, CAT, "--model", str(folder)))
+    assert fragment in line and "'" + str(folder) in line
+
+
+def test_non_finite_weights_name_the_layer_and_head(
+    runner: CliRunner, tiny_models, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    folder = _copy_model(tiny_models["bert"], tmp_path / "model")
+    state = load_file(folder / "model.safetensors")
+    query = next(k for k in state if k.endswith("layer.1.attention.self.query.weight"))
+    state[query][8:16] = float("nan")  # head 1 of 4 (8 dims each)
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    line = one_error_line(run(runner, CAT, "--model", str(folder)))
+    assert "not finite" in line and "layer 1, head 1" in line
+
+
+# --------------------------------------------------------------------------- 13: pad id
+
+
+def test_pad_token_outside_the_embedding_table_batches_like_solo_runs(
+    runner: CliRunner, tiny_models, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    folder = _copy_model(tiny_models["bert"], tmp_path / "model")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_special_tokens({"pad_token": "[NEWPAD]"})  # id 30522: past the table
+    tokenizer.save_pretrained(folder)
+    texts = "Hi.\nA longer sentence than the first one.\n"
+    batched = run(runner, "-", "--model", str(folder), "--format", "jsonl", input=texts)
+    assert batched.exit_code == 0, batched.stderr
+    together = [json.loads(line)["attention"] for line in batched.stdout.splitlines()]
+    for text, attention in zip(texts.splitlines(), together, strict=True):
+        alone = run_json(runner, text, "--model", str(folder))
+        assert abs(np.array(alone["attention"]) - np.array(attention)).max() < 1e-5
