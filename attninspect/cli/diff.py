@@ -14,6 +14,7 @@ from attninspect.cli.options import (
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
+    DownloadOption,
     DType,
     DTypeOption,
     FocusOption,
@@ -67,6 +68,7 @@ def diff(
     output: OutputOption = None,
     truncate: TruncateOption = False,
     trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
@@ -76,7 +78,7 @@ def diff(
 
     check_view(rollout, head)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top)  # type: ignore[arg-type]
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose)
+    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
         comparison = inspector.diff(text_a, text_b, options)

@@ -14,6 +14,7 @@ from attninspect.cli.options import (
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
+    DownloadOption,
     DType,
     DTypeOption,
     ModelOption,
@@ -55,13 +56,14 @@ def heads(
     output: OutputOption = None,
     truncate: TruncateOption = False,
     trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.files.records import HeadsResult
 
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose)
+    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
         search = inspector.heads(text, source.raw, target.raw, words)  # type: ignore[attr-defined]

@@ -113,6 +113,14 @@ TrustOption = Annotated[
         "--trust-remote-code", help="Allow a model's own Python code to run.", rich_help_panel=MODEL
     ),
 ]
+DownloadOption = Annotated[
+    bool,
+    typer.Option(
+        "--download",
+        help="Fetch a hub id that is not in the local cache (default: the cache only).",
+        rich_help_panel=MODEL,
+    ),
+]
 VerboseOption = Annotated[
     bool,
     typer.Option(
@@ -201,7 +209,12 @@ CompareFormatOption = Annotated[
 
 
 def engine_options(
-    model: str | None, device: str, dtype: DType, trust_remote_code: bool, verbose: bool
+    model: str | None,
+    device: str,
+    dtype: DType,
+    trust_remote_code: bool,
+    verbose: bool,
+    download: bool = False,
 ) -> dict[str, object]:
     """The `Inspector` keywords that every model-loading command shares."""
     return {
@@ -210,6 +223,7 @@ def engine_options(
         "dtype": dtype.value,
         "trust_remote_code": trust_remote_code,
         "verbose": verbose,
+        "download": download,
     }
 
 

@@ -20,6 +20,7 @@ from attninspect.cli.options import (
     SIZE_MAX,
     VIEW,
     DeviceOption,
+    DownloadOption,
     DType,
     DTypeOption,
     FocusOption,
@@ -128,6 +129,7 @@ def run(
         ),
     ] = None,
     trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
     verbose: VerboseOption = False,
     layer: LayerOption = -1,
     head: HeadOption = "mean",
@@ -186,7 +188,7 @@ def run(
     check_combinations(text, file, output_format, output, rollout, head)
     scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose) | scratch
+    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download) | scratch
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
     inspector = feedback.load_inspector(no_color, truncate, batch_size, **engine)
