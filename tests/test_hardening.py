@@ -501,3 +501,38 @@ def test_pad_token_outside_the_embedding_table_batches_like_solo_runs(
     for text, attention in zip(texts.splitlines(), together, strict=True):
         alone = run_json(runner, text, "--model", str(folder))
         assert abs(np.array(alone["attention"]) - np.array(attention)).max() < 1e-5
+
+
+# --------------------------------------------------------------------------- 12: hub ids
+
+
+def test_hub_id_not_in_the_cache_fails_at_once_without_network(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    env["HF_HOME"] = str(tmp_path)
+    proc = subprocess.run(
+        [*COMMAND, "run", CAT, "--model", "nobody/nothing"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,  # before the fix: about a minute of retries
+    )
+    assert proc.returncode == 1 and "Retrying" not in proc.stderr
+    assert proc.stderr.startswith("Error: --model 'nobody/nothing' is not in the local")
+    assert "--download" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_hub_id_in_the_cache_loads_from_it(
+    runner: CliRunner, tiny_models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from huggingface_hub import constants
+
+    commit = "0" * 40
+    repo = tmp_path / "models--someone--tiny-bert"
+    shutil.copytree(tiny_models["bert"], repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    data = run_json(runner, CAT, "--model", "someone/tiny-bert")
+    assert data["model"] == "someone/tiny-bert" and data["shapes"]["attention"][:2] == [2, 4]
