@@ -230,3 +230,19 @@ def engine_options(
 def usage_error(message: str, option: str) -> typer.BadParameter:
     """A usage error (exit 2) that names the option."""
     return typer.BadParameter(message, param_hint=option)
+
+
+SaveOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--save",
+        help="Also save a picture: .png, .svg or .pdf (a figure) or .html (an interactive page).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+DpiOption = Annotated[
+    int,
+    typer.Option(
+        "--dpi", min=20, max=1200, help="Resolution of a --save .png.", rich_help_panel=OUTPUT
+    ),
+]

@@ -21,6 +21,7 @@ from attninspect.cli.options import (
     VIEW,
     DeviceOption,
     DownloadOption,
+    DpiOption,
     DType,
     DTypeOption,
     FocusOption,
@@ -34,6 +35,7 @@ from attninspect.cli.options import (
     PrecisionOption,
     RolloutOption,
     RunFormat,
+    SaveOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
@@ -42,6 +44,7 @@ from attninspect.cli.options import (
     usage_error,
 )
 from attninspect.cli.output import open_writer
+from attninspect.cli.pictures import check_save, run_picture, write_picture
 from attninspect.errors import AttnInspectError, InputError
 
 
@@ -180,12 +183,15 @@ def run(
         ),
     ] = None,
     full: FullOption = False,
+    save: SaveOption = None,
+    dpi: DpiOption = 150,
     no_color: NoColorOption = False,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
     from attninspect.analysis.views import ViewOptions
 
     check_combinations(text, file, output_format, output, rollout, head)
+    kind = check_save(save)
     scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose, download) | scratch
@@ -193,8 +199,12 @@ def run(
     source = open_source(text, file)
     inspector = feedback.load_inspector(no_color, truncate, batch_size, **engine)
     inspector.check(options)
-    run_texts(inspector, source, options, output_format.value, output, layout, all_layers,
-              skip_errors, no_color)  # fmt: skip
+    counts = run_texts(inspector, source, options, output_format.value, output, layout,
+                       all_layers, skip_errors, no_color)  # fmt: skip
+    if save is not None and kind is not None and counts.first is not None:
+        if counts.written > 1:
+            feedback.warn(feedback.errors(no_color), "--save draws the first text only")
+        write_picture(save, run_picture(kind, dpi, *counts.first), no_color)
 
 
 def check_combinations(
@@ -270,7 +280,7 @@ def run_texts(
     all_layers: bool,
     skip_errors: bool,
     no_color: bool,
-) -> None:
+) -> Counts:
     """Inspect every text of ``source`` and write each as it is done; raise on the first bad text
     unless ``skip_errors``."""
     from attninspect.files.sources import batches
@@ -289,12 +299,14 @@ def run_texts(
                 advance()
         counts.check(source.description)
     feedback.notes(errors, source, counts.skipped)
+    return counts
 
 
 @dataclass
 class Counts:
     written: int = 0
     skipped: int = 0
+    first: tuple[Any, Any] | None = None  # the first text shown and its view, for --save
 
     def check(self, description: str) -> None:
         if not self.written:
@@ -313,6 +325,8 @@ def write_result(result, writer, options, all_layers, skip_errors, errors, count
             raise result
         shown, view = view_of(result, options)
         writer.write(RunResult(shown, view, all_layers, options.stats))
+        if counts.first is None:
+            counts.first = (shown, view)
         counts.written += 1
         if result.truncated_from is not None:
             feedback.warn(errors, truncation_message(result))

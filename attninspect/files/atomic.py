@@ -22,14 +22,14 @@ TEMPORARY_PREFIX = ".attninspect-"
 TEMPORARY_SUFFIX = ".part"
 
 
-def _mode_of(path: Path) -> int | None:
+def _mode_of(path: Path, option: str = "--output") -> int | None:
     """``st_mode`` of what ``path`` names (symlinks followed), or None if nothing is there."""
     try:
         return os.stat(path).st_mode
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise AttnInspectError(f"--output {str(path)!r}: {error.strerror}") from error
+        raise AttnInspectError(f"{option} {str(path)!r}: {error.strerror}") from error
 
 
 def is_stream_target(path: Path) -> bool:
@@ -43,27 +43,28 @@ def replace_target(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
-def check_output_path(path: Path) -> None:
+def check_output_path(path: Path, option: str = "--output") -> None:
     """Refuse, before any work, an output path that cannot be written."""
+    where = f"{option} {str(path)!r}"
     if path.is_dir():
-        raise AttnInspectError(f"--output {str(path)!r} is a directory; give a file name")
+        raise AttnInspectError(f"{where} is a directory; give a file name")
     if is_stream_target(path):
         if not os.access(path, os.W_OK):
-            raise AttnInspectError(f"--output {str(path)!r}: no permission to write to it")
+            raise AttnInspectError(f"{where}: no permission to write to it")
         return
     target = replace_target(path)
     folder = target.parent
     if not folder.exists():
-        raise AttnInspectError(f"--output {str(path)!r}: the folder {str(folder)!r} does not exist")
+        raise AttnInspectError(f"{where}: the folder {str(folder)!r} does not exist")
     if not folder.is_dir():
-        raise AttnInspectError(f"--output {str(path)!r}: {str(folder)!r} is not a folder")
-    mode = _mode_of(target)
+        raise AttnInspectError(f"{where}: {str(folder)!r} is not a folder")
+    mode = _mode_of(target, option)
     if mode is not None and not stat.S_ISREG(mode):
-        raise AttnInspectError(f"--output {str(path)!r} exists and is not a regular file")
+        raise AttnInspectError(f"{where} exists and is not a regular file")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise AttnInspectError(f"--output {str(path)!r}: no permission to write in {str(folder)!r}")
+        raise AttnInspectError(f"{where}: no permission to write in {str(folder)!r}")
     if mode is not None and not os.access(target, os.W_OK):
-        raise AttnInspectError(f"--output {str(path)!r} exists and is read-only")
+        raise AttnInspectError(f"{where} exists and is read-only")
 
 
 def _open(descriptor: int, binary: bool) -> IO:
@@ -73,24 +74,24 @@ def _open(descriptor: int, binary: bool) -> IO:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, binary: bool = False) -> Iterator[IO]:
+def atomic_file(path: Path, binary: bool = False, option: str = "--output") -> Iterator[IO]:
     """Yield a temporary file beside ``path``; rename it over ``path`` only on success.
 
     Devices and FIFOs are yielded directly (opened for writing, never truncated or replaced).
     """
-    check_output_path(path)
+    check_output_path(path, option)
     if is_stream_target(path):
-        with _failures_named(path), _open(os.open(path, os.O_WRONLY), binary) as handle:
+        with _failures_named(path, option), _open(os.open(path, os.O_WRONLY), binary) as handle:
             yield handle
         return
     target = replace_target(path)
-    with _failures_named(path):
+    with _failures_named(path, option):
         descriptor, temporary = tempfile.mkstemp(
             dir=target.parent, prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX
         )
     committed = False
     try:
-        with _failures_named(path):
+        with _failures_named(path, option):
             with _open(descriptor, binary) as handle:
                 yield handle
                 handle.flush()
@@ -115,10 +116,10 @@ def _permissions_for(target: Path) -> int:
 
 
 @contextlib.contextmanager
-def _failures_named(path: Path) -> Iterator[None]:
-    """An OSError while writing becomes one line naming ``--output``."""
+def _failures_named(path: Path, option: str) -> Iterator[None]:
+    """An OSError while writing becomes one line naming the option (``--output``, ``--save``)."""
     try:
         yield
     except OSError as error:
         reason = error.strerror or str(error)
-        raise AttnInspectError(f"cannot write --output {str(path)!r}: {reason}") from error
+        raise AttnInspectError(f"cannot write {option} {str(path)!r}: {reason}") from error
