@@ -141,15 +141,12 @@ def special_flags(tokenizer: Any, ids: list[int]) -> list[bool]:
 
 def special_ids(tokenizer: Any) -> frozenset[int]:
     """The tokenizer's special ids but the unknown token's (unless it doubles as BOS, EOS, ...)."""
+    tokens = {str(t) for t in getattr(tokenizer, "all_special_tokens", None) or []}
+    unknown = getattr(tokenizer, "unk_token", None)
     named = dict(getattr(tokenizer, "special_tokens_map", None) or {})
     named.pop("unk_token", None)
-    tokens = {
-        str(t) for value in named.values() for t in (value if isinstance(value, list) else [value])
-    }
-    tokens.update(str(t) for t in getattr(tokenizer, "additional_special_tokens", None) or [])
-    unknown = getattr(tokenizer, "unk_token", None)
-    if unknown is not None and not tokens:
-        tokens = {str(t) for t in tokenizer.all_special_tokens if t != unknown}
+    if unknown is not None and str(unknown) not in {str(v) for v in named.values()}:
+        tokens.discard(str(unknown))
     ordered = sorted(tokens)
     ids = tokenizer.convert_tokens_to_ids(ordered) if ordered else []
     unknown_id = getattr(tokenizer, "unk_token_id", None)
