@@ -536,3 +536,14 @@ def test_hub_id_in_the_cache_loads_from_it(
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     data = run_json(runner, CAT, "--model", "someone/tiny-bert")
     assert data["model"] == "someone/tiny-bert" and data["shapes"]["attention"][:2] == [2, 4]
+
+
+def test_fifo_in_a_tokenizer_directory_never_hangs(
+    runner: CliRunner, tiny_models, tmp_path: Path
+) -> None:
+    folder = _copy_model(tiny_models["bert"], tmp_path / "model")
+    (folder / "tokenizer.json").unlink()
+    os.mkfifo(folder / "tokenizer.json")
+    for args in (["--model", str(folder)], ["--model", "scratch", "--tokenizer", str(folder)]):
+        line = one_error_line(run(runner, CAT, *args))
+        assert "tokenizer.json is not a regular file" in line

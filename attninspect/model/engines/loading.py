@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from attninspect.errors import AttnInspectError
+from attninspect.model.engines.checkpoint import refuse_special_files
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"})
@@ -52,6 +53,7 @@ def resolve_model_source(spec: str | None, download: bool = False) -> ModelSourc
     if path.exists():
         if not path.is_dir():
             raise AttnInspectError(f"--model {spec!r} is a file, not a directory; {LOCAL_HINT}")
+        refuse_special_files(path, spec)
         if not (path / "config.json").is_file():
             raise AttnInspectError(
                 f"--model {spec!r} is not a model directory: it has no config.json; {LOCAL_HINT}"
