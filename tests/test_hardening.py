@@ -107,8 +107,9 @@ def test_output_into_a_character_device_keeps_the_node(runner: CliRunner, tmp_pa
         os.mknod(node, 0o666 | stat.S_IFCHR, os.stat("/dev/null").st_rdev)
     except PermissionError:
         pytest.skip("only root can make a device node")
-    result = run(runner, CAT, "--format", "json", "-o", str(node))
-    assert result.exit_code == 0, result.stderr
+    for output_format in ("json", "npz"):  # npz: zipfile must not seek on the device
+        result = run(runner, CAT, "--format", output_format, "-o", str(node))
+        assert result.exit_code == 0, result.stderr
     assert stat.S_ISCHR(os.lstat(node).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
 

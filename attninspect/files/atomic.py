@@ -9,6 +9,7 @@ replaced, and replacing it would break it.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import tempfile
@@ -67,6 +68,37 @@ def check_output_path(path: Path, option: str = "--output") -> None:
         raise AttnInspectError(f"{where} exists and is read-only")
 
 
+class _Unseekable(io.RawIOBase):
+    """A device or FIFO as a plain stream: no seek or tell (``/dev/null`` would answer 0), so
+    writers such as zipfile (npz) stream instead of seeking back."""
+
+    def __init__(self, descriptor: int) -> None:
+        super().__init__()
+        self._file = os.fdopen(descriptor, "wb", buffering=0)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        return self._file.write(data)
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
+
+
+def _open_stream(path: Path, binary: bool) -> IO:
+    """A device or FIFO, opened for writing as it is (never truncated or replaced)."""
+    descriptor = os.open(path, os.O_WRONLY)
+    if binary:
+        return io.BufferedWriter(_Unseekable(descriptor))
+    return os.fdopen(descriptor, "w", encoding="utf-8", newline="")
+
+
 def _open(descriptor: int, binary: bool) -> IO:
     if binary:
         return os.fdopen(descriptor, "wb")
@@ -81,7 +113,7 @@ def atomic_file(path: Path, binary: bool = False, option: str = "--output") -> I
     """
     check_output_path(path, option)
     if is_stream_target(path):
-        with _failures_named(path, option), _open(os.open(path, os.O_WRONLY), binary) as handle:
+        with _failures_named(path, option), _open_stream(path, binary) as handle:
             yield handle
         return
     target = replace_target(path)
