@@ -13,6 +13,7 @@ import numpy as np
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import HeadChoice, heads_view
 from attninspect.analysis.selectors import SUBWORD_MARKERS
+from attninspect.errors import InputError
 
 
 def word_groups(inspection: Inspection) -> list[list[int]]:
@@ -80,7 +81,11 @@ def hide_special(inspection: Inspection) -> Inspection:
     """Drop special tokens from rows and columns and renormalise every row to sum to 1."""
     keep = [position for position, special in enumerate(inspection.special) if not special]
     if not keep:
-        return inspection
+        raise InputError(
+            "--hide-special would hide every token: this text is only special tokens "
+            f"({' '.join(inspection.tokens)}); drop --hide-special",
+            inspection.line,
+        )
     kept = inspection.attention[:, :, keep][:, :, :, keep]  # (L, H, T', T')
     totals = kept.sum(axis=-1, keepdims=True)
     kept = np.divide(kept, totals, out=np.zeros_like(kept), where=totals > 0)

@@ -11,6 +11,9 @@ import typer
 from attninspect.model.devices import DEVICE_HELP, is_device_spec
 
 INPUT, MODEL, VIEW, OUTPUT = "Input", "Model", "View", "Output"
+# Bounds that make an absurd number a usage error (exit 2) instead of an overflow deep inside.
+SIZE_MAX = 2**31 - 1
+SEED_MIN, SEED_MAX = 0, 2**63 - 1  # what torch.manual_seed and torch.Generator accept
 SCRATCH_HELP = "With --model scratch: "
 
 
@@ -110,6 +113,14 @@ TrustOption = Annotated[
         "--trust-remote-code", help="Allow a model's own Python code to run.", rich_help_panel=MODEL
     ),
 ]
+DownloadOption = Annotated[
+    bool,
+    typer.Option(
+        "--download",
+        help="Fetch a hub id that is not in the local cache (default: the cache only).",
+        rich_help_panel=MODEL,
+    ),
+]
 VerboseOption = Annotated[
     bool,
     typer.Option(
@@ -198,7 +209,12 @@ CompareFormatOption = Annotated[
 
 
 def engine_options(
-    model: str | None, device: str, dtype: DType, trust_remote_code: bool, verbose: bool
+    model: str | None,
+    device: str,
+    dtype: DType,
+    trust_remote_code: bool,
+    verbose: bool,
+    download: bool = False,
 ) -> dict[str, object]:
     """The `Inspector` keywords that every model-loading command shares."""
     return {
@@ -207,6 +223,7 @@ def engine_options(
         "dtype": dtype.value,
         "trust_remote_code": trust_remote_code,
         "verbose": verbose,
+        "download": download,
     }
 
 

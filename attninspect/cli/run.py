@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,8 +15,12 @@ from attninspect.cli.options import (
     MODEL,
     OUTPUT,
     SCRATCH_HELP,
+    SEED_MAX,
+    SEED_MIN,
+    SIZE_MAX,
     VIEW,
     DeviceOption,
+    DownloadOption,
     DpiOption,
     DType,
     DTypeOption,
@@ -69,7 +72,13 @@ def run(
     truncate: TruncateOption = False,
     batch_size: Annotated[
         int,
-        typer.Option("--batch-size", min=1, help="Texts per forward pass.", rich_help_panel=INPUT),
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=SIZE_MAX,
+            help="Texts per forward pass.",
+            rich_help_panel=INPUT,
+        ),
     ] = 16,
     skip_errors: Annotated[
         bool,
@@ -93,12 +102,18 @@ def run(
     dim: Annotated[
         int | None,
         typer.Option(
-            "--dim", min=1, help=SCRATCH_HELP + "embedding size [64].", rich_help_panel=MODEL
+            "--dim",
+            min=1,
+            max=SIZE_MAX,
+            help=SCRATCH_HELP + "embedding size [64].",
+            rich_help_panel=MODEL,
         ),
     ] = None,
     heads: Annotated[
         int | None,
-        typer.Option("--heads", min=1, help=SCRATCH_HELP + "heads [1].", rich_help_panel=MODEL),
+        typer.Option(
+            "--heads", min=1, max=SIZE_MAX, help=SCRATCH_HELP + "heads [1].", rich_help_panel=MODEL
+        ),
     ] = None,
     causal: Annotated[
         bool,
@@ -109,10 +124,15 @@ def run(
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", help=SCRATCH_HELP + "seed for the weights [0].", rich_help_panel=MODEL
+            "--seed",
+            min=SEED_MIN,
+            max=SEED_MAX,
+            help=SCRATCH_HELP + "seed for the weights [0].",
+            rich_help_panel=MODEL,
         ),
     ] = None,
     trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
     verbose: VerboseOption = False,
     layer: LayerOption = -1,
     head: HeadOption = "mean",
@@ -120,7 +140,12 @@ def run(
     top: Annotated[
         int,
         typer.Option(
-            "--top", "-k", min=1, help="How many keys to list for --focus.", rich_help_panel=VIEW
+            "--top",
+            "-k",
+            min=1,
+            max=SIZE_MAX,
+            help="How many keys to list for --focus.",
+            rich_help_panel=VIEW,
         ),
     ] = 5,
     words: WordsOption = False,
@@ -169,7 +194,7 @@ def run(
     kind = check_save(save)
     scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose) | scratch
+    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download) | scratch
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
     inspector = feedback.load_inspector(no_color, truncate, batch_size, **engine)
@@ -236,12 +261,12 @@ def scratch_options(
 
 def open_source(text: str | None, file: Path | None):
     """The texts: a file, standard input (``-``) or the argument."""
-    from attninspect.files.sources import from_argument, from_file, from_stream
+    from attninspect.files.sources import from_argument, from_file, from_standard_input
 
     if file is not None:
         return from_file(str(file))
     if text == "-":
-        return from_stream(sys.stdin.buffer, "standard input")
+        return from_standard_input()
     return from_argument(text or "")
 
 

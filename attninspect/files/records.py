@@ -19,6 +19,7 @@ from attninspect.safe_text import ESCAPED_CATEGORIES
 
 CSV_COLUMNS = (
     "text_index",
+    "line",
     "layer",
     "head",
     "query_index",
@@ -118,36 +119,50 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
         for query, row in enumerate(matrix.tolist()):
             query_token = tokens[query]
             for key, weight in enumerate(row):
-                yield (inspection.index, layer, head, query, query_token, key, tokens[key], weight)
+                yield (
+                    *_where(inspection),
+                    layer,
+                    head,
+                    query,
+                    query_token,
+                    key,
+                    tokens[key],
+                    weight,
+                )
 
 
-STATS_COLUMNS = ("text_index", "layer", "head", "entropy", "previous", "same", "next", "special")
+def _where(inspection: Inspection) -> tuple[int, int | str]:
+    """``text_index`` and ``line`` (the input line; empty for a TEXT argument)."""
+    return inspection.index, inspection.line if inspection.line is not None else ""
+
+
+STATS_COLUMNS = (
+    "text_index",
+    "line",
+    "layer",
+    "head",
+    "entropy",
+    "previous",
+    "same",
+    "next",
+    "special",
+)
 
 
 def stats_rows(inspection: Inspection, view: View):
     """One row per head of every layer, with --stats."""
     for stats in view.stats or []:
-        yield (inspection.index, *(getattr(stats, name) for name in STATS_COLUMNS[1:]))
+        yield (*_where(inspection), *(getattr(stats, name) for name in STATS_COLUMNS[2:]))
 
 
 def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
-    """One text: `tokens`, `attention`; several: `tokens_i`, `attention_i` and `texts`."""
-
-    def tokens_array(inspection: Inspection) -> np.ndarray:
-        return np.array(inspection.tokens, dtype=np.str_)
-
-    if len(inspections) == 1:
-        only = inspections[0]
-        return {
-            "tokens": tokens_array(only),
-            "attention": only.attention.astype(np.float32, copy=False),
-            "text": np.array(only.text, dtype=np.str_),
-        }
+    """One layout for any number N of texts: `texts` (N strings) and, for i in 0..N-1,
+    `tokens_i` (strings) and `attention_i` (float32, [L, H, T, T])."""
     arrays: dict[str, np.ndarray] = {
         "texts": np.array([inspection.text for inspection in inspections], dtype=np.str_)
     }
     for number, inspection in enumerate(inspections):
-        arrays[f"tokens_{number}"] = tokens_array(inspection)
+        arrays[f"tokens_{number}"] = np.array(inspection.tokens, dtype=np.str_)
         arrays[f"attention_{number}"] = inspection.attention.astype(np.float32, copy=False)
     return arrays
 

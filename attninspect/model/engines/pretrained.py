@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from attninspect.errors import AttnInspectError
 from attninspect.model.devices import device_label
 from attninspect.model.engines.base import EngineKind, LayerSink
+from attninspect.model.engines.checkpoint import check_config, check_model_directory
 from attninspect.model.engines.loading import (
     LOAD_ERRORS,
     ModelSource,
@@ -43,35 +46,20 @@ class PretrainedEngine:
         trust_remote_code: bool = False,
         verbose: bool = False,
     ) -> None:
-        from transformers import AutoConfig, AutoModel
-
         self.source = source
         self.model_name = source.name
         self.device = device
         self.dtype = dtype
-        refuse_unsafe_pickles(source)
+        names = check_model_directory(Path(source.location), source.name) if source.local else []
+        names += refuse_unsafe_pickles(source)
         self.tokenizer = load_tokenizer(source, trust_remote_code, verbose)
-        try:
-            with quiet_libraries(verbose):
-                self.config = AutoConfig.from_pretrained(
-                    source.location, trust_remote_code=trust_remote_code
-                )
-                model, info = AutoModel.from_pretrained(
-                    source.location,
-                    config=self.config,
-                    attn_implementation="eager",
-                    dtype=DTYPES[dtype],
-                    trust_remote_code=trust_remote_code,
-                    output_loading_info=True,
-                )
-        except LOAD_ERRORS as error:
-            raise load_failure(source, "model", error) from error
-        _refuse_incomplete_weights(source, info)
+        self.config = _load_config(source, trust_remote_code, verbose)
+        check_config(self.config, names, source.name)
+        model = _load_model(source, self.config, dtype, trust_remote_code, verbose)
         self.model = model.to(device).eval()
         self.max_length = max_tokens(self.tokenizer, self.config)
         self.causal = _is_decoder(self.config)
-        pad_id = getattr(self.tokenizer, "pad_token_id", None)
-        self.pad_id = int(pad_id) if pad_id is not None else 0
+        self.pad_id = _usable_pad_id(self.tokenizer, self.config, model)
         self.num_layers = int(getattr(self.config, "num_hidden_layers", 0) or 0)
         self.num_heads = int(getattr(self.config, "num_attention_heads", 0) or 0)
         self.hidden_size = int(getattr(self.config, "hidden_size", 0) or 0)
@@ -93,8 +81,16 @@ class PretrainedEngine:
         inputs = self._model_inputs(encodings)
         outputs = self._forward(inputs)
         attentions = self._checked_attentions(outputs, inputs["input_ids"].shape)
+        lengths = [len(encoding) for encoding in encodings]
         for layer, weights in enumerate(attentions):
-            sink(layer, weights.float().cpu().numpy())  # (B, H, T, T)
+            array = weights.float().cpu().numpy()  # (B, H, T, T)
+            head = _first_non_finite(array, lengths)
+            if head is not None:
+                raise AttnInspectError(
+                    f"model {self.model_name!r} computed attention that is not finite (NaN or "
+                    f"infinity) in layer {layer}, head {head}; its weights are broken"
+                )
+            sink(layer, array)
         hidden = getattr(outputs, "last_hidden_state", None)
         width = int(hidden.shape[-1]) if hidden is not None else self.hidden_size
         return [self._shapes(len(encoding), width) for encoding in encodings]
@@ -159,6 +155,64 @@ class PretrainedEngine:
                     f"{layer}; expected (batch, heads, {length}, {length})"
                 )
         return tuple(attentions)
+
+
+def _load_config(source: ModelSource, trust_remote_code: bool, verbose: bool) -> Any:
+    """``AutoConfig.from_pretrained`` with clear errors."""
+    from transformers import AutoConfig
+
+    try:
+        with quiet_libraries(verbose):
+            return AutoConfig.from_pretrained(source.location, trust_remote_code=trust_remote_code)
+    except LOAD_ERRORS as error:
+        raise load_failure(source, "model", error) from error
+
+
+def _load_model(
+    source: ModelSource, config: Any, dtype: str, trust_remote_code: bool, verbose: bool
+) -> Any:
+    """``AutoModel.from_pretrained`` with eager attention; any failure while reading the weights
+    (corrupt safetensors, memory) is a load error of the model, and incomplete weights refused."""
+    from transformers import AutoModel
+
+    try:
+        with quiet_libraries(verbose):
+            model, info = AutoModel.from_pretrained(
+                source.location,
+                config=config,
+                attn_implementation="eager",
+                dtype=DTYPES[dtype],
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+            )
+    except AttnInspectError:
+        raise
+    except Exception as error:
+        raise load_failure(source, "model", error) from error
+    _refuse_incomplete_weights(source, info)
+    return model
+
+
+def _usable_pad_id(tokenizer: Any, config: Any, model: Any) -> int:
+    """An id to pad batches with that the embedding table has (the mask hides it anyway): the
+    tokenizer's pad id, else the config's, else 0. A pad token added after training is not."""
+    rows = model.get_input_embeddings().num_embeddings
+    for candidate in (
+        getattr(tokenizer, "pad_token_id", None),
+        getattr(config, "pad_token_id", None),
+    ):
+        if isinstance(candidate, int) and 0 <= candidate < rows:
+            return candidate
+    return 0
+
+
+def _first_non_finite(weights: np.ndarray, lengths: list[int]) -> int | None:
+    """The first head whose real rows (B, H, T, T) hold a NaN or infinity, or None."""
+    for row, n in enumerate(lengths):
+        bad = ~np.isfinite(weights[row, :, :n, :n]).all(axis=(-2, -1))  # (H,)
+        if bad.any():
+            return int(np.argmax(bad))
+    return None
 
 
 def _refuse_incomplete_weights(source: ModelSource, info: dict[str, Any]) -> None:
