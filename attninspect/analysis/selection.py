@@ -49,6 +49,36 @@ def resolve_head(head: HeadChoice, num_heads: int) -> HeadChoice:
     return head % num_heads
 
 
+IndexSpec = int | slice  # one index, or a Python slice (negatives count from the end)
+
+
+def resolve_indices(spec: IndexSpec | None, count: int, what: str = "layers") -> list[int]:
+    """The non-negative indices ``spec`` names out of ``count`` (``what``: "layers" or "heads"):
+    all for None, one for an index, a slice's as Python takes them; none at all is refused."""
+    if spec is None:
+        return list(range(count))
+    if isinstance(spec, int):
+        if not -count <= spec < count:
+            raise OutOfRangeError(
+                what, f"{spec} is out of range: there are {count} {what} (0..{count - 1})"
+            )
+        return [spec % count]
+    indices = list(range(count))[spec]
+    if not indices:
+        raise OutOfRangeError(
+            what, f"{slice_text(spec)} selects none of the {count} {what} (0..{count - 1})"
+        )
+    return indices
+
+
+def slice_text(spec: IndexSpec) -> str:
+    """An index or slice as typed: ``3``, ``2:4``, ``::2``."""
+    if isinstance(spec, int):
+        return str(spec)
+    parts = ["" if part is None else str(part) for part in (spec.start, spec.stop, spec.step)]
+    return ":".join(parts if spec.step is not None else parts[:2])
+
+
 def heads_view(layer_attention: np.ndarray, head: HeadChoice) -> np.ndarray:
     """(..., H, T, T) -> (..., T, T): one head, or the mean or max over heads."""
     if head == "mean":
@@ -116,10 +146,22 @@ def build_view(
 ) -> View:
     """Select ``layer``/``head`` (already resolved) and rank what ``focus`` attends to per layer."""
     matrix = heads_view(attention[layer], head)  # (T, T)
-    by_layer: list[list[Ranked]] = []
-    if focus is not None:
-        rows = focus_rows(attention, focus, head)  # (L, T)
-        by_layer = [top_k(rows[index], top) for index in range(rows.shape[0])]
+    rows = focus_rows(attention, focus, head) if focus is not None else None  # (L, T)
+    return assemble_view(matrix, tokens, layer, head, focus, rows, top, **details)
+
+
+def assemble_view(
+    matrix: np.ndarray,
+    tokens: list[str],
+    layer: int,
+    head: HeadChoice,
+    focus: int | None,
+    rows: np.ndarray | None,
+    top: int,
+    **details: object,
+) -> View:
+    """A View from the selected (T, T) matrix and the focus token's row in every layer (L, T)."""
+    by_layer = [top_k(row, top) for row in rows] if rows is not None and focus is not None else []
     return View(
         layer=layer,
         head=head,

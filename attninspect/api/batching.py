@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
+import numpy as np
+
+from attninspect.analysis.digest import Keep, TextDigest
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import View
+from attninspect.analysis.views import ViewOptions
 from attninspect.errors import InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.engines.base import Engine, TextResult, collect
 from attninspect.model.tokenization import Encoding, encode
+
+Pending = list[tuple[int, SourceText, Encoding]]
+
+
+def encode_items(engine: Engine, items: list[SourceText], truncate: bool) -> tuple[list, Pending]:
+    """Each item's encoding, or its InputError in place: (results so far, texts to run)."""
+    results: list = [None] * len(items)
+    pending: Pending = []
+    for position, item in enumerate(items):
+        try:
+            encoding = encode(engine.tokenizer, item.text, engine.max_length, truncate, item.line)
+        except InputError as error:
+            results[position] = error
+        else:
+            pending.append((position, item, encoding))
+    return results, pending
 
 
 def inspect_batch(
@@ -19,15 +41,7 @@ def inspect_batch(
     layers: Sequence[int] | None = None,
 ) -> list[Inspection | InputError]:
     """One result per item, in order: an Inspection, or the InputError that item raised."""
-    results: list[Inspection | InputError | None] = [None] * len(items)
-    pending: list[tuple[int, SourceText, Encoding]] = []
-    for position, item in enumerate(items):
-        try:
-            encoding = encode(engine.tokenizer, item.text, engine.max_length, truncate, item.line)
-        except InputError as error:
-            results[position] = error
-        else:
-            pending.append((position, item, encoding))
+    results, pending = encode_items(engine, items, truncate)
     if pending:
         started = time.perf_counter()
         outputs = collect(engine, [encoding for _, _, encoding in pending], layers)
@@ -60,3 +74,41 @@ def wrap(
         index=item.index,
         line=item.line,
     )
+
+
+Viewed = tuple[Inspection, View]
+
+
+def view_batch(
+    engine: Engine, items: list[SourceText], options: ViewOptions, keep: Keep, truncate: bool
+) -> list[Viewed | InputError]:
+    """One padded forward pass, each layer analysed as it arrives and then dropped: per item, in
+    order, the analysed inspection and its view (as `views.view_of` makes them), or an error."""
+    results, pending = encode_items(engine, items, truncate)
+    if not pending:
+        return [result for result in results if result is not None]
+    digests = [
+        TextDigest(_empty(engine, item, encoding), options, keep, engine.num_layers)
+        for _, item, encoding in pending
+    ]
+    lengths = [len(encoding) for _, _, encoding in pending]
+
+    def consume(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
+        for row, (digest, n) in enumerate(zip(digests, lengths, strict=True)):
+            digest.add(layer, weights[row, :, :n, :n])  # (H, T, T)
+
+    started = time.perf_counter()
+    shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume)
+    seconds = (time.perf_counter() - started) / len(pending)
+    for (position, _, _), digest, stages in zip(pending, digests, shapes, strict=True):
+        digest.base = dataclasses.replace(digest.base, shapes={**stages, **digest.base.shapes})
+        results[position] = digest.finish(seconds)
+    return [result for result in results if result is not None]
+
+
+def _empty(engine: Engine, item: SourceText, encoding: Encoding) -> Inspection:
+    """The text's Inspection before any layer: tokens and metadata, no attention yet."""
+    n, heads = len(encoding), engine.num_heads
+    empty = np.zeros((0, heads, n, n), np.float32)  # (0, H, T, T)
+    shapes = {"attention": [engine.num_layers, heads, n, n]}
+    return wrap(engine, item, encoding, TextResult(empty, shapes), 0.0)

@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
 from attninspect.analysis.alignment import TextDiff
+from attninspect.analysis.digest import Keep
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.selection import resolve_head, resolve_layer
+from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.analysis.views import ViewOptions
-from attninspect.api.batching import inspect_batch
+from attninspect.api.batching import Viewed, inspect_batch, view_batch
 from attninspect.api.flows import compare_texts, search_heads
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.files.sources import Item, SourceText
@@ -111,10 +112,24 @@ class Inspector:
         results = iter(inspect_batch(self.engine, texts, self.truncate))
         return [item if isinstance(item, InputError) else next(results) for item in batch]
 
-    def check(self, options: ViewOptions) -> None:
+    def view_batch(
+        self, batch: list[Item], options: ViewOptions, keep: Keep | None = None
+    ) -> list[Viewed | InputError]:
+        """Like `inspect_batch`, but each layer is analysed as the model computes it and only what
+        the view (and ``keep``) needs is kept: per item, the analysed inspection and its view."""
+        texts = [item for item in batch if isinstance(item, SourceText)]
+        viewed = view_batch(self.engine, texts, options, keep or Keep(), self.truncate)
+        results = iter(viewed)
+        return [item if isinstance(item, InputError) else next(results) for item in batch]
+
+    def check(self, options: ViewOptions, keep: Keep | None = None) -> None:
         """Refuse a layer or head this model does not have, before any text runs."""
         resolve_layer(options.layer, self.num_layers)
         resolve_head(options.head, self.num_heads)
+        if keep is not None:
+            resolve_indices(keep.layers, self.num_layers, "layers")
+            if not options.rollout:
+                resolve_indices(keep.heads, self.num_heads, "heads")
 
     def heads(self, text: str, source: str, target: str, words: bool = False) -> HeadSearch:
         """Every layer x head ranked by the attention token ``source`` gives ``target``
@@ -139,10 +154,8 @@ class Inspector:
 def truncation_message(inspection: Inspection) -> str:
     """What a truncation warning says."""
     where = f"line {inspection.line}: " if inspection.line is not None else ""
-    return (
-        f"{where}text truncated from {inspection.truncated_from} to "
-        f"{inspection.length} tokens (--truncate)"
-    )
+    tokens = inspection.shapes.get("input_ids", [inspection.length])[-1]  # before --words
+    return f"{where}text truncated from {inspection.truncated_from} to {tokens} tokens (--truncate)"
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -69,6 +70,43 @@ def _selector(value: str | None):
         raise typer.BadParameter(str(error)) from None
 
 
+SLICE = re.compile(r"^(?P<start>-?\d*):(?P<stop>-?\d*)(?::(?P<step>-?\d*))?$")
+
+
+def parse_index_spec(value: str) -> int | slice:
+    """``3``, ``-1``, ``2:4``, ``:3``, ``-4:``, ``::2`` -> an int or a slice; ValueError else."""
+    text = value.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    match = SLICE.match(text)
+    if match is None:
+        raise ValueError(f"{value!r} is not an index or a slice: use 3, -1, 2:4, :3, -4: or ::2")
+    start, stop, step = (int(part) if part else None for part in match.group(1, 2, 3))
+    if step == 0:
+        raise ValueError(f"{value!r}: a slice step cannot be zero")
+    return slice(start, stop, step)
+
+
+def _index_spec(value: str | None) -> int | slice | None:
+    """Parsed once, here: an index or a Python-style slice."""
+    if value is None:
+        return None
+    try:
+        return parse_index_spec(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+LayersOption = Annotated[
+    str | None,
+    typer.Option(
+        "--layers",
+        callback=_index_spec,
+        help="Layers that every-layer outputs (--all-layers, npz) keep: an index or a slice "
+        "such as 2:4 or -4: (default: all).",
+        rich_help_panel=OUTPUT,
+    ),
+]
 DeviceOption = Annotated[
     str,
     typer.Option(

@@ -25,6 +25,7 @@ from attninspect.cli.options import (
     HeadOption,
     HideSpecialOption,
     LayerOption,
+    LayersOption,
     ModelOption,
     NoColorOption,
     OutputOption,
@@ -36,6 +37,7 @@ from attninspect.cli.options import (
     VerboseOption,
     WordsOption,
     engine_options,
+    parse_index_spec,
     usage_error,
 )
 from attninspect.cli.output import open_writer
@@ -95,8 +97,13 @@ def run(
         ),
     ] = None,
     heads: Annotated[
-        int | None,
-        typer.Option("--heads", min=1, help=SCRATCH_HELP + "heads [1].", rich_help_panel=MODEL),
+        str | None,
+        typer.Option(
+            "--heads",
+            help="Heads that every-layer outputs keep: an index or a slice such as 0:4 (default: "
+            "all). " + SCRATCH_HELP + "the number of heads [1].",
+            rich_help_panel=MODEL,
+        ),
     ] = None,
     causal: Annotated[
         bool,
@@ -137,6 +144,7 @@ def run(
         typer.Option("--format", help="table, json, jsonl, csv or npz.", rich_help_panel=OUTPUT),
     ] = RunFormat.table,
     output: OutputOption = None,
+    layers: LayersOption = None,
     all_layers: Annotated[
         bool,
         typer.Option(
@@ -164,15 +172,30 @@ def run(
     check_input(text, file)
     check_format(output_format, output)
     check_view(rollout, head)
-    scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
+    scratch, kept_heads = scratch_options(model, tokenizer, dim, heads, causal, seed)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose) | scratch
+    keep = keep_of(output_format, all_layers, layers, kept_heads)
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
     inspector = feedback.load_inspector(no_color, truncate, batch_size, **engine)
-    inspector.check(options)
-    run_texts(inspector, source, options, output_format.value, output, layout, all_layers,
-              skip_errors, no_color)  # fmt: skip
+    inspector.check(options, keep)
+    run_texts(inspector, source, options, output_format.value, output, layout, keep, skip_errors,
+              no_color)  # fmt: skip
+
+
+def keep_of(output_format: RunFormat, all_layers: bool, layers: Any, heads: Any):
+    """What the output keeps whole: every layer for --all-layers and npz, narrowed by
+    --layers / --heads; nothing whole otherwise (the view's reductions are kept as they stream)."""
+    from attninspect.analysis.digest import Keep
+
+    whole = all_layers or output_format is RunFormat.npz
+    if not whole and (layers is not None or heads is not None):
+        raise usage_error(
+            "--layers and --heads narrow every-layer outputs: add --all-layers or --format npz",
+            "'--layers'" if layers is not None else "'--heads'",
+        )
+    return Keep(whole=whole, layers=layers, heads=heads)
 
 
 def check_input(text: str | None, file: Path | None) -> None:
@@ -201,19 +224,43 @@ def scratch_options(
     model: str | None,
     tokenizer: str | None,
     dim: int | None,
-    heads: int | None,
+    heads: str | None,
     causal: bool,
     seed: int | None,
-) -> dict[str, Any]:
-    """The scratch engine's sizes (only with --model scratch); unset ones keep their defaults."""
-    from attninspect.model.engines.factory import SCRATCH, EngineSettings
+) -> tuple[dict[str, Any], Any]:
+    """The scratch engine's sizes (only with --model scratch; unset ones keep their defaults), and
+    the heads to keep (--heads: a count for scratch, an index or slice for real models)."""
+    from attninspect.model.engines.factory import SCRATCH
 
-    given = {"--dim": dim, "--heads": heads, "--seed": seed, "--causal": causal or None}
+    given = {"--dim": dim, "--seed": seed, "--causal": causal or None}
     if model != SCRATCH:
         named = [name for name, value in given.items() if value is not None]
         if named:
             raise usage_error(f"{', '.join(named)} apply to --model scratch only", "'--model'")
-        return {"tokenizer": tokenizer}
+        return {"tokenizer": tokenizer}, _kept_heads(heads)
+    return _scratch_sizes(tokenizer, dim, _head_count(heads), causal, seed), None
+
+
+def _kept_heads(heads: str | None) -> Any:
+    try:
+        return None if heads is None else parse_index_spec(heads)
+    except ValueError as error:
+        raise usage_error(str(error), "'--heads'") from None
+
+
+def _head_count(heads: str | None) -> int | None:
+    if heads is None:
+        return None
+    if not heads.strip().isdigit() or int(heads) < 1:
+        raise usage_error(f"{heads!r}: with --model scratch, --heads is a count >= 1", "'--heads'")
+    return int(heads)
+
+
+def _scratch_sizes(
+    tokenizer: str | None, dim: int | None, heads: int | None, causal: bool, seed: int | None
+) -> dict[str, Any]:
+    from attninspect.model.engines.factory import EngineSettings
+
     dim, heads = dim or EngineSettings.dim, heads or EngineSettings.heads
     if dim % heads:
         raise usage_error(f"--heads {heads} must divide --dim {dim}", "'--heads'")
@@ -239,7 +286,7 @@ def run_texts(
     output_format: str,
     output: Path | None,
     layout: TableLayout,
-    all_layers: bool,
+    keep: Any,
     skip_errors: bool,
     no_color: bool,
 ) -> None:
@@ -256,8 +303,8 @@ def run_texts(
         feedback.progress_bar(errors, source, on_terminal) as advance,
     ):
         for batch in batches(source, inspector.batch_size):
-            for result in inspector.inspect_batch(batch):
-                write_result(result, writer, options, all_layers, skip_errors, errors, counts)
+            for result in inspector.view_batch(batch, options, keep):
+                write_result(result, writer, options, keep.whole, skip_errors, errors, counts)
                 advance()
         counts.check(source.description)
     feedback.notes(errors, source, counts.skipped)
@@ -276,18 +323,17 @@ class Counts:
 
 def write_result(result, writer, options, all_layers, skip_errors, errors, counts: Counts) -> None:
     """One text to the writer; a bad text raises, or is reported and counted."""
-    from attninspect.analysis.views import view_of
     from attninspect.api.inspector import truncation_message
     from attninspect.files.records import RunResult
 
     try:
         if isinstance(result, InputError):
             raise result
-        shown, view = view_of(result, options)
+        shown, view = result
         writer.write(RunResult(shown, view, all_layers, options.stats))
         counts.written += 1
-        if result.truncated_from is not None:
-            feedback.warn(errors, truncation_message(result))
+        if shown.truncated_from is not None:
+            feedback.warn(errors, truncation_message(shown))
     except InputError as error:
         if not skip_errors:
             raise
