@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_startup.py", "bench_module.py", "bench_run.py", "bench_batch.py")
+BENCHMARKS = (
+    "bench_startup.py",
+    "bench_module.py",
+    "bench_run.py",
+    "bench_batch.py",
+    "bench_memory_long.py",
+)
 
 
 def main() -> int:
