@@ -101,7 +101,8 @@ def main() -> None:
         gb = 1024**3
         floor_1, _ = measure(FLOOR, paths[1], text)
         floor_16, floor_seconds = measure(FLOOR, paths[16], text)
-        print(f"floors: 1 layer {floor_1 / gb:.2f} GB, 16 layers {floor_16 / gb:.2f} GB", flush=True)
+        floors = f"1 layer {floor_1 / gb:.2f} GB, 16 layers {floor_16 / gb:.2f} GB"
+        print(f"transformers, output_attentions=True: {floors}", flush=True)
         for layers in LAYERS:
             peak, seconds = measure(OURS, paths[layers], text)
             report(f"long input, {layers} layers: peak vs 1-layer", peak / gb, floor_1 / gb,

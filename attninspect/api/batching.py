@@ -15,6 +15,8 @@ from attninspect.analysis.views import ViewOptions
 from attninspect.errors import InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.engines.base import Engine, TextResult, collect
+from attninspect.model.estimate import DoesNotFit, estimate_batch
+from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, encode
 
 Pending = list[tuple[int, SourceText, Encoding]]
@@ -34,6 +36,24 @@ def encode_items(engine: Engine, items: list[SourceText], truncate: bool) -> tup
     return results, pending
 
 
+def fitting_groups(engine: Engine, pending: Pending, kept: tuple[int, int]) -> list[Pending]:
+    """``pending`` cut into consecutive padded batches whose estimated peak fits in the memory
+    available (halving as often as needed); a single text that cannot fit is refused."""
+    if not pending:
+        return []
+    lengths = [len(encoding) for _, _, encoding in pending]
+    estimate = estimate_batch(engine.sizes, lengths, *kept)
+    free = available_bytes(engine.device)
+    if estimate.beyond_weights <= free:
+        return [pending]
+    if len(pending) == 1:
+        raise DoesNotFit(estimate, free, engine.device_name, lengths[0])
+    half = len(pending) // 2
+    return fitting_groups(engine, pending[:half], kept) + fitting_groups(
+        engine, pending[half:], kept
+    )
+
+
 def inspect_batch(
     engine: Engine,
     items: list[SourceText],
@@ -42,11 +62,12 @@ def inspect_batch(
 ) -> list[Inspection | InputError]:
     """One result per item, in order: an Inspection, or the InputError that item raised."""
     results, pending = encode_items(engine, items, truncate)
-    if pending:
+    kept = (engine.num_layers if layers is None else len(layers), engine.num_heads)
+    for group in fitting_groups(engine, pending, kept):
         started = time.perf_counter()
-        outputs = collect(engine, [encoding for _, _, encoding in pending], layers)
-        seconds = (time.perf_counter() - started) / len(pending)
-        for (position, item, encoding), output in zip(pending, outputs, strict=True):
+        outputs = collect(engine, [encoding for _, _, encoding in group], layers)
+        seconds = (time.perf_counter() - started) / len(group)
+        for (position, item, encoding), output in zip(group, outputs, strict=True):
             results[position] = wrap(engine, item, encoding, output, seconds)
     return [result for result in results if result is not None]
 
@@ -85,8 +106,21 @@ def view_batch(
     """One padded forward pass, each layer analysed as it arrives and then dropped: per item, in
     order, the analysed inspection and its view (as `views.view_of` makes them), or an error."""
     results, pending = encode_items(engine, items, truncate)
-    if not pending:
-        return [result for result in results if result is not None]
+    kept = (0, 0)
+    if keep.whole:
+        kept = (len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads)))
+    for group in fitting_groups(engine, pending, kept):
+        for (position, _, _), result in zip(
+            group, _view_group(engine, group, options, keep), strict=True
+        ):
+            results[position] = result
+    return [result for result in results if result is not None]
+
+
+def _view_group(
+    engine: Engine, pending: Pending, options: ViewOptions, keep: Keep
+) -> list[Viewed | InputError]:
+    """One padded forward pass for ``pending``, each text digested layer by layer."""
     digests = [
         TextDigest(_empty(engine, item, encoding), options, keep, engine.num_layers)
         for _, item, encoding in pending
@@ -100,10 +134,11 @@ def view_batch(
     started = time.perf_counter()
     shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume)
     seconds = (time.perf_counter() - started) / len(pending)
-    for (position, _, _), digest, stages in zip(pending, digests, shapes, strict=True):
+    finished = []
+    for digest, stages in zip(digests, shapes, strict=True):
         digest.base = dataclasses.replace(digest.base, shapes={**stages, **digest.base.shapes})
-        results[position] = digest.finish(seconds)
-    return [result for result in results if result is not None]
+        finished.append(digest.finish(seconds))
+    return finished
 
 
 def _empty(engine: Engine, item: SourceText, encoding: Encoding) -> Inspection:

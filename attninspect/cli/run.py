@@ -297,7 +297,7 @@ def run_texts(
     errors = error_console(no_color)
     on_terminal = output is None and feedback.stdout_is_terminal()
     table = run_table(layout)
-    counts = Counts()
+    counts = Counts(output_format=output_format)
     with (
         open_writer(output_format, output, table, no_color) as writer,
         feedback.progress_bar(errors, source, on_terminal) as advance,
@@ -310,10 +310,29 @@ def run_texts(
     feedback.notes(errors, source, counts.skipped)
 
 
+LARGE_OUTPUT = 1024**3  # announced on stderr before it is written
+
+
 @dataclass
 class Counts:
     written: int = 0
     skipped: int = 0
+    output_format: str = "table"
+    output_bytes: int = 0
+    announced: bool = False
+
+    def grow(self, size: int, errors) -> None:
+        """Count one result's output; announce once when the whole passes LARGE_OUTPUT."""
+        from attninspect.units import format_bytes
+
+        self.output_bytes += size
+        if self.output_bytes > LARGE_OUTPUT and not self.announced:
+            self.announced = True
+            feedback.warn(
+                errors,
+                f"the output is over {format_bytes(LARGE_OUTPUT)} (about "
+                f"{format_bytes(self.output_bytes)} so far); --layers and --heads keep less",
+            )
 
     def check(self, description: str) -> None:
         if not self.written:
@@ -324,12 +343,13 @@ class Counts:
 def write_result(result, writer, options, all_layers, skip_errors, errors, counts: Counts) -> None:
     """One text to the writer; a bad text raises, or is reported and counted."""
     from attninspect.api.inspector import truncation_message
-    from attninspect.files.records import RunResult
+    from attninspect.files.records import RunResult, output_bytes
 
     try:
         if isinstance(result, InputError):
             raise result
         shown, view = result
+        counts.grow(output_bytes(shown, view, counts.output_format, all_layers), errors)
         writer.write(RunResult(shown, view, all_layers, options.stats))
         counts.written += 1
         if shown.truncated_from is not None:

@@ -287,3 +287,14 @@ class PlainRecord:
     def rows(self) -> Iterable[tuple]:
         for name, value in self.data.items():
             yield (name, json.dumps(value) if isinstance(value, list) else value)
+
+
+BYTES_PER_VALUE = {"json": 20, "jsonl": 20, "csv": 60, "npz": 4, "table": 0}
+
+
+def output_bytes(inspection: Inspection, view: View, output_format: str, all_layers: bool) -> int:
+    """About how many bytes one text of `run` adds to its output (npz: before compression)."""
+    values = view.matrix.size + (inspection.attention.size if all_layers else 0)
+    if output_format == "npz":
+        values = inspection.attention.size
+    return values * BYTES_PER_VALUE.get(output_format, 20)

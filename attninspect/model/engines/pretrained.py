@@ -19,6 +19,8 @@ from attninspect.model.engines.loading import (
     refuse_unsafe_pickles,
 )
 from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
+from attninspect.model.estimate import Sizes, refuse_heavy_weights
+from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, max_tokens, pad_batch
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -51,6 +53,7 @@ class PretrainedEngine:
         self.device = device
         self.dtype = dtype
         refuse_unsafe_pickles(source)
+        refuse_heavy_weights(source.location, source.name, available_bytes(device))
         self.tokenizer = load_tokenizer(source, trust_remote_code, verbose)
         try:
             with quiet_libraries(verbose):
@@ -79,6 +82,8 @@ class PretrainedEngine:
         # Pass token_type_ids exactly where `model(**tokenizer(text))` would.
         self.takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
         self.tapped = tapped_modules(self.model, attention_taps(self.model))
+        weights = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        self.sizes = Sizes(self.num_layers, self.num_heads, self.hidden_size, weights)
 
     @property
     def device_name(self) -> str:
