@@ -12,6 +12,7 @@ BENCHMARKS = (
     "bench_module.py",
     "bench_run.py",
     "bench_batch.py",
+    "bench_pictures.py",
     "bench_memory_long.py",
 )
 

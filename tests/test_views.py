@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,19 +83,30 @@ def test_rollout_refuses_a_single_head(runner: CliRunner) -> None:
 # --------------------------------------------------------------------------- words
 
 
-def word_reference(attention: np.ndarray, word_ids: list, special: list[bool]) -> np.ndarray:
+LETTERS_OR_MARK = r"\w+|[^\w\s]"  # WordPiece and byte-level BPE split words from punctuation
+NOT_SPACE = r"\S+"  # SentencePiece (Metaspace) splits on spaces only
+
+
+def words_of_text(text: str, offsets, special: list[bool], pattern: str) -> list[list[int]]:
+    """Token positions grouped by the word of the *text* they fall in.
+
+    Independent of the tokenizer's word ids: words are the regex ``pattern``'s matches in the
+    text; a token belongs to the word holding its first non-space character (a token of spaces
+    only, like SentencePiece's lone ``▁``, to the word after it). Special tokens stand alone.
+    """
+    spans = [match.span() for match in re.finditer(pattern, text)]
+    groups: dict[object, list[int]] = {}
+    for position, (start, end) in enumerate(offsets):
+        while start < end and text[start].isspace():
+            start += 1
+        word = next((i for i, (a, b) in enumerate(spans) if a <= start < b), None)
+        key = ("alone", position) if special[position] or word is None else word
+        groups.setdefault(key, []).append(position)
+    return sorted(groups.values())
+
+
+def word_reference(attention: np.ndarray, groups: list[list[int]]) -> np.ndarray:
     """To a word: sum of its pieces' columns; from a word: mean of its pieces' rows."""
-    groups: list[list[int]] = []
-    previous = None
-    for position, word in enumerate(word_ids):
-        if word is None or special[position]:
-            groups.append([position])
-            previous = None
-        elif word == previous:
-            groups[-1].append(position)
-        else:
-            groups.append([position])
-            previous = word
     out = np.zeros((*attention.shape[:-2], len(groups), len(groups)))
     for a, rows in enumerate(groups):
         for b, cols in enumerate(groups):
@@ -133,12 +145,20 @@ def bpe_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
-def check_words(runner: CliRunner, path: str, model_args: list[str], reference_attention) -> dict:
+def check_words(
+    runner: CliRunner,
+    path: str,
+    model_args: list[str],
+    reference_attention,
+    pattern: str = LETTERS_OR_MARK,
+) -> dict:
     data = run_json(runner, PIECES, *model_args, "--words", "--all-layers")
-    tokenizer, encoded = reference_tokens(path, PIECES)
+    tokenizer = reference_tokens(path, PIECES)[0]
+    encoded = tokenizer(PIECES, return_offsets_mapping=True)
     attention = reference_attention(path, PIECES).numpy()
     special = [i in set(tokenizer.all_special_ids) for i in encoded["input_ids"]]
-    expected = word_reference(attention, encoded.word_ids(), special)
+    groups = words_of_text(PIECES, encoded["offset_mapping"], special, pattern)
+    expected = word_reference(attention, groups)
     np.testing.assert_allclose(np.array(data["all_attention"]), expected, atol=1e-6)
     np.testing.assert_allclose(np.array(data["attention"]).sum(-1), 1.0, atol=1e-5)
     assert len(data["tokens"]) < len(encoded["input_ids"])  # some words had several pieces
@@ -156,7 +176,8 @@ def test_words_bpe_and_sentencepiece(
     runner: CliRunner, bpe_models, reference_attention, kind
 ) -> None:
     path = str(bpe_models[kind])
-    data = check_words(runner, path, ["--model", path], reference_attention)
+    pattern = NOT_SPACE if kind == "sentencepiece" else LETTERS_OR_MARK
+    data = check_words(runner, path, ["--model", path], reference_attention, pattern)
     assert "unaffordable" in data["tokens"] and "Tokenization" in data["tokens"]
 
 

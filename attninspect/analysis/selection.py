@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from attninspect.analysis.ranges import pick
 from attninspect.errors import OutOfRangeError
 
 Aggregate = Literal["mean", "max"]
@@ -55,28 +56,10 @@ IndexSpec = int | slice  # one index, or a Python slice (negatives count from th
 def resolve_indices(spec: IndexSpec | None, count: int, what: str = "layers") -> list[int]:
     """The non-negative indices ``spec`` names out of ``count`` (``what``: "layers" or "heads"):
     all for None, one for an index, a slice's as Python takes them; none at all is refused."""
-    if spec is None:
-        return list(range(count))
-    if isinstance(spec, int):
-        if not -count <= spec < count:
-            raise OutOfRangeError(
-                what, f"{spec} is out of range: there are {count} {what} (0..{count - 1})"
-            )
-        return [spec % count]
-    indices = list(range(count))[spec]
-    if not indices:
-        raise OutOfRangeError(
-            what, f"{slice_text(spec)} selects none of the {count} {what} (0..{count - 1})"
-        )
-    return indices
-
-
-def slice_text(spec: IndexSpec) -> str:
-    """An index or slice as typed: ``3``, ``2:4``, ``::2``."""
-    if isinstance(spec, int):
-        return str(spec)
-    parts = ["" if part is None else str(part) for part in (spec.start, spec.stop, spec.step)]
-    return ":".join(parts if spec.step is not None else parts[:2])
+    try:
+        return pick(spec, count, what)
+    except ValueError as error:
+        raise OutOfRangeError(what, str(error)) from None
 
 
 def heads_view(layer_attention: np.ndarray, head: HeadChoice) -> np.ndarray:

@@ -13,6 +13,7 @@ from attninspect.cli.options import (
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
+    DpiOption,
     DType,
     DTypeOption,
     FocusOption,
@@ -24,6 +25,7 @@ from attninspect.cli.options import (
     NoColorOption,
     OutputOption,
     PrecisionOption,
+    SaveOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
@@ -31,8 +33,8 @@ from attninspect.cli.options import (
     engine_options,
 )
 from attninspect.cli.output import write_one
+from attninspect.cli.pictures import check_save, diff_picture, write_picture
 from attninspect.cli.run import check_view
-from attninspect.render.console import error_console
 
 
 @app.command()
@@ -60,6 +62,8 @@ def diff(
     dtype: DTypeOption = DType.float32,
     output_format: CompareFormatOption = CompareFormat.table,
     output: OutputOption = None,
+    save: SaveOption = None,
+    dpi: DpiOption = 150,
     truncate: TruncateOption = False,
     trust_remote_code: TrustOption = False,
     verbose: VerboseOption = False,
@@ -70,13 +74,16 @@ def diff(
     from attninspect.files.records import DiffResult
 
     check_view(rollout, head)
+    kind = check_save(save)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top)  # type: ignore[arg-type]
     engine = engine_options(model, device, dtype, trust_remote_code, verbose)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
-    with feedback.warnings_to(error_console(no_color)):
+    with feedback.warnings_to(feedback.errors(no_color)):
         comparison = inspector.diff(text_a, text_b, options)
     write_one(DiffResult(comparison), output_format.value, output, diff_table(precision, full),
               no_color)  # fmt: skip
+    if save is not None and kind is not None:
+        write_picture(save, diff_picture(kind, dpi, comparison), no_color)
 
 
 def diff_table(precision: int, full: bool):

@@ -6,19 +6,20 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-from attninspect.files.sources import TextSource, count_lines
-from attninspect.render.console import error_console
 from attninspect.safe_text import printable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from attninspect.files.sources import TextSource
 
 
 def load_inspector(no_color: bool, truncate: bool = False, batch_size: int = 16, **engine: Any):
     """An `Inspector`, with a spinner on stderr while the model loads (only on a terminal)."""
     from attninspect.api import Inspector
+    from attninspect.render.console import error_console
 
     errors = error_console(no_color)
     label = printable(str(engine.get("model") or "the default model"))
@@ -38,6 +39,13 @@ def warnings_to(errors: Console) -> Iterator[None]:
         warn(errors, str(warning.message))
 
 
+def errors(no_color: bool) -> Console:
+    """The stderr console (rich is imported only when a command runs)."""
+    from attninspect.render.console import error_console
+
+    return error_console(no_color)
+
+
 def warn(errors: Console, message: str) -> None:
     errors.print(f"warning: {printable(message)}", style="yellow")
 
@@ -47,6 +55,16 @@ def progress_bar(
     errors: Console, source: TextSource, data_on_terminal: bool
 ) -> Iterator[Callable[[], None]]:
     """A bar on stderr for file input when stderr is a terminal and stdout is not shared with it."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from attninspect.files.sources import count_lines
+
     if source.path is None or not errors.is_terminal or data_on_terminal:
         yield lambda: None
         return

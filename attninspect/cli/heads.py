@@ -13,11 +13,13 @@ from attninspect.cli.options import (
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
+    DpiOption,
     DType,
     DTypeOption,
     ModelOption,
     NoColorOption,
     OutputOption,
+    SaveOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
@@ -26,7 +28,7 @@ from attninspect.cli.options import (
     engine_options,
 )
 from attninspect.cli.output import write_one
-from attninspect.render.console import error_console
+from attninspect.cli.pictures import check_save, heads_picture, write_picture
 
 
 @app.command()
@@ -50,6 +52,8 @@ def heads(
     dtype: DTypeOption = DType.float32,
     output_format: CompareFormatOption = CompareFormat.table,
     output: OutputOption = None,
+    save: SaveOption = None,
+    dpi: DpiOption = 150,
     truncate: TruncateOption = False,
     trust_remote_code: TrustOption = False,
     verbose: VerboseOption = False,
@@ -58,11 +62,14 @@ def heads(
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.files.records import HeadsResult
 
+    kind = check_save(save)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
-    with feedback.warnings_to(error_console(no_color)):
+    with feedback.warnings_to(feedback.errors(no_color)):
         search = inspector.heads(text, source.raw, target.raw, words)  # type: ignore[attr-defined]
     write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)
+    if save is not None and kind is not None:
+        write_picture(save, heads_picture(kind, dpi, search), no_color)
 
 
 def heads_table(top: int):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -70,21 +69,11 @@ def _selector(value: str | None):
         raise typer.BadParameter(str(error)) from None
 
 
-SLICE = re.compile(r"^(?P<start>-?\d*):(?P<stop>-?\d*)(?::(?P<step>-?\d*))?$")
-
-
 def parse_index_spec(value: str) -> int | slice:
     """``3``, ``-1``, ``2:4``, ``:3``, ``-4:``, ``::2`` -> an int or a slice; ValueError else."""
-    text = value.strip()
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
-    match = SLICE.match(text)
-    if match is None:
-        raise ValueError(f"{value!r} is not an index or a slice: use 3, -1, 2:4, :3, -4: or ::2")
-    start, stop, step = (int(part) if part else None for part in match.group(1, 2, 3))
-    if step == 0:
-        raise ValueError(f"{value!r}: a slice step cannot be zero")
-    return slice(start, stop, step)
+    from attninspect.analysis.ranges import parse_range
+
+    return parse_range(value)
 
 
 def _index_spec(value: str | None) -> int | slice | None:
@@ -251,3 +240,19 @@ def engine_options(
 def usage_error(message: str, option: str) -> typer.BadParameter:
     """A usage error (exit 2) that names the option."""
     return typer.BadParameter(message, param_hint=option)
+
+
+SaveOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--save",
+        help="Also save a picture: .png, .svg or .pdf (a figure) or .html (an interactive page).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+DpiOption = Annotated[
+    int,
+    typer.Option(
+        "--dpi", min=20, max=1200, help="Resolution of a --save .png.", rich_help_panel=OUTPUT
+    ),
+]

@@ -6,20 +6,19 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from attninspect.files.writers import Writer
 
-from attninspect.files.atomic import atomic_file, check_output_path
-from attninspect.files.writers import Writer, machine_writer
-from attninspect.render.console import make_console
-
-TableFactory = Callable[[Console], Writer]
+TableFactory = Callable[[Any], "Writer"]
 
 
 @contextlib.contextmanager
 def destination(output: Path | None, binary: bool = False) -> Iterator[IO]:
     """stdout, or a temporary file renamed over ``output`` only when everything was written."""
+    from attninspect.files.atomic import atomic_file
+
     if output is None:
         yield sys.stdout
         sys.stdout.flush()
@@ -33,6 +32,10 @@ def open_writer(
     output_format: str, output: Path | None, table: TableFactory, no_color: bool
 ) -> Iterator[Writer]:
     """The writer of ``output_format`` on its destination; closed (and committed) on success."""
+    from attninspect.files.atomic import check_output_path
+    from attninspect.files.writers import machine_writer
+    from attninspect.render.console import make_console
+
     if output is not None:
         check_output_path(output)
     with destination(output, binary=output_format == "npz") as stream:

@@ -18,6 +18,7 @@ from attninspect.cli.options import (
     SCRATCH_HELP,
     VIEW,
     DeviceOption,
+    DpiOption,
     DType,
     DTypeOption,
     FocusOption,
@@ -32,6 +33,7 @@ from attninspect.cli.options import (
     PrecisionOption,
     RolloutOption,
     RunFormat,
+    SaveOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
@@ -41,8 +43,8 @@ from attninspect.cli.options import (
     usage_error,
 )
 from attninspect.cli.output import open_writer
+from attninspect.cli.pictures import check_save, run_picture, write_picture
 from attninspect.errors import AttnInspectError, InputError
-from attninspect.render.console import error_console
 
 
 @dataclass(frozen=True)
@@ -164,24 +166,29 @@ def run(
         ),
     ] = None,
     full: FullOption = False,
+    save: SaveOption = None,
+    dpi: DpiOption = 150,
     no_color: NoColorOption = False,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
     from attninspect.analysis.views import ViewOptions
 
-    check_input(text, file)
-    check_format(output_format, output)
-    check_view(rollout, head)
+    check_combinations(text, file, output_format, output, rollout, head)
+    kind = check_save(save)
     scratch, kept_heads = scratch_options(model, tokenizer, dim, heads, causal, seed)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose) | scratch
-    keep = keep_of(output_format, all_layers, layers, kept_heads)
+    keep = keep_of(output_format, all_layers or kind == "html", layers, kept_heads)
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
     inspector = feedback.load_inspector(no_color, truncate, batch_size, **engine)
     inspector.check(options, keep)
-    run_texts(inspector, source, options, output_format.value, output, layout, keep, skip_errors,
-              no_color)  # fmt: skip
+    counts = run_texts(inspector, source, options, output_format.value, output, layout,
+                       (keep, all_layers), skip_errors, no_color)  # fmt: skip
+    if save is not None and kind is not None and counts.first is not None:
+        if counts.written > 1:
+            feedback.warn(feedback.errors(no_color), "--save draws the first text only")
+        write_picture(save, run_picture(kind, dpi, *counts.first), no_color)
 
 
 def keep_of(output_format: RunFormat, all_layers: bool, layers: Any, heads: Any):
@@ -192,13 +199,22 @@ def keep_of(output_format: RunFormat, all_layers: bool, layers: Any, heads: Any)
     whole = all_layers or output_format is RunFormat.npz
     if not whole and (layers is not None or heads is not None):
         raise usage_error(
-            "--layers and --heads narrow every-layer outputs: add --all-layers or --format npz",
+            "--layers and --heads narrow every-layer outputs: add --all-layers, --format npz "
+            "or --save FILE.html",
             "'--layers'" if layers is not None else "'--heads'",
         )
     return Keep(whole=whole, layers=layers, heads=heads)
 
 
-def check_input(text: str | None, file: Path | None) -> None:
+def check_combinations(
+    text: str | None,
+    file: Path | None,
+    output_format: RunFormat,
+    output: Path | None,
+    rollout: bool,
+    head: Any,
+) -> None:
+    """Every rule about which options go together, checked before any work (usage errors)."""
     if (text is None) == (file is None):
         raise usage_error(
             "give a TEXT (or - for standard input) or --file, not both"
@@ -206,11 +222,9 @@ def check_input(text: str | None, file: Path | None) -> None:
             else "give a TEXT to inspect (or - for standard input, or --file FILE)",
             "TEXT",
         )
-
-
-def check_format(output_format: RunFormat, output: Path | None) -> None:
     if output_format is RunFormat.npz and output is None:
         raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
+    check_view(rollout, head)
 
 
 def check_view(rollout: bool, head: Any) -> None:
@@ -286,15 +300,16 @@ def run_texts(
     output_format: str,
     output: Path | None,
     layout: TableLayout,
-    keep: Any,
+    kept: tuple[Any, bool],
     skip_errors: bool,
     no_color: bool,
-) -> None:
+) -> Counts:
     """Inspect every text of ``source`` and write each as it is done; raise on the first bad text
-    unless ``skip_errors``."""
+    unless ``skip_errors``. ``kept``: what is kept whole, and whether the output shows it."""
     from attninspect.files.sources import batches
 
-    errors = error_console(no_color)
+    keep, all_layers = kept
+    errors = feedback.errors(no_color)
     on_terminal = output is None and feedback.stdout_is_terminal()
     table = run_table(layout)
     counts = Counts(output_format=output_format)
@@ -304,10 +319,11 @@ def run_texts(
     ):
         for batch in batches(source, inspector.batch_size):
             for result in inspector.view_batch(batch, options, keep):
-                write_result(result, writer, options, keep.whole, skip_errors, errors, counts)
+                write_result(result, writer, options, all_layers, skip_errors, errors, counts)
                 advance()
         counts.check(source.description)
     feedback.notes(errors, source, counts.skipped)
+    return counts
 
 
 LARGE_OUTPUT = 1024**3  # announced on stderr before it is written
@@ -320,6 +336,7 @@ class Counts:
     output_format: str = "table"
     output_bytes: int = 0
     announced: bool = False
+    first: tuple[Any, Any] | None = None  # the first text shown and its view, for --save
 
     def grow(self, size: int, errors) -> None:
         """Count one result's output; announce once when the whole passes LARGE_OUTPUT."""
@@ -351,6 +368,8 @@ def write_result(result, writer, options, all_layers, skip_errors, errors, count
         shown, view = result
         counts.grow(output_bytes(shown, view, counts.output_format, all_layers), errors)
         writer.write(RunResult(shown, view, all_layers, options.stats))
+        if counts.first is None:
+            counts.first = (shown, view)
         counts.written += 1
         if shown.truncated_from is not None:
             feedback.warn(errors, truncation_message(shown))

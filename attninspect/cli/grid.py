@@ -1,0 +1,123 @@
+"""`attninspect grid`: every layer x head at once, as small heatmaps (the model view)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from attninspect.cli import feedback
+from attninspect.cli.app import app
+from attninspect.cli.options import (
+    VIEW,
+    DeviceOption,
+    DpiOption,
+    DType,
+    DTypeOption,
+    HideSpecialOption,
+    ModelOption,
+    NoColorOption,
+    RolloutOption,
+    SaveOption,
+    TruncateOption,
+    TrustOption,
+    VerboseOption,
+    WordsOption,
+    engine_options,
+    usage_error,
+)
+from attninspect.cli.pictures import check_save, write_picture
+
+
+def _range(value: str | None) -> Any:
+    from attninspect.analysis.ranges import parse_range
+
+    if value is None:
+        return None
+    try:
+        return parse_range(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+RangeHelp = "An index or a Python slice (2:4 = 2 and 3; -2: = the last two)."
+
+
+@app.command()
+def grid(
+    text: Annotated[str, typer.Argument(help="The text to inspect.")],
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            "--layers", callback=_range, help=f"Layers. {RangeHelp}", rich_help_panel=VIEW
+        ),
+    ] = None,
+    heads: Annotated[
+        str | None,
+        typer.Option("--heads", callback=_range, help=f"Heads. {RangeHelp}", rich_help_panel=VIEW),
+    ] = None,
+    words: WordsOption = False,
+    hide_special: HideSpecialOption = False,
+    rollout: RolloutOption = False,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.float32,
+    truncate: TruncateOption = False,
+    trust_remote_code: TrustOption = False,
+    verbose: VerboseOption = False,
+    save: SaveOption = None,
+    dpi: DpiOption = 150,
+    no_color: NoColorOption = False,
+) -> None:
+    """Every layer x head (and each layer's head mean) as a small heatmap, labelled L3 H7."""
+    from attninspect.analysis.views import ViewOptions, analyse
+
+    kind = check_save(save)
+    engine = engine_options(model, device, dtype, trust_remote_code, verbose)
+    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    with feedback.warnings_to(feedback.errors(no_color)):
+        inspection = inspector.run(text)
+    options = ViewOptions(words=words, hide_special=hide_special, rollout=rollout)
+    shown = analyse(inspection, options).inspection
+    chosen = choose(shown, layers, heads)
+    note = _note(options)
+    from attninspect.render.console import make_console
+    from attninspect.render.grid import write_grid
+
+    console = make_console(no_color=no_color)
+
+    write_grid(console, shown, chosen, console.color_system is not None, note)
+    if save is not None and kind is not None:
+        _save(save, kind, dpi, shown, chosen, note, no_color)
+
+
+def choose(inspection: Any, layers: Any, heads: Any) -> tuple[list[int], list[int]]:
+    """The layer and head numbers that --layers and --heads name, or a usage error."""
+    from attninspect.analysis.ranges import pick
+
+    try:
+        chosen_layers = pick(layers, inspection.num_layers, "layers")
+    except ValueError as error:
+        raise usage_error(str(error), "'--layers'") from None
+    try:
+        chosen_heads = pick(heads, inspection.num_heads, "heads")
+    except ValueError as error:
+        raise usage_error(str(error), "'--heads'") from None
+    return chosen_layers, chosen_heads
+
+
+def _note(options: Any) -> str:
+    parts = [
+        " · words" if options.words else "",
+        " · rollout (one panel per layer)" if options.rollout else "",
+        " · special tokens hidden" if options.hide_special else "",
+    ]
+    return "".join(parts)
+
+
+def _save(path: Path, kind: str, dpi: int, shown: Any, chosen: Any, note: str, no_color: bool):
+    from attninspect.render.pictures import grid_picture
+
+    title = f"{shown.model} · every layer × head{note}"
+    write_picture(path, grid_picture(kind, dpi, shown, chosen, title), no_color)

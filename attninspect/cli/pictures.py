@@ -1,0 +1,83 @@
+"""``--save FILE``: check the file name before any work, write the picture atomically after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from attninspect.safe_text import printable
+
+
+def check_save(path: Path | None) -> str | None:
+    """The picture kind ``path`` asks for (None without --save); refuse a bad name or place now."""
+    if path is None:
+        return None
+    from attninspect.files.atomic import check_output_path
+    from attninspect.render.pictures import picture_kind
+
+    kind = picture_kind(path)
+    check_output_path(path, "--save")
+    return kind
+
+
+def write_picture(path: Path, data: bytes, no_color: bool) -> None:
+    """Write ``data`` to ``path`` atomically and say on stderr where it went."""
+    from attninspect.files.atomic import atomic_file
+    from attninspect.render.console import error_console
+
+    with atomic_file(path, binary=True, option="--save") as handle:
+        handle.write(data)
+    message = f"saved {printable(str(path))} ({len(data):,} bytes)"
+    error_console(no_color).print(message, style="dim")
+
+
+def _view_title(inspection: Any, view: Any) -> str:
+    """model · layer · head · view, as the table's own title says it."""
+    parts = [f"layer {view.layer}", f"head {view.head}", getattr(view, "kind", "attention")]
+    if getattr(view, "words", False):
+        parts.append("words")
+    if getattr(view, "hidden_special", False):
+        parts.append("special tokens hidden")
+    return f"{inspection.model}\n" + " · ".join(parts)
+
+
+def run_picture(kind: str, dpi: int, inspection: Any, view: Any) -> bytes:
+    """`run --save`: the selected view of one text."""
+    from attninspect.render.pictures import matrix_picture
+
+    title = _view_title(inspection, view)
+    selection = (view.layer, view.head if view.head != "max" else "mean")
+    return matrix_picture(kind, dpi, inspection, view.matrix, title, selection, view.focus)
+
+
+def heads_picture(kind: str, dpi: int, search: Any) -> bytes:
+    """`heads --save`: the from → to weight of every layer x head."""
+    import numpy as np
+
+    from attninspect.render.pictures import heads_picture as render
+
+    inspection = search.inspection
+    scores = np.zeros((inspection.num_layers, inspection.num_heads))  # (L, H)
+    for score in search.scores:
+        scores[score.layer, score.head] = score.weight
+    source, target = inspection.tokens[search.source], inspection.tokens[search.target]
+    title = f"{inspection.model}\nweight {source} (@{search.source}) → {target} (@{search.target})"
+    best = max(search.scores, key=lambda score: score.weight)
+    return render(kind, dpi, inspection, scores, title, (best.layer, best.head))
+
+
+def diff_picture(kind: str, dpi: int, comparison: Any) -> bytes:
+    """`diff --save`: A − B over the tokens the two texts share."""
+    from attninspect.render.pictures import diff_picture as render
+
+    a, b, view = comparison.a, comparison.b, comparison.view_a
+    pairs = comparison.alignment.pairs
+    rows = [_pair_label(a.tokens[i], b.tokens[j]) for i, j in pairs]
+    title = f"A − B, {_view_title(a, view)}"
+    selection = (view.layer, view.head if view.head != "max" else "mean")
+    return render(kind, dpi, (a, b), (comparison.paired, rows, rows), title, selection)
+
+
+def _pair_label(token_a: str, token_b: str) -> str:
+    """One axis label for a pair of aligned tokens: ``cat`` or ``cat/dog``."""
+    return token_a if token_a == token_b else f"{token_a}/{token_b}"

@@ -1,0 +1,178 @@
+"""Figures for papers: matplotlib heatmaps of attention, saved as PNG, SVG or PDF.
+
+Pure rendering: numpy arrays and labels in, bytes out. matplotlib is imported only inside these
+functions (object-oriented API, never pyplot), so importing this module costs nothing. The same
+input gives the same bytes: no dates, versions or random ids in the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from attninspect.safe_text import printable
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+FIGURE_KINDS = ("png", "svg", "pdf")
+MAX_TICKS = 40  # more tokens than this: label every k-th token only
+RC = {
+    "svg.fonttype": "none",  # tokens stay <text>: searchable and editable
+    "svg.hashsalt": "attninspect",  # fixed ids instead of random ones
+    "pdf.fonttype": 42,
+    "text.parse_math": False,  # a token like "$x$" is text, not mathtext
+    "font.size": 8,
+}
+METADATA = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+}
+
+
+@contextlib.contextmanager
+def _style() -> Iterator[None]:
+    """Fixed rc settings, and no warnings about glyphs a font lacks."""
+    import matplotlib
+
+    with matplotlib.rc_context(RC), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def tick_step(count: int, most: int = MAX_TICKS) -> int:
+    """Label every k-th token so that at most ``most`` labels show."""
+    return max(1, -(-count // most))
+
+
+def _label_axis(
+    axes: Axes, axis: str, tokens: Sequence[str], special: Sequence[bool] | None
+) -> None:
+    """Token tick labels on one axis, thinned for long inputs; special tokens grey italic."""
+    step = tick_step(len(tokens))
+    positions = list(range(0, len(tokens), step))
+    labels = [printable(tokens[p]) for p in positions]
+    if axis == "x":
+        axes.set_xticks(positions, labels, rotation=90)
+        ticks = axes.get_xticklabels()
+    else:
+        axes.set_yticks(positions, labels)
+        ticks = axes.get_yticklabels()
+    for position, tick in zip(positions, ticks, strict=True):
+        if special is not None and special[position]:
+            tick.set_color("0.45")
+            tick.set_fontstyle("italic")
+
+
+def _title(title: str) -> str:
+    """A title's lines, each with control characters escaped."""
+    return "\n".join(printable(line) for line in title.split("\n"))
+
+
+def _side(count: int) -> float:
+    """Inches per side of a T x T heatmap: grows with T, within [4, 12]."""
+    return float(min(12.0, max(4.0, 2.0 + 0.16 * count)))
+
+
+def matrix_figure(
+    matrix: np.ndarray,
+    tokens: Sequence[str],
+    title: str,
+    special: Sequence[bool] | None = None,
+    focus: int | None = None,
+    diverging: bool = False,
+    columns: Sequence[str] | None = None,
+) -> Figure:
+    """(T, T') heatmap: queries down, keys across, colour bar; focus row outlined."""
+    columns = tokens if columns is None else columns
+    side = _side(max(matrix.shape))
+    figure = _new_figure(side + 1.2, side)
+    axes = figure.add_subplot()
+    if diverging:
+        limit = float(np.abs(matrix).max()) or 1.0
+        image = axes.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        label = "A − B (red: more in A, blue: more in B)"
+    else:
+        image = axes.imshow(matrix, cmap="viridis", vmin=0.0, vmax=float(matrix.max()) or 1.0)
+        label = "attention weight (row: from, column: to)"
+    figure.colorbar(image, ax=axes, shrink=0.8, label=label)
+    _label_axis(axes, "y", tokens, special)
+    _label_axis(axes, "x", columns, special if columns is tokens else None)
+    axes.set_ylabel("from (query)")
+    axes.set_xlabel("to (key)")
+    if focus is not None:
+        _mark_focus(axes, focus, matrix.shape[1])
+    axes.set_title(_title(title), fontsize=9)
+    return figure
+
+
+def _mark_focus(axes: Axes, focus: int, width: int) -> None:
+    """Outline the focus token's row in red."""
+    from matplotlib.patches import Rectangle
+
+    outline = Rectangle((-0.5, focus - 0.5), width, 1, fill=False, edgecolor="red", linewidth=1.5)
+    axes.add_patch(outline)
+
+
+def heads_figure(scores: np.ndarray, title: str, label: str) -> Figure:
+    """(L, H) heatmap of one number per layer and head, values written in the cells."""
+    layers, heads = scores.shape
+    figure = _new_figure(min(14.0, 2.5 + 0.55 * heads), min(12.0, 1.8 + 0.45 * layers))
+    axes = figure.add_subplot()
+    image = axes.imshow(scores, cmap="viridis", vmin=0.0, vmax=float(scores.max()) or 1.0)
+    figure.colorbar(image, ax=axes, shrink=0.8, label=label)
+    axes.set_xticks(range(heads), [str(h) for h in range(heads)])
+    axes.set_yticks(range(layers), [str(layer) for layer in range(layers)])
+    axes.set_xlabel("head")
+    axes.set_ylabel("layer")
+    if layers * heads <= 400:
+        limit = float(scores.max()) or 1.0
+        for (layer, head), value in np.ndenumerate(scores):
+            color = "black" if value / limit > 0.6 else "white"
+            axes.text(
+                head, layer, f"{value:.2f}", ha="center", va="center", color=color, fontsize=6
+            )
+    axes.set_title(_title(title), fontsize=9)
+    return figure
+
+
+def panels_figure(bands: Sequence[Sequence[tuple[str, np.ndarray]]], title: str) -> Figure:
+    """Small multiples: one row per layer of (label, (T, T) matrix) panels, each its own scale."""
+    rows = len(bands)
+    cols = max(len(band) for band in bands)
+    figure = _new_figure(min(24.0, 1.1 * cols + 0.4), min(30.0, 1.2 * rows + 0.6))
+    grid = figure.subplots(rows, cols, squeeze=False)
+    for row, band in enumerate(bands):
+        for col in range(cols):
+            axes = grid[row][col]
+            axes.set_axis_off()
+            if col < len(band):
+                label, matrix = band[col]
+                axes.imshow(matrix, cmap="viridis", vmin=0.0, vmax=float(matrix.max()) or 1.0)
+                axes.set_title(label, fontsize=7)
+    figure.suptitle(_title(title), fontsize=9)
+    return figure
+
+
+def figure_bytes(build: Callable[[], Figure], kind: str, dpi: int = 150) -> bytes:
+    """Build a figure with ``build()`` under the fixed style; return its bytes as ``kind``."""
+    if kind not in FIGURE_KINDS:
+        raise ValueError(f"unknown figure kind {kind!r}")
+    with _style():
+        figure = build()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=kind, dpi=dpi, metadata=METADATA[kind])
+    return buffer.getvalue()

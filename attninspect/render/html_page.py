@@ -1,0 +1,104 @@
+"""One self-contained interactive HTML page: head view, model view and matrix.
+
+Pure rendering: numpy arrays and tokens in, a string out. The page loads nothing from anywhere
+(its style, script and data are inline, and a Content-Security-Policy forbids any fetch). The
+attention is quantised to 8 bits per weight and base64-encoded: 4/3 bytes per weight.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+
+HeadChoice = int | str
+# Inside <script>, "</script" or "<!--" would end or confuse the element: escape every <, > and &,
+# and the two line terminators JavaScript once refused inside strings.
+SCRIPT_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+PLACEHOLDER = re.compile(r"\{\{(title|style|script|data)\}\}")
+
+
+@dataclass
+class PageDocument:
+    """One text on the page: tokens and its (L, H, T, T) attention for the listed layers/heads."""
+
+    label: str
+    tokens: list[str]
+    special: list[bool]
+    attention: np.ndarray  # (L, H, T, T), rows sum to 1
+    layers: list[int] = field(default_factory=list)  # model layer number of each L
+    heads: list[int] = field(default_factory=list)  # model head number of each H
+
+
+def quantise(attention: np.ndarray) -> str:
+    """(L, H, T, T) weights in [0, 1] -> base64 of one byte each (round(w · 255))."""
+    levels = np.clip(np.rint(attention.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    return base64.b64encode(levels.tobytes(order="C")).decode("ascii")
+
+
+def script_json(value: object) -> str:
+    """JSON that is safe inside a <script> element: no character can end or break out of it."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return "".join(SCRIPT_ESCAPES.get(char, char) for char in text)
+
+
+def _document_json(document: PageDocument) -> dict[str, object]:
+    layers, heads = document.attention.shape[:2]
+    return {
+        "label": document.label,
+        "tokens": list(document.tokens),
+        "special": [bool(s) for s in document.special],
+        "layers": document.layers or list(range(layers)),
+        "heads": document.heads or list(range(heads)),
+        "weights": quantise(document.attention),
+    }
+
+
+def initial_state(document: PageDocument, layer: int, head: HeadChoice) -> dict[str, object]:
+    """The page's first view as indices into the document's layers and heads (or ``"mean"``)."""
+    layers = document.layers or list(range(document.attention.shape[0]))
+    heads = document.heads or list(range(document.attention.shape[1]))
+    layer_index = layers.index(layer) if layer in layers else len(layers) - 1
+    head_index: HeadChoice = heads.index(head) if head in heads else "mean"
+    return {"layer": layer_index, "head": head_index}
+
+
+def _asset(name: str) -> str:
+    return resources.files("attninspect.render").joinpath("assets", name).read_text("utf-8")
+
+
+def render_page(
+    documents: list[PageDocument],
+    model: str,
+    layer: int = -1,
+    head: HeadChoice = "mean",
+    note: str = "attention",
+) -> str:
+    """The whole page as one string; ``layer``/``head`` (model numbers) pick the first view."""
+    first = documents[0]
+    if layer < 0:
+        layer = (first.layers or list(range(first.attention.shape[0])))[-1]
+    data = {
+        "model": model,
+        "note": note,
+        "initial": initial_state(first, layer, head),
+        "documents": [_document_json(document) for document in documents],
+    }
+    parts = {
+        "title": html.escape(f"attninspect · {model} · {first.label}"),
+        "style": _asset("page.css"),
+        "script": _asset("page.js"),
+        "data": script_json(data),
+    }
+    return PLACEHOLDER.sub(lambda match: parts[match.group(1)], _asset("page.html"))

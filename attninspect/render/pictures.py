@@ -1,0 +1,124 @@
+"""What each command saves with ``--save FILE``: the file kind from its name, and the bytes.
+
+Pure rendering from arrays and tokens; the command line writes the bytes atomically. PNG, SVG
+and PDF come from `figures` (matplotlib, imported only here, only when asked); HTML from
+`html_page`, with every layer and head the command kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from attninspect.analysis.inspection import Inspection
+from attninspect.errors import AttnInspectError
+from attninspect.render.figures import figure_bytes, heads_figure, matrix_figure, panels_figure
+from attninspect.render.html_page import PageDocument, render_page
+
+PICTURE_KINDS = ("png", "svg", "pdf", "html")
+HeadChoice = int | str
+
+
+def picture_kind(path: Path) -> str:
+    """The kind of picture a file name asks for, or one clear error."""
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in PICTURE_KINDS:
+        known = ", ".join(f".{k}" for k in PICTURE_KINDS)
+        raise AttnInspectError(f"--save {str(path)!r}: unknown picture type; use {known}")
+    return kind
+
+
+def _figure(kind: str, dpi: int, build: Callable[[], object]) -> bytes:
+    return figure_bytes(build, kind, dpi)  # type: ignore[arg-type]
+
+
+def document(
+    inspection: Inspection,
+    label: str | None = None,
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+) -> PageDocument:
+    """The page's copy of one inspection, narrowed to ``layers`` x ``heads`` when given."""
+    kept_layers, kept_heads = inspection.layer_ids, inspection.head_ids  # model numbers
+    layers = kept_layers if layers is None else list(layers)
+    heads = kept_heads if heads is None else list(heads)
+    rows = [kept_layers.index(layer) for layer in layers]
+    columns = [kept_heads.index(head) for head in heads]
+    attention = inspection.attention[rows][:, columns]  # (L', H', T, T)
+    return PageDocument(
+        label=label or inspection.text,
+        tokens=list(inspection.tokens),
+        special=list(inspection.special),
+        attention=attention,
+        layers=layers,
+        heads=heads,
+    )
+
+
+def matrix_picture(
+    kind: str,
+    dpi: int,
+    inspection: Inspection,
+    matrix: np.ndarray,
+    title: str,
+    selection: tuple[int, HeadChoice],
+    focus: int | None = None,
+) -> bytes:
+    """`run`: the selected (T, T) view as a heatmap, or the page opened on that layer and head."""
+    layer, head = selection
+    if kind == "html":
+        page = render_page([document(inspection)], inspection.model, layer, head, title)
+        return page.encode("utf-8")
+    tokens, special = inspection.tokens, inspection.special
+    return _figure(kind, dpi, lambda: matrix_figure(matrix, tokens, title, special, focus))
+
+
+def heads_picture(
+    kind: str, dpi: int, inspection: Inspection, scores: np.ndarray, title: str, best: tuple
+) -> bytes:
+    """`heads`: the (L, H) scores as a heatmap, or the page opened on the best head."""
+    if kind == "html":
+        page = render_page([document(inspection)], inspection.model, best[0], best[1], title)
+        return page.encode("utf-8")
+    return _figure(kind, dpi, lambda: heads_figure(scores, title, "weight (from → to)"))
+
+
+def diff_picture(
+    kind: str,
+    dpi: int,
+    pair: tuple[Inspection, Inspection],
+    delta: tuple[np.ndarray, list[str], list[str]],
+    title: str,
+    selection: tuple[int, HeadChoice],
+) -> bytes:
+    """`diff`: A − B on a scale centred at 0, or a page holding both texts."""
+    a, b = pair
+    if kind == "html":
+        documents = [document(a, f"A: {a.text}"), document(b, f"B: {b.text}")]
+        return render_page(documents, a.model, *selection, title).encode("utf-8")
+    matrix, rows, columns = delta
+    return _figure(
+        kind, dpi, lambda: matrix_figure(matrix, rows, title, diverging=True, columns=columns)
+    )
+
+
+def grid_picture(
+    kind: str,
+    dpi: int,
+    inspection: Inspection,
+    chosen: tuple[list[int], list[int]],
+    title: str,
+) -> bytes:
+    """`grid`: small multiples of the chosen layers x heads (and head means), or the page."""
+    layers, heads = chosen
+    if kind == "html":
+        page_doc = document(inspection, layers=layers, heads=heads)
+        return render_page([page_doc], inspection.model, layers[0], "mean", title).encode("utf-8")
+    bands = []
+    for layer in layers:
+        band = [(f"L{layer} H{head}", inspection.attention[layer, head]) for head in heads]
+        band.append((f"L{layer} mean", inspection.attention[layer].mean(axis=0)))
+        bands.append(band)
+    return _figure(kind, dpi, lambda: panels_figure(bands, title))

@@ -1,0 +1,176 @@
+"""The HTML page in a real browser: Debian's chromium, headless, driven by Playwright.
+
+Nothing here downloads a browser: Playwright is pointed at the system chromium (the Makefile's
+test target installs it when missing). One browser serves the whole session.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attninspect.render.html_page import PageDocument, render_page, script_json
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HOSTILE = [
+    "[CLS]",
+    "</script><script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    "&amp;",
+    "line\u2028break",
+    "cat",
+    "[SEP]",
+]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _attention(layers: int, heads: int, length: int) -> np.ndarray:
+    weights = np.random.default_rng(1).random((layers, heads, length, length)) ** 4
+    return (weights / weights.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    special = [True] + [False] * (len(HOSTILE) - 2) + [True]
+    document = PageDocument("<b>bold</b> text", HOSTILE, special, _attention(3, 4, len(HOSTILE)))
+    path = tmp_path_factory.mktemp("page") / "page.html"
+    path.write_text(render_page([document], "tiny <model>", layer=2, head="mean"), "utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).exists(), "chromium is missing: run `make test` (it installs it)"
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A page with every request, dialog and script error recorded."""
+
+    def __init__(self, browser: object) -> None:
+        self.page = browser.new_page(viewport={"width": 1100, "height": 900})  # type: ignore[attr-defined]
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("dialog", self._dialog)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def _dialog(self, dialog: object) -> None:
+        self.dialogs.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.dismiss()  # type: ignore[attr-defined]
+
+    def state(self) -> str:
+        return self.page.text_content("#state") or ""
+
+    def lines(self) -> str:
+        return self.page.inner_html("#head-view #lines")
+
+
+@pytest.fixture
+def watched(browser: object) -> Iterator[Watched]:
+    watched = Watched(browser)
+    yield watched
+    watched.page.close()
+
+
+def test_page_renders_every_token_and_runs_nothing_injected(
+    watched: Watched, page_file: Path
+) -> None:
+    watched.page.goto(page_file.as_uri())
+    assert watched.state() == "layer 2 · head mean"
+    labels = watched.page.eval_on_selector_all(
+        "#head-view text[data-side=from] title", "nodes => nodes.map(n => n.textContent)"
+    )
+    assert labels == HOSTILE
+    assert watched.page.eval_on_selector_all("img, iframe, script[src]", "n => n.length") == 0
+    assert watched.page.evaluate("document.scripts.length") == 2  # the data and the page's own
+    assert "<b>bold</b> text" in (watched.page.text_content("#meta") or "")
+    assert watched.dialogs == [] and watched.errors == []
+    assert watched.requests == [page_file.as_uri()]
+
+
+def test_fragment_sets_the_initial_state(watched: Watched, page_file: Path) -> None:
+    watched.page.goto(page_file.as_uri() + "#layer=1&head=3")
+    assert watched.state() == "layer 1 · head 3"
+    assert watched.page.get_attribute("#model-view figure.current", "data-head") == "3"
+
+
+def test_clicking_heads_layers_and_thumbnails_changes_the_view(
+    watched: Watched, page_file: Path
+) -> None:
+    page = watched.page
+    page.goto(page_file.as_uri() + "#layer=0&head=0")
+    before = watched.lines()
+    page.click("#heads button[data-head='2']")
+    assert watched.state() == "layer 0 · head 2"
+    assert watched.lines() != before
+    page.select_option("#layer", "1")
+    assert watched.state() == "layer 1 · head 2"
+    page.click("#model-view figure[data-layer='2'][data-head='mean']")
+    assert watched.state() == "layer 2 · head mean"
+    assert page.evaluate("location.hash") == "#layer=2&head=mean"
+
+
+def test_hovering_a_token_isolates_its_lines(watched: Watched, page_file: Path) -> None:
+    page = watched.page
+    page.goto(page_file.as_uri() + "#layer=0&head=1")
+    everything = int(page.get_attribute("#head-view", "data-lines") or 0)
+    page.hover("#head-view text[data-side=from][data-index='5']")
+    isolated = int(page.get_attribute("#head-view", "data-lines") or 0)
+    assert 0 < isolated <= len(HOSTILE) < everything
+    page.hover("#matrix", position={"x": 5, "y": 5})
+    assert (page.text_content("#readout") or "").startswith("[CLS] (0) → [CLS] (0): 0.")
+
+
+def test_screenshot_is_not_blank(watched: Watched, page_file: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    watched.page.goto(page_file.as_uri())
+    shot = tmp_path / "page.png"
+    watched.page.screenshot(path=str(shot), full_page=True)
+    colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 100
+
+
+def test_the_file_names_no_external_resource(page_file: Path) -> None:
+    text = page_file.read_text("utf-8")
+    urls = re.findall(r"(?:https?:|//[a-z])[^\s\"'<>]*", text)
+    assert urls == ["http://www.w3.org/2000/svg"]  # a namespace name, never fetched
+    assert "Content-Security-Policy" in text
+    assert text.count("</script") == 2  # only the page's own two closing tags
+
+
+def test_embedded_json_escapes_what_could_end_the_script() -> None:
+    text = script_json({"t": "</script><!-- & \u2028\u2029"})
+    assert not set("<>&\u2028\u2029") & set(text)
+
+
+def test_weights_take_under_two_and_a_half_bytes_each() -> None:
+    attention = _attention(6, 12, 64)
+    page = render_page([PageDocument("x", ["t"] * 64, [False] * 64, attention)], "m")
+    payload = re.search(r'"weights":"([^"]+)"', page)
+    assert payload is not None
+    assert len(payload.group(1)) / attention.size <= 2.5
+    decoded = np.frombuffer(base64.b64decode(payload.group(1)), dtype=np.uint8) / 255
+    assert np.abs(decoded.reshape(attention.shape) - attention).max() <= 0.5 / 255 + 1e-6
