@@ -14,6 +14,7 @@ from attninspect.analysis.selection import View
 from attninspect.analysis.views import ViewOptions
 from attninspect.errors import InputError
 from attninspect.files.sources import SourceText
+from attninspect.model.chat import Chat, render
 from attninspect.model.engines.base import Engine, TextResult, collect
 from attninspect.model.estimate import DoesNotFit, estimate_batch
 from attninspect.model.memory import available_bytes
@@ -22,13 +23,21 @@ from attninspect.model.tokenization import Encoding, encode
 Pending = list[tuple[int, SourceText, Encoding]]
 
 
-def encode_items(engine: Engine, items: list[SourceText], truncate: bool) -> tuple[list, Pending]:
-    """Each item's encoding, or its InputError in place: (results so far, texts to run)."""
+def encode_items(
+    engine: Engine, items: list[SourceText], truncate: bool, chat: Chat | None = None
+) -> tuple[list, Pending]:
+    """Each item's encoding, or its InputError in place: (results so far, texts to run).
+    With ``chat``, an item's text becomes the prompt the chat template makes of it."""
     results: list = [None] * len(items)
     pending: Pending = []
     for position, item in enumerate(items):
         try:
-            encoding = encode(engine.tokenizer, item.text, engine.max_length, truncate, item.line)
+            if chat is not None:
+                prompt = render(engine.tokenizer, chat, item.text, item.line)
+                item = dataclasses.replace(item, text=prompt)
+            encoding = encode(
+                engine.tokenizer, item.text, engine.max_length, truncate, item.line, chat is None
+            )
         except InputError as error:
             results[position] = error
         else:
@@ -59,9 +68,10 @@ def inspect_batch(
     items: list[SourceText],
     truncate: bool = False,
     layers: Sequence[int] | None = None,
+    chat: Chat | None = None,
 ) -> list[Inspection | InputError]:
     """One result per item, in order: an Inspection, or the InputError that item raised."""
-    results, pending = encode_items(engine, items, truncate)
+    results, pending = encode_items(engine, items, truncate, chat)
     kept = (engine.num_layers if layers is None else len(layers), engine.num_heads)
     for group in fitting_groups(engine, pending, kept):
         started = time.perf_counter()
@@ -101,11 +111,16 @@ Viewed = tuple[Inspection, View]
 
 
 def view_batch(
-    engine: Engine, items: list[SourceText], options: ViewOptions, keep: Keep, truncate: bool
+    engine: Engine,
+    items: list[SourceText],
+    options: ViewOptions,
+    keep: Keep,
+    truncate: bool,
+    chat: Chat | None = None,
 ) -> list[Viewed | InputError]:
     """One padded forward pass, each layer analysed as it arrives and then dropped: per item, in
     order, the analysed inspection and its view (as `views.view_of` makes them), or an error."""
-    results, pending = encode_items(engine, items, truncate)
+    results, pending = encode_items(engine, items, truncate, chat)
     kept = (0, 0)
     if keep.whole:
         kept = (len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads)))

@@ -96,6 +96,29 @@ LayersOption = Annotated[
         rich_help_panel=OUTPUT,
     ),
 ]
+ChatOption = Annotated[
+    bool,
+    typer.Option(
+        "--chat",
+        help="Wrap the text as a user message with the tokenizer's chat template.",
+        rich_help_panel=INPUT,
+    ),
+]
+SystemOption = Annotated[
+    str | None,
+    typer.Option(
+        "--system", help="With --chat: a system message before the text.", rich_help_panel=INPUT
+    ),
+]
+
+
+def chat_options(chat: bool, system: str | None) -> dict[str, object]:
+    """The `Inspector` keywords of --chat / --system; --system alone is a usage error."""
+    if system is not None and not chat:
+        raise usage_error("--system adds a system message to --chat: add --chat", "'--system'")
+    return {"chat": chat, "system": system} if chat else {}
+
+
 DeviceOption = Annotated[
     str,
     typer.Option(

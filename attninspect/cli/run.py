@@ -17,6 +17,7 @@ from attninspect.cli.options import (
     OUTPUT,
     SCRATCH_HELP,
     VIEW,
+    ChatOption,
     DeviceOption,
     DpiOption,
     DType,
@@ -34,10 +35,12 @@ from attninspect.cli.options import (
     RolloutOption,
     RunFormat,
     SaveOption,
+    SystemOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
+    chat_options,
     engine_options,
     parse_index_spec,
     usage_error,
@@ -81,6 +84,8 @@ def run(
             rich_help_panel=INPUT,
         ),
     ] = False,
+    chat: ChatOption = False,
+    system: SystemOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
@@ -143,6 +148,7 @@ def run(
     ] = False,
     output_format: Annotated[
         RunFormat,
+        SystemOption,
         typer.Option("--format", help="table, json, jsonl, csv or npz.", rich_help_panel=OUTPUT),
     ] = RunFormat.table,
     output: OutputOption = None,
@@ -178,6 +184,7 @@ def run(
     scratch, kept_heads = scratch_options(model, tokenizer, dim, heads, causal, seed)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose) | scratch
+    engine |= chat_options(chat, system)
     keep = keep_of(output_format, all_layers or kind == "html", layers, kept_heads)
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)

@@ -28,14 +28,20 @@ class Encoding:
 
 
 def encode(
-    tokenizer: Any, text: str, max_length: int | None, truncate: bool, line: int | None = None
+    tokenizer: Any,
+    text: str,
+    max_length: int | None,
+    truncate: bool,
+    line: int | None = None,
+    special_tokens: bool = True,
 ) -> Encoding:
-    """Tokenize ``text`` with special tokens; refuse empty text and text past ``max_length``."""
+    """Tokenize ``text`` (with the tokenizer's special tokens unless ``special_tokens`` is False,
+    as for a rendered chat prompt); refuse empty text and text past ``max_length``."""
     if not text.strip():
         raise InputError("the text is empty" if not text else "the text is only white space", line)
     if "\x00" in text:
         raise InputError("the text contains a NUL byte (binary data?)", line)
-    batch = _tokenize(tokenizer, text)
+    batch = _tokenize(tokenizer, text, add_special_tokens=special_tokens)
     ids = list(batch["input_ids"])
     if not ids:
         raise InputError("the text has no tokens", line)
@@ -48,7 +54,13 @@ def encode(
                 line,
             )
         truncated_from = len(ids)
-        batch = _tokenize(tokenizer, text, truncation=True, max_length=max_length)
+        batch = _tokenize(
+            tokenizer,
+            text,
+            add_special_tokens=special_tokens,
+            truncation=True,
+            max_length=max_length,
+        )
         ids = list(batch["input_ids"])
     return Encoding(
         ids=ids,
@@ -66,10 +78,8 @@ def encode(
 def _tokenize(tokenizer: Any, text: str, **options: Any) -> Any:
     """Tokenize with offsets where the tokenizer can give them (fast tokenizers)."""
     if getattr(tokenizer, "is_fast", False):
-        return tokenizer(
-            text, add_special_tokens=True, verbose=False, return_offsets_mapping=True, **options
-        )
-    return tokenizer(text, add_special_tokens=True, verbose=False, **options)
+        return tokenizer(text, verbose=False, return_offsets_mapping=True, **options)
+    return tokenizer(text, verbose=False, **options)
 
 
 def special_flags(tokenizer: Any, ids: list[int]) -> list[bool]:
