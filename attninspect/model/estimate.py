@@ -66,7 +66,7 @@ def estimate_batch(sizes: Sizes, lengths: list[int], kept_layers: int, kept_head
     activations = ACTIVATIONS * batch * longest * max(sizes.hidden, 1) * FLOAT32  # (B, T, D)
     views = sum(n * n for n in lengths) * FLOAT32 * 2  # the view and focus rows, per text
     kept = sum(kept_layers * kept_heads * n * n * FLOAT32 for n in lengths)
-    analysis = 2 * sizes.heads * longest * longest * FLOAT64  # one text's layer, in float64
+    analysis = sizes.heads * longest * longest * FLOAT64  # one text's layer, in float64
     return Estimate(sizes.weights, LAYER_COPIES * one_layer + activations, kept + views, analysis)
 
 

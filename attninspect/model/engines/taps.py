@@ -73,7 +73,10 @@ def streamed_attention(modules: list[tuple[nn.Module, int]], sink: TensorSink) -
 
     def hook_for(index: int) -> Callable[..., None]:
         def hook(_module: nn.Module, _args: Any, output: Any) -> None:
-            weights = output[index] if isinstance(output, tuple) else output
+            if isinstance(output, tuple):
+                weights = output[index] if len(output) > index else None
+            else:
+                weights = output
             if weights is not None:
                 sink(weights)  # (B, H, T, T)
 
