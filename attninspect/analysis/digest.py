@@ -103,7 +103,8 @@ class TextDigest:
         if layer in self.kept_layers:
             heads = self.keep.head_ids(shown.shape[1])
             self.kept.append(np.ascontiguousarray(shown[0, heads]))  # (H', T', T')
-        self.last = piece
+        empty = np.zeros((0, *shown.shape[1:]), np.float32)  # (0, H', T', T')
+        self.last = dataclasses.replace(piece, attention=empty)  # not the batch's array
 
     def _analysed(self, layer: int, attention: np.ndarray) -> Inspection:
         """One layer through the views of `views.analyse`, in the same order."""
