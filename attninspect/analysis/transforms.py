@@ -108,15 +108,23 @@ def rollout(attention: np.ndarray) -> np.ndarray:
     is that layer's matrix times the rollout of the layers below it.
     """
     layers, _, length, _ = attention.shape
-    identity = np.eye(length, dtype=np.float64)
     result = np.empty((layers, 1, length, length), dtype=np.float32)
-    product = identity
+    product = None
     for layer in range(layers):
-        mixed = 0.5 * attention[layer].mean(axis=0, dtype=np.float64) + 0.5 * identity
-        mixed /= mixed.sum(axis=-1, keepdims=True)
-        product = mixed @ product
+        product = rollout_step(product, attention[layer])
         result[layer, 0] = product
     return result
+
+
+def rollout_step(product: np.ndarray | None, layer_attention: np.ndarray) -> np.ndarray:
+    """The rollout up to this layer from the rollout below it (None for layer 0): (T, T) float64.
+
+    ``layer_attention`` is (H, T, T); its head mean A becomes 0.5·A + 0.5·I, rows renormalised.
+    """
+    identity = np.eye(layer_attention.shape[-1], dtype=np.float64)
+    mixed = 0.5 * layer_attention.mean(axis=0, dtype=np.float64) + 0.5 * identity
+    mixed /= mixed.sum(axis=-1, keepdims=True)
+    return mixed if product is None else mixed @ product
 
 
 def with_rollout(inspection: Inspection) -> Inspection:

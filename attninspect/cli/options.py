@@ -72,6 +72,56 @@ def _selector(value: str | None):
         raise typer.BadParameter(str(error)) from None
 
 
+def parse_index_spec(value: str) -> int | slice:
+    """``3``, ``-1``, ``2:4``, ``:3``, ``-4:``, ``::2`` -> an int or a slice; ValueError else."""
+    from attninspect.analysis.ranges import parse_range
+
+    return parse_range(value)
+
+
+def _index_spec(value: str | None) -> int | slice | None:
+    """Parsed once, here: an index or a Python-style slice."""
+    if value is None:
+        return None
+    try:
+        return parse_index_spec(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+LayersOption = Annotated[
+    str | None,
+    typer.Option(
+        "--layers",
+        callback=_index_spec,
+        help="Layers that every-layer outputs (--all-layers, npz) keep: an index or a slice "
+        "such as 2:4 or -4: (default: all).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+ChatOption = Annotated[
+    bool,
+    typer.Option(
+        "--chat",
+        help="Wrap the text as a user message with the tokenizer's chat template.",
+        rich_help_panel=INPUT,
+    ),
+]
+SystemOption = Annotated[
+    str | None,
+    typer.Option(
+        "--system", help="With --chat: a system message before the text.", rich_help_panel=INPUT
+    ),
+]
+
+
+def chat_options(chat: bool, system: str | None) -> dict[str, object]:
+    """The `Inspector` keywords of --chat / --system; --system alone is a usage error."""
+    if system is not None and not chat:
+        raise usage_error("--system adds a system message to --chat: add --chat", "'--system'")
+    return {"chat": chat, "system": system} if chat else {}
+
+
 DeviceOption = Annotated[
     str,
     typer.Option(

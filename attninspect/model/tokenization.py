@@ -38,11 +38,17 @@ class Encoding:
 
 
 def encode(
-    tokenizer: Any, text: str, max_length: int | None, truncate: bool, line: int | None = None
+    tokenizer: Any,
+    text: str,
+    max_length: int | None,
+    truncate: bool,
+    line: int | None = None,
+    special_tokens: bool = True,
 ) -> Encoding:
-    """Tokenize ``text`` with special tokens; refuse empty text and text past ``max_length``."""
+    """Tokenize ``text`` (with the tokenizer's special tokens unless ``special_tokens`` is False,
+    as for a rendered chat prompt); refuse empty text and text past ``max_length``."""
     check_text(text, max_length, line)
-    batch, count, at_least = _tokenize_bounded(tokenizer, text, max_length)
+    batch, count, at_least = _tokenize_bounded(tokenizer, text, max_length, special_tokens)
     ids = list(batch["input_ids"])
     if not ids:
         raise InputError("the text has no tokens", line)
@@ -56,7 +62,11 @@ def encode(
             )
         truncated_from = count
         batch = _tokenize(
-            tokenizer, _prefix(text, max_length), truncation=True, max_length=max_length
+            tokenizer,
+            _prefix(text, max_length),
+            add_special_tokens=special_tokens,
+            truncation=True,
+            max_length=max_length,
         )
         ids = list(batch["input_ids"])
         if len(ids) > max_length or all(special_flags(tokenizer, ids)):
@@ -106,7 +116,9 @@ def _prefix(text: str, max_length: int) -> str:
     return text[: cut if cut > 0 else bound]
 
 
-def _tokenize_bounded(tokenizer: Any, text: str, max_length: int | None) -> tuple[Any, int, bool]:
+def _tokenize_bounded(
+    tokenizer: Any, text: str, max_length: int | None, special_tokens: bool = True
+) -> tuple[Any, int, bool]:
     """Tokenize ``text``, or only a prefix when that already exceeds ``max_length``.
 
     Returns the tokenized batch, the token count, and whether the count is only a lower bound
@@ -115,20 +127,18 @@ def _tokenize_bounded(tokenizer: Any, text: str, max_length: int | None) -> tupl
     if max_length is not None:
         prefix = _prefix(text, max_length)
         if prefix != text:
-            batch = _tokenize(tokenizer, prefix)
+            batch = _tokenize(tokenizer, prefix, add_special_tokens=special_tokens)
             if len(batch["input_ids"]) > max_length:
                 return batch, len(batch["input_ids"]), True
-    batch = _tokenize(tokenizer, text)
+    batch = _tokenize(tokenizer, text, add_special_tokens=special_tokens)
     return batch, len(batch["input_ids"]), False
 
 
 def _tokenize(tokenizer: Any, text: str, **options: Any) -> Any:
     """Tokenize with offsets where the tokenizer can give them (fast tokenizers)."""
     if getattr(tokenizer, "is_fast", False):
-        return tokenizer(
-            text, add_special_tokens=True, verbose=False, return_offsets_mapping=True, **options
-        )
-    return tokenizer(text, add_special_tokens=True, verbose=False, **options)
+        return tokenizer(text, verbose=False, return_offsets_mapping=True, **options)
+    return tokenizer(text, verbose=False, **options)
 
 
 def special_flags(tokenizer: Any, ids: list[int]) -> list[bool]:

@@ -9,6 +9,7 @@ from attninspect.model.attention import SelfAttention
 from attninspect.model.devices import device_label
 from attninspect.model.engines.base import EngineKind, LayerSink
 from attninspect.model.engines.loading import ModelSource, load_tokenizer
+from attninspect.model.estimate import Sizes
 from attninspect.model.memory import refuse_unless_fits
 from attninspect.model.positional import sinusoidal_positions
 from attninspect.model.tokenization import Encoding, max_tokens, pad_batch
@@ -63,6 +64,9 @@ class ScratchEngine:
         self.attention = self.attention.to(device).eval()
         self.dim = dim
         self.num_heads = heads
+        modules = (self.embedding, self.attention)
+        weights = sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
+        self.sizes = Sizes(1, heads, dim, weights)
 
     @property
     def device_name(self) -> str:
