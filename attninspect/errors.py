@@ -27,3 +27,12 @@ class OutOfRangeError(AttnInspectError):
     def __init__(self, what: str, message: str) -> None:
         self.what = what
         super().__init__(message)
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (so temporary files go) and exit 128 + the signal."""
+
+    def __init__(self, signal_number: int, name: str) -> None:
+        self.signal_number = signal_number
+        self.name = name
+        super().__init__(name)

@@ -244,6 +244,7 @@ def test_stats_as_csv(runner: CliRunner) -> None:
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 72 and set(rows[0]) == {
         "text_index",
+        "line",
         "layer",
         "head",
         "entropy",

@@ -16,7 +16,9 @@ class Inspection:
     """Tokens, stage shapes, the full attention tensor and where it came from, for one text.
 
     ``attention`` is (L, H, T, T) float32: rows are queries ("from"), columns keys ("to"), and
-    every row sums to 1.
+    every row sums to 1. When only some layers or heads were kept (``--layers``, ``--heads``, or a
+    streamed run that needed none whole), ``layers`` / ``heads`` name the model's indices that
+    ``attention`` holds and ``model_layers`` / ``model_heads`` count the model's own.
     """
 
     text: str
@@ -36,18 +38,34 @@ class Inspection:
     truncated_from: int | None = None
     index: int = 0
     line: int | None = None
+    layers: list[int] | None = None
+    heads: list[int] | None = None
+    model_layers: int | None = None
+    model_heads: int | None = None
 
     @property
     def num_layers(self) -> int:
-        return int(self.attention.shape[0])
+        """The model's layers (not only those ``attention`` holds)."""
+        return self.model_layers or int(self.attention.shape[0])
 
     @property
     def num_heads(self) -> int:
-        return int(self.attention.shape[1])
+        """The model's heads per layer (not only those ``attention`` holds)."""
+        return self.model_heads or int(self.attention.shape[1])
 
     @property
     def length(self) -> int:
         return int(self.attention.shape[-1])
+
+    @property
+    def layer_ids(self) -> list[int]:
+        """The model's layer number of each entry of ``attention``."""
+        return self.layers if self.layers is not None else list(range(self.attention.shape[0]))
+
+    @property
+    def head_ids(self) -> list[int]:
+        """The model's head number of each head of ``attention``."""
+        return self.heads if self.heads is not None else list(range(self.attention.shape[1]))
 
     def view(
         self,

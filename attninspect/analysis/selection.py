@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from attninspect.analysis.ranges import pick
 from attninspect.errors import OutOfRangeError
 
 Aggregate = Literal["mean", "max"]
@@ -47,6 +48,18 @@ def resolve_head(head: HeadChoice, num_heads: int) -> HeadChoice:
             f"{'s' if num_heads != 1 else ''} (use 0..{num_heads - 1}, mean or max)",
         )
     return head % num_heads
+
+
+IndexSpec = int | slice  # one index, or a Python slice (negatives count from the end)
+
+
+def resolve_indices(spec: IndexSpec | None, count: int, what: str = "layers") -> list[int]:
+    """The non-negative indices ``spec`` names out of ``count`` (``what``: "layers" or "heads"):
+    all for None, one for an index, a slice's as Python takes them; none at all is refused."""
+    try:
+        return pick(spec, count, what)
+    except ValueError as error:
+        raise OutOfRangeError(what, str(error)) from None
 
 
 def heads_view(layer_attention: np.ndarray, head: HeadChoice) -> np.ndarray:
@@ -116,10 +129,22 @@ def build_view(
 ) -> View:
     """Select ``layer``/``head`` (already resolved) and rank what ``focus`` attends to per layer."""
     matrix = heads_view(attention[layer], head)  # (T, T)
-    by_layer: list[list[Ranked]] = []
-    if focus is not None:
-        rows = focus_rows(attention, focus, head)  # (L, T)
-        by_layer = [top_k(rows[index], top) for index in range(rows.shape[0])]
+    rows = focus_rows(attention, focus, head) if focus is not None else None  # (L, T)
+    return assemble_view(matrix, tokens, layer, head, focus, rows, top, **details)
+
+
+def assemble_view(
+    matrix: np.ndarray,
+    tokens: list[str],
+    layer: int,
+    head: HeadChoice,
+    focus: int | None,
+    rows: np.ndarray | None,
+    top: int,
+    **details: object,
+) -> View:
+    """A View from the selected (T, T) matrix and the focus token's row in every layer (L, T)."""
+    by_layer = [top_k(row, top) for row in rows] if rows is not None and focus is not None else []
     return View(
         layer=layer,
         head=head,

@@ -13,6 +13,7 @@ import numpy as np
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import HeadChoice, heads_view
 from attninspect.analysis.selectors import SUBWORD_MARKERS
+from attninspect.errors import InputError
 
 
 def word_groups(inspection: Inspection) -> list[list[int]]:
@@ -80,7 +81,11 @@ def hide_special(inspection: Inspection) -> Inspection:
     """Drop special tokens from rows and columns and renormalise every row to sum to 1."""
     keep = [position for position, special in enumerate(inspection.special) if not special]
     if not keep:
-        return inspection
+        raise InputError(
+            "--hide-special would hide every token: this text is only special tokens "
+            f"({' '.join(inspection.tokens)}); drop --hide-special",
+            inspection.line,
+        )
     kept = inspection.attention[:, :, keep][:, :, :, keep]  # (L, H, T', T')
     totals = kept.sum(axis=-1, keepdims=True)
     kept = np.divide(kept, totals, out=np.zeros_like(kept), where=totals > 0)
@@ -103,15 +108,23 @@ def rollout(attention: np.ndarray) -> np.ndarray:
     is that layer's matrix times the rollout of the layers below it.
     """
     layers, _, length, _ = attention.shape
-    identity = np.eye(length, dtype=np.float64)
     result = np.empty((layers, 1, length, length), dtype=np.float32)
-    product = identity
+    product = None
     for layer in range(layers):
-        mixed = 0.5 * attention[layer].mean(axis=0, dtype=np.float64) + 0.5 * identity
-        mixed /= mixed.sum(axis=-1, keepdims=True)
-        product = mixed @ product
+        product = rollout_step(product, attention[layer])
         result[layer, 0] = product
     return result
+
+
+def rollout_step(product: np.ndarray | None, layer_attention: np.ndarray) -> np.ndarray:
+    """The rollout up to this layer from the rollout below it (None for layer 0): (T, T) float64.
+
+    ``layer_attention`` is (H, T, T); its head mean A becomes 0.5·A + 0.5·I, rows renormalised.
+    """
+    identity = np.eye(layer_attention.shape[-1], dtype=np.float64)
+    mixed = 0.5 * layer_attention.mean(axis=0, dtype=np.float64) + 0.5 * identity
+    mixed /= mixed.sum(axis=-1, keepdims=True)
+    return mixed if product is None else mixed @ product
 
 
 def with_rollout(inspection: Inspection) -> Inspection:

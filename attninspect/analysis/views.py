@@ -59,14 +59,15 @@ class Analysed:
 
 
 def analyse(inspection: Inspection, options: ViewOptions) -> Analysed:
-    """Apply the analysis views in order: words, then rollout; the sink share is measured there,
-    before special tokens are hidden, so it says what hiding removed."""
+    """Apply the analysis views in order: rollout over tokens (the flow the method models), then
+    words; the sink share is measured there, before special tokens are hidden, so it says what
+    hiding removed."""
     head = resolve_head(options.head, inspection.num_heads)
-    if options.words:
-        inspection = merge_words(inspection)
     if options.rollout:
         inspection = with_rollout(inspection)
         head = "mean"
+    if options.words:
+        inspection = merge_words(inspection)
     sinks = sink_share(inspection, head)
     layers = list(range(inspection.num_layers))
     stats = head_stats(inspection, layers) if options.stats else None

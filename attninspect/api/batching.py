@@ -2,14 +2,65 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
+import numpy as np
+
+from attninspect.analysis.digest import Keep, TextDigest
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import View
+from attninspect.analysis.views import ViewOptions
 from attninspect.errors import InputError
 from attninspect.files.sources import SourceText
+from attninspect.model.chat import Chat, render
 from attninspect.model.engines.base import Engine, TextResult, collect
+from attninspect.model.estimate import DoesNotFit, estimate_batch
+from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, encode
+
+Pending = list[tuple[int, SourceText, Encoding]]
+
+
+def encode_items(
+    engine: Engine, items: list[SourceText], truncate: bool, chat: Chat | None = None
+) -> tuple[list, Pending]:
+    """Each item's encoding, or its InputError in place: (results so far, texts to run).
+    With ``chat``, an item's text becomes the prompt the chat template makes of it."""
+    results: list = [None] * len(items)
+    pending: Pending = []
+    for position, item in enumerate(items):
+        try:
+            if chat is not None:
+                prompt = render(engine.tokenizer, chat, item.text, item.line)
+                item = dataclasses.replace(item, text=prompt)
+            encoding = encode(
+                engine.tokenizer, item.text, engine.max_length, truncate, item.line, chat is None
+            )
+        except InputError as error:
+            results[position] = error
+        else:
+            pending.append((position, item, encoding))
+    return results, pending
+
+
+def fitting_groups(engine: Engine, pending: Pending, kept: tuple[int, int]) -> list[Pending]:
+    """``pending`` cut into consecutive padded batches whose estimated peak fits in the memory
+    available (halving as often as needed); a single text that cannot fit is refused."""
+    if not pending:
+        return []
+    lengths = [len(encoding) for _, _, encoding in pending]
+    estimate = estimate_batch(engine.sizes, lengths, *kept)
+    free = available_bytes(engine.device)
+    if estimate.beyond_weights <= free:
+        return [pending]
+    if len(pending) == 1:
+        raise DoesNotFit(estimate, free, engine.device_name, lengths[0])
+    half = len(pending) // 2
+    return fitting_groups(engine, pending[:half], kept) + fitting_groups(
+        engine, pending[half:], kept
+    )
 
 
 def inspect_batch(
@@ -17,22 +68,16 @@ def inspect_batch(
     items: list[SourceText],
     truncate: bool = False,
     layers: Sequence[int] | None = None,
+    chat: Chat | None = None,
 ) -> list[Inspection | InputError]:
     """One result per item, in order: an Inspection, or the InputError that item raised."""
-    results: list[Inspection | InputError | None] = [None] * len(items)
-    pending: list[tuple[int, SourceText, Encoding]] = []
-    for position, item in enumerate(items):
-        try:
-            encoding = encode(engine.tokenizer, item.text, engine.max_length, truncate, item.line)
-        except InputError as error:
-            results[position] = error
-        else:
-            pending.append((position, item, encoding))
-    if pending:
+    results, pending = encode_items(engine, items, truncate, chat)
+    kept = (engine.num_layers if layers is None else len(layers), engine.num_heads)
+    for group in fitting_groups(engine, pending, kept):
         started = time.perf_counter()
-        outputs = collect(engine, [encoding for _, _, encoding in pending], layers)
-        seconds = (time.perf_counter() - started) / len(pending)
-        for (position, item, encoding), output in zip(pending, outputs, strict=True):
+        outputs = collect(engine, [encoding for _, _, encoding in group], layers)
+        seconds = (time.perf_counter() - started) / len(group)
+        for (position, item, encoding), output in zip(group, outputs, strict=True):
             results[position] = wrap(engine, item, encoding, output, seconds)
     return [result for result in results if result is not None]
 
@@ -60,3 +105,60 @@ def wrap(
         index=item.index,
         line=item.line,
     )
+
+
+Viewed = tuple[Inspection, View]
+
+
+def view_batch(
+    engine: Engine,
+    items: list[SourceText],
+    options: ViewOptions,
+    keep: Keep,
+    truncate: bool,
+    chat: Chat | None = None,
+) -> list[Viewed | InputError]:
+    """One padded forward pass, each layer analysed as it arrives and then dropped: per item, in
+    order, the analysed inspection and its view (as `views.view_of` makes them), or an error."""
+    results, pending = encode_items(engine, items, truncate, chat)
+    kept = (0, 0)
+    if keep.whole:
+        kept = (len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads)))
+    for group in fitting_groups(engine, pending, kept):
+        for (position, _, _), result in zip(
+            group, _view_group(engine, group, options, keep), strict=True
+        ):
+            results[position] = result
+    return [result for result in results if result is not None]
+
+
+def _view_group(
+    engine: Engine, pending: Pending, options: ViewOptions, keep: Keep
+) -> list[Viewed | InputError]:
+    """One padded forward pass for ``pending``, each text digested layer by layer."""
+    digests = [
+        TextDigest(_empty(engine, item, encoding), options, keep, engine.num_layers)
+        for _, item, encoding in pending
+    ]
+    lengths = [len(encoding) for _, _, encoding in pending]
+
+    def consume(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
+        for row, (digest, n) in enumerate(zip(digests, lengths, strict=True)):
+            digest.add(layer, weights[row, :, :n, :n])  # (H, T, T)
+
+    started = time.perf_counter()
+    shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume)
+    seconds = (time.perf_counter() - started) / len(pending)
+    finished = []
+    for digest, stages in zip(digests, shapes, strict=True):
+        digest.base = dataclasses.replace(digest.base, shapes={**stages, **digest.base.shapes})
+        finished.append(digest.finish(seconds))
+    return finished
+
+
+def _empty(engine: Engine, item: SourceText, encoding: Encoding) -> Inspection:
+    """The text's Inspection before any layer: tokens and metadata, no attention yet."""
+    n, heads = len(encoding), engine.num_heads
+    empty = np.zeros((0, heads, n, n), np.float32)  # (0, H, T, T)
+    shapes = {"attention": [engine.num_layers, heads, n, n]}
+    return wrap(engine, item, encoding, TextResult(empty, shapes), 0.0)

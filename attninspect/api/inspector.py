@@ -7,14 +7,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
 from attninspect.analysis.alignment import TextDiff
+from attninspect.analysis.digest import Keep
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.selection import resolve_head, resolve_layer
+from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.analysis.views import ViewOptions
-from attninspect.api.batching import inspect_batch
+from attninspect.api.batching import Viewed, inspect_batch, view_batch
 from attninspect.api.flows import compare_texts, search_heads
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.files.sources import Item, SourceText
+from attninspect.model.chat import Chat, check_template
 from attninspect.model.engines.base import Engine
 from attninspect.model.engines.factory import EngineSettings, open_engine
 
@@ -28,7 +30,9 @@ class Inspector:
 
     ``Inspector()`` loads the bundled all-MiniLM-L6-v2; ``Inspector("DIR or hub id")`` any
     encoder or decoder; ``Inspector("scratch", dim=16, heads=2, causal=True)`` the from-scratch
-    module. Failures raise `AttnInspectError` subclasses with a message a user can act on.
+    module. ``chat=True`` wraps each text as a user message with the tokenizer's chat template
+    (``system=`` adds a system message). Failures raise `AttnInspectError` subclasses with a
+    message a user can act on.
     """
 
     def __init__(
@@ -38,6 +42,7 @@ class Inspector:
         device: str = EngineSettings.device,
         dtype: str = EngineSettings.dtype,
         trust_remote_code: bool = False,
+        download: bool = False,
         truncate: bool = False,
         batch_size: int = 16,
         verbose: bool = False,
@@ -46,6 +51,8 @@ class Inspector:
         heads: int = EngineSettings.heads,
         causal: bool = False,
         seed: int = EngineSettings.seed,
+        chat: bool = False,
+        system: str | None = None,
     ) -> None:
         settings = EngineSettings(
             model=model,
@@ -53,15 +60,21 @@ class Inspector:
             device=device,
             dtype=dtype,
             trust_remote_code=trust_remote_code,
+            download=download,
             verbose=verbose,
             dim=dim,
             heads=heads,
             causal=causal,
             seed=seed,
         )
+        if system is not None and not chat:
+            raise AttnInspectError("system= adds a system message to chat=True; set chat=True")
         self.engine: Engine = open_engine(settings)
         self.truncate = truncate
         self.batch_size = max(1, batch_size)
+        self.chat = Chat(system) if chat else None
+        if self.chat is not None:
+            check_template(self.engine.tokenizer, self.engine.model_name)
 
     @property
     def model_name(self) -> str:
@@ -108,13 +121,27 @@ class Inspector:
     def inspect_batch(self, batch: list[Item]) -> list[Inspection | InputError]:
         """One padded forward pass for the good texts of ``batch``; errors kept in place."""
         texts = [item for item in batch if isinstance(item, SourceText)]
-        results = iter(inspect_batch(self.engine, texts, self.truncate))
+        results = iter(inspect_batch(self.engine, texts, self.truncate, chat=self.chat))
         return [item if isinstance(item, InputError) else next(results) for item in batch]
 
-    def check(self, options: ViewOptions) -> None:
+    def view_batch(
+        self, batch: list[Item], options: ViewOptions, keep: Keep | None = None
+    ) -> list[Viewed | InputError]:
+        """Like `inspect_batch`, but each layer is analysed as the model computes it and only what
+        the view (and ``keep``) needs is kept: per item, the analysed inspection and its view."""
+        texts = [item for item in batch if isinstance(item, SourceText)]
+        viewed = view_batch(self.engine, texts, options, keep or Keep(), self.truncate, self.chat)
+        results = iter(viewed)
+        return [item if isinstance(item, InputError) else next(results) for item in batch]
+
+    def check(self, options: ViewOptions, keep: Keep | None = None) -> None:
         """Refuse a layer or head this model does not have, before any text runs."""
         resolve_layer(options.layer, self.num_layers)
         resolve_head(options.head, self.num_heads)
+        if keep is not None:
+            resolve_indices(keep.layers, self.num_layers, "layers")
+            if not options.rollout:
+                resolve_indices(keep.heads, self.num_heads, "heads")
 
     def heads(self, text: str, source: str, target: str, words: bool = False) -> HeadSearch:
         """Every layer x head ranked by the attention token ``source`` gives ``target``
@@ -139,10 +166,8 @@ class Inspector:
 def truncation_message(inspection: Inspection) -> str:
     """What a truncation warning says."""
     where = f"line {inspection.line}: " if inspection.line is not None else ""
-    return (
-        f"{where}text truncated from {inspection.truncated_from} to "
-        f"{inspection.length} tokens (--truncate)"
-    )
+    tokens = inspection.shapes.get("input_ids", [inspection.length])[-1]  # before --words
+    return f"{where}text truncated from {inspection.truncated_from} to {tokens} tokens (--truncate)"
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

@@ -5,9 +5,9 @@ Nothing here imports torch or transformers at module level, so `attninspect --he
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
+from errno import EPIPE
 from typing import Annotated, Any
 
 import typer
@@ -44,6 +44,15 @@ def _click_exception_type() -> type[Exception]:
     raise AssertionError("typer.BadParameter does not derive from ClickException")
 
 
+class StdoutClosed(Exception):
+    """Standard output was closed early (``| head``); not an OSError, so click cannot catch it."""
+
+
+def debug_enabled() -> bool:
+    """Whether ``ATTNINSPECT_DEBUG`` holds a true value (1, true, yes, on): show tracebacks."""
+    return os.environ.get(DEBUG_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def exit_status(error: BaseException) -> int:
     """The exception-to-exit table: report the error (where there is something to say)."""
     if isinstance(error, _click_exception_type()):
@@ -58,7 +67,7 @@ def exit_status(error: BaseException) -> int:
     if isinstance(error, KeyboardInterrupt | typer.Abort):
         report_error("interrupted")
         return INTERRUPTED
-    if isinstance(error, BrokenPipeError) or getattr(error, "errno", None) == errno.EPIPE:
+    if isinstance(error, BrokenPipeError | StdoutClosed) or getattr(error, "errno", None) == EPIPE:
         _silence_stdout()
         return BROKEN_PIPE
     report_error(
@@ -70,6 +79,16 @@ def exit_status(error: BaseException) -> int:
 
 class AttnInspectGroup(TyperGroup):
     """Runs the command and turns every failure into one line and an exit status."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; a broken pipe leaves as StdoutClosed, past click's own EPIPE handler
+        (which would exit 1)."""
+        try:
+            return super().invoke(ctx)
+        except OSError as error:
+            if error.errno == EPIPE:
+                raise StdoutClosed() from error
+            raise
 
     def main(  # type: ignore[override]
         self,
@@ -87,7 +106,7 @@ class AttnInspectGroup(TyperGroup):
             if exit_code == INTERRUPTED:
                 report_error("interrupted")
         except (Exception, KeyboardInterrupt) as error:
-            if os.environ.get(DEBUG_VARIABLE) and not _expected(error):
+            if debug_enabled() and not _expected(error):
                 raise
             exit_code = exit_status(error)
         if standalone_mode:
@@ -97,8 +116,10 @@ class AttnInspectGroup(TyperGroup):
 
 def _expected(error: BaseException) -> bool:
     """Failures with a message of their own (not bugs)."""
-    expected = (_click_exception_type(), AttnInspectError, KeyboardInterrupt, typer.Abort)
-    return isinstance(error, expected) or getattr(error, "errno", None) == errno.EPIPE
+    expected = (
+        _click_exception_type(), AttnInspectError, KeyboardInterrupt, typer.Abort, StdoutClosed
+    )  # fmt: skip
+    return isinstance(error, expected) or getattr(error, "errno", None) == EPIPE
 
 
 app = typer.Typer(

@@ -9,10 +9,12 @@ import typer
 from attninspect.cli import feedback
 from attninspect.cli.app import app
 from attninspect.cli.options import (
+    SIZE_MAX,
     VIEW,
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
+    DownloadOption,
     DpiOption,
     DType,
     DTypeOption,
@@ -47,7 +49,12 @@ def diff(
     top: Annotated[
         int,
         typer.Option(
-            "--top", "-k", min=1, help="Keys per layer for --focus.", rich_help_panel=VIEW
+            "--top",
+            "-k",
+            min=1,
+            max=SIZE_MAX,
+            help="Keys per layer for --focus.",
+            rich_help_panel=VIEW,
         ),
     ] = 3,
     words: WordsOption = False,
@@ -66,6 +73,7 @@ def diff(
     dpi: DpiOption = 150,
     truncate: TruncateOption = False,
     trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
@@ -76,7 +84,7 @@ def diff(
     check_view(rollout, head)
     kind = check_save(save)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top)  # type: ignore[arg-type]
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose)
+    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
         comparison = inspector.diff(text_a, text_b, options)

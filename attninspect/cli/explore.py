@@ -14,13 +14,18 @@ from attninspect.cli.app import app
 from attninspect.cli.options import (
     MODEL,
     SCRATCH_HELP,
+    ChatOption,
     DeviceOption,
+    DownloadOption,
     DType,
     DTypeOption,
     ModelOption,
+    SystemOption,
     TruncateOption,
     TrustOption,
+    chat_options,
     engine_options,
+    usage_error,
 )
 from attninspect.cli.run import scratch_options
 from attninspect.errors import AttnInspectError
@@ -47,8 +52,8 @@ def explore(
         ),
     ] = None,
     heads: Annotated[
-        int | None,
-        typer.Option("--heads", min=1, help=SCRATCH_HELP + "heads [1].", rich_help_panel=MODEL),
+        str | None,
+        typer.Option("--heads", help=SCRATCH_HELP + "heads [1].", rich_help_panel=MODEL),
     ] = None,
     causal: Annotated[
         bool,
@@ -62,10 +67,20 @@ def explore(
     ] = None,
     truncate: TruncateOption = False,
     trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
+    chat: ChatOption = False,
+    system: SystemOption = None,
 ) -> None:
     """Explore a sentence interactively: arrows move layer and head, ? lists the keys, q quits."""
-    scratch = scratch_options(model, tokenizer, dim, heads, causal, seed)
-    engine = engine_options(model, device, dtype, trust_remote_code, False) | scratch
+    scratch, kept_heads = scratch_options(model, tokenizer, dim, heads, causal, seed)
+    if kept_heads is not None:
+        raise usage_error(
+            "explore shows every head (← / → walk through them); --heads is a count for "
+            "--model scratch",
+            "'--heads'",
+        )
+    engine = engine_options(model, device, dtype, trust_remote_code, False, download) | scratch
+    engine |= chat_options(chat, system)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise AttnInspectError(
             "explore needs a terminal (standard input and output); for scripts use run"

@@ -9,10 +9,12 @@ import typer
 from attninspect.cli import feedback
 from attninspect.cli.app import app
 from attninspect.cli.options import (
+    SIZE_MAX,
     VIEW,
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
+    DownloadOption,
     DpiOption,
     DType,
     DTypeOption,
@@ -44,7 +46,10 @@ def heads(
         str, typer.Option("--to", callback=_selector, help="Key token, same syntax.")
     ],
     top: Annotated[
-        int, typer.Option("--top", "-k", min=1, help="Heads in the ranking.", rich_help_panel=VIEW)
+        int,
+        typer.Option(
+            "--top", "-k", min=1, max=SIZE_MAX, help="Heads in the ranking.", rich_help_panel=VIEW
+        ),
     ] = 10,
     words: WordsOption = False,
     model: ModelOption = None,
@@ -56,6 +61,7 @@ def heads(
     dpi: DpiOption = 150,
     truncate: TruncateOption = False,
     trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
@@ -63,7 +69,7 @@ def heads(
     from attninspect.files.records import HeadsResult
 
     kind = check_save(save)
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose)
+    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
         search = inspector.heads(text, source.raw, target.raw, words)  # type: ignore[attr-defined]

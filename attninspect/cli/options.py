@@ -11,6 +11,9 @@ import typer
 from attninspect.model.devices import DEVICE_HELP, is_device_spec
 
 INPUT, MODEL, VIEW, OUTPUT = "Input", "Model", "View", "Output"
+# Bounds that make an absurd number a usage error (exit 2) instead of an overflow deep inside.
+SIZE_MAX = 2**31 - 1
+SEED_MIN, SEED_MAX = 0, 2**63 - 1  # what torch.manual_seed and torch.Generator accept
 SCRATCH_HELP = "With --model scratch: "
 
 
@@ -69,6 +72,56 @@ def _selector(value: str | None):
         raise typer.BadParameter(str(error)) from None
 
 
+def parse_index_spec(value: str) -> int | slice:
+    """``3``, ``-1``, ``2:4``, ``:3``, ``-4:``, ``::2`` -> an int or a slice; ValueError else."""
+    from attninspect.analysis.ranges import parse_range
+
+    return parse_range(value)
+
+
+def _index_spec(value: str | None) -> int | slice | None:
+    """Parsed once, here: an index or a Python-style slice."""
+    if value is None:
+        return None
+    try:
+        return parse_index_spec(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+LayersOption = Annotated[
+    str | None,
+    typer.Option(
+        "--layers",
+        callback=_index_spec,
+        help="Layers that every-layer outputs (--all-layers, npz) keep: an index or a slice "
+        "such as 2:4 or -4: (default: all).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+ChatOption = Annotated[
+    bool,
+    typer.Option(
+        "--chat",
+        help="Wrap the text as a user message with the tokenizer's chat template.",
+        rich_help_panel=INPUT,
+    ),
+]
+SystemOption = Annotated[
+    str | None,
+    typer.Option(
+        "--system", help="With --chat: a system message before the text.", rich_help_panel=INPUT
+    ),
+]
+
+
+def chat_options(chat: bool, system: str | None) -> dict[str, object]:
+    """The `Inspector` keywords of --chat / --system; --system alone is a usage error."""
+    if system is not None and not chat:
+        raise usage_error("--system adds a system message to --chat: add --chat", "'--system'")
+    return {"chat": chat, "system": system} if chat else {}
+
+
 DeviceOption = Annotated[
     str,
     typer.Option(
@@ -108,6 +161,14 @@ TrustOption = Annotated[
     bool,
     typer.Option(
         "--trust-remote-code", help="Allow a model's own Python code to run.", rich_help_panel=MODEL
+    ),
+]
+DownloadOption = Annotated[
+    bool,
+    typer.Option(
+        "--download",
+        help="Fetch a hub id that is not in the local cache (default: the cache only).",
+        rich_help_panel=MODEL,
     ),
 ]
 VerboseOption = Annotated[
@@ -198,7 +259,12 @@ CompareFormatOption = Annotated[
 
 
 def engine_options(
-    model: str | None, device: str, dtype: DType, trust_remote_code: bool, verbose: bool
+    model: str | None,
+    device: str,
+    dtype: DType,
+    trust_remote_code: bool,
+    verbose: bool,
+    download: bool = False,
 ) -> dict[str, object]:
     """The `Inspector` keywords that every model-loading command shares."""
     return {
@@ -207,6 +273,7 @@ def engine_options(
         "dtype": dtype.value,
         "trust_remote_code": trust_remote_code,
         "verbose": verbose,
+        "download": download,
     }
 
 

@@ -8,6 +8,9 @@ import typer
 
 from attninspect.cli.app import app
 from attninspect.cli.options import (
+    SEED_MAX,
+    SEED_MIN,
+    SIZE_MAX,
     DeviceOption,
     NoColorOption,
     OutputOption,
@@ -19,12 +22,18 @@ from attninspect.cli.output import write_one
 
 @app.command()
 def shapes(
-    dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding size D.")] = 8,
-    length: Annotated[int, typer.Option("--len", min=1, help="Sequence length T.")] = 5,
-    heads: Annotated[int, typer.Option("--heads", min=1, help="Heads H; must divide D.")] = 1,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size B.")] = 1,
+    dim: Annotated[int, typer.Option("--dim", min=1, max=SIZE_MAX, help="Embedding size D.")] = 8,
+    length: Annotated[
+        int, typer.Option("--len", min=1, max=SIZE_MAX, help="Sequence length T.")
+    ] = 5,
+    heads: Annotated[
+        int, typer.Option("--heads", min=1, max=SIZE_MAX, help="Heads H; must divide D.")
+    ] = 1,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=SIZE_MAX, help="Batch size B.")] = 1,
     causal: Annotated[bool, typer.Option("--causal", help="Mask keys after each query.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for weights and input.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=SEED_MIN, max=SEED_MAX, help="Seed for weights and input.")
+    ] = 0,
     device: DeviceOption = "auto",
     output_format: Annotated[
         ShapesFormat, typer.Option("--format", help="table for people, json or jsonl for scripts.")

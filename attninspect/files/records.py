@@ -19,6 +19,7 @@ from attninspect.safe_text import ESCAPED_CATEGORIES
 
 CSV_COLUMNS = (
     "text_index",
+    "line",
     "layer",
     "head",
     "query_index",
@@ -73,9 +74,18 @@ def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> 
             ],
         }
     if all_layers:
-        record["all_attention"] = inspection.attention.tolist()
+        record.update(_all_attention(inspection))
     record["seconds"] = round(inspection.seconds, 6)
     return record
+
+
+def _all_attention(inspection: Inspection) -> dict[str, Any]:
+    """Every kept layer and head; with --layers / --heads, which ones they are."""
+    found: dict[str, Any] = {"all_attention": inspection.attention.tolist()}
+    if inspection.layers is not None:
+        found["all_attention_layers"] = inspection.layer_ids
+        found["all_attention_heads"] = inspection.head_ids
+    return found
 
 
 def dump_json(record: Any) -> str:
@@ -108,9 +118,9 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
     tokens = inspection.tokens
     if all_layers:
         blocks = [
-            (layer, head, inspection.attention[layer, head])
-            for layer in range(inspection.num_layers)
-            for head in range(inspection.num_heads)
+            (layer, head, inspection.attention[i, j])
+            for i, layer in enumerate(inspection.layer_ids)
+            for j, head in enumerate(inspection.head_ids)
         ]
     else:
         blocks = [(view.layer, view.head, view.matrix)]
@@ -118,38 +128,63 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
         for query, row in enumerate(matrix.tolist()):
             query_token = tokens[query]
             for key, weight in enumerate(row):
-                yield (inspection.index, layer, head, query, query_token, key, tokens[key], weight)
+                yield (
+                    *_where(inspection),
+                    layer,
+                    head,
+                    query,
+                    query_token,
+                    key,
+                    tokens[key],
+                    weight,
+                )
 
 
-STATS_COLUMNS = ("text_index", "layer", "head", "entropy", "previous", "same", "next", "special")
+def _where(inspection: Inspection) -> tuple[int, int | str]:
+    """``text_index`` and ``line`` (the input line; empty for a TEXT argument)."""
+    return inspection.index, inspection.line if inspection.line is not None else ""
+
+
+STATS_COLUMNS = (
+    "text_index",
+    "line",
+    "layer",
+    "head",
+    "entropy",
+    "previous",
+    "same",
+    "next",
+    "special",
+)
 
 
 def stats_rows(inspection: Inspection, view: View):
     """One row per head of every layer, with --stats."""
     for stats in view.stats or []:
-        yield (inspection.index, *(getattr(stats, name) for name in STATS_COLUMNS[1:]))
+        yield (*_where(inspection), *(getattr(stats, name) for name in STATS_COLUMNS[2:]))
 
 
 def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
-    """One text: `tokens`, `attention`; several: `tokens_i`, `attention_i` and `texts`."""
-
-    def tokens_array(inspection: Inspection) -> np.ndarray:
-        return np.array(inspection.tokens, dtype=np.str_)
-
-    if len(inspections) == 1:
-        only = inspections[0]
-        return {
-            "tokens": tokens_array(only),
-            "attention": only.attention.astype(np.float32, copy=False),
-            "text": np.array(only.text, dtype=np.str_),
-        }
+    """One layout for any number N of texts: `texts` (N strings) and, for i in 0..N-1,
+    `tokens_i` (strings) and `attention_i` (float32, [L, H, T, T])."""
     arrays: dict[str, np.ndarray] = {
         "texts": np.array([inspection.text for inspection in inspections], dtype=np.str_)
     }
     for number, inspection in enumerate(inspections):
-        arrays[f"tokens_{number}"] = tokens_array(inspection)
+        arrays[f"tokens_{number}"] = np.array(inspection.tokens, dtype=np.str_)
         arrays[f"attention_{number}"] = inspection.attention.astype(np.float32, copy=False)
+        arrays.update(_narrowed(inspection, f"_{number}"))
     return arrays
+
+
+def _narrowed(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
+    """With --layers / --heads: which model layers and heads the attention array holds."""
+    if inspection.layers is None:
+        return {}
+    return {
+        f"layers{suffix}": np.array(inspection.layer_ids, dtype=np.int64),
+        f"heads{suffix}": np.array(inspection.head_ids, dtype=np.int64),
+    }
 
 
 def diff_record(diff: TextDiff) -> dict[str, Any]:
@@ -266,3 +301,14 @@ class PlainRecord:
     def rows(self) -> Iterable[tuple]:
         for name, value in self.data.items():
             yield (name, json.dumps(value) if isinstance(value, list) else value)
+
+
+BYTES_PER_VALUE = {"json": 20, "jsonl": 20, "csv": 60, "npz": 4, "table": 0}
+
+
+def output_bytes(inspection: Inspection, view: View, output_format: str, all_layers: bool) -> int:
+    """About how many bytes one text of `run` adds to its output (npz: before compression)."""
+    values = view.matrix.size + (inspection.attention.size if all_layers else 0)
+    if output_format == "npz":
+        values = inspection.attention.size
+    return values * BYTES_PER_VALUE.get(output_format, 20)

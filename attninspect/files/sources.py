@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import stat
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,15 @@ class SourceText:
 
 
 Item = SourceText | InputError
+# A text is at most a few thousand tokens; a longer line is refused as soon as it passes this
+# bound (even with --truncate), so no input (a 50 MB line, /dev/zero) can exhaust memory.
+MAX_LINE_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class LongLine:
+    """A line that passed MAX_LINE_BYTES; the rest of it is skipped unread into memory."""
 
 
 @dataclass
@@ -41,6 +51,16 @@ def from_argument(text: str) -> TextSource:
     return TextSource(items=[SourceText(text=text, index=0)], description="the argument")
 
 
+def from_standard_input() -> TextSource:
+    """Texts from standard input; a closed standard input (``<&-``) is a clear error."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise AttnInspectError(
+            "standard input is closed; pipe texts into `run -`, or use --file FILE"
+        )
+    return from_stream(stream, "standard input")
+
+
 def from_stream(
     stream: BinaryIO, description: str, path: str | None = None, close: bool = False
 ) -> TextSource:
@@ -49,8 +69,8 @@ def from_stream(
     source.live = not _is_regular_file(stream)
     # A pipe is read with os.read on its descriptor: the reader thread then holds no lock of the
     # buffered stream, so the process can always exit while it waits for input.
-    raw_lines = _descriptor_lines(stream.fileno()) if source.live else iter(stream.readline, b"")
-    source.items = _lines(raw_lines, source.blank_lines, stream if close else None)
+    read = _descriptor_reader(stream.fileno()) if source.live else stream.read
+    source.items = _lines(_bounded_lines(read), source.blank_lines, stream if close else None)
     return source
 
 
@@ -78,24 +98,48 @@ def _is_regular_file(stream: BinaryIO) -> bool:
         return True  # an in-memory stream: everything is already there
 
 
-def _descriptor_lines(descriptor: int) -> Iterator[bytes]:
-    """Lines of a pipe or terminal, each as soon as it is complete."""
-    pending = b""
-    while chunk := os.read(descriptor, 1 << 16):
-        *complete, pending = (pending + chunk).split(b"\n")
-        for line in complete:
-            yield line + b"\n"
-    if pending:
-        yield pending
+def _descriptor_reader(descriptor: int):
+    """``read(n)`` straight from a descriptor: returns what has arrived, never waits for more."""
+    return lambda size: os.read(descriptor, size)
+
+
+def _bounded_lines(read) -> Iterator[bytes | LongLine]:
+    """Lines as they complete, in linear time; a line over MAX_LINE_BYTES becomes one LongLine."""
+    parts: list[bytes] = []
+    size = 0
+    skipping = False
+    while chunk := read(CHUNK_BYTES):
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            if not skipping:
+                yield b"".join([*parts, chunk[start : end + 1]])
+            parts, size, skipping = [], 0, False
+            start = end + 1
+        if skipping or start == len(chunk):
+            continue
+        parts.append(chunk[start:])
+        size += len(chunk) - start
+        if size > MAX_LINE_BYTES:
+            yield LongLine()
+            parts, size, skipping = [], 0, True
+    if parts:
+        yield b"".join(parts)
 
 
 def _lines(
-    raw_lines: Iterator[bytes], blank_lines: list[int], owned: BinaryIO | None
+    raw_lines: Iterator[bytes | LongLine], blank_lines: list[int], owned: BinaryIO | None
 ) -> Iterator[Item]:
     """Decode each line strictly as UTF-8; skip blank ones, noting their numbers."""
     index = 0
     try:
         for number, raw in enumerate(raw_lines, start=1):
+            if isinstance(raw, LongLine):
+                yield InputError(
+                    f"the line is longer than {MAX_LINE_BYTES // (1 << 20)} MiB; "
+                    "no model takes a text that long, so it is not read (split it)",
+                    number,
+                )
+                continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attninspect.errors import AttnInspectError
 from attninspect.units import format_bytes
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["available_bytes", "format_bytes", "system_available_bytes"]
+__all__ = [
+    "address_space_left",
+    "available_bytes",
+    "cgroup_available_bytes",
+    "format_bytes",
+    "refuse_unless_fits",
+    "system_available_bytes",
+]
+UNLIMITED = 2**63 - 1
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def available_bytes(device: torch.device) -> int:
@@ -20,7 +31,70 @@ def available_bytes(device: torch.device) -> int:
 
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
-    return system_available_bytes()
+    return min(system_available_bytes(), address_space_left(), cgroup_available_bytes())
+
+
+def refuse_unless_fits(needed: int, device: torch.device, what: str, advice: str) -> None:
+    """Raise before allocating when ``needed`` bytes cannot fit on ``device``."""
+    from attninspect.model.devices import device_label
+
+    free = available_bytes(device)
+    if needed > free:
+        raise AttnInspectError(
+            f"{what} needs about {format_bytes(needed)}, but {device_label(device)} has "
+            f"{format_bytes(free)} available; {advice}"
+        )
+
+
+def address_space_left(status: Path = Path("/proc/self/status")) -> int:
+    """What ``ulimit -v`` (RLIMIT_AS) still allows this process to map."""
+    try:
+        import resource
+
+        limit, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return UNLIMITED
+    if limit == resource.RLIM_INFINITY or limit < 0:
+        return UNLIMITED
+    return max(limit - _mapped_bytes(status), 0)
+
+
+def _mapped_bytes(status: Path) -> int:
+    """The process's current virtual size (VmSize), 0 where unknown."""
+    try:
+        for line in status.read_text(encoding="ascii").splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def cgroup_available_bytes(root: Path = CGROUP_ROOT) -> int:
+    """The memory cgroup's limit minus its usage (cgroup v2, else v1); unlimited where none."""
+    for limit_name, usage_name in (
+        ("memory.max", "memory.current"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
+    ):
+        limit = _read_number(root / limit_name)
+        if limit is not None:
+            usage = _read_number(root / usage_name) or 0
+            return max(limit - usage, 0) if limit < UNLIMITED else UNLIMITED
+    return UNLIMITED
+
+
+def _read_number(path: Path) -> int | None:
+    """An integer file such as memory.max; "max" (no limit) reads as UNLIMITED."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    if text == "max":
+        return UNLIMITED
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def system_available_bytes() -> int:

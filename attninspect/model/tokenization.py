@@ -9,6 +9,16 @@ from attninspect.errors import InputError
 
 # Tokenizers report "no limit" as a huge number; anything past this is treated as no limit.
 UNBOUNDED_LENGTH = 1_000_000
+# A text longer than this many characters per token of the limit is first tokenized by a prefix
+# of that length: if the prefix alone is over the limit, the whole text is never tokenized.
+CHARS_PER_TOKEN = 16
+# Without a token limit, texts longer than this are refused before tokenizing.
+MAX_TEXT_CHARS = 1 << 20
+# Models whose position ids start after the padding id (RoBERTa's offset of pad_token_id + 1).
+OFFSET_POSITION_TYPES = frozenset(
+    {"roberta", "xlm-roberta", "camembert", "roberta-prelayernorm", "data2vec-text", "ibert",
+     "longformer", "mpnet", "xmod", "xlm-roberta-xl"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -28,28 +38,43 @@ class Encoding:
 
 
 def encode(
-    tokenizer: Any, text: str, max_length: int | None, truncate: bool, line: int | None = None
+    tokenizer: Any,
+    text: str,
+    max_length: int | None,
+    truncate: bool,
+    line: int | None = None,
+    special_tokens: bool = True,
 ) -> Encoding:
-    """Tokenize ``text`` with special tokens; refuse empty text and text past ``max_length``."""
-    if not text.strip():
-        raise InputError("the text is empty" if not text else "the text is only white space", line)
-    if "\x00" in text:
-        raise InputError("the text contains a NUL byte (binary data?)", line)
-    batch = _tokenize(tokenizer, text)
+    """Tokenize ``text`` (with the tokenizer's special tokens unless ``special_tokens`` is False,
+    as for a rendered chat prompt); refuse empty text and text past ``max_length``."""
+    check_text(text, max_length, line)
+    batch, count, at_least = _tokenize_bounded(tokenizer, text, max_length, special_tokens)
     ids = list(batch["input_ids"])
     if not ids:
         raise InputError("the text has no tokens", line)
     truncated_from = None
-    if max_length is not None and len(ids) > max_length:
+    if max_length is not None and count > max_length:
         if not truncate:
             raise InputError(
-                f"the text has {len(ids)} tokens but the model takes at most {max_length}; "
-                "shorten it or pass --truncate",
+                f"the text has {'more than ' * at_least}{count} tokens but the model takes at "
+                f"most {max_length}; shorten it or pass --truncate",
                 line,
             )
-        truncated_from = len(ids)
-        batch = _tokenize(tokenizer, text, truncation=True, max_length=max_length)
+        truncated_from = count
+        batch = _tokenize(
+            tokenizer,
+            _prefix(text, max_length),
+            add_special_tokens=special_tokens,
+            truncation=True,
+            max_length=max_length,
+        )
         ids = list(batch["input_ids"])
+        if len(ids) > max_length or all(special_flags(tokenizer, ids)):
+            raise InputError(
+                f"the model takes at most {max_length} tokens, fewer than its own special tokens "
+                f"and one token of text need ({len(ids)}); this model cannot inspect text",
+                line,
+            )
     return Encoding(
         ids=ids,
         tokens=[str(token) for token in tokenizer.convert_ids_to_tokens(ids)],
@@ -63,19 +88,83 @@ def encode(
     )
 
 
+def check_text(text: str, max_length: int | None, line: int | None) -> None:
+    """Refuse, before tokenizing, text that is empty, binary, not UTF-8, or unboundedly long."""
+    if not text.strip():
+        raise InputError("the text is empty" if not text else "the text is only white space", line)
+    if "\x00" in text:
+        raise InputError("the text contains a NUL byte (binary data?)", line)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(
+            f"the text is not valid UTF-8 (undecodable bytes at character {error.start + 1})", line
+        ) from None
+    if max_length is None and len(text) > MAX_TEXT_CHARS:
+        raise InputError(
+            f"the text has {len(text)} characters; attninspect takes at most {MAX_TEXT_CHARS}",
+            line,
+        )
+
+
+def _prefix(text: str, max_length: int) -> str:
+    """The start of ``text`` that can hold ``max_length`` tokens, cut at white space if possible."""
+    bound = max_length * CHARS_PER_TOKEN
+    if len(text) <= bound:
+        return text
+    cut = text.rfind(" ", bound // 2, bound)
+    return text[: cut if cut > 0 else bound]
+
+
+def _tokenize_bounded(
+    tokenizer: Any, text: str, max_length: int | None, special_tokens: bool = True
+) -> tuple[Any, int, bool]:
+    """Tokenize ``text``, or only a prefix when that already exceeds ``max_length``.
+
+    Returns the tokenized batch, the token count, and whether the count is only a lower bound
+    (the prefix's: the whole text has at least as many tokens).
+    """
+    if max_length is not None:
+        prefix = _prefix(text, max_length)
+        if prefix != text:
+            batch = _tokenize(tokenizer, prefix, add_special_tokens=special_tokens)
+            if len(batch["input_ids"]) > max_length:
+                return batch, len(batch["input_ids"]), True
+    batch = _tokenize(tokenizer, text, add_special_tokens=special_tokens)
+    return batch, len(batch["input_ids"]), False
+
+
 def _tokenize(tokenizer: Any, text: str, **options: Any) -> Any:
     """Tokenize with offsets where the tokenizer can give them (fast tokenizers)."""
     if getattr(tokenizer, "is_fast", False):
-        return tokenizer(
-            text, add_special_tokens=True, verbose=False, return_offsets_mapping=True, **options
-        )
-    return tokenizer(text, add_special_tokens=True, verbose=False, **options)
+        return tokenizer(text, verbose=False, return_offsets_mapping=True, **options)
+    return tokenizer(text, verbose=False, **options)
 
 
 def special_flags(tokenizer: Any, ids: list[int]) -> list[bool]:
-    """True where an id is one of the tokenizer's special tokens (CLS, SEP, BOS, EOS, PAD, ...)."""
-    specials = set(getattr(tokenizer, "all_special_ids", []) or [])
+    """True where an id is a special token the tokenizer adds or reserves (CLS, SEP, BOS, EOS,
+    PAD, MASK, ...), typed in the text or not. The unknown token is not special: it stands for
+    real text (emoji, rare scripts) that the vocabulary lacks."""
+    specials = special_ids(tokenizer)
     return [token_id in specials for token_id in ids]
+
+
+def special_ids(tokenizer: Any) -> frozenset[int]:
+    """The tokenizer's special ids but the unknown token's (unless it doubles as BOS, EOS, ...)."""
+    tokens = {str(t) for t in getattr(tokenizer, "all_special_tokens", None) or []}
+    unknown = getattr(tokenizer, "unk_token", None)
+    named = dict(getattr(tokenizer, "special_tokens_map", None) or {})
+    named.pop("unk_token", None)
+    if unknown is not None and str(unknown) not in {str(v) for v in named.values()}:
+        tokens.discard(str(unknown))
+    ordered = sorted(tokens)
+    ids = tokenizer.convert_tokens_to_ids(ordered) if ordered else []
+    unknown_id = getattr(tokenizer, "unk_token_id", None)
+    return frozenset(
+        i
+        for token, i in zip(ordered, ids, strict=True)
+        if isinstance(i, int) and (i != unknown_id or token == unknown)
+    )
 
 
 def _word_ids(batch: Any, length: int) -> list[int | None]:
@@ -96,9 +185,17 @@ def max_tokens(tokenizer: Any, config: Any | None) -> int | None:
         for name in ("max_position_embeddings", "n_positions"):
             value = getattr(config, name, None)
             if isinstance(value, int) and 0 < value < UNBOUNDED_LENGTH:
-                limits.append(value)
+                limits.append(value - _position_offset(config))
                 break
-    return min(limits) if limits else None
+    return max(min(limits), 0) if limits else None
+
+
+def _position_offset(config: Any) -> int:
+    """Position ids that come before the first token (RoBERTa-style models: pad id + 1)."""
+    pad = getattr(config, "pad_token_id", None)
+    if getattr(config, "model_type", None) in OFFSET_POSITION_TYPES and isinstance(pad, int):
+        return pad + 1
+    return 0
 
 
 @dataclass(frozen=True)

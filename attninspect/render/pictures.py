@@ -41,9 +41,12 @@ def document(
     heads: Sequence[int] | None = None,
 ) -> PageDocument:
     """The page's copy of one inspection, narrowed to ``layers`` x ``heads`` when given."""
-    layers = list(range(inspection.num_layers)) if layers is None else list(layers)
-    heads = list(range(inspection.num_heads)) if heads is None else list(heads)
-    attention = inspection.attention[layers][:, heads]  # (L', H', T, T)
+    kept_layers, kept_heads = inspection.layer_ids, inspection.head_ids  # model numbers
+    layers = kept_layers if layers is None else list(layers)
+    heads = kept_heads if heads is None else list(heads)
+    rows = [kept_layers.index(layer) for layer in layers]
+    columns = [kept_heads.index(head) for head in heads]
+    attention = inspection.attention[rows][:, columns]  # (L', H', T, T)
     return PageDocument(
         label=label or inspection.text,
         tokens=list(inspection.tokens),

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from attninspect.model.estimate import Sizes
 from attninspect.model.tokenization import Encoding
 
 EngineKind = Literal["pretrained", "scratch"]
@@ -38,6 +39,8 @@ class Engine(Protocol):
     max_length: int | None
     num_layers: int
     num_heads: int
+    device: Any  # torch.device
+    sizes: Sizes  # for memory estimates
 
     @property
     def device_name(self) -> str: ...

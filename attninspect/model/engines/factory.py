@@ -22,6 +22,7 @@ class EngineSettings:
     device: str = "auto"
     dtype: str = "float32"
     trust_remote_code: bool = False
+    download: bool = False  # fetch a hub id missing from the local cache
     verbose: bool = False
     dim: int = 64
     heads: int = 1
@@ -51,7 +52,7 @@ def open_engine(settings: EngineSettings) -> Engine:
         )
     from attninspect.model.engines.pretrained import PretrainedEngine
 
-    source = resolve_model_source(settings.model)
+    source = resolve_model_source(settings.model, download=settings.download)
     if settings.tokenizer is not None:
         raise AttnInspectError(
             "--tokenizer applies to --model scratch; a pretrained model uses its own tokenizer"

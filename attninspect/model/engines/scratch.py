@@ -9,8 +9,20 @@ from attninspect.model.attention import SelfAttention
 from attninspect.model.devices import device_label
 from attninspect.model.engines.base import EngineKind, LayerSink
 from attninspect.model.engines.loading import ModelSource, load_tokenizer
+from attninspect.model.estimate import Sizes
+from attninspect.model.memory import refuse_unless_fits
 from attninspect.model.positional import sinusoidal_positions
 from attninspect.model.tokenization import Encoding, max_tokens, pad_batch
+
+FLOAT32_BYTES = 4
+
+
+def scratch_bytes(vocab_size: int, dim: int, heads: int, length: int) -> int:
+    """Float32 bytes of the embedding table, W_q/W_k/W_v (and W_o), and one text's forward pass
+    at ``length`` tokens (about 7 (T, D) activations and one T x T matrix per head)."""
+    parameters = vocab_size * dim + (3 + (heads > 1)) * dim * dim
+    activations = 7 * length * dim + heads * length * length
+    return FLOAT32_BYTES * (parameters + activations)
 
 
 class ScratchEngine:
@@ -38,6 +50,12 @@ class ScratchEngine:
         pad_id = getattr(self.tokenizer, "pad_token_id", None)
         self.pad_id = int(pad_id) if pad_id is not None else 0
         vocab_size = max(len(self.tokenizer), self.pad_id + 1)
+        refuse_unless_fits(
+            scratch_bytes(vocab_size, dim, heads, self.max_length or 512),
+            device,
+            f"--model scratch with --dim {dim} and --heads {heads}",
+            "choose a smaller --dim",
+        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.embedding = nn.Embedding(vocab_size, dim)
@@ -46,6 +64,9 @@ class ScratchEngine:
         self.attention = self.attention.to(device).eval()
         self.dim = dim
         self.num_heads = heads
+        modules = (self.embedding, self.attention)
+        weights = sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
+        self.sizes = Sizes(1, heads, dim, weights)
 
     @property
     def device_name(self) -> str:

@@ -1,0 +1,172 @@
+"""Streamed views: each layer's attention is analysed as it arrives and only what the output needs
+is kept — the selected layer's matrix, the focus row and sink share of every layer, head
+statistics, rollout's running product, and whole layers only where the output asks for them.
+
+Every layer goes through the same views as `views.analyse` (words, rollout, sink share, stats,
+hidden special tokens), one layer at a time, so the results equal those of the whole tensor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import (
+    HeadChoice,
+    IndexSpec,
+    View,
+    assemble_view,
+    focus_rows,
+    heads_view,
+    resolve_head,
+    resolve_indices,
+    resolve_layer,
+)
+from attninspect.analysis.transforms import (
+    HeadStats,
+    head_stats,
+    hide_special,
+    merge_words,
+    rollout_step,
+    sink_share,
+)
+from attninspect.analysis.views import ViewOptions, focus_index
+from attninspect.errors import InputError
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Which layers and heads an every-layer output (``--all-layers``, npz) keeps whole."""
+
+    whole: bool = False
+    layers: IndexSpec | None = None
+    heads: IndexSpec | None = None
+
+    def layer_ids(self, num_layers: int) -> list[int]:
+        """The model layers kept whole: none unless the output needs them."""
+        return resolve_indices(self.layers, num_layers, "layers") if self.whole else []
+
+    def head_ids(self, num_heads: int) -> list[int]:
+        return resolve_indices(self.heads, num_heads, "heads")
+
+    @property
+    def narrowed(self) -> bool:
+        return self.layers is not None or self.heads is not None
+
+
+@dataclass
+class TextDigest:
+    """One text's consumer: `add` each layer's (H, T, T) in order, then `finish`."""
+
+    base: Inspection  # tokens and metadata; its attention is empty (0, H, T, T)
+    options: ViewOptions
+    keep: Keep
+    num_layers: int
+    layer: int = 0
+    head: HeadChoice = "mean"
+    kept_layers: list[int] = field(default_factory=list)
+    kept: list[np.ndarray] = field(default_factory=list)  # L' x (H', T', T')
+    rows: list[np.ndarray] = field(default_factory=list)  # L x (T',)
+    sinks: list[float] = field(default_factory=list)
+    stats: list[HeadStats] = field(default_factory=list)
+    matrix: np.ndarray | None = None  # (T', T')
+    product: np.ndarray | None = None  # rollout so far, (T, T) float64
+    last: Inspection | None = None
+    focus: int | None = None
+    error: InputError | None = None
+
+    def __post_init__(self) -> None:
+        self.layer = resolve_layer(self.options.layer, self.num_layers)
+        self.head = resolve_head(self.options.head, self.base.num_heads)
+        self.head = "mean" if self.options.rollout else self.head
+        self.kept_layers = self.keep.layer_ids(self.num_layers)
+
+    def add(self, layer: int, attention: np.ndarray) -> None:
+        """Take layer ``layer``'s (H, T, T) attention; keep only what the output needs of it."""
+        if self.error is not None:
+            return
+        piece = self._analysed(layer, attention)
+        if layer == 0 and self.options.focus is not None:
+            try:
+                self.focus = focus_index(self.options, piece)
+            except InputError as error:
+                self.error = error
+                return
+        shown = piece.attention  # (1, H', T', T')
+        if self.focus is not None:
+            self.rows.append(np.array(focus_rows(shown, self.focus, self.head)[0]))  # (T',)
+        if layer == self.layer:
+            self.matrix = np.array(heads_view(shown[0], self.head))  # (T', T')
+        if layer in self.kept_layers:
+            heads = self.keep.head_ids(shown.shape[1])
+            self.kept.append(np.ascontiguousarray(shown[0, heads]))  # (H', T', T')
+        empty = np.zeros((0, *shown.shape[1:]), np.float32)  # (0, H', T', T')
+        self.last = dataclasses.replace(piece, attention=empty)  # not the batch's array
+
+    def _analysed(self, layer: int, attention: np.ndarray) -> Inspection:
+        """One layer through the views of `views.analyse`, in the same order."""
+        piece = dataclasses.replace(self.base, attention=attention[None])  # (1, H, T, T)
+        if self.options.rollout:  # over tokens first: the flow the method models
+            self.product = rollout_step(self.product, piece.attention[0])  # (T, T)
+            rolled = self.product.astype(np.float32)[None, None]  # (1, 1, T, T)
+            shapes = {**piece.shapes, "rollout": list(rolled.shape)}
+            piece = dataclasses.replace(piece, attention=rolled, shapes=shapes)
+        if self.options.words:
+            piece = merge_words(piece)
+        self.sinks.extend(sink_share(piece, self.head))
+        if self.options.stats:
+            found = head_stats(piece, [0])
+            self.stats.extend(dataclasses.replace(stats, layer=layer) for stats in found)
+        if self.options.hide_special:
+            piece = hide_special(piece)
+        return piece
+
+    def finish(self, seconds: float) -> tuple[Inspection, View] | InputError:
+        """The analysed inspection (with the layers kept whole) and its view."""
+        if self.error is not None:
+            return self.error
+        shown = self._shown(seconds)
+        options = self.options
+        view = assemble_view(
+            self.matrix if self.matrix is not None else np.zeros((0, 0), np.float32),
+            shown.tokens,
+            self.layer,
+            self.head,
+            self.focus,
+            np.stack(self.rows) if self.rows else None,  # (L, T')
+            options.top,
+            kind="rollout" if options.rollout else "attention",
+            words=options.words,
+            hidden_special=options.hide_special,
+            sink_share=self.sinks,
+            stats=self.stats if options.stats else None,
+        )
+        return shown, view
+
+    def _shown(self, seconds: float) -> Inspection:
+        last = self.last or self.base
+        heads, length = int(last.attention.shape[1]), last.length
+        shapes = {
+            name: [self.num_layers, *shape[1:]] if name in ("attention", "rollout") else shape
+            for name, shape in {**self.base.shapes, **last.shapes}.items()
+        }
+        if self.kept:
+            attention = np.stack(self.kept)  # (L', H', T', T')
+        else:
+            attention = np.zeros((0, heads, length, length), np.float32)
+        narrowed = self.keep.narrowed and self.keep.whole
+        if narrowed:
+            shapes["kept"] = list(attention.shape)
+        return dataclasses.replace(
+            last,
+            attention=attention,
+            shapes=shapes,
+            seconds=seconds,
+            layers=self.kept_layers if narrowed else None,
+            heads=self.keep.head_ids(heads) if narrowed else None,
+            model_layers=self.num_layers,
+            model_heads=heads,
+        )

@@ -1,0 +1,105 @@
+"""Peak-memory estimates for a run, so that one that cannot fit is refused before it starts.
+
+A streamed forward pass holds the weights, a few (B, T, D) activations, and the layer being
+computed: eager attention makes the scores, the masked scores and the float32 softmax of one
+layer, (B, H, T, T) each, and the engine hands over a float32 copy. On top of that, the output
+keeps what it asks for (whole layers for every-layer outputs, a T x T view otherwise) and the
+per-layer analysis works on one text's (H, T, T) in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from attninspect.errors import AttnInspectError
+from attninspect.units import format_bytes
+
+FLOAT32 = 4
+FLOAT64 = 8
+LAYER_COPIES = 4  # scores, masked scores, float32 softmax, the copy handed over
+ACTIVATIONS = 8  # (B, T, D) tensors alive at once, generously
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What the estimate needs of a model: its layers and heads, hidden size and weights."""
+
+    layers: int
+    heads: int
+    hidden: int
+    weights: int  # bytes
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The peak of one padded batch, in bytes, and what it is made of."""
+
+    weights: int
+    layer: int
+    kept: int
+    analysis: int
+
+    @property
+    def beyond_weights(self) -> int:
+        """What the run needs once the weights are loaded."""
+        return self.layer + self.kept + self.analysis
+
+    @property
+    def peak(self) -> int:
+        return self.weights + self.beyond_weights
+
+    def describe(self) -> str:
+        return (
+            f"about {format_bytes(self.beyond_weights)} besides the weights (the layer being "
+            f"computed {format_bytes(self.layer)}, what the output keeps "
+            f"{format_bytes(self.kept)}, analysis {format_bytes(self.analysis)})"
+        )
+
+
+def estimate_batch(sizes: Sizes, lengths: list[int], kept_layers: int, kept_heads: int) -> Estimate:
+    """The peak of running texts of ``lengths`` tokens in one padded batch, keeping
+    ``kept_layers`` x ``kept_heads`` whole layers per text (0 for a single view)."""
+    batch, longest = len(lengths), max(lengths, default=0)
+    one_layer = batch * sizes.heads * longest * longest * FLOAT32  # (B, H, T, T)
+    activations = ACTIVATIONS * batch * longest * max(sizes.hidden, 1) * FLOAT32  # (B, T, D)
+    views = sum(n * n for n in lengths) * FLOAT32 * 2  # the view and focus rows, per text
+    kept = sum(kept_layers * kept_heads * n * n * FLOAT32 for n in lengths)
+    analysis = sizes.heads * longest * longest * FLOAT64  # one text's layer, in float64
+    return Estimate(sizes.weights, LAYER_COPIES * one_layer + activations, kept + views, analysis)
+
+
+class DoesNotFit(AttnInspectError):
+    """A batch (or a single text) whose estimated peak exceeds the memory available."""
+
+    def __init__(self, estimate: Estimate, available: int, where: str, tokens: int) -> None:
+        self.estimate, self.available, self.tokens = estimate, available, tokens
+        super().__init__(
+            f"{tokens} tokens need {estimate.describe()}, but {where} has "
+            f"{format_bytes(available)} available; keep fewer layers with --layers (or --heads), "
+            "use a smaller --batch-size, or cut long texts with --truncate"
+        )
+
+
+def weights_on_disk(location: str) -> int:
+    """The size of a local model directory's weight files (0 for a hub id or no such files)."""
+    folder = Path(location)
+    if not folder.is_dir():
+        return 0
+    by_kind = {suffix: 0 for suffix in WEIGHT_SUFFIXES}
+    for path in folder.iterdir():
+        for suffix in WEIGHT_SUFFIXES:
+            if path.is_file() and path.name.endswith(suffix):
+                by_kind[suffix] += path.stat().st_size
+    return max(by_kind.values())  # one format's files: a folder may hold the same weights twice
+
+
+def refuse_heavy_weights(location: str, name: str, available: int) -> None:
+    """Refuse, before loading, a local model whose weight files alone exceed the memory free."""
+    on_disk = weights_on_disk(location)
+    if on_disk > available:
+        raise AttnInspectError(
+            f"model {name!r} has {format_bytes(on_disk)} of weights but only "
+            f"{format_bytes(available)} is available; choose a smaller model, or free memory"
+        )

@@ -1,0 +1,78 @@
+"""--chat: the text wrapped by the tokenizer's own chat template; a clear error without one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from attninspect.cli.app import app
+
+TEMPLATE = (
+    "{% for message in messages %}[{{ message['role'] }}] {{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}[assistant]{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def chat_model(tiny_models, tmp_path_factory) -> Path:
+    """The tiny Llama with a chat template of our own."""
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("chat") / "llama-chat"
+    shutil.copytree(tiny_models["llama"], path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = TEMPLATE
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def run_json(runner, *args: str) -> dict:
+    result = runner.invoke(app, ["run", *args, "--format", "json", "--all-layers"])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_chat_inspects_the_templated_prompt(runner, chat_model) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    data = run_json(runner, "Is it warm?", "--model", str(chat_model), "--chat",
+                    "--system", "Be brief.")  # fmt: skip
+    prompt = "[system] Be brief.\n[user] Is it warm?\n[assistant]"
+    assert data["text"] == prompt
+    tokenizer = AutoTokenizer.from_pretrained(chat_model)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert data["tokens"] == tokenizer.convert_ids_to_tokens(ids)
+    assert "[CLS]" not in data["tokens"]  # the template decides the special tokens
+    model = AutoModel.from_pretrained(chat_model, attn_implementation="eager").eval()
+    with torch.inference_mode():
+        outputs = model(input_ids=torch.tensor([ids]), output_attentions=True)
+    expected = torch.stack(outputs.attentions, dim=1)[0]  # (L, H, T, T)
+    assert torch.allclose(torch.tensor(data["all_attention"]), expected, atol=1e-6, rtol=0)
+
+
+def test_chat_without_system_and_focus(runner, chat_model) -> None:
+    data = run_json(runner, "Is it warm?", "--model", str(chat_model), "--chat", "--focus", "warm")
+    assert data["text"] == "[user] Is it warm?\n[assistant]"
+    assert data["focus"]["token"] == "warm"
+
+
+def test_chat_without_a_template_is_a_clear_error(runner, tiny_models) -> None:
+    result = runner.invoke(app, ["run", "Hi", "--model", str(tiny_models["gpt2"]), "--chat"])
+    assert result.exit_code == 1
+    assert "has no chat template" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_system_needs_chat(runner) -> None:
+    result = runner.invoke(app, ["run", "Hi", "--system", "Be brief."])
+    assert result.exit_code == 2 and "--chat" in result.stderr
+
+
+def test_api_chat(chat_model) -> None:
+    from attninspect import Inspector
+
+    inspection = Inspector(str(chat_model), chat=True).run("Hello")
+    assert inspection.text == "[user] Hello\n[assistant]"
