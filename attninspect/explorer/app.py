@@ -44,7 +44,8 @@ CSS = """
 
 
 class ExplorerApp(App[None]):
-    """One model load (in a worker), then every view, sentence and comparison at a keystroke.
+    """One model load (in a background thread), then every view, sentence and comparison at a
+    keystroke.
 
     ``load`` makes the `Inspector`; a failure there ends the app with ``error`` set and return
     code 1, for the command line to report as `run` does.
@@ -116,11 +117,15 @@ class ExplorerApp(App[None]):
     def load_and_run(self) -> None:
         try:
             inspector = self.load()
-            inspection = inspector.run(self.text) if self.text else None
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                inspection = inspector.run(self.text) if self.text else None
         except Exception as error:
             self.deliver(self.fail, error)
             return
         self.deliver(self.loaded, inspector, inspection)
+        for warning in caught:  # a truncated sentence (--truncate)
+            self.deliver(self.warn, str(warning.message))
 
     def deliver(self, callback: Callable[..., Any], *args: Any) -> None:
         """Run ``callback`` on the interface thread, unless the app has already gone."""
