@@ -284,3 +284,22 @@ def test_markup_in_the_sentence_is_shown_as_typed() -> None:
         assert "[bold red]x[/]" in shown and "\\x1b[31mred" in shown
 
     explore(lambda: FakeInspector(), text, [], check)
+
+
+def test_a_long_sentence_is_windowed_and_scrolls_with_the_cursor() -> None:
+    text = " ".join(f"w{i}" for i in range(60))
+
+    async def check(app, pilot) -> None:
+        matrix = app.query_one("#matrix")
+        assert matrix.window.start == 0 and matrix.window.size < 62
+        assert "in sight" in app.query_one("#note").text.plain
+        await pilot.press("pagedown", "pagedown")
+        await settle(app, pilot)
+        assert matrix.window.start > 0 and app.cursor in matrix.window.shown
+        assert_matrix_is_the_view(app)
+        await pilot.press("enter")  # the focus is the token under the cursor
+        await settle(app, pilot)
+        assert app.current[1].focus == app.cursor
+        assert_matrix_is_the_view(app)
+
+    explore(lambda: FakeInspector(), text, [], check)
