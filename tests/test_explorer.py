@@ -303,3 +303,16 @@ def test_a_long_sentence_is_windowed_and_scrolls_with_the_cursor() -> None:
         assert_matrix_is_the_view(app)
 
     explore(lambda: FakeInspector(), text, [], check)
+
+
+def test_no_color_draws_the_same_numbers(monkeypatch) -> None:
+    """Textual's NO_COLOR filter must be able to read every cell's style."""
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def check(app, pilot) -> None:
+        await pilot.press("right", "j", "enter")
+        await settle(app, pilot)
+        assert "<svg" in app.export_screenshot()  # renders every line through the filter
+        assert_matrix_is_the_view(app)
+
+    explore(lambda: FakeInspector(), "The cat sat on the mat.", [], check)

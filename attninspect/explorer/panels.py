@@ -115,7 +115,7 @@ class Segments:
 
 @lru_cache(maxsize=64)
 def _style(name: str) -> Style | None:
-    return Style.parse(name) if name else None
+    return Style.parse(name) if name else Style.null()  # never None: filters read .color
 
 
 def matrix_segments(

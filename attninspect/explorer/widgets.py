@@ -73,8 +73,9 @@ class MatrixView(Widget):
 
     def render_line(self, y: int) -> Strip:
         """Textual's line API: each line is ready, only cut or padded to the width."""
-        line = self.lines[y] if y < len(self.lines) else Strip.blank(0)
-        return line.crop_extend(0, self.size.width, self.rich_style)
+        if y >= len(self.lines):
+            return Strip.blank(self.size.width, self.rich_style)
+        return self.lines[y].crop_extend(0, self.size.width, self.rich_style)
 
     def on_resize(self, event: events.Resize) -> None:
         self.post_message(self.Resized())
