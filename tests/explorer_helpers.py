@@ -27,20 +27,21 @@ class FakeInspector:
         return compare_texts(self.run(text_a), self.run(text_b), options)
 
 
-def shown_cells(app) -> tuple[list[int], list[list[str]]]:
-    """The query indices and the weights as drawn in the matrix widget."""
+def shown_cells(app) -> tuple[tuple[list[int], list[int]], list[list[str]]]:
+    """The query and key indices and the weights as drawn in the matrix widget."""
     from attninspect.explorer.panels import HEADER_LINES
     from attninspect.explorer.widgets import MatrixView
 
     matrix = app.query_one(MatrixView)
     lines = matrix.plain.splitlines()[HEADER_LINES:]
-    size = matrix.window.size
-    return list(matrix.window.shown), [line.split()[-size:] for line in lines]
+    columns = matrix.window.columns
+    shown = (list(matrix.window.shown), list(matrix.window.keys))
+    return shown, [line.split()[-columns:] for line in lines]
 
 
-def expected_cells(view, shown: list[int]) -> list[list[str]]:
+def expected_cells(view, shown: tuple[list[int], list[int]]) -> list[list[str]]:
     """What the window of ``view.matrix`` should read, two decimals a cell."""
-    window = np.asarray(view.matrix)[np.ix_(shown, shown)]
+    window = np.asarray(view.matrix)[np.ix_(*shown)]
     return [[f"{value:.2f}" for value in row] for row in window]
 
 

@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.css.scalar import Scalar
 from textual.widgets import Footer, Static
 
 from attninspect.analysis.inspection import Inspection
@@ -37,7 +38,7 @@ CSS = """
 #tokens { height: auto; max-height: 3; padding: 0 1; }
 #matrix { margin: 0 1; }
 #note { height: 2; padding: 0 1; }
-#focus-panel { height: 8; padding: 0 1; border-top: solid $primary-darken-2; }
+#focus-panel { height: 2; padding: 0 1; border-top: solid $primary-darken-2; }
 #focus { height: auto; }
 #status { height: 1; padding: 0 1; background: $primary-darken-2; color: $text; }
 """
@@ -172,7 +173,6 @@ class ExplorerApp(App[None]):
         """A new sentence: same layer, head and transforms; the focus where the token is."""
         self.inspection, self.text = inspection, inspection.text
         self.views = ViewCache(inspection)
-        self.query_one("#focus-panel").styles.height = min(inspection.num_layers + 2, 12)
         self.recompute()
 
     def recompute(self) -> None:
@@ -197,7 +197,8 @@ class ExplorerApp(App[None]):
         shown, view = self.current
         matrix = self.query_one(MatrixView)
         if not matrix.content_size.area:
-            return  # not laid out yet: its Resized message redraws
+            self.call_after_refresh(self.redraw)  # not laid out yet
+            return
         window = panels.fit_window(
             shown.tokens, matrix.content_size.width, matrix.content_size.height,
             self.start, self.cursor,
@@ -209,7 +210,12 @@ class ExplorerApp(App[None]):
         self.update_once("#tokens", tokens_key, lambda: panels.tokens_text(shown, window))
         self.query_one("#note", Panel).show(panels.matrix_note(view, window, shown.length))
         focus_key = "none" if view.focus is None else object()  # a focus list: always redrawn
-        self.update_once("#focus", focus_key, lambda: panels.focus_text(shown, view))
+        width = self.size.width - 2
+        self.update_once("#focus", focus_key, lambda: panels.focus_text(shown, view, width))
+        lines = 1 if view.focus is None else len(view.focus_by_layer) + 1
+        panel = self.query_one("#focus-panel")
+        if panel.styles.height != Scalar.parse(str(min(lines, 11) + 1)):
+            panel.styles.height = min(lines, 11) + 1  # the focus list, and the rule above it
         inspection = self.inspection
         assert inspection is not None
         self.set_status(self.state.status(inspection.num_layers, inspection.num_heads))

@@ -34,15 +34,23 @@ def cell_style(level: int):
 
 @dataclass(frozen=True)
 class MatrixWindow:
-    """Which tokens the matrix shows (the same ones down the side and across) and where."""
+    """Which query rows and key columns the matrix shows: as many as fit each way."""
 
-    start: int
-    size: int
+    start: int  # first query row
+    size: int  # query rows
     label_width: int
+    column_start: int = 0
+    columns: int = 0
 
     @property
     def shown(self) -> range:
+        """The query rows in sight."""
         return range(self.start, self.start + self.size)
+
+    @property
+    def keys(self) -> range:
+        """The key columns in sight."""
+        return range(self.column_start, self.column_start + self.columns)
 
     def row_at(self, y: int) -> int | None:
         """The query token drawn on line ``y`` of the matrix, if any."""
@@ -53,16 +61,20 @@ class MatrixWindow:
 def fit_window(
     tokens: list[str], width: int, height: int, start: int, keep: int | None
 ) -> MatrixWindow:
-    """The largest square window that fits ``width`` x ``height``, from ``start``, moved just
-    enough to keep token ``keep`` in sight."""
+    """As many rows and columns as fit ``width`` x ``height``: rows from ``start``, moved just
+    enough to keep row ``keep`` in sight; columns from 0, or centred on ``keep`` when not all
+    fit."""
     length = len(tokens)
     label_width = label_width_for(tokens)
-    across = (width - label_width) // (CELL + 1)
-    size = max(1, min(length, across, height - HEADER_LINES))
+    columns = max(1, min(length, (width - label_width) // (CELL + 1)))
+    size = max(1, min(length, height - HEADER_LINES))
     if keep is not None:
         start = min(start, keep) if keep < start + size else keep - size + 1
     start = min(max(start, 0), length - size)
-    return MatrixWindow(start, size, label_width)
+    column_start = 0
+    if keep is not None and columns < length:
+        column_start = min(max(keep - columns // 2, 0), length - columns)
+    return MatrixWindow(start, size, label_width, column_start, columns)
 
 
 def fit_cells(text: str, width: int) -> str:
@@ -126,14 +138,14 @@ def matrix_segments(
     scale = float(view.matrix.max()) if view.matrix.size else 1.0
     lines = Segments()
     lines.add(" " * window.label_width)
-    lines.add("".join(f" {key:>{CELL}}" for key in window.shown), "dim")
+    lines.add("".join(f" {key:>{CELL}}" for key in window.keys), "dim")
     lines.newline()
     lines.add(fit_cells("from↓ to→", window.label_width), "dim")
-    for key in window.shown:
+    for key in window.keys:
         lines.add(" ")
         lines.add(fit_cells(tokens[key], CELL), "italic" if shown.special[key] else "")
     lines.newline()
-    lines.add("─" * (window.label_width + window.size * (CELL + 1)))
+    lines.add("─" * (window.label_width + window.columns * (CELL + 1)))
     for query in window.shown:
         lines.newline()
         _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color)
@@ -149,7 +161,7 @@ def _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color)
     label = f"{marker}{query:>{digits}} {tokens[query]}"
     lines.add(fit_cells(label, window.label_width), style.strip())
     row = view.matrix[query]
-    for key in window.shown:
+    for key in window.keys:
         value = float(row[key])
         level = round(LEVELS * value / scale) if scale > 0 else 0
         lines.add(" ")
@@ -160,10 +172,11 @@ def matrix_note(view: View, window: MatrixWindow, length: int) -> Text:
     """The colour scale, what max over heads means, and which tokens are in sight."""
     rows = "max over heads: rows need not sum to 1" if view.head == "max" else ""
     note = legend(float(view.matrix.max()) if view.matrix.size else 1.0, 2, rows)
-    if window.size < length:
+    if window.size < length or window.columns < length:
+        rows, keys = window.shown, window.keys
         note.append(
-            f"\ntokens {window.start}..{window.start + window.size - 1} of 0..{length - 1} in "
-            "sight: j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll",
+            f"\nin sight: rows {rows.start}..{rows.stop - 1}, columns {keys.start}..{keys.stop - 1}"
+            f" of 0..{length - 1}; j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll",
             style="yellow",
         )
     return note
@@ -174,7 +187,7 @@ def tokens_text(shown: Inspection, window: MatrixWindow) -> Text:
     lines = Lines()
     lines.add(f"tokens ({shown.length})  ", "bold")
     for index, token in enumerate(shown.tokens):
-        style = "" if index in window.shown else "dim"
+        style = "" if index in window.shown or index in window.keys else "dim"
         if shown.special[index]:
             style += " italic"
         lines.add(f"{index}:", "dim")
@@ -185,8 +198,12 @@ def tokens_text(shown: Inspection, window: MatrixWindow) -> Text:
     return text
 
 
-def focus_text(shown: Inspection, view: View) -> Text:
-    """Per layer, the top-K tokens that the focus token attends to (selected heads)."""
+FOCUS_ENTRY = 22  # "token      0.12    "
+
+
+def focus_text(shown: Inspection, view: View, width: int = 120) -> Text:
+    """Per layer, the top-K tokens that the focus token attends to (selected heads), as many
+    as fit ``width``."""
     if view.focus is None:
         return Text(
             "no focus token: move the row cursor with j/k and press Enter, or click a row",
@@ -200,7 +217,7 @@ def focus_text(shown: Inspection, view: View) -> Text:
         current = layer == view.layer
         lines.newline()
         lines.add(f"{'▶' if current else ' '}{layer:>3}  ", "bold" if current else "")
-        for entry in ranked:
+        for entry in ranked[: max(1, (width - 6) // FOCUS_ENTRY)]:
             lines.add(fit_cells(printable(shown.tokens[entry.index]), 10) + " ")
             lines.add(f"{entry.weight:.2f}", "bold cyan")
             lines.add("    ")
