@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from attninspect.errors import AttnInspectError, InputError, OutOfRangeError
+from attninspect.errors import AttnInspectError, BadValueError, InputError, OutOfRangeError
 
 if TYPE_CHECKING:
     from attninspect.analysis.inspection import Inspection
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "AttnInspectError",
+    "BadValueError",
     "InputError",
     "Inspection",
     "Inspector",

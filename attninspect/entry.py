@@ -18,6 +18,8 @@ ESCAPE_ERRORS = "attninspect-escape"
 def main() -> None:
     """Import the CLI and run it; an interrupt at any point ends in one line and exit 130,
     SIGTERM / SIGHUP in one line and 143 / 129, after the same clean-up."""
+    if sys.stdout is None or sys.stderr is None:
+        _refuse_closed_streams()
     _stop_on_signals()
     _escape_what_cannot_be_encoded()
     try:
@@ -34,6 +36,13 @@ def main() -> None:
         if exit_request.code == INTERRUPTED:
             _exit_now(INTERRUPTED)
         raise
+
+
+def _refuse_closed_streams() -> None:
+    """Started with standard output (or error) closed (``>&-``): nothing could be shown."""
+    if sys.stderr is not None:
+        sys.stderr.write("Error: standard output is closed; redirect it to a file or /dev/null\n")
+    os._exit(1)
 
 
 def _stop_on_signals() -> None:

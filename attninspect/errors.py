@@ -36,3 +36,8 @@ class Terminated(BaseException):
         self.signal_number = signal_number
         self.name = name
         super().__init__(name)
+
+
+class BadValueError(AttnInspectError, ValueError):
+    """A malformed value (a head, a token selector, a size): also a ValueError, so callers that
+    parse user text can catch either."""

@@ -41,15 +41,20 @@ def one_error_line(result, code: int = 1) -> str:
 
 @pytest.mark.parametrize(
     "args",
-    [["-", "--format", "jsonl"], [CAT, "--all-layers", "--format", "csv"]],
-    ids=["jsonl-stdin", "csv-all-layers"],
+    [
+        ["run", "-", "--format", "jsonl"],
+        ["run", CAT, "--all-layers", "--format", "csv"],
+        ["run", "-", "--no-color"],  # tables go through rich, which would exit 1 itself
+        ["grid", CAT, "--no-color"],
+    ],
+    ids=["jsonl-stdin", "csv-all-layers", "table-stdin", "grid"],
 )
 def test_producer_exits_141_when_its_stdout_closes(tmp_path: Path, args: list[str]) -> None:
     texts = tmp_path / "many.txt"
     texts.write_text("".join(f"Sentence {n} is here.\n" for n in range(300)))
     with texts.open("rb") as stdin:
         process = subprocess.Popen(
-            [*COMMAND, "run", *args],
+            [*COMMAND, *args],
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from attninspect.analysis.ranges import pick
-from attninspect.errors import OutOfRangeError
+from attninspect.errors import BadValueError, OutOfRangeError
 
 Aggregate = Literal["mean", "max"]
 AGGREGATES: tuple[Aggregate, ...] = ("mean", "max")
@@ -17,13 +17,16 @@ ViewKind = Literal["attention", "rollout"]
 
 
 def parse_head(value: str | int) -> HeadChoice:
-    """``"mean"``, ``"max"`` or a head index; anything else raises ValueError."""
-    if isinstance(value, int):
+    """``"mean"``, ``"max"`` or a head index; anything else raises BadValueError."""
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    text = value.strip().lower()
+    text = value.strip().lower() if isinstance(value, str) else ""
     if text == "mean" or text == "max":
         return text
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:
+        raise BadValueError(f"{value!r} is not a head: use an index, mean or max") from None
 
 
 def resolve_layer(layer: int, num_layers: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from attninspect.errors import InputError
+from attninspect.errors import BadValueError, InputError
 from attninspect.safe_text import printable
 
 SUBWORD_MARKERS = ("##", "Ġ", "▁", "Ċ")
@@ -25,8 +25,8 @@ class TokenSelector:
 
 def parse_selector(raw: str) -> TokenSelector:
     """``it`` -> first ``it``; ``it#2`` -> second; ``@8`` -> position 8; raises ValueError."""
-    if not raw.strip():
-        raise ValueError("a token selector cannot be empty")
+    if not isinstance(raw, str) or not raw.strip():
+        raise BadValueError("a token selector cannot be empty")
     position = POSITION.match(raw)
     if position:
         return TokenSelector(raw=raw, position=int(position["n"]))
@@ -34,7 +34,7 @@ def parse_selector(raw: str) -> TokenSelector:
     if occurrence:
         n = int(occurrence["n"])
         if n < 1:
-            raise ValueError(f"{raw!r}: occurrences are numbered from 1")
+            raise BadValueError(f"{raw!r}: occurrences are numbered from 1")
         return TokenSelector(raw=raw, text=occurrence["text"], occurrence=n)
     return TokenSelector(raw=raw, text=raw)
 

@@ -22,7 +22,7 @@ from attninspect.analysis.transforms import (
     sink_share,
     with_rollout,
 )
-from attninspect.errors import AttnInspectError, InputError
+from attninspect.errors import AttnInspectError, BadValueError, InputError
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,12 @@ class ViewOptions:
 
     @classmethod
     def parse(cls, head: str | int = "mean", focus: str | None = None, **rest: object):
-        """Options from loose values (a head as text, a focus as typed); ValueError if invalid."""
+        """Options from loose values (a head as text, a focus as typed); BadValueError if bad."""
         choice = parse_head(head)
+        for name in ("layer", "top"):
+            value = rest.get(name, 0)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise BadValueError(f"{name}={value!r}: give an int")
         if rest.get("rollout") and choice != "mean":
             raise AttnInspectError("rollout averages the heads of each layer; use head='mean'")
         selector = parse_selector(focus) if focus is not None else None

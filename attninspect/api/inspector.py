@@ -14,7 +14,7 @@ from attninspect.analysis.selection import resolve_head, resolve_indices, resolv
 from attninspect.analysis.views import ViewOptions
 from attninspect.api.batching import Viewed, inspect_batch, view_batch
 from attninspect.api.flows import compare_texts, search_heads
-from attninspect.errors import AttnInspectError, InputError
+from attninspect.errors import AttnInspectError, BadValueError, InputError
 from attninspect.files.sources import Item, SourceText
 from attninspect.model.chat import Chat, check_template
 from attninspect.model.engines.base import Engine
@@ -101,6 +101,8 @@ class Inspector:
         """
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
+        if not all(isinstance(text, str) for text in batch):
+            raise BadValueError("run() takes a text (str) or a list of texts")
         items = [SourceText(text=text, index=index) for index, text in enumerate(batch)]
         results = []
         for result in self.stream(items):

@@ -5,6 +5,7 @@ Nothing here imports torch or transformers at module level, so `attninspect --he
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from errno import EPIPE
@@ -53,10 +54,15 @@ def debug_enabled() -> bool:
     return os.environ.get(DEBUG_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
 def exit_status(error: BaseException) -> int:
     """The exception-to-exit table: report the error (where there is something to say)."""
     if isinstance(error, _click_exception_type()):
-        report_error(error.format_message())  # type: ignore[attr-defined]
+        message = error.format_message()  # type: ignore[attr-defined]
+        if message:  # no arguments at all: the help was the answer
+            report_error(message)
         return int(error.exit_code)  # type: ignore[attr-defined]
     if isinstance(error, OutOfRangeError):
         report_error(f"Invalid value for '--{error.what}': {error}")
@@ -70,6 +76,9 @@ def exit_status(error: BaseException) -> int:
     if isinstance(error, BrokenPipeError | StdoutClosed) or getattr(error, "errno", None) == EPIPE:
         _silence_stdout()
         return BROKEN_PIPE
+    if isinstance(error, OSError) and error.errno in WRITE_FAILURES:
+        report_error(f"cannot write the output: {error.strerror or error}")
+        return 1
     report_error(
         f"unexpected {type(error).__name__}: {error} "
         f"(set {DEBUG_VARIABLE}=1 to see the traceback, and please report it)"

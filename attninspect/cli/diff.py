@@ -82,7 +82,7 @@ def diff(
     from attninspect.files.records import DiffResult
 
     check_view(rollout, head)
-    kind = check_save(save)
+    kind = check_save(save, output)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top)  # type: ignore[arg-type]
     engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
     inspector = feedback.load_inspector(no_color, truncate, **engine)

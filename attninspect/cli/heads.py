@@ -68,7 +68,7 @@ def heads(
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.files.records import HeadsResult
 
-    kind = check_save(save)
+    kind = check_save(save, output)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):

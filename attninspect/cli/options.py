@@ -139,11 +139,20 @@ NoColorOption = Annotated[
         rich_help_panel=OUTPUT,
     ),
 ]
+
+
+def _model(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty: give a model directory, a hub id or scratch")
+    return value
+
+
 ModelOption = Annotated[
     str | None,
     typer.Option(
         "--model",
         "-m",
+        callback=_model,
         help="A local model directory, a Hugging Face hub id, or scratch. "
         "Default: the bundled all-MiniLM-L6-v2.",
         rich_help_panel=MODEL,

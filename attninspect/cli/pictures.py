@@ -8,10 +8,17 @@ from typing import Any
 from attninspect.safe_text import printable
 
 
-def check_save(path: Path | None) -> str | None:
-    """The picture kind ``path`` asks for (None without --save); refuse a bad name or place now."""
+def check_save(path: Path | None, output: Path | None = None) -> str | None:
+    """The picture kind ``path`` asks for (None without --save); refuse a bad name or place, or
+    the same file as ``--output``, now."""
     if path is None:
         return None
+    if output is not None and path.resolve() == output.resolve():
+        import typer
+
+        raise typer.BadParameter(
+            "--save and --output name the same file; give each its own", param_hint="'--save'"
+        )
     from attninspect.files.atomic import check_output_path
     from attninspect.render.pictures import picture_kind
 

@@ -203,7 +203,7 @@ def run(
     from attninspect.analysis.views import ViewOptions
 
     check_combinations(text, file, output_format, output, rollout, head)
-    kind = check_save(save)
+    kind = check_save(save, output)
     scratch, kept_heads = scratch_options(model, tokenizer, dim, heads, causal, seed)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose, download) | scratch
@@ -280,7 +280,8 @@ def scratch_options(
     if model != SCRATCH:
         named = [name for name, value in given.items() if value is not None]
         if named:
-            raise usage_error(f"{', '.join(named)} apply to --model scratch only", "'--model'")
+            verb = "applies" if len(named) == 1 else "apply"
+            raise usage_error(f"{verb} to --model scratch only", ", ".join(named))
         return {"tokenizer": tokenizer}, _kept_heads(heads)
     return _scratch_sizes(tokenizer, dim, _head_count(heads), causal, seed), None
 

@@ -19,13 +19,22 @@ def wants_color(stream: TextIO, no_color: bool = False) -> bool:
     return bool(isatty and isatty())
 
 
+class PipeAwareConsole(Console):
+    """A console that lets a broken pipe reach the command line's handler (exit 141), where rich
+    would end the process with status 1 itself."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def make_console(
     stream: TextIO | None = None, no_color: bool = False, width: int | None = None
 ) -> Console:
     """A console on ``stream`` (stdout by default); no escape codes unless colour is on."""
     stream = stream if stream is not None else sys.stdout
     color = wants_color(stream, no_color)
-    return Console(
+    return PipeAwareConsole(
         file=stream,
         color_system="auto" if color else None,
         force_terminal=color or None,

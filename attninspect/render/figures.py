@@ -145,7 +145,7 @@ def heads_figure(scores: np.ndarray, title: str, label: str) -> Figure:
             axes.text(
                 head, layer, f"{value:.2f}", ha="center", va="center", color=color, fontsize=6
             )
-    axes.set_title(_title(title), fontsize=9)
+    figure.suptitle(_title(title), fontsize=9)  # constrained layout keeps room for it
     return figure
 
 

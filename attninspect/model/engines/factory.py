@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from attninspect.errors import AttnInspectError
+from attninspect.errors import AttnInspectError, BadValueError
 from attninspect.model.devices import resolve_device
 from attninspect.model.engines.base import Engine
 from attninspect.model.engines.loading import resolve_model_source
 
 SCRATCH = "scratch"
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,19 @@ class EngineSettings:
     heads: int = 1
     causal: bool = False
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse values no engine can take, with the rule they break."""
+        if self.dtype not in DTYPE_NAMES:
+            raise BadValueError(f"dtype {self.dtype!r}: use one of {', '.join(DTYPE_NAMES)}")
+        if self.model is not None and not str(self.model).strip():
+            raise BadValueError("the model name is empty: give a directory, a hub id or scratch")
+        for name in ("dim", "heads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise BadValueError(f"{name}={value!r}: give a whole number >= 1")
+        if self.dim % self.heads:
+            raise BadValueError(f"heads={self.heads} must divide dim={self.dim}")
 
 
 @functools.lru_cache(maxsize=4)
