@@ -68,6 +68,8 @@ def session(tmp_path: Path) -> Iterator[Tmux]:
     tmux = Tmux(tmp_path)
     yield tmux
     subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True)
+    folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+    (folder / tmux.socket).unlink(missing_ok=True)  # a killed server leaves its socket file
 
 
 def test_explore_in_a_terminal(session: Tmux) -> None:
