@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.attninspect-installed
 DEMO_TEXT := The cat sat on the mat because it was warm.
 
-.PHONY: install demo test lint format bench clean browser
+.PHONY: install demo test lint format bench clean browser tmux
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,13 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
-test: install browser
+# The explorer's terminal test drives Debian's tmux; install it only when it is missing.
+tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq tmux; }
+
+test: install browser tmux
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest
 
 lint: install

@@ -104,6 +104,7 @@ def test_resolve_device_auto_and_cpu() -> None:
         ["heads", "--help"],
         ["diff", "--help"],
         ["grid", "--help"],
+        ["explore", "--help"],
     ],
 )
 def test_fast_start_imports_neither_torch_nor_transformers(argv: list[str]) -> None:
@@ -112,7 +113,7 @@ def test_fast_start_imports_neither_torch_nor_transformers(argv: list[str]) -> N
         f"sys.argv = ['attninspect', *{argv!r}]\n"
         "from attninspect.cli import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-        "loaded = [m for m in ('torch', 'transformers', 'numpy', 'matplotlib')"
+        "loaded = [m for m in ('torch', 'transformers', 'numpy', 'matplotlib', 'textual')"
         " if m in sys.modules]\n"
         "assert not loaded, loaded\n"
         "print('ok')\n"

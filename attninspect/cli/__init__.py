@@ -1,6 +1,7 @@
 """The command line: the Typer app, one module per command, the error-to-exit mapping."""
 
-from attninspect.cli import diff, grid, heads, run, shapes  # noqa: F401 - each registers its command
+# each module registers its command
+from attninspect.cli import diff, explore, grid, heads, run, shapes  # noqa: F401
 from attninspect.cli.app import app
 
 

@@ -1,0 +1,397 @@
+"""`attninspect explore`: a Textual app on one `Inspector` — load once, look at everything."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.console import Console
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.css.scalar import Scalar
+from textual.widgets import Footer, Static
+
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import View
+from attninspect.analysis.views import ViewOptions
+from attninspect.errors import AttnInspectError, InputError
+from attninspect.explorer import panels
+from attninspect.explorer.export import export_name, export_view
+from attninspect.explorer.screens import GridScreen, PromptScreen, ResultScreen, help_screen
+from attninspect.explorer.state import ExplorerState
+from attninspect.explorer.views import ViewCache
+from attninspect.explorer.widgets import MatrixView, Panel
+from attninspect.safe_text import printable
+
+CSS = """
+#sentence { height: 1; padding: 0 1; }
+#tokens { height: auto; max-height: 3; padding: 0 1; }
+#matrix { margin: 0 1; }
+#note { height: 2; padding: 0 1; }
+#focus-panel { height: 2; padding: 0 1; border-top: solid $primary-darken-2; }
+#focus { height: auto; }
+#status { height: 1; padding: 0 1; background: $primary-darken-2; color: $text; }
+"""
+
+
+class ExplorerApp(App[None]):
+    """One model load (in a background thread), then every view, sentence and comparison at a
+    keystroke.
+
+    ``load`` makes the `Inspector`; a failure there ends the app with ``error`` set and return
+    code 1, for the command line to report as `run` does.
+    """
+
+    TITLE = "attninspect explore"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = CSS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "layer(1)", "layer", key_display="↑↓"),
+        Binding("up", "layer(-1)", "layer", show=False),
+        Binding("right", "head(1)", "head", key_display="←→"),
+        Binding("left", "head(-1)", "head", show=False),
+        Binding("r", "toggle('rollout')", "rollout"),
+        Binding("w", "toggle('words')", "words"),
+        Binding("s", "toggle('hide_special')", "special"),
+        Binding("j", "cursor(1)", "row", show=False),
+        Binding("k", "cursor(-1)", "row", show=False),
+        Binding("pagedown", "page(1)", "page", show=False),
+        Binding("pageup", "page(-1)", "page", show=False),
+        Binding("enter", "focus_row", "focus"),
+        Binding("escape", "clear_focus", "no focus", show=False),
+        Binding("slash", "heads", "heads"),
+        Binding("g", "grid", "grid"),
+        Binding("t", "edit", "text"),
+        Binding("d", "diff", "diff"),
+        Binding("e", "export", "export"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False),
+    ]
+
+    def __init__(self, load: Callable[[], Any], text: str | None, label: str = "") -> None:
+        super().__init__()
+        self.load, self.text = load, text
+        self.label = label or "the default model"
+        self.inspector: Any = None
+        self.inspection: Inspection | None = None
+        self.views: ViewCache | None = None
+        self.state = ExplorerState()
+        self.current: tuple[Inspection, View] | None = None
+        self.cursor, self.start = 0, 0
+        self.error: BaseException | None = None
+        self.shown_keys: dict[str, object] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Panel("sentence")
+        yield Panel("tokens")
+        yield MatrixView()
+        yield Panel("note")
+        with VerticalScroll(id="focus-panel", can_focus=False):
+            yield Static(id="focus", markup=False)
+        yield Panel("status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(MatrixView).loading = True
+        self.set_status(f"loading {printable(self.label)} …")
+        self.load_model()
+
+    def set_status(self, message: str) -> None:
+        self.query_one("#status", Panel).show(Text(message))
+
+    def load_model(self) -> None:
+        """Load the model, then run the first sentence, in a daemon thread (not a worker:
+        Textual waits for its workers' threads on exit, and q must not wait for a load)."""
+        threading.Thread(target=self.load_and_run, name="attninspect-explore", daemon=True).start()
+
+    def load_and_run(self) -> None:
+        try:
+            inspector = self.load()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                inspection = inspector.run(self.text) if self.text else None
+        except Exception as error:
+            self.deliver(self.fail, error)
+            return
+        self.deliver(self.loaded, inspector, inspection)
+        for warning in caught:  # a truncated sentence (--truncate)
+            self.deliver(self.warn, str(warning.message))
+
+    def deliver(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback`` on the interface thread, unless the app has already gone."""
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(callback, *args)
+
+    async def wait_until_loaded(self) -> None:
+        """For tests and benchmarks: until the model is loaded (or has failed)."""
+        while self.inspector is None and self.error is None:
+            await asyncio.sleep(0.01)
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.exit(return_code=1)
+
+    def loaded(self, inspector: Any, inspection: Inspection | None) -> None:
+        self.inspector = inspector
+        self.query_one(MatrixView).loading = False
+        if inspection is None:
+            self.set_status("model loaded: type a sentence")
+            self.action_edit()
+            return
+        self.show_inspection(inspection)
+
+    @work(thread=True, exclusive=True, group="text")
+    def run_text(self, text: str) -> None:
+        """Inspect a new sentence with the loaded model, off the interface thread."""
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                inspection = self.inspector.run(text)
+        except AttnInspectError as error:
+            self.call_from_thread(self.warn, str(error))
+            self.call_from_thread(self.redraw)
+            return
+        for warning in caught:
+            self.call_from_thread(self.warn, str(warning.message))
+        self.call_from_thread(self.show_inspection, inspection)
+
+    def warn(self, message: str) -> None:
+        self.notify(printable(message), severity="warning", markup=False, timeout=6)
+
+    def show_inspection(self, inspection: Inspection) -> None:
+        """A new sentence: same layer, head and transforms; the focus where the token is."""
+        self.inspection, self.text = inspection, inspection.text
+        self.views = ViewCache(inspection)
+        self.recompute()
+
+    def recompute(self) -> None:
+        """The view for the current state (a focus the text lacks is dropped, with a note)."""
+        if self.views is None:
+            return
+        try:
+            self.current = self.views.view(ViewOptions.parse(**self.state.view_options()))
+        except InputError:
+            self.warn(f"{self.state.focus} is not a token of this view: focus cleared")
+            self.state = replace(self.state, focus=None)
+            self.current = self.views.view(ViewOptions.parse(**self.state.view_options()))
+        shown, view = self.current
+        self.state = replace(self.state, layer=view.layer)
+        self.cursor = min(view.focus if view.focus is not None else self.cursor, shown.length - 1)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Put the current view on the screen (the matrix window follows the row cursor)."""
+        if self.current is None:
+            return
+        shown, view = self.current
+        matrix = self.query_one(MatrixView)
+        if not matrix.content_size.area:
+            self.call_after_refresh(self.redraw)  # not laid out yet
+            return
+        window = panels.fit_window(
+            shown.tokens, matrix.content_size.width, matrix.content_size.height,
+            self.start, self.cursor,
+        )  # fmt: skip
+        self.start = window.start
+        matrix.show(panels.matrix_segments(shown, view, window, self.cursor, True), window)
+        self.update_once("#sentence", (shown.text,), lambda: sentence_text(shown.text))
+        tokens_key = (tuple(shown.tokens), tuple(shown.special), window)
+        self.update_once("#tokens", tokens_key, lambda: panels.tokens_text(shown, window))
+        self.query_one("#note", Panel).show(panels.matrix_note(view, window, shown.length))
+        focus_key = "none" if view.focus is None else object()  # a focus list: always redrawn
+        width = self.size.width - 2
+        self.update_once("#focus", focus_key, lambda: panels.focus_text(shown, view, width))
+        lines = 1 if view.focus is None else len(view.focus_by_layer) + 1
+        panel = self.query_one("#focus-panel")
+        if panel.styles.height != Scalar.parse(str(min(lines, 11) + 1)):
+            panel.styles.height = min(lines, 11) + 1  # the focus list, and the rule above it
+        inspection = self.inspection
+        assert inspection is not None
+        self.set_status(self.state.status(inspection.num_layers, inspection.num_heads))
+
+    def update_once(self, selector: str, key: object, make: Callable[[], Text]) -> None:
+        """Update a widget only when what it shows has changed (a repaint costs milliseconds)."""
+        if self.shown_keys.get(selector) != key:
+            self.shown_keys[selector] = key
+            widget = self.query_one(selector)
+            if isinstance(widget, Panel):
+                widget.show(make(), layout=selector == "#tokens")
+            else:
+                widget.update(make())  # type: ignore[attr-defined]
+
+    def on_matrix_view_resized(self) -> None:
+        self.redraw()
+
+    # Keys: the view.
+
+    def change(self, state: ExplorerState) -> None:
+        if self.inspection is not None:
+            self.state = state
+            self.recompute()
+
+    def action_layer(self, step: int) -> None:
+        if self.inspection is not None:
+            self.change(self.state.move_layer(step, self.inspection.num_layers))
+
+    def action_head(self, step: int) -> None:
+        if self.inspection is None:
+            return
+        if self.state.rollout:
+            self.warn("rollout uses the mean of the heads: press r to see single heads")
+            return
+        self.change(self.state.move_head(step, self.inspection.num_heads))
+
+    def action_toggle(self, name: str) -> None:
+        self.change(self.state.toggle(name))
+
+    def action_cursor(self, step: int) -> None:
+        if self.current is not None:
+            self.cursor = min(max(self.cursor + step, 0), self.current[0].length - 1)
+            self.redraw()
+
+    def action_page(self, step: int) -> None:
+        matrix = self.query_one(MatrixView)
+        size = matrix.window.size if matrix.window else 1
+        self.action_cursor(step * size)
+
+    def action_focus_row(self) -> None:
+        if self.current is not None:
+            self.change(self.state.with_focus(self.current[0].tokens, self.cursor))
+
+    def action_clear_focus(self) -> None:
+        if self.state.focus is not None:
+            self.change(replace(self.state, focus=None))
+
+    def on_matrix_view_row_clicked(self, message: MatrixView.RowClicked) -> None:
+        self.cursor = message.index
+        self.action_focus_row()
+
+    def on_matrix_view_scrolled(self, message: MatrixView.Scrolled) -> None:
+        self.action_cursor(message.step)
+
+    # Keys: other screens.
+
+    def action_help(self) -> None:
+        self.push_screen(help_screen())
+
+    def action_edit(self) -> None:
+        if self.inspector is None:
+            return
+        prompt = PromptScreen("sentence to inspect", self.text or "", "type a sentence")
+        self.push_screen(prompt, self.edited)
+
+    def edited(self, text: str | None) -> None:
+        if text and text.strip():
+            self.set_status("running the new sentence …")
+            self.run_text(text)
+
+    def action_grid(self) -> None:
+        if self.views is None:
+            return
+        flat = replace(self.state, rollout=False, focus=None)
+        shown, _ = self.views.view(ViewOptions.parse(**flat.view_options()))
+        selected = (self.state.layer, self.state.head if isinstance(self.state.head, int) else 0)
+        self.push_screen(GridScreen(shown.attention, selected, self.size.width - 4), self.opened)
+
+    def opened(self, panel: tuple[int, int] | None) -> None:
+        if panel is not None:
+            self.change(replace(self.state, layer=panel[0], head=panel[1], rollout=False))
+
+    def action_heads(self) -> None:
+        if self.inspection is None:
+            return
+        question = "which heads link one token to another? from → to"
+        self.push_screen(PromptScreen(question, "", "e.g.  it → mat   or   it mat"), self.ranked)
+
+    def ranked(self, answer: str | None) -> None:
+        from attninspect.api.flows import search_heads
+        from attninspect.render.heads_view import heads_table
+
+        pair = _pair(answer or "")
+        if pair is None or self.inspection is None:
+            if answer:
+                self.warn("give two tokens: from → to (e.g. it → mat)")
+            return
+        try:
+            search = search_heads(self.inspection, *pair, self.state.words)
+        except AttnInspectError as error:
+            self.warn(str(error))
+            return
+        title = f"heads linking {pair[0]} → {pair[1]}"
+        self.push_screen(ResultScreen(title, heads_table(search, 10, True)))
+
+    def action_diff(self) -> None:
+        if self.inspection is None:
+            return
+        question = "compare with a second sentence (B); the current one is A"
+        self.push_screen(PromptScreen(question, self.text or ""), self.compare)
+
+    def compare(self, other: str | None) -> None:
+        if other and other.strip():
+            self.set_status("comparing …")
+            self.run_diff(self.text or "", other)
+
+    @work(thread=True, exclusive=True, group="text")
+    def run_diff(self, text_a: str, text_b: str) -> None:
+        """Both sentences through the current view, then A − B, off the interface thread."""
+        from attninspect.render.diff_view import diff_table
+
+        try:
+            options = ViewOptions.parse(**self.state.view_options())
+            diff = self.inspector.diff(text_a, text_b, options)
+        except AttnInspectError as error:
+            self.call_from_thread(self.warn, str(error))
+            self.call_from_thread(self.redraw)
+            return
+        console = Console(file=io.StringIO(), width=max(self.size.width - 8, 40),
+                          color_system="truecolor")  # fmt: skip
+        body = diff_table(diff, console, 2, False)
+        self.call_from_thread(self.push_screen, ResultScreen("A − B", body))
+        self.call_from_thread(self.redraw)
+
+    def action_export(self) -> None:
+        if self.current is None:
+            return
+        question = "export this view to a file: .json (the numbers) or .png .svg .pdf .html"
+        name = export_name(self.current[1])
+        self.push_screen(PromptScreen(question, name, "file name"), self.export_to)
+
+    def export_to(self, name: str | None) -> None:
+        if name and name.strip() and self.current is not None:
+            self.write_export(*self.current, Path(name.strip()).expanduser())
+
+    @work(thread=True, group="export")
+    def write_export(self, shown: Inspection, view: View, path: Path) -> None:
+        """Write the file off the interface thread (pictures import matplotlib)."""
+        try:
+            size = export_view(shown, view, path)
+        except AttnInspectError as error:
+            self.call_from_thread(self.warn, str(error))
+            return
+        message = f"saved {printable(str(path.resolve()))} ({size:,} bytes)"
+        self.call_from_thread(self.notify, message, markup=False)
+
+
+def sentence_text(text: str) -> Text:
+    return Text("sentence  ", style="bold").append(printable(text))
+
+
+def _pair(answer: str) -> tuple[str, str] | None:
+    """``it → mat``, ``it -> mat`` or ``it mat`` as (from, to)."""
+    for arrow in ("→", "->"):
+        if arrow in answer:
+            parts = [part.strip() for part in answer.split(arrow, 1)]
+            return (parts[0], parts[1]) if all(parts) else None
+    parts = answer.split()
+    return (parts[0], parts[1]) if len(parts) == 2 else None

@@ -1,0 +1,307 @@
+"""What the explorer draws, as rich Text: the windowed matrix, tokens, focus panel, model view.
+
+Plain rich (no Textual), built line by line so that a key press redraws in milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Span, Text
+
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import View
+from attninspect.render.matrix import label_width_for
+from attninspect.render.palette import legend, viridis, weight_style
+from attninspect.safe_text import printable
+
+CELL = 4  # "0.30"
+HEADER_LINES = 3  # key indices, key tokens, rule
+SHADES = " ░▒▓█"
+LEVELS = 255  # colour steps between 0 and the largest weight
+
+
+@lru_cache(maxsize=LEVELS + 1)
+def cell_style(level: int):
+    """`run`'s cell colour at ``level`` / LEVELS of the scale (cached: redraws paint hundreds)."""
+    return weight_style(level / LEVELS, 1.0)
+
+
+@dataclass(frozen=True)
+class MatrixWindow:
+    """Which query rows and key columns the matrix shows: as many as fit each way."""
+
+    start: int  # first query row
+    size: int  # query rows
+    label_width: int
+    column_start: int = 0
+    columns: int = 0
+
+    @property
+    def shown(self) -> range:
+        """The query rows in sight."""
+        return range(self.start, self.start + self.size)
+
+    @property
+    def keys(self) -> range:
+        """The key columns in sight."""
+        return range(self.column_start, self.column_start + self.columns)
+
+    def row_at(self, y: int) -> int | None:
+        """The query token drawn on line ``y`` of the matrix, if any."""
+        row = self.start + y - HEADER_LINES
+        return row if y >= HEADER_LINES and row in self.shown else None
+
+
+def fit_window(
+    tokens: list[str], width: int, height: int, start: int, keep: int | None
+) -> MatrixWindow:
+    """As many rows and columns as fit ``width`` x ``height``: rows from ``start``, moved just
+    enough to keep row ``keep`` in sight; columns from 0, or centred on ``keep`` when not all
+    fit."""
+    length = len(tokens)
+    label_width = label_width_for(tokens)
+    columns = max(1, min(length, (width - label_width) // (CELL + 1)))
+    size = max(1, min(length, height - HEADER_LINES))
+    if keep is not None:
+        start = min(start, keep) if keep < start + size else keep - size + 1
+    start = min(max(start, 0), length - size)
+    column_start = 0
+    if keep is not None and columns < length:
+        column_start = min(max(keep - columns // 2, 0), length - columns)
+    return MatrixWindow(start, size, label_width, column_start, columns)
+
+
+def fit_cells(text: str, width: int) -> str:
+    """``text`` padded or cut (with an ellipsis) to exactly ``width`` cells."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 1) + "…" if width > 0 else ""
+
+
+def _label(text: str, width: int, style: str | Style = "") -> Text:
+    return Text(fit_cells(text, width), style=style, no_wrap=True)
+
+
+class Lines:
+    """Text built as one string and a list of spans: a redraw appends thousands of cells, and
+    `Text.append` (which sanitises each piece) is the slow part. Pieces must be printable."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.spans: list[Span] = []
+        self.length = 0
+
+    def add(self, piece: str, style: str | Style = "") -> None:
+        if style:
+            self.spans.append(Span(self.length, self.length + len(piece), style))
+        self.parts.append(piece)
+        self.length += len(piece)
+
+    def text(self) -> Text:
+        return Text("".join(self.parts), spans=self.spans, no_wrap=True, overflow="crop")
+
+
+class Segments:
+    """Lines of rich Segments for Textual's line API: no markup, wrapping or style parsing on
+    the way to the screen (a key press redraws hundreds of cells). Pieces must be printable."""
+
+    def __init__(self) -> None:
+        self.lines: list[list[Segment]] = [[]]
+
+    def add(self, piece: str, style: str | Style = "") -> None:
+        self.lines[-1].append(Segment(piece, _style(style) if isinstance(style, str) else style))
+
+    def newline(self) -> None:
+        self.lines.append([])
+
+    @property
+    def plain(self) -> str:
+        return "\n".join("".join(segment.text for segment in line) for line in self.lines)
+
+
+@lru_cache(maxsize=64)
+def _style(name: str) -> Style | None:
+    return Style.parse(name) if name else Style.null()  # never None: filters read .color
+
+
+def matrix_segments(
+    shown: Inspection, view: View, window: MatrixWindow, cursor: int | None, color: bool
+) -> Segments:
+    """Queries down the side, keys across, each weight coloured on viridis from 0 to the max."""
+    tokens = [printable(token) for token in shown.tokens]
+    scale = float(view.matrix.max()) if view.matrix.size else 1.0
+    lines = Segments()
+    lines.add(" " * window.label_width)
+    lines.add("".join(f" {key:>{CELL}}" for key in window.keys), "dim")
+    lines.newline()
+    lines.add(fit_cells("from↓ to→", window.label_width), "dim")
+    for key in window.keys:
+        lines.add(" ")
+        lines.add(fit_cells(tokens[key], CELL), "italic" if shown.special[key] else "")
+    lines.newline()
+    lines.add("─" * (window.label_width + window.columns * (CELL + 1)))
+    for query in window.shown:
+        lines.newline()
+        _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color)
+    return lines
+
+
+def _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color) -> None:
+    marker = "▶" if query == view.focus else " "
+    style = "reverse" if query == cursor else ("bold" if query == view.focus else "")
+    if shown.special[query]:
+        style += " italic"
+    digits = len(str(len(tokens) - 1))
+    label = f"{marker}{query:>{digits}} {tokens[query]}"
+    lines.add(fit_cells(label, window.label_width), style.strip())
+    row = view.matrix[query]
+    for key in window.keys:
+        value = float(row[key])
+        level = round(LEVELS * value / scale) if scale > 0 else 0
+        lines.add(" ")
+        lines.add(f"{value:.2f}"[-CELL:], cell_style(level) if color else "")
+
+
+def matrix_note(view: View, window: MatrixWindow, length: int) -> Text:
+    """The colour scale, what max over heads means, and which tokens are in sight."""
+    rows = "max over heads: rows need not sum to 1" if view.head == "max" else ""
+    note = legend(float(view.matrix.max()) if view.matrix.size else 1.0, 2, rows)
+    if window.size < length or window.columns < length:
+        rows, keys = window.shown, window.keys
+        note.append(
+            f"\nin sight: rows {rows.start}..{rows.stop - 1}, columns {keys.start}..{keys.stop - 1}"
+            f" of 0..{length - 1}; j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll",
+            style="yellow",
+        )
+    return note
+
+
+def tokens_text(shown: Inspection, window: MatrixWindow) -> Text:
+    """The sentence's tokens with their positions; those in the matrix window are bright."""
+    lines = Lines()
+    lines.add(f"tokens ({shown.length})  ", "bold")
+    for index, token in enumerate(shown.tokens):
+        style = "" if index in window.shown or index in window.keys else "dim"
+        if shown.special[index]:
+            style += " italic"
+        lines.add(f"{index}:", "dim")
+        lines.add(printable(token), style.strip())
+        lines.add("  ")
+    text = lines.text()
+    text.no_wrap, text.overflow = False, "fold"
+    return text
+
+
+FOCUS_ENTRY = 22  # "token      0.12    "
+
+
+def focus_text(shown: Inspection, view: View, width: int = 120) -> Text:
+    """Per layer, the top-K tokens that the focus token attends to (selected heads), as many
+    as fit ``width``."""
+    if view.focus is None:
+        return Text(
+            "no focus token: move the row cursor with j/k and press Enter, or click a row",
+            style="dim",
+        )
+    token = printable(shown.tokens[view.focus])
+    head = "rollout" if view.kind == "rollout" else f"head {view.head}"
+    lines = Segments()
+    lines.add(f"what {token} (@{view.focus}) attends to, per layer ({head}), largest first", "bold")
+    for layer, ranked in enumerate(view.focus_by_layer):
+        current = layer == view.layer
+        lines.newline()
+        lines.add(f"{'▶' if current else ' '}{layer:>3}  ", "bold" if current else "")
+        for entry in ranked[: max(1, (width - 6) // FOCUS_ENTRY)]:
+            lines.add(fit_cells(printable(shown.tokens[entry.index]), 10) + " ")
+            lines.add(f"{entry.weight:.2f}", "bold cyan")
+            lines.add("    ")
+    return Text(lines.plain, spans=_spans(lines), no_wrap=True, overflow="crop")
+
+
+def _spans(lines: Segments) -> list[Span]:
+    """The styles of ``lines`` as spans over its plain text."""
+    spans, offset = [], 0
+    for line in lines.lines:
+        for segment in line:
+            if segment.style:
+                spans.append(Span(offset, offset + len(segment.text), segment.style))
+            offset += len(segment.text)
+        offset += 1  # the newline
+    return spans
+
+
+@lru_cache(maxsize=LEVELS + 1)
+def _viridis(level: int):
+    return viridis(level / LEVELS)
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """The model view: one small heatmap per layer x head, in rows of layers."""
+
+    side: int  # cells per heatmap side (one character column per key, two rows per character)
+
+    @property
+    def stride(self) -> int:
+        return max(self.side, 6) + 1
+
+    @property
+    def rows_per_layer(self) -> int:
+        return (self.side + 1) // 2 + 1
+
+    def panel_at(self, x: int, y: int, layers: int, heads: int) -> tuple[int, int] | None:
+        layer, head = y // self.rows_per_layer, x // self.stride
+        return (layer, head) if layer < layers and head < heads else None
+
+
+def grid_layout(length: int, width: int, heads: int) -> GridLayout:
+    """Heatmaps as large as fit ``heads`` across ``width`` (at most one cell per token)."""
+    side = min(length, max(2, width // max(heads, 1) - 1), 16)
+    return GridLayout(side)
+
+
+def _shrink(matrix: np.ndarray, side: int) -> np.ndarray:
+    """(T, T) -> (side, side): the mean of each block."""
+    edges = np.linspace(0, matrix.shape[0], side + 1).astype(int)
+    rows = np.add.reduceat(matrix, edges[:-1], axis=0) / np.diff(edges)[:, None]
+    return np.add.reduceat(rows, edges[:-1], axis=1) / np.diff(edges)[None, :]
+
+
+def grid_text(
+    attention: np.ndarray, layout: GridLayout, selected: tuple[int, int], color: bool
+) -> Text:
+    """Every layer x head of (L, H, T, T) as a heatmap labelled ``L<layer> H<head>``."""
+    layers, heads = attention.shape[:2]
+    minis = [[_shrink(attention[la, h], layout.side) for h in range(heads)] for la in range(layers)]
+    text = Text()
+    for layer in range(layers):
+        for head in range(heads):
+            style = "reverse bold" if (layer, head) == selected else "bold"
+            text.append_text(_label(f"L{layer} H{head}", layout.stride - 1, style))
+            text.append(" ")
+        for pair in range(0, layout.side, 2):
+            text.append("\n")
+            for head in range(heads):
+                _heat_line(text, minis[layer][head], pair, layout, color)
+        text.append("\n")
+    return text
+
+
+def _heat_line(text: Text, mini: np.ndarray, row: int, layout: GridLayout, color: bool) -> None:
+    """Rows ``row`` and ``row + 1`` of one heatmap as half blocks (shades without colour)."""
+    scale = float(mini.max()) or 1.0
+    for key in range(layout.side):
+        top = float(mini[row, key]) / scale
+        bottom = float(mini[row + 1, key]) / scale if row + 1 < layout.side else None
+        if color:
+            below = _viridis(round(bottom * LEVELS)) if bottom is not None else None
+            text.append("▀", style=Style(color=_viridis(round(top * LEVELS)), bgcolor=below))
+        else:
+            text.append(SHADES[round(top * (len(SHADES) - 1))])
+    text.append(" " * (layout.stride - layout.side))

@@ -1,0 +1,97 @@
+"""`attninspect explore` in a real terminal: a 120x40 tmux pane, keys, the exit status."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CAT
+
+
+class Tmux:
+    """One detached session on a private server; the command's exit status goes to a file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.socket = f"attninspect-test-{os.getpid()}"
+        self.status_file = folder / "status"
+
+    def tmux(self, *args: str) -> str:
+        command = ["tmux", "-L", self.socket, *args]
+        return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+    def start(self, *argv: str) -> None:
+        # COLUMNS / LINES (set by other tests' runners) would override the pane's real size.
+        command = ["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "attninspect"]
+        explore = shlex.join([*command, "explore", *argv])
+        wrapper = (
+            f"printf 'before the explorer\\n'; {explore}; "
+            f"echo $? > {shlex.quote(str(self.status_file))}; sleep 60"
+        )
+        self.tmux("new-session", "-d", "-s", "explore", "-x", "120", "-y", "40", wrapper)
+
+    def pane(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "explore")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "explore", *keys)
+
+    def wait(self, ready: Callable[[str], bool], what: str, seconds: float = 60) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            pane = self.pane()
+            if ready(pane):
+                return pane
+            time.sleep(0.1)
+        raise AssertionError(f"waited {seconds} s for {what}; the pane shows:\n{self.pane()}")
+
+    def exit_status(self, seconds: float = 30) -> int:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.status_file.exists() and self.status_file.read_text().strip():
+                return int(self.status_file.read_text())
+            time.sleep(0.1)
+        raise AssertionError(f"the explorer did not exit; the pane shows:\n{self.pane()}")
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: apt-get install tmux (make test installs it)")
+    tmux = Tmux(tmp_path)
+    yield tmux
+    subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True)
+    folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+    (folder / tmux.socket).unlink(missing_ok=True)  # a killed server leaves its socket file
+
+
+def test_explore_in_a_terminal(session: Tmux) -> None:
+    session.start(CAT)
+    session.wait(lambda pane: "12:[SEP]" in pane and "layer 5" in pane, "the tokens")
+    session.keys("Right", "Right", "Right", "Up", "w")
+    pane = session.wait(
+        lambda pane: "head 1 of 12" in pane and "layer 4" in pane and "words" in pane,
+        "layer 4, head 1, words in the status line",
+    )
+    assert "because" in pane and "q quit" in pane  # 120 columns: the whole footer
+    session.keys("q")
+    assert session.exit_status() == 0
+    after = session.pane()
+    assert "before the explorer" in after
+    assert "layer 4" not in after  # the alternate screen is gone: the terminal is as it was
+
+
+def test_a_model_that_cannot_load_exits_1_with_one_error_line(session: Tmux, tmp_path) -> None:
+    session.start(CAT, "--model", str(tmp_path / "no-such-model"))
+    assert session.exit_status(60) == 1
+    pane = session.pane()
+    errors = [line for line in pane.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, pane
+    assert "no-such-model" in errors[0] and "Traceback" not in pane
