@@ -96,3 +96,12 @@ def test_bad_save_targets_fail_before_any_work(
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: --save") and needle in result.stderr
     assert result.stdout == ""
+
+
+def test_grid_rollout_has_one_panel_per_layer_and_refuses_heads(runner) -> None:
+    result = runner.invoke(app, ["grid", "The cat sat.", "--rollout", "--layers", "0:2"])
+    assert result.exit_code == 0, result.stderr
+    assert "6 layers · 6 tokens · rollout" in result.stdout and " × " not in result.stdout
+    assert "L0 " in result.stdout and "L1" in result.stdout and "H0" not in result.stdout
+    refused = runner.invoke(app, ["grid", "The cat sat.", "--rollout", "--heads", "0:2"])
+    assert refused.exit_code == 2 and "--heads" in refused.stderr

@@ -73,6 +73,8 @@ def grid(
     """Every layer x head (and each layer's head mean) as a small heatmap, labelled L3 H7."""
     from attninspect.analysis.views import ViewOptions, analyse
 
+    if rollout and heads is not None:
+        raise usage_error("--rollout shows one panel per layer; drop --heads", "'--heads'")
     kind = check_save(save)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
@@ -87,7 +89,7 @@ def grid(
 
     console = make_console(no_color=no_color)
 
-    write_grid(console, shown, chosen, console.color_system is not None, note)
+    write_grid(console, shown, chosen, console.color_system is not None, note, rollout)
     if save is not None and kind is not None:
         _save(save, kind, dpi, shown, chosen, note, no_color)
 

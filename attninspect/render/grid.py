@@ -52,12 +52,17 @@ def grid_panels(
     heads: list[int],
     special: list[bool],
     mean: bool = True,
+    rollout: bool = False,
 ) -> list[list[Panel]]:
-    """(L, H, T, T) -> one row of panels per chosen layer: its chosen heads, then the head mean."""
+    """(L, H, T, T) -> one row of panels per chosen layer: its chosen heads, then the head mean
+    (with ``rollout``, one panel per layer: the rollout up to it)."""
     mask = np.array(special, dtype=bool)
     bands = []
     for layer in layers:
-        matrices = [(f"L{layer} H{head}", attention[layer, head]) for head in heads]
+        matrices = [
+            (f"L{layer}" if rollout else f"L{layer} H{head}", attention[layer, head])
+            for head in heads
+        ]  # the header says "rollout"; its one panel per layer needs no head
         if mean and attention.shape[1] > 1:
             matrices.append((f"L{layer} mean", attention[layer].mean(axis=0)))
         bands.append([Panel(label, m, _sink(m, mask)) for label, m in matrices])
@@ -159,20 +164,26 @@ def write_grid(
     chosen: tuple[list[int], list[int]],
     color: bool,
     note: str = "",
+    rollout: bool = False,
 ) -> None:
     """The whole `grid` output: what was run, how cells were pooled, then the panels."""
     layers, heads = chosen
     width = console.width
     size = panel_size(inspection.length, width)
     header = Text(printable(inspection.model), style="bold")
+    heads_count = "" if rollout else f" × {_count(inspection.num_heads, 'head')}"
     header.append(
-        f"  {inspection.num_layers} layers × {inspection.num_heads} heads · "
-        f"{inspection.length} tokens{note}",
+        f"  {_count(inspection.num_layers, 'layer')}{heads_count} · "
+        f"{_count(inspection.length, 'token')}{note}",
         style="dim",
     )
     console.print(header)
     console.print(Text(pooling_note(inspection.length, size, color), style="dim"))
     console.print()
-    bands = grid_panels(inspection.attention, layers, heads, inspection.special)
+    bands = grid_panels(inspection.attention, layers, heads, inspection.special, rollout=rollout)
     for line in layout(bands, width, size, color):
         console.print(line)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
