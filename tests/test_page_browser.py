@@ -122,7 +122,7 @@ def test_clicking_heads_layers_and_thumbnails_changes_the_view(
     page = watched.page
     page.goto(page_file.as_uri() + "#layer=0&head=0")
     before = watched.lines()
-    page.click("#heads button[data-head='2']")
+    page.dblclick("#heads button[data-head='2']")
     assert watched.state() == "layer 0 · head 2"
     assert watched.lines() != before
     page.select_option("#layer", "1")
@@ -130,6 +130,67 @@ def test_clicking_heads_layers_and_thumbnails_changes_the_view(
     page.click("#model-view figure[data-layer='2'][data-head='mean']")
     assert watched.state() == "layer 2 · head mean"
     assert page.evaluate("location.hash") == "#layer=2&head=mean"
+
+
+def _line_groups(watched: Watched) -> dict[str, tuple[str, int]]:
+    """Each drawn head's name -> (its stroke colour, how many lines it has)."""
+    groups = watched.page.eval_on_selector_all(
+        "#head-view #lines > g",
+        "gs => gs.map(g => [g.dataset.head, g.getAttribute('stroke'), g.childElementCount])",
+    )
+    return {head: (stroke, count) for head, stroke, count in groups}
+
+
+def test_toggling_two_heads_draws_each_in_its_own_colour(watched: Watched, page_file: Path) -> None:
+    page = watched.page
+    page.goto(page_file.as_uri() + "#layer=0&head=0")
+    assert list(_line_groups(watched)) == ["0"]
+    page.click("#heads button[data-head='2']")
+    assert watched.state() == "layer 0 · heads 0,2"
+    assert page.evaluate("location.hash") == "#layer=0&heads=0,2"
+    groups = _line_groups(watched)
+    assert list(groups) == ["0", "2"]
+    assert groups["0"][0] != groups["2"][0]
+    assert groups["0"][1] > 0 and groups["2"][1] > 0
+    assert page.get_attribute("#heads button[data-head='2']", "aria-pressed") == "true"
+    page.click("#heads button[data-head='0']")
+    assert watched.state() == "layer 0 · head 2"
+    page.click("#heads button[data-head='2']")  # the last head on stays on
+    assert watched.state() == "layer 0 · head 2"
+    page.click("#heads button[data-head='all']")
+    assert watched.state() == "layer 0 · heads 0,1,2,3"
+    assert len({stroke for stroke, _ in _line_groups(watched).values()}) == 4
+    page.click("#heads button[data-head='mean']")
+    assert watched.state() == "layer 0 · head mean"
+    assert list(_line_groups(watched)) == ["mean"]
+    assert watched.errors == []
+
+
+def test_fragment_heads_selects_several(watched: Watched, page_file: Path) -> None:
+    watched.page.goto(page_file.as_uri() + "#layer=1&heads=3,1,9,x")
+    assert watched.state() == "layer 1 · heads 1,3"
+    current = watched.page.eval_on_selector_all(
+        "#model-view figure.current", "fs => fs.map(f => f.dataset.layer + ':' + f.dataset.head)"
+    )
+    assert current == ["1:1", "1:3"]
+    watched.page.click("#model-view figure[data-layer='2'][data-head='0']")
+    assert watched.state() == "layer 2 · head 0"
+
+
+def test_a_layer_the_page_lacks_opens_the_first_kept_one(watched: Watched, tmp_path: Path) -> None:
+    attention = _attention(2, 4, len(HOSTILE))
+    document = PageDocument("narrow", HOSTILE, [False] * len(HOSTILE), attention, [4, 5])
+    path = tmp_path / "narrow.html"
+    path.write_text(render_page([document], "m", layer=11, head=2), "utf-8")
+    watched.page.goto(path.as_uri())
+    assert watched.state() == "layer 4 · head 2"
+    watched.page.goto(path.as_uri() + "#layer=9&head=1")
+    watched.page.reload()
+    assert watched.state() == "layer 4 · head 1"
+    watched.page.goto(path.as_uri() + "#layer=5&heads=0,3")
+    watched.page.reload()
+    assert watched.state() == "layer 5 · heads 0,3"
+    assert watched.errors == []
 
 
 def test_hovering_a_token_isolates_its_lines(watched: Watched, page_file: Path) -> None:

@@ -69,7 +69,8 @@ def initial_state(document: PageDocument, layer: int, head: HeadChoice) -> dict[
     """The page's first view as indices into the document's layers and heads (or ``"mean"``)."""
     layers = document.layers or list(range(document.attention.shape[0]))
     heads = document.heads or list(range(document.attention.shape[1]))
-    layer_index = layers.index(layer) if layer in layers else len(layers) - 1
+    # A layer the page does not hold (``--layers`` left it out) opens the first one it does hold.
+    layer_index = layers.index(layer) if layer in layers else 0
     head_index: HeadChoice = heads.index(head) if head in heads else "mean"
     return {"layer": layer_index, "head": head_index}
 

@@ -6,7 +6,12 @@
   const SVG = "http://www.w3.org/2000/svg";
   const VIRIDIS = [[68,1,84],[72,40,120],[62,74,137],[49,104,142],[38,130,142],
     [31,158,137],[53,183,121],[109,205,89],[180,222,44],[253,231,37]];
-  const state = { doc: 0, layer: 0, head: "mean", pinned: null, hover: null };
+  // Fixed, distinguishable hues, one per head (by model head number), cycling past the last.
+  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+    "#bcbd22", "#17becf", "#393b79", "#f4a300", "#0b6e4f", "#b5179e"];
+  const MEAN_COLOR = "#333";
+  // sel is "mean" (the mean of every head) or a sorted, non-empty array of head indices.
+  const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null };
   const docs = DATA.documents.map(prepare);
 
   function prepare(doc) {
@@ -16,12 +21,13 @@
     return Object.assign({}, doc, { bytes: bytes, T: doc.tokens.length, H: doc.heads.length, cache: {} });
   }
 
-  // The (T, T) matrix of layer index li and head (index into doc.heads, or "mean"), as floats.
+  // The (T, T) matrix of layer index li and head (index into doc.heads, "mean", or an array of
+  // indices: their mean), as floats.
   function matrix(doc, li, head) {
     const key = li + ":" + head;
     if (doc.cache[key]) return doc.cache[key];
     const T = doc.T, H = doc.H, size = T * T, out = new Float32Array(size);
-    const heads = head === "mean" ? [...Array(H).keys()] : [head];
+    const heads = head === "mean" ? [...Array(H).keys()] : Array.isArray(head) ? head : [head];
     for (const h of heads) {
       const base = (li * H + h) * size;
       for (let i = 0; i < size; i++) out[i] += doc.bytes[base + i] / 255 / heads.length;
@@ -36,11 +42,36 @@
     return VIRIDIS[lo].map((c, i) => Math.round(c + (VIRIDIS[hi][i] - c) * f));
   }
 
-  function headColor(h, H) {
-    return h === "mean" ? "#3b4cc0" : "hsl(" + Math.round((360 * h) / Math.max(H, 1)) + ", 70%, 45%)";
+  function headColor(doc, h) {
+    return h === "mean" ? MEAN_COLOR : PALETTE[((doc.heads[h] % PALETTE.length) + PALETTE.length) % PALETTE.length];
   }
 
   function headName(doc, head) { return head === "mean" ? "mean" : String(doc.heads[head]); }
+
+  // The heads drawn: ["mean"] or the selected indices.
+  function drawn() { return state.sel === "mean" ? ["mean"] : state.sel; }
+
+  function selText(d) {
+    if (state.sel === "mean") return "head mean";
+    const names = state.sel.map((h) => headName(d, h));
+    return (names.length === 1 ? "head " : "heads ") + names.join(",");
+  }
+
+  function selHash(d) {
+    if (state.sel === "mean" || state.sel.length === 1) return "head=" + headName(d, drawn()[0]);
+    return "heads=" + state.sel.map((h) => headName(d, h)).join(",");
+  }
+
+  function isOn(h) { return state.sel === "mean" ? h === "mean" : state.sel.includes(h); }
+
+  // A click on head h: mean alone, or h toggled in the selection (the last one stays on).
+  function toggled(h) {
+    if (h === "mean" || state.sel === "mean") return h === "mean" ? "mean" : [h];
+    const next = state.sel.includes(h) ? state.sel.filter((x) => x !== h) : [...state.sel, h];
+    return next.length ? next.sort((a, b) => a - b) : state.sel;
+  }
+
+  function integer(text) { return /^-?\d+$/.test(text || "") ? Number(text) : NaN; }
 
   function el(tag, attrs, text) {
     const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -51,20 +82,30 @@
 
   function readHash() {
     const params = new URLSearchParams(location.hash.replace(/^#/, ""));
-    const doc = docs[Number(params.get("text") || 0)] ? Number(params.get("text") || 0) : state.doc;
+    const doc = docs[integer(params.get("text") || "0")] ? integer(params.get("text") || "0") : state.doc;
     const d = docs[doc];
-    const li = d.layers.indexOf(Number(params.get("layer")));
-    const headText = params.get("head");
-    const hi = headText === null ? -1 : d.heads.indexOf(Number(headText));
     state.doc = doc;
-    if (params.has("layer") && li >= 0) state.layer = li;
-    if (headText === "mean") state.head = "mean";
-    else if (hi >= 0 && headText !== "") state.head = hi;
+    // A layer the page does not hold opens the first one it does.
+    if (params.has("layer")) state.layer = Math.max(0, d.layers.indexOf(integer(params.get("layer"))));
+    if (state.layer >= d.layers.length) state.layer = 0;
+    if (state.sel !== "mean") state.sel = state.sel.filter((h) => h < d.H);
+    if (state.sel.length === 0) state.sel = "mean";
+    const sel = readSel(d, params.has("heads") ? params.get("heads") : params.get("head"));
+    if (sel !== null) state.sel = sel;
+  }
+
+  // "mean", or head numbers separated by commas -> a selection; null when nothing usable.
+  function readSel(d, text) {
+    if (text === null) return null;
+    if (text.trim() === "mean") return "mean";
+    const picked = text.split(",").map((t) => d.heads.indexOf(integer(t.trim()))).filter((h) => h >= 0);
+    const unique = [...new Set(picked)].sort((a, b) => a - b);
+    return unique.length ? unique : null;
   }
 
   function writeHash() {
     const d = docs[state.doc];
-    let hash = "#layer=" + d.layers[state.layer] + "&head=" + headName(d, state.head);
+    let hash = "#layer=" + d.layers[state.layer] + "&" + selHash(d);
     if (docs.length > 1) hash += "&text=" + state.doc;
     if (location.hash !== hash) {
       try { history.replaceState(null, "", hash); } catch (e) { /* file: pages may refuse */ }
@@ -89,34 +130,37 @@
     layerSelect.value = String(state.layer);
     const choices = ["mean", ...d.heads.keys()];
     const buttons = choices.map((h) => {
-      const b = el("button", { type: "button", "data-head": String(h), style: "--c:" + headColor(h, d.H) },
-        h === "mean" ? "mean" : String(d.heads[h]));
-      if (h === state.head) b.classList.add("on");
-      b.addEventListener("click", () => setState({ head: h }));
+      const b = el("button", { type: "button", "data-head": String(h), style: "--c:" + headColor(d, h),
+        "aria-pressed": String(isOn(h)), title: h === "mean" ? "the mean of every head"
+          : "toggle head " + d.heads[h] + " (double-click: this head alone)" }, headName(d, h));
+      if (isOn(h)) b.classList.add("on");
+      b.addEventListener("click", () => setState({ sel: toggled(h) }));
+      if (h !== "mean") b.addEventListener("dblclick", () => setState({ sel: [h] }));
       return b;
     });
-    document.getElementById("heads").replaceChildren(...buttons);
+    const all = el("button", { type: "button", "data-head": "all", style: "--c:" + MEAN_COLOR,
+      title: "every head, each in its colour" }, "all");
+    all.addEventListener("click", () => setState({ sel: [...d.heads.keys()] }));
+    document.getElementById("heads").replaceChildren(...buttons, all);
   }
 
   function renderHeadView() {
     const d = docs[state.doc], T = d.T, row = 22, width = 520;
-    const m = matrix(d, state.layer, state.head);
     const svg = document.getElementById("head-view");
     svg.setAttribute("viewBox", "0 0 " + width + " " + (T * row + 10));
     svg.setAttribute("width", width);
     svg.setAttribute("height", T * row + 10);
     const focus = state.hover !== null ? state.hover : state.pinned;
-    const lines = el("svg:g", { id: "lines", stroke: headColor(state.head, d.H) });
     const y = (i) => 10 + i * row + row / 2;
-    for (let q = 0; q < T; q++) {
-      if (focus !== null && focus.side === "from" && focus.index !== q) continue;
-      for (let k = 0; k < T; k++) {
-        if (focus !== null && focus.side === "to" && focus.index !== k) continue;
-        const w = m[q * T + k];
-        if (w < 0.01) continue;
-        lines.appendChild(el("svg:line", { x1: 170, y1: y(q), x2: 350, y2: y(k),
-          "stroke-opacity": w.toFixed(3), "stroke-width": 2 }));
-      }
+    const lines = el("svg:g", { id: "lines" });
+    let count = 0;
+    // Several heads fan out a little within each row, so coinciding lines keep their colours apart.
+    const heads = drawn(), step = Math.min(3, 14 / heads.length);
+    for (const [j, h] of heads.entries()) {
+      const shift = (j - (heads.length - 1) / 2) * step;
+      const group = headLines(d, h, focus, (i) => y(i) + shift);
+      count += group.childElementCount;
+      lines.appendChild(group);
     }
     const labels = el("svg:g", {});
     for (let i = 0; i < T; i++) {
@@ -138,7 +182,24 @@
       }
     }
     svg.replaceChildren(lines, labels);
-    svg.setAttribute("data-lines", lines.childElementCount);
+    svg.setAttribute("data-lines", count);
+  }
+
+  // One head's lines (or the mean's) in its colour, opacity the weight, narrowed to the focus.
+  function headLines(d, h, focus, y) {
+    const T = d.T, m = matrix(d, state.layer, h);
+    const group = el("svg:g", { "data-head": headName(d, h), stroke: headColor(d, h) });
+    for (let q = 0; q < T; q++) {
+      if (focus !== null && focus.side === "from" && focus.index !== q) continue;
+      for (let k = 0; k < T; k++) {
+        if (focus !== null && focus.side === "to" && focus.index !== k) continue;
+        const w = m[q * T + k];
+        if (w < 0.01) continue;
+        group.appendChild(el("svg:line", { x1: 170, y1: y(q), x2: 350, y2: y(k),
+          "stroke-opacity": w.toFixed(3), "stroke-width": 2 }));
+      }
+    }
+    return group;
   }
 
   function shorten(token) {
@@ -170,12 +231,12 @@
     d.layers.forEach((layer, li) => {
       for (const h of [...d.heads.keys(), "mean"]) {
         const figure = el("figure", { "data-layer": layer, "data-head": headName(d, h) });
-        if (li === state.layer && h === state.head) figure.classList.add("current");
+        if (li === state.layer && isOn(h)) figure.classList.add("current");
         const canvas = el("canvas", {});
         paint(canvas, matrix(d, li, h), d.T);
-        figure.append(canvas, el("figcaption", {}, "L" + layer + " " + (h === "mean" ? "mean" : "H" + d.heads[h])));
+        figure.append(canvas, el("figcaption", { style: "--c:" + headColor(d, h) }, "L" + layer + " " + (h === "mean" ? "mean" : "H" + d.heads[h])));
         figure.addEventListener("click", () => {
-          setState({ layer: li, head: h });
+          setState({ layer: li, sel: h === "mean" ? "mean" : [h] });
           document.getElementById("head-view").scrollIntoView({ behavior: "smooth" });
         });
         cells.push(figure);
@@ -189,7 +250,7 @@
     const canvas = document.getElementById("matrix"), side = Math.min(560, Math.max(160, d.T * 28));
     canvas.style.width = side + "px";
     canvas.style.height = side + "px";
-    paint(canvas, matrix(d, state.layer, state.head), d.T);
+    paint(canvas, matrix(d, state.layer, state.sel), d.T);
   }
 
   function onMatrixHover(event) {
@@ -197,7 +258,7 @@
     const k = Math.floor(((event.clientX - box.left) / box.width) * d.T);
     const q = Math.floor(((event.clientY - box.top) / box.height) * d.T);
     if (q < 0 || k < 0 || q >= d.T || k >= d.T) return;
-    const w = matrix(d, state.layer, state.head)[q * d.T + k];
+    const w = matrix(d, state.layer, state.sel)[q * d.T + k];
     document.getElementById("readout").textContent =
       d.tokens[q] + " (" + q + ") → " + d.tokens[k] + " (" + k + "): " + w.toFixed(3);
   }
@@ -206,24 +267,25 @@
     const d = docs[state.doc];
     document.getElementById("meta").textContent = DATA.model + " · " + d.label + " · " + DATA.note;
     document.getElementById("state").textContent =
-      "layer " + d.layers[state.layer] + " · head " + headName(d, state.head);
+      "layer " + d.layers[state.layer] + " · " + selText(d);
     renderControls();
     renderHeadView();
     renderMatrix();
-    if (state.modelKey !== state.doc + ":" + state.layer + ":" + state.head) {
-      state.modelKey = state.doc + ":" + state.layer + ":" + state.head;
+    const modelKey = state.doc + ":" + state.layer + ":" + state.sel;
+    if (state.modelKey !== modelKey) {
+      state.modelKey = modelKey;
       renderModelView();
     }
     writeHash();
   }
 
   document.getElementById("doc").addEventListener("change", (e) =>
-    setState({ doc: Number(e.target.value), layer: 0, head: "mean", pinned: null }));
+    setState({ doc: Number(e.target.value), layer: 0, sel: "mean", pinned: null }));
   document.getElementById("layer").addEventListener("change", (e) => setState({ layer: Number(e.target.value) }));
   document.getElementById("matrix").addEventListener("mousemove", onMatrixHover);
   window.addEventListener("hashchange", () => { readHash(); render(); });
   state.layer = DATA.initial.layer;
-  state.head = DATA.initial.head;
+  state.sel = DATA.initial.head === "mean" ? "mean" : [DATA.initial.head];
   readHash();
   render();
 })();
