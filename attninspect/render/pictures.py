@@ -57,6 +57,15 @@ def document(
     )
 
 
+def page_subtitle(title: str) -> str:
+    """A figure's title as the page's subtitle: without the model (the page header names it) and
+    without the layer and head, which the page shows live in its state line."""
+    lines = title.split("\n")
+    parts = " · ".join(lines[1:] if len(lines) > 1 else lines).split(" · ")
+    kept = [part for part in parts if not part.startswith(("layer ", "head "))]
+    return " · ".join(kept)
+
+
 def matrix_picture(
     kind: str,
     dpi: int,
@@ -69,7 +78,9 @@ def matrix_picture(
     """`run`: the selected (T, T) view as a heatmap, or the page opened on that layer and head."""
     layer, head = selection
     if kind == "html":
-        page = render_page([document(inspection)], inspection.model, layer, head, title)
+        page = render_page(
+            [document(inspection)], inspection.model, layer, head, page_subtitle(title)
+        )
         return page.encode("utf-8")
     tokens, special = inspection.tokens, inspection.special
     return _figure(kind, dpi, lambda: matrix_figure(matrix, tokens, title, special, focus))
@@ -80,7 +91,9 @@ def heads_picture(
 ) -> bytes:
     """`heads`: the (L, H) scores as a heatmap, or the page opened on the best head."""
     if kind == "html":
-        page = render_page([document(inspection)], inspection.model, best[0], best[1], title)
+        page = render_page(
+            [document(inspection)], inspection.model, best[0], best[1], page_subtitle(title)
+        )
         return page.encode("utf-8")
     return _figure(kind, dpi, lambda: heads_figure(scores, title, "weight (from → to)"))
 
@@ -97,7 +110,7 @@ def diff_picture(
     a, b = pair
     if kind == "html":
         documents = [document(a, f"A: {a.text}"), document(b, f"B: {b.text}")]
-        return render_page(documents, a.model, *selection, title).encode("utf-8")
+        return render_page(documents, a.model, *selection, page_subtitle(title)).encode("utf-8")
     matrix, rows, columns = delta
     return _figure(
         kind, dpi, lambda: matrix_figure(matrix, rows, title, diverging=True, columns=columns)
@@ -115,7 +128,9 @@ def grid_picture(
     layers, heads = chosen
     if kind == "html":
         page_doc = document(inspection, layers=layers, heads=heads)
-        return render_page([page_doc], inspection.model, layers[0], "mean", title).encode("utf-8")
+        return render_page(
+            [page_doc], inspection.model, layers[0], "mean", page_subtitle(title)
+        ).encode("utf-8")
     bands = []
     for layer in layers:
         band = [(f"L{layer} H{head}", inspection.attention[layer, head]) for head in heads]
