@@ -316,3 +316,46 @@ def test_no_color_draws_the_same_numbers(monkeypatch) -> None:
         assert_matrix_is_the_view(app)
 
     explore(lambda: FakeInspector(), "The cat sat on the mat.", [], check)
+
+
+def test_a_slow_view_does_not_block_keys_and_a_stale_one_is_dropped(monkeypatch) -> None:
+    """Words and rollout are computed in a worker: keys go on being handled meanwhile, the
+    status line says "computing…", and a result for a state left behind is never shown."""
+    import threading
+
+    from attninspect.explorer.views import ViewCache
+
+    gate, prepare = threading.Event(), ViewCache.prepare
+
+    def slow(self, options) -> None:
+        gate.wait(10)  # held until the test lets it go
+        prepare(self, options)
+
+    monkeypatch.setattr(ViewCache, "prepare", slow)
+
+    async def check(app, pilot) -> None:
+        try:
+            shown = app.current
+            await pilot.press("w")  # words: held in the worker
+            assert app.state.words and "computing…" in status(app) and app.current is shown
+            await pilot.press("up")  # handled while the words view is still computing
+            assert "layer 0" in status(app) and "computing…" in status(app)
+            await pilot.press("w")  # back to raw attention: ready at once
+            assert "computing…" not in status(app) and app.current is not shown
+            applied = app.current
+        finally:
+            gate.set()
+        await settle(app, pilot)
+        assert app.current is applied and not app.state.words  # the words result was dropped
+        assert "computing…" not in status(app)
+        assert_matrix_is_the_view(app)
+        gate.clear()
+        await pilot.press("r")  # rollout: computed in a worker, then shown
+        assert "computing…" in status(app)
+        gate.set()
+        await settle(app, pilot)
+        assert app.current[0].attention is not applied[0].attention
+        assert "computing…" not in status(app) and "rollout" in status(app)
+        assert_matrix_is_the_view(app)
+
+    explore(lambda: FakeInspector(), "The cat sat on the mat.", [], check)
