@@ -359,3 +359,22 @@ def test_a_slow_view_does_not_block_keys_and_a_stale_one_is_dropped(monkeypatch)
         assert_matrix_is_the_view(app)
 
     explore(lambda: FakeInspector(), "The cat sat on the mat.", [], check)
+
+
+def test_a_too_long_first_sentence_is_truncated_with_a_notification(inspector, monkeypatch) -> None:
+    """`--truncate`: the first sentence is cut to the model's limit, and the app says so."""
+    monkeypatch.setattr(inspector, "truncate", True)
+    text = " ".join(["the cat sat on the mat ."] * 100)  # 700 word pieces, over BERT's 512
+
+    async def check(app, pilot) -> None:
+        wanted = "text truncated from 702 to 512 tokens (--truncate)"
+        for _ in range(100):  # delivered by the loading thread just after the first frame
+            messages = [notification.message for notification in app._notifications]
+            if any(wanted in message for message in messages):
+                break
+            await pilot.pause(0.02)
+        assert any(wanted in message for message in messages), messages
+        assert app.current[0].length == 512
+        assert_matrix_is_the_view(app)
+
+    explore(Loads(inspector), text, [], check)
