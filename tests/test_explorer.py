@@ -378,3 +378,27 @@ def test_a_too_long_first_sentence_is_truncated_with_a_notification(inspector, m
         assert_matrix_is_the_view(app)
 
     explore(Loads(inspector), text, [], check)
+
+
+def test_the_model_view_is_the_grid_command_and_a_click_opens_a_panel() -> None:
+    """`g` draws `attninspect grid`'s panels (no mean panel); a click on one opens it."""
+    from rich.text import Text
+
+    from attninspect.render.grid import grid_panels, layout
+
+    async def check(app, pilot) -> None:
+        await pilot.press("g")
+        grid = app.screen.query_one("#model-grid")
+        shown = app.current[0]
+        bands = grid_panels(shown.attention, [0, 1], [0, 1, 2], shown.special, mean=False)
+        width = grid.geometry.per_row * (grid.geometry.width + 2) - 2
+        expected = Text("\n").join(layout(bands, width, grid.geometry.size, True))
+        assert grid.text.plain == expected.plain
+        x, y = grid.geometry.origin(0, 2)
+        await pilot.click("#model-grid", offset=(x + 3, y + 2))
+        await settle(app, pilot)
+        assert (app.state.layer, app.state.head) == (0, 2)
+        assert type(app.screen).__name__ == "Screen"
+        assert_matrix_is_the_view(app)
+
+    explore(lambda: FakeInspector(), "The cat sat on the mat.", [], check)

@@ -335,7 +335,8 @@ class ExplorerApp(App[None]):
         flat = replace(self.state, rollout=False, focus=None)
         shown, _ = self.views.view(ViewOptions.parse(**flat.view_options()))
         selected = (self.state.layer, self.state.head if isinstance(self.state.head, int) else 0)
-        self.push_screen(GridScreen(shown.attention, selected, self.size.width - 4), self.opened)
+        grid = GridScreen(shown.attention, shown.special, selected, self.size.width - 4)
+        self.push_screen(grid, self.opened)
 
     def opened(self, panel: tuple[int, int] | None) -> None:
         if panel is not None:
