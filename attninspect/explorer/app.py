@@ -330,13 +330,33 @@ class ExplorerApp(App[None]):
             self.run_text(text)
 
     def action_grid(self) -> None:
+        """The model view of the current transforms (words, hidden specials), one layer x head
+        per panel; its words view is computed in a worker when it is not known yet."""
         if self.views is None:
             return
         flat = replace(self.state, rollout=False, focus=None)
-        shown, _ = self.views.view(ViewOptions.parse(**flat.view_options()))
-        selected = (self.state.layer, self.state.head if isinstance(self.state.head, int) else 0)
+        options = ViewOptions.parse(**flat.view_options())
+        if self.views.ready(options):
+            self.show_grid(self.views, options)
+        else:
+            self.set_status("computing the model view …")
+            self.prepare_grid(self.views, options)
+
+    @work(thread=True, exclusive=True, group="grid")
+    def prepare_grid(self, views: ViewCache, options: ViewOptions) -> None:
+        views.prepare(options)
+        if not get_current_worker().is_cancelled:
+            self.deliver(self.show_grid, views, options)
+
+    def show_grid(self, views: ViewCache, options: ViewOptions) -> None:
+        if views is not self.views:
+            return  # a new sentence came meanwhile
+        shown, _ = views.view(options)
+        layer = self.state.layer % shown.num_layers  # -1 until a view has been shown
+        selected = (layer, self.state.head if isinstance(self.state.head, int) else 0)
         grid = GridScreen(shown.attention, shown.special, selected, self.size.width - 4)
         self.push_screen(grid, self.opened)
+        self.show_status()
 
     def opened(self, panel: tuple[int, int] | None) -> None:
         if panel is not None:
