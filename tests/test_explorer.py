@@ -316,3 +316,89 @@ def test_no_color_draws_the_same_numbers(monkeypatch) -> None:
         assert_matrix_is_the_view(app)
 
     explore(lambda: FakeInspector(), "The cat sat on the mat.", [], check)
+
+
+def test_a_slow_view_does_not_block_keys_and_a_stale_one_is_dropped(monkeypatch) -> None:
+    """Words and rollout are computed in a worker: keys go on being handled meanwhile, the
+    status line says "computing…", and a result for a state left behind is never shown."""
+    import threading
+
+    from attninspect.explorer.views import ViewCache
+
+    gate, prepare = threading.Event(), ViewCache.prepare
+
+    def slow(self, options) -> None:
+        gate.wait(10)  # held until the test lets it go
+        prepare(self, options)
+
+    monkeypatch.setattr(ViewCache, "prepare", slow)
+
+    async def check(app, pilot) -> None:
+        try:
+            shown = app.current
+            await pilot.press("w")  # words: held in the worker
+            assert app.state.words and "computing…" in status(app) and app.current is shown
+            await pilot.press("up")  # handled while the words view is still computing
+            assert "layer 0" in status(app) and "computing…" in status(app)
+            await pilot.press("w")  # back to raw attention: ready at once
+            assert "computing…" not in status(app) and app.current is not shown
+            applied = app.current
+        finally:
+            gate.set()
+        await settle(app, pilot)
+        assert app.current is applied and not app.state.words  # the words result was dropped
+        assert "computing…" not in status(app)
+        assert_matrix_is_the_view(app)
+        gate.clear()
+        await pilot.press("r")  # rollout: computed in a worker, then shown
+        assert "computing…" in status(app)
+        gate.set()
+        await settle(app, pilot)
+        assert app.current[0].attention is not applied[0].attention
+        assert "computing…" not in status(app) and "rollout" in status(app)
+        assert_matrix_is_the_view(app)
+
+    explore(lambda: FakeInspector(), "The cat sat on the mat.", [], check)
+
+
+def test_a_too_long_first_sentence_is_truncated_with_a_notification(inspector, monkeypatch) -> None:
+    """`--truncate`: the first sentence is cut to the model's limit, and the app says so."""
+    monkeypatch.setattr(inspector, "truncate", True)
+    text = " ".join(["the cat sat on the mat ."] * 100)  # 700 word pieces, over BERT's 512
+
+    async def check(app, pilot) -> None:
+        wanted = "text truncated from 702 to 512 tokens (--truncate)"
+        for _ in range(100):  # delivered by the loading thread just after the first frame
+            messages = [notification.message for notification in app._notifications]
+            if any(wanted in message for message in messages):
+                break
+            await pilot.pause(0.02)
+        assert any(wanted in message for message in messages), messages
+        assert app.current[0].length == 512
+        assert_matrix_is_the_view(app)
+
+    explore(Loads(inspector), text, [], check)
+
+
+def test_the_model_view_is_the_grid_command_and_a_click_opens_a_panel() -> None:
+    """`g` draws `attninspect grid`'s panels (no mean panel); a click on one opens it."""
+    from rich.text import Text
+
+    from attninspect.render.grid import grid_panels, layout
+
+    async def check(app, pilot) -> None:
+        await pilot.press("g")
+        grid = app.screen.query_one("#model-grid")
+        shown = app.current[0]
+        bands = grid_panels(shown.attention, [0, 1], [0, 1, 2], shown.special, mean=False)
+        width = grid.geometry.per_row * (grid.geometry.width + 2) - 2
+        expected = Text("\n").join(layout(bands, width, grid.geometry.size, True))
+        assert grid.text.plain == expected.plain
+        x, y = grid.geometry.origin(0, 2)
+        await pilot.click("#model-grid", offset=(x + 3, y + 2))
+        await settle(app, pilot)
+        assert (app.state.layer, app.state.head) == (0, 2)
+        assert type(app.screen).__name__ == "Screen"
+        assert_matrix_is_the_view(app)
+
+    explore(lambda: FakeInspector(), "The cat sat on the mat.", [], check)

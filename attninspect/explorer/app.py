@@ -20,6 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.css.scalar import Scalar
 from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
 
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import View
@@ -90,6 +91,7 @@ class ExplorerApp(App[None]):
         self.current: tuple[Inspection, View] | None = None
         self.cursor, self.start = 0, 0
         self.error: BaseException | None = None
+        self.pending: ExplorerState | None = None  # the state whose view a worker computes
         self.shown_keys: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
@@ -176,9 +178,35 @@ class ExplorerApp(App[None]):
         self.recompute()
 
     def recompute(self) -> None:
-        """The view for the current state (a focus the text lacks is dropped, with a note)."""
+        """The view for the current state: at once when its slow transforms are known, else in
+        a worker (the screen keeps the previous view, with "computing…" in the status line)."""
         if self.views is None:
             return
+        options = ViewOptions.parse(**self.state.view_options())
+        if not self.views.ready(options):
+            self.pending = self.state
+            self.show_status()
+            self.prepare_view(self.views, options, self.state)
+            return
+        self.pending = None
+        self.apply_view()
+
+    @work(thread=True, exclusive=True, group="view")
+    def prepare_view(self, views: ViewCache, options: ViewOptions, state: ExplorerState) -> None:
+        """Merge words or roll out off the interface thread; a newer view supersedes this one."""
+        views.prepare(options)
+        if not get_current_worker().is_cancelled:
+            self.deliver(self.prepared, views, state)
+
+    def prepared(self, views: ViewCache, state: ExplorerState) -> None:
+        """A worker's view is ready: show it if it is still the one asked for, else drop it."""
+        if views is self.views and state == self.state and self.pending == state:
+            self.pending = None
+            self.apply_view()
+
+    def apply_view(self) -> None:
+        """Show the (ready) view for the current state; a focus the text lacks is dropped."""
+        assert self.views is not None
         try:
             self.current = self.views.view(ViewOptions.parse(**self.state.view_options()))
         except InputError:
@@ -189,6 +217,13 @@ class ExplorerApp(App[None]):
         self.state = replace(self.state, layer=view.layer)
         self.cursor = min(view.focus if view.focus is not None else self.cursor, shown.length - 1)
         self.redraw()
+
+    def show_status(self) -> None:
+        """The state's status line, and "computing…" while its view is in a worker."""
+        if self.inspection is None:
+            return
+        line = self.state.status(self.inspection.num_layers, self.inspection.num_heads)
+        self.set_status(line + ("  │  computing…" if self.pending is not None else ""))
 
     def redraw(self) -> None:
         """Put the current view on the screen (the matrix window follows the row cursor)."""
@@ -216,9 +251,7 @@ class ExplorerApp(App[None]):
         panel = self.query_one("#focus-panel")
         if panel.styles.height != Scalar.parse(str(min(lines, 11) + 1)):
             panel.styles.height = min(lines, 11) + 1  # the focus list, and the rule above it
-        inspection = self.inspection
-        assert inspection is not None
-        self.set_status(self.state.status(inspection.num_layers, inspection.num_heads))
+        self.show_status()
 
     def update_once(self, selector: str, key: object, make: Callable[[], Text]) -> None:
         """Update a widget only when what it shows has changed (a repaint costs milliseconds)."""
@@ -297,12 +330,33 @@ class ExplorerApp(App[None]):
             self.run_text(text)
 
     def action_grid(self) -> None:
+        """The model view of the current transforms (words, hidden specials), one layer x head
+        per panel; its words view is computed in a worker when it is not known yet."""
         if self.views is None:
             return
         flat = replace(self.state, rollout=False, focus=None)
-        shown, _ = self.views.view(ViewOptions.parse(**flat.view_options()))
-        selected = (self.state.layer, self.state.head if isinstance(self.state.head, int) else 0)
-        self.push_screen(GridScreen(shown.attention, selected, self.size.width - 4), self.opened)
+        options = ViewOptions.parse(**flat.view_options())
+        if self.views.ready(options):
+            self.show_grid(self.views, options)
+        else:
+            self.set_status("computing the model view …")
+            self.prepare_grid(self.views, options)
+
+    @work(thread=True, exclusive=True, group="grid")
+    def prepare_grid(self, views: ViewCache, options: ViewOptions) -> None:
+        views.prepare(options)
+        if not get_current_worker().is_cancelled:
+            self.deliver(self.show_grid, views, options)
+
+    def show_grid(self, views: ViewCache, options: ViewOptions) -> None:
+        if views is not self.views:
+            return  # a new sentence came meanwhile
+        shown, _ = views.view(options)
+        layer = self.state.layer % shown.num_layers  # -1 until a view has been shown
+        selected = (layer, self.state.head if isinstance(self.state.head, int) else 0)
+        grid = GridScreen(shown.attention, shown.special, selected, self.size.width - 4)
+        self.push_screen(grid, self.opened)
+        self.show_status()
 
     def opened(self, panel: tuple[int, int] | None) -> None:
         if panel is not None:

@@ -16,13 +16,14 @@ from rich.text import Span, Text
 
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import View
+from attninspect.render.grid import GAP, grid_panels, layout, panel_lines, panel_size
+from attninspect.render.grid import Panel as GridPanel
 from attninspect.render.matrix import label_width_for
-from attninspect.render.palette import legend, viridis, weight_style
+from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
 
 CELL = 4  # "0.30"
 HEADER_LINES = 3  # key indices, key tokens, rule
-SHADES = " ░▒▓█"
 LEVELS = 255  # colour steps between 0 and the largest weight
 
 
@@ -236,72 +237,54 @@ def _spans(lines: Segments) -> list[Span]:
     return spans
 
 
-@lru_cache(maxsize=LEVELS + 1)
-def _viridis(level: int):
-    return viridis(level / LEVELS)
-
-
 @dataclass(frozen=True)
 class GridLayout:
-    """The model view: one small heatmap per layer x head, in rows of layers."""
+    """Where each layer x head panel of `render.grid.layout` lies: panels in reading order
+    (layer by layer), ``per_row`` to a band, bands one blank line apart."""
 
-    side: int  # cells per heatmap side (one character column per key, two rows per character)
+    size: int  # cells per panel side, as `attninspect grid` chooses it
+    width: int  # columns of one panel
+    height: int  # lines of one panel (label, heatmap, sink share)
+    per_row: int
+    layers: int
+    heads: int
 
-    @property
-    def stride(self) -> int:
-        return max(self.side, 6) + 1
+    def panel_at(self, x: int, y: int) -> tuple[int, int] | None:
+        """The (layer, head) drawn at column ``x``, line ``y``; None in a gap."""
+        column, across = divmod(x, self.width + GAP)
+        band, down = divmod(y, self.height + 1)
+        if across >= self.width or down >= self.height or column >= self.per_row:
+            return None
+        index = band * self.per_row + column
+        return divmod(index, self.heads) if index < self.layers * self.heads else None
 
-    @property
-    def rows_per_layer(self) -> int:
-        return (self.side + 1) // 2 + 1
-
-    def panel_at(self, x: int, y: int, layers: int, heads: int) -> tuple[int, int] | None:
-        layer, head = y // self.rows_per_layer, x // self.stride
-        return (layer, head) if layer < layers and head < heads else None
-
-
-def grid_layout(length: int, width: int, heads: int) -> GridLayout:
-    """Heatmaps as large as fit ``heads`` across ``width`` (at most one cell per token)."""
-    side = min(length, max(2, width // max(heads, 1) - 1), 16)
-    return GridLayout(side)
+    def origin(self, layer: int, head: int) -> tuple[int, int]:
+        """The (x, y) of the top-left corner of a panel."""
+        band, column = divmod(layer * self.heads + head, self.per_row)
+        return column * (self.width + GAP), band * (self.height + 1)
 
 
-def _shrink(matrix: np.ndarray, side: int) -> np.ndarray:
-    """(T, T) -> (side, side): the mean of each block."""
-    edges = np.linspace(0, matrix.shape[0], side + 1).astype(int)
-    rows = np.add.reduceat(matrix, edges[:-1], axis=0) / np.diff(edges)[:, None]
-    return np.add.reduceat(rows, edges[:-1], axis=1) / np.diff(edges)[None, :]
+def grid_layout(bands: list[list[GridPanel]], length: int, width: int) -> GridLayout:
+    """The geometry `render.grid.layout` gives ``bands`` (one band of heads per layer)."""
+    size = panel_size(length, width)
+    lines = panel_lines(bands[0][0], size, True)
+    panel_width = max(line.cell_len for line in lines)
+    per_row = max(1, (width + GAP) // (panel_width + GAP))
+    return GridLayout(size, panel_width, len(lines), per_row, len(bands), len(bands[0]))
+
+
+def model_panels(attention: np.ndarray, special: list[bool]) -> list[list[GridPanel]]:
+    """Every layer x head of (L, H, T, T), as `attninspect grid` draws them (no mean panel)."""
+    layers, heads = attention.shape[:2]
+    return grid_panels(attention, list(range(layers)), list(range(heads)), special, mean=False)
 
 
 def grid_text(
-    attention: np.ndarray, layout: GridLayout, selected: tuple[int, int], color: bool
+    bands: list[list[GridPanel]], geometry: GridLayout, selected: tuple[int, int]
 ) -> Text:
-    """Every layer x head of (L, H, T, T) as a heatmap labelled ``L<layer> H<head>``."""
-    layers, heads = attention.shape[:2]
-    minis = [[_shrink(attention[la, h], layout.side) for h in range(heads)] for la in range(layers)]
-    text = Text()
-    for layer in range(layers):
-        for head in range(heads):
-            style = "reverse bold" if (layer, head) == selected else "bold"
-            text.append_text(_label(f"L{layer} H{head}", layout.stride - 1, style))
-            text.append(" ")
-        for pair in range(0, layout.side, 2):
-            text.append("\n")
-            for head in range(heads):
-                _heat_line(text, minis[layer][head], pair, layout, color)
-        text.append("\n")
-    return text
-
-
-def _heat_line(text: Text, mini: np.ndarray, row: int, layout: GridLayout, color: bool) -> None:
-    """Rows ``row`` and ``row + 1`` of one heatmap as half blocks (shades without colour)."""
-    scale = float(mini.max()) or 1.0
-    for key in range(layout.side):
-        top = float(mini[row, key]) / scale
-        bottom = float(mini[row + 1, key]) / scale if row + 1 < layout.side else None
-        if color:
-            below = _viridis(round(bottom * LEVELS)) if bottom is not None else None
-            text.append("▀", style=Style(color=_viridis(round(top * LEVELS)), bgcolor=below))
-        else:
-            text.append(SHADES[round(top * (len(SHADES) - 1))])
-    text.append(" " * (layout.stride - layout.side))
+    """The panels laid out as `attninspect grid` does, the selected panel's label reversed."""
+    lines = layout(bands, geometry.width * geometry.per_row + GAP * (geometry.per_row - 1),
+                   geometry.size, True)  # fmt: skip
+    x, y = geometry.origin(*selected)
+    lines[y].stylize("reverse", x, x + geometry.width)
+    return Text("\n").join(lines)

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
 from attninspect.explorer.widgets import ModelGrid
+from attninspect.render.grid import pooling_note
 
 KEYS = (
     ("↑ / ↓", "previous / next layer"),
@@ -117,15 +118,21 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
         Binding("g", "close", "back", show=False),
     ]
 
-    def __init__(self, attention: np.ndarray, selected: tuple[int, int], width: int) -> None:
+    def __init__(
+        self, attention: np.ndarray, special: list[bool], selected: tuple[int, int], width: int
+    ) -> None:
         super().__init__()
-        self.attention, self.selected, self.width = attention, selected, width
+        self.attention, self.special = attention, special
+        self.selected, self.width = selected, width
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(Text("model view: every layer × head (rows: layers)", style="bold"))
+            yield Label(Text("model view: every layer × head, as `attninspect grid`", style="bold"))
+            grid = ModelGrid(self.attention, self.special, self.selected, self.width)
+            length = self.attention.shape[-1]
+            yield Label(Text(pooling_note(length, grid.geometry.size, True), style="dim"))
             with VerticalScroll():
-                yield ModelGrid(self.attention, self.selected, self.width)
+                yield grid
             yield Label(Text("arrows: move · Enter or click: open · Esc: back", style="dim"))
         yield Footer()
 

@@ -19,9 +19,21 @@ class ViewCache:
         self.inspection = inspection
         self.transformed: dict[tuple[bool, bool], Inspection] = {}
 
+    def ready(self, options: ViewOptions) -> bool:
+        """Whether ``options`` can be shown at once (its slow transforms are already computed)."""
+        key = (options.words, options.rollout)
+        return key == (False, False) or key in self.transformed
+
+    def prepare(self, options: ViewOptions) -> None:
+        """Compute the slow transforms of ``options`` (in a worker thread: a dict entry is set
+        whole, so the interface thread sees it either absent or complete)."""
+        self.base(options.words, options.rollout)
+
     def base(self, words: bool, rollout: bool) -> Inspection:
         """The inspection after the head-independent transforms, as `analyse` applies them."""
         key = (words, rollout)
+        if not words and not rollout:
+            return self.inspection
         if key not in self.transformed:
             shown = merge_words(self.inspection) if words else self.inspection
             self.transformed[key] = with_rollout(shown) if rollout else shown

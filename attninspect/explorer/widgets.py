@@ -18,6 +18,7 @@ from attninspect.explorer.panels import (
     Segments,
     grid_layout,
     grid_text,
+    model_panels,
 )
 
 
@@ -111,14 +112,15 @@ class ModelGrid(Widget, can_focus=True):
             self.layer, self.head = layer, head
             super().__init__()
 
-    def __init__(self, attention: np.ndarray, selected: tuple[int, int], width: int) -> None:
+    def __init__(
+        self, attention: np.ndarray, special: list[bool], selected: tuple[int, int], width: int
+    ) -> None:
         super().__init__(id="model-grid")
-        self.attention = attention  # (L, H, T, T)
+        self.bands = model_panels(attention, special)  # (L, H, T, T), as `attninspect grid`
         self.selected = selected
-        layers, heads, length = attention.shape[0], attention.shape[1], attention.shape[-1]
-        self.geometry: GridLayout = grid_layout(length, width, heads)
-        self.shape = (layers, heads)
-        self.text = grid_text(attention, self.geometry, selected, color=True)
+        self.geometry: GridLayout = grid_layout(self.bands, attention.shape[-1], width)
+        self.shape = attention.shape[:2]
+        self.text = grid_text(self.bands, self.geometry, selected)
 
     def render(self) -> Text:
         return self.text
@@ -127,21 +129,20 @@ class ModelGrid(Widget, can_focus=True):
         layer = min(max(self.selected[0] + layers, 0), self.shape[0] - 1)
         head = min(max(self.selected[1] + heads, 0), self.shape[1] - 1)
         self.selected = (layer, head)
-        self.text = grid_text(self.attention, self.geometry, self.selected, color=True)
+        self.text = grid_text(self.bands, self.geometry, self.selected)
         self.refresh()
         self.scroll_to_region(self._panel_region(), animate=False)
 
     def _panel_region(self):
         from textual.geometry import Region
 
-        rows = self.geometry.rows_per_layer
-        return Region(self.selected[1] * self.geometry.stride, self.selected[0] * rows,
-                      self.geometry.stride, rows)  # fmt: skip
+        x, y = self.geometry.origin(*self.selected)
+        return Region(x, y, self.geometry.width, self.geometry.height)
 
     def action_open(self) -> None:
         self.post_message(self.Opened(*self.selected))
 
     def on_click(self, event: events.Click) -> None:
-        panel = self.geometry.panel_at(event.x, event.y, *self.shape)
+        panel = self.geometry.panel_at(event.x, event.y)
         if panel is not None:
             self.post_message(self.Opened(*panel))
