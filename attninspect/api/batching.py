@@ -9,9 +9,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from attninspect.analysis.digest import Keep, TextDigest
+from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import View
 from attninspect.analysis.views import ViewOptions
+from attninspect.api.flows import head_digest
 from attninspect.errors import InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.chat import Chat, render
@@ -162,3 +164,32 @@ def _empty(engine: Engine, item: SourceText, encoding: Encoding) -> Inspection:
     empty = np.zeros((0, heads, n, n), np.float32)  # (0, H, T, T)
     shapes = {"attention": [engine.num_layers, heads, n, n]}
     return wrap(engine, item, encoding, TextResult(empty, shapes), 0.0)
+
+
+def search_streamed(
+    engine: Engine,
+    item: SourceText,
+    source: str,
+    target: str,
+    words: bool,
+    truncate: bool,
+    chat: Chat | None = None,
+) -> HeadSearch:
+    """`flows.search_heads` for one text, streamed: each layer's (H,) from -> to weights kept,
+    no (L, H, T, T) tensor. A bad text (as `Inspector.run` words it) or selector raises."""
+    (error,), pending = encode_items(engine, [item], truncate, chat)
+    if error is not None:
+        raise InputError(f"the text: {error}") from error
+    fitting_groups(engine, pending, (0, 0))  # refuses a text that cannot fit
+    _, item, encoding = pending[0]
+    digest = head_digest(_empty(engine, item, encoding), source, target, words)
+    n = len(encoding)
+
+    def consume(layer: int, weights: np.ndarray) -> None:  # (1, H, T, T)
+        digest.add(layer, weights[0, :, :n, :n])
+
+    started = time.perf_counter()
+    (stages,) = engine.stream_batch([encoding], consume)
+    seconds = time.perf_counter() - started
+    digest.base = dataclasses.replace(digest.base, shapes={**stages, **digest.base.shapes})
+    return digest.finish(seconds)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attninspect.analysis.alignment import TextDiff, align_tokens, focus_changes, paired_delta
-from attninspect.analysis.head_ranking import HeadSearch, rank_heads
+from attninspect.analysis.head_ranking import HeadDigest, HeadSearch, rank_heads
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import focus_rows
 from attninspect.analysis.selectors import parse_selector, resolve_selector
@@ -19,6 +19,15 @@ def search_heads(inspection: Inspection, source: str, target: str, words: bool) 
     i = resolve_selector(_parsed(source, "--from"), inspection.tokens, "--from")
     j = resolve_selector(_parsed(target, "--to"), inspection.tokens, "--to")
     return HeadSearch(inspection, i, j, rank_heads(inspection.attention, i, j))
+
+
+def head_digest(base: Inspection, source: str, target: str, words: bool) -> HeadDigest:
+    """The streamed `search_heads` for a text not yet run: ``base`` has its tokens and no
+    attention; the selectors are resolved (against its words, with ``words``) before any layer."""
+    shown = merge_words(base) if words else base
+    i = resolve_selector(_parsed(source, "--from"), shown.tokens, "--from")
+    j = resolve_selector(_parsed(target, "--to"), shown.tokens, "--to")
+    return HeadDigest(base, i, j, words)
 
 
 def _parsed(raw: str, option: str):
