@@ -83,3 +83,19 @@ def test_heads_keeps_only_per_head_weights(monkeypatch, tiny_models, words) -> N
     assert search.inspection.attention.shape[0] == 0
     assert len(search.scores) == inspector.num_layers * heads
     assert np.isfinite([score.weight for score in search.scores]).all()
+
+
+def test_heads_html_page_keeps_every_layer(runner, tmp_path) -> None:
+    """An HTML page shows the text's attention, so `heads --save page.html` keeps it whole."""
+    from attninspect.cli.app import app
+
+    inspector = Inspector(device="cpu")
+    whole = inspector.heads(CAT, "it", "mat", whole=True)
+    assert whole.inspection.attention.shape == (6, 12, 13, 13)
+    assert whole.as_json() == inspector.heads(CAT, "it", "mat").as_json()
+    page = tmp_path / "page.html"
+    result = runner.invoke(app, ["heads", CAT, "--from", "it", "--to", "mat", "--save", str(page)])
+    assert result.exit_code == 0, result.stderr
+    streamed = tmp_path / "streamed.html"
+    runner.invoke(app, ["run", CAT, "--save", str(streamed)])
+    assert page.stat().st_size > 0.8 * streamed.stat().st_size  # every layer on the page

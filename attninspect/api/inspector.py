@@ -13,7 +13,7 @@ from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.analysis.views import ViewOptions
 from attninspect.api.batching import Viewed, inspect_batch, search_streamed, view_batch
-from attninspect.api.flows import compare_texts
+from attninspect.api.flows import compare_texts, search_heads
 from attninspect.errors import AttnInspectError, BadValueError, InputError
 from attninspect.files.sources import Item, SourceText
 from attninspect.model.chat import Chat, check_template
@@ -145,15 +145,20 @@ class Inspector:
             if not options.rollout:
                 resolve_indices(keep.heads, self.num_heads, "heads")
 
-    def heads(self, text: str, source: str, target: str, words: bool = False) -> HeadSearch:
+    def heads(
+        self, text: str, source: str, target: str, words: bool = False, whole: bool = False
+    ) -> HeadSearch:
         """Every layer x head ranked by the attention token ``source`` gives ``target``
         (selectors as `--focus`: ``it``, ``it#2``, ``@8``).
 
         Streamed: each layer's (H,) weights from ``source`` to ``target`` are kept as the model
-        computes that layer, so no (L, H, T, T) tensor is built.
+        computes that layer, so no (L, H, T, T) tensor is built. ``whole=True`` keeps every layer
+        in ``search.inspection`` (for an HTML page of the text).
         """
         if not isinstance(text, str):
             raise BadValueError("heads() takes a text (str)")
+        if whole:
+            return search_heads(self.run(text), source, target, words)
         item = SourceText(text=text, index=0)
         search = search_streamed(self.engine, item, source, target, words, self.truncate, self.chat)
         if search.inspection.truncated_from is not None:

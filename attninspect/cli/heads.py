@@ -78,7 +78,7 @@ def heads(
     engine |= chat_options(chat, system)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
-        search = inspector.heads(text, source.raw, target.raw, words)  # type: ignore[attr-defined]
+        search = inspector.heads(text, source.raw, target.raw, words, whole=kind == "html")  # type: ignore[attr-defined]
     write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)
     if save is not None and kind is not None:
         write_picture(save, heads_picture(kind, dpi, search), no_color)
