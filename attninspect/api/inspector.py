@@ -12,8 +12,15 @@ from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.analysis.views import ViewOptions
-from attninspect.api.batching import Viewed, inspect_batch, search_streamed, view_batch
-from attninspect.api.flows import compare_texts, search_heads
+from attninspect.api.batching import (
+    Viewed,
+    diff_streamed,
+    encode_pair,
+    inspect_batch,
+    search_streamed,
+    view_batch,
+)
+from attninspect.api.flows import search_heads
 from attninspect.errors import AttnInspectError, BadValueError, InputError
 from attninspect.files.sources import Item, SourceText
 from attninspect.model.chat import Chat, check_template
@@ -166,18 +173,35 @@ class Inspector:
         return search
 
     def diff(
-        self, text_a: str, text_b: str, options: ViewOptions | None = None, **view: object
+        self,
+        text_a: str,
+        text_b: str,
+        options: ViewOptions | None = None,
+        keep: Keep | None = None,
+        **view: object,
     ) -> TextDiff:
         """Compare two texts seen the same way (``layer=``, ``head=``, ``focus=``, ``words=``,
-        ``hide_special=``, ``rollout=``, ``top=``): A − B where their tokens align."""
+        ``hide_special=``, ``rollout=``, ``top=``): A − B where their tokens align.
+
+        Streamed: each layer is analysed as the model computes it and only the selected matrix
+        and the focus rows are kept; ``keep=Keep(whole=True)`` also keeps every analysed layer
+        (for an HTML page of the texts).
+        """
         options = options or ViewOptions.parse(**view)  # type: ignore[arg-type]
         self.check(options)
+        if not isinstance(text_a, str) or not isinstance(text_b, str):
+            raise BadValueError("diff() takes two texts (str)")
+        items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
         try:
-            a, b = self.run([text_a, text_b])
+            pending = encode_pair(self.engine, items, self.truncate, self.chat)
         except InputError as error:
             message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
             raise AttnInspectError(message) from error
-        return compare_texts(a, b, options)
+        comparison = diff_streamed(self.engine, pending, options, keep or Keep())
+        for shown in (comparison.a, comparison.b):
+            if shown.truncated_from is not None:
+                warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
+        return comparison
 
 
 def truncation_message(inspection: Inspection) -> str:
