@@ -76,3 +76,65 @@ def test_api_chat(chat_model) -> None:
 
     inspection = Inspector(str(chat_model), chat=True).run("Hello")
     assert inspection.text == "[user] Hello\n[assistant]"
+
+
+def _reference(chat_model: Path, prompt: str) -> tuple[list[str], torch.Tensor]:
+    """The tokens and (L, H, T, T) attention transformers gives the templated prompt."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(chat_model)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    model = AutoModel.from_pretrained(chat_model, attn_implementation="eager").eval()
+    with torch.inference_mode():
+        outputs = model(input_ids=torch.tensor([ids]), output_attentions=True)
+    return tokenizer.convert_ids_to_tokens(ids), torch.stack(outputs.attentions, dim=1)[0]
+
+
+def test_heads_with_chat_ranks_the_templated_prompt(runner, chat_model) -> None:
+    args = ["heads", "Is it warm?", "--from", "warm", "--to", "it", "--model", str(chat_model)]
+    result = runner.invoke(app, [*args, "--chat", "--system", "Be brief.", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    prompt = "[system] Be brief.\n[user] Is it warm?\n[assistant]"
+    tokens, expected = _reference(chat_model, prompt)
+    assert data["text"] == prompt and data["tokens"] == tokens
+    i, j = data["from"]["index"], data["to"]["index"]
+    for score in data["heads"]:
+        weight = float(expected[score["layer"], score["head"], i, j])
+        assert abs(score["weight"] - weight) <= 1e-6
+
+
+def test_diff_with_chat_compares_the_templated_prompts(runner, chat_model) -> None:
+    args = ["diff", "Is it warm?", "Is it cold?", "--model", str(chat_model), "--layer", "1"]
+    result = runner.invoke(app, [*args, "--chat", "--format", "json", "--focus", "it"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["a"]["text"] == "[user] Is it warm?\n[assistant]"
+    assert data["b"]["text"] == "[user] Is it cold?\n[assistant]"
+    tokens, expected = _reference(chat_model, data["a"]["text"])
+    assert data["a"]["tokens"] == tokens
+    mean = expected[1].mean(dim=0)  # layer 1, head mean (T, T)
+    assert torch.allclose(torch.tensor(data["a"]["attention"]), mean, atol=1e-6, rtol=0)
+
+
+def test_grid_with_chat_shows_the_templated_prompt(runner, chat_model) -> None:
+    args = ["grid", "Is it warm?", "--model", str(chat_model), "--chat", "--system", "Be brief."]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    tokens, _ = _reference(chat_model, "[system] Be brief.\n[user] Is it warm?\n[assistant]")
+    assert f"{len(tokens)} tokens, a cell each" in result.stdout
+    plain = runner.invoke(app, args[:4], env={"COLUMNS": "200"})
+    assert plain.exit_code == 0 and f"{len(tokens)} tokens, a cell" not in plain.stdout
+
+
+@pytest.mark.parametrize("command", [["heads", "Hi", "--from", "Hi", "--to", "Hi"], ["grid", "Hi"],
+                                     ["diff", "Hi", "Ho"]])  # fmt: skip
+def test_system_needs_chat_everywhere(runner, command) -> None:
+    result = runner.invoke(app, [*command, "--system", "Be brief."])
+    assert result.exit_code == 2 and "--chat" in result.stderr
+
+
+def test_chat_without_a_template_is_a_clear_error_in_heads(runner, tiny_models) -> None:
+    args = ["heads", "Hi", "--from", "Hi", "--to", "Hi", "--model", str(tiny_models["gpt2"])]
+    result = runner.invoke(app, [*args, "--chat"])
+    assert result.exit_code == 1 and "has no chat template" in result.stderr

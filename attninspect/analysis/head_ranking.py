@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.transforms import merge_words
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,11 @@ def rank_heads(attention: np.ndarray, source: int, target: int) -> list[HeadScor
 
     Ties keep layer-then-head order.
     """
-    grid = attention[:, :, source, target]  # (L, H)
+    return rank_grid(attention[:, :, source, target])  # (L, H)
+
+
+def rank_grid(grid: np.ndarray) -> list[HeadScore]:
+    """Every head of the (L, H) grid of weights, largest first; ties in layer-then-head order."""
     order = np.argsort(-grid, axis=None, kind="stable")
     layers, heads = np.unravel_index(order, grid.shape)
     return [
@@ -56,3 +62,36 @@ class HeadSearch:
             "to": {"token": inspection.tokens[self.target], "index": self.target},
             "heads": [score.as_json() for score in self.scores],
         }
+
+
+@dataclass
+class HeadDigest:
+    """One text's consumer for `heads`: `add` each layer's (H, T, T) in order and keep only the
+    (H,) weights ``source`` gives ``target`` (after merging words when ``words``), then `finish`.
+
+    ``base`` has the text's tokens and an empty (0, H, T, T) attention; ``source`` and ``target``
+    index its tokens (its words, with ``words``).
+    """
+
+    base: Inspection
+    source: int
+    target: int
+    words: bool = False
+    columns: list[np.ndarray] = field(default_factory=list)  # L x (H,)
+
+    def add(self, layer: int, attention: np.ndarray) -> None:
+        """Take layer ``layer``'s (H, T, T); keep its (H,) from -> to weights."""
+        if self.words:  # the same merge as the whole tensor, one layer at a time
+            piece = merge_words(dataclasses.replace(self.base, attention=attention[None]))
+            attention = piece.attention[0]  # (H, W, W)
+        self.columns.append(np.array(attention[:, self.source, self.target]))  # (H,)
+
+    def finish(self, seconds: float) -> HeadSearch:
+        grid = np.stack(self.columns)  # (L, H)
+        layers, heads = grid.shape
+        shown = merge_words(self.base) if self.words else self.base
+        shapes = {**shown.shapes, "attention": [layers, *shown.shapes["attention"][1:]]}
+        inspection = dataclasses.replace(
+            shown, shapes=shapes, seconds=seconds, model_layers=layers, model_heads=heads
+        )
+        return HeadSearch(inspection, self.source, self.target, rank_grid(grid))

@@ -8,10 +8,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import Keep, TextDigest
+from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import View
 from attninspect.analysis.views import ViewOptions
+from attninspect.api.flows import diff_of, head_digest, plan_diff
 from attninspect.errors import InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.chat import Chat, render
@@ -140,6 +143,13 @@ def _view_group(
         TextDigest(_empty(engine, item, encoding), options, keep, engine.num_layers)
         for _, item, encoding in pending
     ]
+    return _digest_group(engine, pending, digests)
+
+
+def _digest_group(
+    engine: Engine, pending: Pending, digests: list[TextDigest]
+) -> list[Viewed | InputError]:
+    """One padded forward pass for ``pending``, each layer handed to its text's digest."""
     lengths = [len(encoding) for _, _, encoding in pending]
 
     def consume(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
@@ -162,3 +172,66 @@ def _empty(engine: Engine, item: SourceText, encoding: Encoding) -> Inspection:
     empty = np.zeros((0, heads, n, n), np.float32)  # (0, H, T, T)
     shapes = {"attention": [engine.num_layers, heads, n, n]}
     return wrap(engine, item, encoding, TextResult(empty, shapes), 0.0)
+
+
+def search_streamed(
+    engine: Engine,
+    item: SourceText,
+    source: str,
+    target: str,
+    words: bool,
+    truncate: bool,
+    chat: Chat | None = None,
+) -> HeadSearch:
+    """`flows.search_heads` for one text, streamed: each layer's (H,) from -> to weights kept,
+    no (L, H, T, T) tensor. A bad text (as `Inspector.run` words it) or selector raises."""
+    (error,), pending = encode_items(engine, [item], truncate, chat)
+    if error is not None:
+        raise InputError(f"the text: {error}") from error
+    fitting_groups(engine, pending, (0, 0))  # refuses a text that cannot fit
+    _, item, encoding = pending[0]
+    digest = head_digest(_empty(engine, item, encoding), source, target, words)
+    n = len(encoding)
+
+    def consume(layer: int, weights: np.ndarray) -> None:  # (1, H, T, T)
+        digest.add(layer, weights[0, :, :n, :n])
+
+    started = time.perf_counter()
+    (stages,) = engine.stream_batch([encoding], consume)
+    seconds = time.perf_counter() - started
+    digest.base = dataclasses.replace(digest.base, shapes={**stages, **digest.base.shapes})
+    return digest.finish(seconds)
+
+
+def encode_pair(
+    engine: Engine, items: list[SourceText], truncate: bool, chat: Chat | None = None
+) -> Pending:
+    """Both texts of `diff` encoded; a bad one raises its error as ``text 0: ...``."""
+    results, pending = encode_items(engine, items, truncate, chat)
+    for position, error in enumerate(results):
+        if error is not None:
+            raise InputError(f"text {position}: {error}") from error
+    return pending
+
+
+def diff_streamed(engine: Engine, pending: Pending, options: ViewOptions, keep: Keep) -> TextDiff:
+    """`flows.compare_texts` streamed: both texts in one padded batch, each layer digested (the
+    selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared."""
+    bases = [_empty(engine, item, encoding) for _, item, encoding in pending]
+    plan = plan_diff(bases[0], bases[1], options)
+    digests = [
+        TextDigest(base, view_options, keep, engine.num_layers)
+        for base, view_options in zip(bases, (options, plan.options_b), strict=True)
+    ]
+    kept = (0, 0)
+    if keep.whole:
+        kept = (len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads)))
+    finished: list[Viewed | InputError] = []
+    for group in fitting_groups(engine, pending, kept):
+        finished += _digest_group(engine, group, [digests[position] for position, _, _ in group])
+    sides = []
+    for digest, result in zip(digests, finished, strict=True):
+        if isinstance(result, InputError):
+            raise result
+        sides.append((*result, np.stack(digest.rows) if digest.rows else None))  # (L, T')
+    return diff_of(plan, sides[0], sides[1], options.top)

@@ -12,8 +12,15 @@ from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.analysis.views import ViewOptions
-from attninspect.api.batching import Viewed, inspect_batch, view_batch
-from attninspect.api.flows import compare_texts, search_heads
+from attninspect.api.batching import (
+    Viewed,
+    diff_streamed,
+    encode_pair,
+    inspect_batch,
+    search_streamed,
+    view_batch,
+)
+from attninspect.api.flows import search_heads
 from attninspect.errors import AttnInspectError, BadValueError, InputError
 from attninspect.files.sources import Item, SourceText
 from attninspect.model.chat import Chat, check_template
@@ -145,24 +152,56 @@ class Inspector:
             if not options.rollout:
                 resolve_indices(keep.heads, self.num_heads, "heads")
 
-    def heads(self, text: str, source: str, target: str, words: bool = False) -> HeadSearch:
+    def heads(
+        self, text: str, source: str, target: str, words: bool = False, whole: bool = False
+    ) -> HeadSearch:
         """Every layer x head ranked by the attention token ``source`` gives ``target``
-        (selectors as `--focus`: ``it``, ``it#2``, ``@8``)."""
-        return search_heads(self.run(text), source, target, words)
+        (selectors as `--focus`: ``it``, ``it#2``, ``@8``).
+
+        Streamed: each layer's (H,) weights from ``source`` to ``target`` are kept as the model
+        computes that layer, so no (L, H, T, T) tensor is built. ``whole=True`` keeps every layer
+        in ``search.inspection`` (for an HTML page of the text).
+        """
+        if not isinstance(text, str):
+            raise BadValueError("heads() takes a text (str)")
+        if whole:
+            return search_heads(self.run(text), source, target, words)
+        item = SourceText(text=text, index=0)
+        search = search_streamed(self.engine, item, source, target, words, self.truncate, self.chat)
+        if search.inspection.truncated_from is not None:
+            warnings.warn(truncation_message(search.inspection), TruncationWarning, stacklevel=2)
+        return search
 
     def diff(
-        self, text_a: str, text_b: str, options: ViewOptions | None = None, **view: object
+        self,
+        text_a: str,
+        text_b: str,
+        options: ViewOptions | None = None,
+        keep: Keep | None = None,
+        **view: object,
     ) -> TextDiff:
         """Compare two texts seen the same way (``layer=``, ``head=``, ``focus=``, ``words=``,
-        ``hide_special=``, ``rollout=``, ``top=``): A − B where their tokens align."""
+        ``hide_special=``, ``rollout=``, ``top=``): A − B where their tokens align.
+
+        Streamed: each layer is analysed as the model computes it and only the selected matrix
+        and the focus rows are kept; ``keep=Keep(whole=True)`` also keeps every analysed layer
+        (for an HTML page of the texts).
+        """
         options = options or ViewOptions.parse(**view)  # type: ignore[arg-type]
         self.check(options)
+        if not isinstance(text_a, str) or not isinstance(text_b, str):
+            raise BadValueError("diff() takes two texts (str)")
+        items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
         try:
-            a, b = self.run([text_a, text_b])
+            pending = encode_pair(self.engine, items, self.truncate, self.chat)
         except InputError as error:
             message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
             raise AttnInspectError(message) from error
-        return compare_texts(a, b, options)
+        comparison = diff_streamed(self.engine, pending, options, keep or Keep())
+        for shown in (comparison.a, comparison.b):
+            if shown.truncated_from is not None:
+                warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
+        return comparison
 
 
 def truncation_message(inspection: Inspection) -> str:

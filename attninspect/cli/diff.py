@@ -11,6 +11,7 @@ from attninspect.cli.app import app
 from attninspect.cli.options import (
     SIZE_MAX,
     VIEW,
+    ChatOption,
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
@@ -28,10 +29,12 @@ from attninspect.cli.options import (
     OutputOption,
     PrecisionOption,
     SaveOption,
+    SystemOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
+    chat_options,
     engine_options,
 )
 from attninspect.cli.output import write_one
@@ -72,12 +75,15 @@ def diff(
     save: SaveOption = None,
     dpi: DpiOption = 150,
     truncate: TruncateOption = False,
+    chat: ChatOption = False,
+    system: SystemOption = None,
     trust_remote_code: TrustOption = False,
     download: DownloadOption = False,
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
     """Compare two texts: the difference A − B of their attention, and what --focus attends to."""
+    from attninspect.analysis.digest import Keep
     from attninspect.analysis.views import ViewOptions
     from attninspect.files.records import DiffResult
 
@@ -85,9 +91,10 @@ def diff(
     kind = check_save(save, output)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top)  # type: ignore[arg-type]
     engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
+    engine |= chat_options(chat, system)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
-        comparison = inspector.diff(text_a, text_b, options)
+        comparison = inspector.diff(text_a, text_b, options, Keep(whole=kind == "html"))
     write_one(DiffResult(comparison), output_format.value, output, diff_table(precision, full),
               no_color)  # fmt: skip
     if save is not None and kind is not None:

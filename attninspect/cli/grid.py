@@ -11,6 +11,7 @@ from attninspect.cli import feedback
 from attninspect.cli.app import app
 from attninspect.cli.options import (
     VIEW,
+    ChatOption,
     DeviceOption,
     DpiOption,
     DType,
@@ -20,10 +21,12 @@ from attninspect.cli.options import (
     NoColorOption,
     RolloutOption,
     SaveOption,
+    SystemOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
+    chat_options,
     engine_options,
     usage_error,
 )
@@ -64,6 +67,8 @@ def grid(
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
     truncate: TruncateOption = False,
+    chat: ChatOption = False,
+    system: SystemOption = None,
     trust_remote_code: TrustOption = False,
     verbose: VerboseOption = False,
     save: SaveOption = None,
@@ -77,6 +82,7 @@ def grid(
         raise usage_error("--rollout shows one panel per layer; drop --heads", "'--heads'")
     kind = check_save(save)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose)
+    engine |= chat_options(chat, system)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
         inspection = inspector.run(text)

@@ -11,6 +11,7 @@ from attninspect.cli.app import app
 from attninspect.cli.options import (
     SIZE_MAX,
     VIEW,
+    ChatOption,
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
@@ -22,11 +23,13 @@ from attninspect.cli.options import (
     NoColorOption,
     OutputOption,
     SaveOption,
+    SystemOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
     _selector,
+    chat_options,
     engine_options,
 )
 from attninspect.cli.output import write_one
@@ -60,6 +63,8 @@ def heads(
     save: SaveOption = None,
     dpi: DpiOption = 150,
     truncate: TruncateOption = False,
+    chat: ChatOption = False,
+    system: SystemOption = None,
     trust_remote_code: TrustOption = False,
     download: DownloadOption = False,
     verbose: VerboseOption = False,
@@ -70,9 +75,10 @@ def heads(
 
     kind = check_save(save, output)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
+    engine |= chat_options(chat, system)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
-        search = inspector.heads(text, source.raw, target.raw, words)  # type: ignore[attr-defined]
+        search = inspector.heads(text, source.raw, target.raw, words, whole=kind == "html")  # type: ignore[attr-defined]
     write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)
     if save is not None and kind is not None:
         write_picture(save, heads_picture(kind, dpi, search), no_color)
