@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import CAT, PYTHON, report, time_command
+from common import CAT, PYTHON, report, time_pair
 
 FLOOR = """
 import sys
@@ -31,9 +31,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "floor.py"
         script.write_text(FLOOR)
-        floor = time_command([PYTHON, str(script), CAT], repeats=7)
-        ours = time_command(
-            [PYTHON, "-m", "attninspect", "run", CAT, "--format", "json"], repeats=7
+        ours, floor = time_pair(
+            [PYTHON, "-m", "attninspect", "run", CAT, "--format", "json"],
+            [PYTHON, str(script), CAT],
+            repeats=9,
         )
     report("run CAT --format json vs transformers script", ours, floor, "<= 1.10")
 

@@ -37,6 +37,22 @@ def time_command(command: list[str], repeats: int, stdin_path: Path | None = Non
     return statistics.median(timings)
 
 
+def time_pair(ours: list[str], floor: list[str], repeats: int) -> tuple[float, float]:
+    """Median wall times of two commands run in turn (ours, floor, ours, ...), so that a machine
+    that slows down or speeds up during the benchmark weighs on both alike."""
+    timings: dict[int, list[float]] = {0: [], 1: []}
+    for attempt in range(repeats + 1):
+        for side, command in enumerate((ours, floor)):
+            started = time.perf_counter()
+            subprocess.run(
+                command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL, env=ENV,
+            )  # fmt: skip
+            if attempt:  # the first round warms the file cache
+                timings[side].append(time.perf_counter() - started)
+    return statistics.median(timings[0]), statistics.median(timings[1])
+
+
 def report(name: str, ours: float, floor: float, goal: str, unit: str = "s") -> str:
     """One line: the measured numbers, the ratio and whether it meets the goal."""
     ratio = ours / floor
