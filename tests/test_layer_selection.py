@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from attninspect.analysis.ranges import parse_range as parse_index_spec
 from attninspect.analysis.selection import resolve_indices
 from attninspect.analysis.views import ViewOptions, view_of
 from attninspect.cli.app import app
-from attninspect.cli.options import parse_index_spec
 from attninspect.errors import OutOfRangeError
 from attninspect.files.records import run_record
 from attninspect.files.sources import SourceText

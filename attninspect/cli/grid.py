@@ -28,21 +28,10 @@ from attninspect.cli.options import (
     WordsOption,
     chat_options,
     engine_options,
+    index_spec,
     usage_error,
 )
 from attninspect.cli.pictures import check_save, write_picture
-
-
-def _range(value: str | None) -> Any:
-    from attninspect.analysis.ranges import parse_range
-
-    if value is None:
-        return None
-    try:
-        return parse_range(value)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
-
 
 RangeHelp = "An index or a Python slice (2:4 = 2 and 3; -2: = the last two)."
 
@@ -53,12 +42,14 @@ def grid(
     layers: Annotated[
         str | None,
         typer.Option(
-            "--layers", callback=_range, help=f"Layers. {RangeHelp}", rich_help_panel=VIEW
+            "--layers", callback=index_spec, help=f"Layers. {RangeHelp}", rich_help_panel=VIEW
         ),
     ] = None,
     heads: Annotated[
         str | None,
-        typer.Option("--heads", callback=_range, help=f"Heads. {RangeHelp}", rich_help_panel=VIEW),
+        typer.Option(
+            "--heads", callback=index_spec, help=f"Heads. {RangeHelp}", rich_help_panel=VIEW
+        ),
     ] = None,
     words: WordsOption = False,
     hide_special: HideSpecialOption = False,

@@ -72,19 +72,14 @@ def _selector(value: str | None):
         raise typer.BadParameter(str(error)) from None
 
 
-def parse_index_spec(value: str) -> int | slice:
-    """``3``, ``-1``, ``2:4``, ``:3``, ``-4:``, ``::2`` -> an int or a slice; ValueError else."""
+def index_spec(value: str | None) -> int | slice | None:
+    """Parsed once, here: an index or a Python-style slice (``3``, ``-1``, ``2:4``, ``::2``)."""
     from attninspect.analysis.ranges import parse_range
 
-    return parse_range(value)
-
-
-def _index_spec(value: str | None) -> int | slice | None:
-    """Parsed once, here: an index or a Python-style slice."""
     if value is None:
         return None
     try:
-        return parse_index_spec(value)
+        return parse_range(value)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
 
@@ -93,7 +88,7 @@ LayersOption = Annotated[
     str | None,
     typer.Option(
         "--layers",
-        callback=_index_spec,
+        callback=index_spec,
         help="Layers that every-layer outputs (--all-layers, npz) keep: an index or a slice "
         "such as 2:4 or -4: (default: all).",
         rich_help_panel=OUTPUT,

@@ -45,7 +45,6 @@ from attninspect.cli.options import (
     WordsOption,
     chat_options,
     engine_options,
-    parse_index_spec,
     usage_error,
 )
 from attninspect.cli.output import open_writer
@@ -287,8 +286,10 @@ def scratch_options(
 
 
 def _kept_heads(heads: str | None) -> Any:
+    from attninspect.analysis.ranges import parse_range
+
     try:
-        return None if heads is None else parse_index_spec(heads)
+        return None if heads is None else parse_range(heads)
     except ValueError as error:
         raise usage_error(str(error), "'--heads'") from None
 
