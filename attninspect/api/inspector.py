@@ -22,7 +22,7 @@ from attninspect.api.batching import (
 )
 from attninspect.api.flows import search_heads
 from attninspect.errors import AttnInspectError, BadValueError, InputError
-from attninspect.files.sources import Item, SourceText
+from attninspect.files.sources import Item, SourceText, chunks
 from attninspect.model.chat import Chat, check_template
 from attninspect.model.engines.base import Engine
 from attninspect.model.engines.factory import EngineSettings, open_engine
@@ -124,7 +124,7 @@ class Inspector:
     def stream(self, items: Iterable[Item]) -> Iterator[Inspection | InputError]:
         """Inspect texts as they come, in padded batches; yield one result per item, in order
         (the `InputError` of a bad text in its place, never raised)."""
-        for batch in _chunks(items, self.batch_size):
+        for batch in chunks(items, self.batch_size):
             yield from self.inspect_batch(batch)
 
     def inspect_batch(self, batch: list[Item]) -> list[Inspection | InputError]:
@@ -209,14 +209,3 @@ def truncation_message(inspection: Inspection) -> str:
     where = f"line {inspection.line}: " if inspection.line is not None else ""
     tokens = inspection.shapes.get("input_ids", [inspection.length])[-1]  # before --words
     return f"{where}text truncated from {inspection.truncated_from} to {tokens} tokens (--truncate)"
-
-
-def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    batch: list[Item] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -173,16 +173,21 @@ def batches(source: TextSource, size: int) -> Iterator[list[Item]]:
     out before the whole input has been read.
     """
     if not source.live:
-        batch: list[Item] = []
-        for item in source.items:
-            batch.append(item)
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        yield from chunks(source.items, size)
         return
     yield from _live_batches(source.items, size)
+
+
+def chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    """Consecutive groups of at most ``size`` items, in order (the last may be shorter)."""
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _live_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
