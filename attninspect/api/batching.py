@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -124,15 +125,19 @@ def view_batch(
     """One padded forward pass, each layer analysed as it arrives and then dropped: per item, in
     order, the analysed inspection and its view (as `views.view_of` makes them), or an error."""
     results, pending = encode_items(engine, items, truncate, chat)
-    kept = (0, 0)
-    if keep.whole:
-        kept = (len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads)))
-    for group in fitting_groups(engine, pending, kept):
+    for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
         for (position, _, _), result in zip(
             group, _view_group(engine, group, options, keep), strict=True
         ):
             results[position] = result
     return [result for result in results if result is not None]
+
+
+def _kept_sizes(engine: Engine, keep: Keep) -> tuple[int, int]:
+    """How many whole layers and heads the output keeps, for the memory estimate."""
+    if not keep.whole:
+        return (0, 0)
+    return len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads))
 
 
 def _view_group(
@@ -146,10 +151,9 @@ def _view_group(
     return _digest_group(engine, pending, digests)
 
 
-def _digest_group(
-    engine: Engine, pending: Pending, digests: list[TextDigest]
-) -> list[Viewed | InputError]:
-    """One padded forward pass for ``pending``, each layer handed to its text's digest."""
+def _digest_group(engine: Engine, pending: Pending, digests: list[Any]) -> list[Any]:
+    """One padded forward pass for ``pending``, each layer handed to its text's digest (a
+    `TextDigest` or a `HeadDigest`); what each digest's ``finish`` makes of it, in order."""
     lengths = [len(encoding) for _, _, encoding in pending]
 
     def consume(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
@@ -191,16 +195,8 @@ def search_streamed(
     fitting_groups(engine, pending, (0, 0))  # refuses a text that cannot fit
     _, item, encoding = pending[0]
     digest = head_digest(_empty(engine, item, encoding), source, target, words)
-    n = len(encoding)
-
-    def consume(layer: int, weights: np.ndarray) -> None:  # (1, H, T, T)
-        digest.add(layer, weights[0, :, :n, :n])
-
-    started = time.perf_counter()
-    (stages,) = engine.stream_batch([encoding], consume)
-    seconds = time.perf_counter() - started
-    digest.base = dataclasses.replace(digest.base, shapes={**stages, **digest.base.shapes})
-    return digest.finish(seconds)
+    (search,) = _digest_group(engine, pending, [digest])
+    return search
 
 
 def encode_pair(
@@ -223,11 +219,8 @@ def diff_streamed(engine: Engine, pending: Pending, options: ViewOptions, keep: 
         TextDigest(base, view_options, keep, engine.num_layers)
         for base, view_options in zip(bases, (options, plan.options_b), strict=True)
     ]
-    kept = (0, 0)
-    if keep.whole:
-        kept = (len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads)))
     finished: list[Viewed | InputError] = []
-    for group in fitting_groups(engine, pending, kept):
+    for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
         finished += _digest_group(engine, group, [digests[position] for position, _, _ in group])
     sides = []
     for digest, result in zip(digests, finished, strict=True):
