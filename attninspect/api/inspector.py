@@ -130,8 +130,7 @@ class Inspector:
     def inspect_batch(self, batch: list[Item]) -> list[Inspection | InputError]:
         """One padded forward pass for the good texts of ``batch``; errors kept in place."""
         texts = [item for item in batch if isinstance(item, SourceText)]
-        results = iter(inspect_batch(self.engine, texts, self.truncate, chat=self.chat))
-        return [item if isinstance(item, InputError) else next(results) for item in batch]
+        return _in_place(batch, inspect_batch(self.engine, texts, self.truncate, chat=self.chat))
 
     def view_batch(
         self, batch: list[Item], options: ViewOptions, keep: Keep | None = None
@@ -140,8 +139,7 @@ class Inspector:
         the view (and ``keep``) needs is kept: per item, the analysed inspection and its view."""
         texts = [item for item in batch if isinstance(item, SourceText)]
         viewed = view_batch(self.engine, texts, options, keep or Keep(), self.truncate, self.chat)
-        results = iter(viewed)
-        return [item if isinstance(item, InputError) else next(results) for item in batch]
+        return _in_place(batch, viewed)
 
     def check(self, options: ViewOptions, keep: Keep | None = None) -> None:
         """Refuse a layer or head this model does not have, before any text runs."""
@@ -209,3 +207,9 @@ def truncation_message(inspection: Inspection) -> str:
     where = f"line {inspection.line}: " if inspection.line is not None else ""
     tokens = inspection.shapes.get("input_ids", [inspection.length])[-1]  # before --words
     return f"{where}text truncated from {inspection.truncated_from} to {tokens} tokens (--truncate)"
+
+
+def _in_place(batch: list[Item], results: list) -> list:
+    """The results of a batch's texts, with each read error back at its item's place."""
+    computed = iter(results)
+    return [item if isinstance(item, InputError) else next(computed) for item in batch]

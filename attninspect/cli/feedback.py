@@ -23,9 +23,10 @@ def load_inspector(no_color: bool, truncate: bool = False, batch_size: int = 16,
 
     errors = error_console(no_color)
     label = printable(str(engine.get("model") or "the default model"))
-    if not errors.is_terminal:
-        return Inspector(truncate=truncate, batch_size=batch_size, **engine)
-    with errors.status(f"loading {label} …"):
+    spinner = (
+        errors.status(f"loading {label} …") if errors.is_terminal else contextlib.nullcontext()
+    )
+    with spinner:
         return Inspector(truncate=truncate, batch_size=batch_size, **engine)
 
 
