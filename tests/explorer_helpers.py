@@ -22,7 +22,7 @@ class FakeInspector:
         return synthetic_inspection(tokens, self.num_layers, self.num_heads, text=text)
 
     def diff(self, text_a: str, text_b: str, options):
-        from attninspect.api.flows import compare_texts
+        from tests.oracles import compare_texts
 
         return compare_texts(self.run(text_a), self.run(text_b), options)
 

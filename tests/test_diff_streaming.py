@@ -8,11 +8,11 @@ import pytest
 
 from attninspect import Inspector
 from attninspect.analysis.digest import Keep
-from attninspect.analysis.views import ViewOptions
+from attninspect.analysis.pipeline import ViewOptions
 from attninspect.api import batching
-from attninspect.api.flows import compare_texts
 from attninspect.files.records import diff_record, diff_rows
 from tests.conftest import CAT
+from tests.oracles import compare_texts
 
 OTHER = CAT.replace("warm", "unbelievably tired")
 VIEWS = [

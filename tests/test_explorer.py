@@ -323,7 +323,7 @@ def test_a_slow_view_does_not_block_keys_and_a_stale_one_is_dropped(monkeypatch)
     status line says "computing…", and a result for a state left behind is never shown."""
     import threading
 
-    from attninspect.explorer.views import ViewCache
+    from attninspect.explorer.view_cache import ViewCache
 
     gate, prepare = threading.Event(), ViewCache.prepare
 

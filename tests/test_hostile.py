@@ -72,7 +72,9 @@ def fake_inspection(tokens: list[str]) -> Inspection:
 def test_hostile_tokens_render_escaped_and_aligned(color: str | None) -> None:
     tokens = ["ok", *HOSTILE]
     inspection = fake_inspection(tokens)
-    view = build_view(inspection.attention, inspection.tokens, 0, 0, focus=3, top=3)
+    view = build_view(
+        inspection.attention, inspection.tokens, inspection.tokens, 0, 0, focus=3, top=3
+    )
     console = Console(file=io.StringIO(), width=200, color_system=color, force_terminal=True)
     console.print(render_run(inspection, view, console, full=True))
     out = console.file.getvalue()

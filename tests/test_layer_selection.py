@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from attninspect.analysis.pipeline import ViewOptions, view_of
 from attninspect.analysis.ranges import parse_range as parse_index_spec
 from attninspect.analysis.selection import resolve_indices
-from attninspect.analysis.views import ViewOptions, view_of
 from attninspect.cli.app import app
 from attninspect.errors import OutOfRangeError
 from attninspect.files.records import run_record

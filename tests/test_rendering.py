@@ -27,7 +27,13 @@ def render(text: str, focus: str | None = None, width: int = 100, **options) -> 
     inspection = synthetic_inspection(tokens, layers=6, heads=12, text=text)
     index = resolve_selector(parse_selector(focus), inspection.tokens) if focus else None
     view = build_view(
-        inspection.attention, inspection.tokens, layer=5, head="mean", focus=index, top=5
+        inspection.attention,
+        inspection.tokens,
+        inspection.tokens,
+        layer=5,
+        head="mean",
+        focus=index,
+        top=5,
     )
     console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(render_run(inspection, view, console, **options))

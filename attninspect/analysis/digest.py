@@ -2,8 +2,8 @@
 is kept — the selected layer's matrix, the focus row and sink share of every layer, head
 statistics, rollout's running product, and whole layers only where the output asks for them.
 
-Every layer goes through the same views as `views.analyse` (words, rollout, sink share, stats,
-hidden special tokens), one layer at a time, so the results equal those of the whole tensor.
+Every layer goes through the one analysis pipeline (`pipeline.analyse`), one layer at a time, so
+the results equal those of the whole tensor.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.pipeline import Rollout, ViewOptions, analyse, focus_index
 from attninspect.analysis.selection import (
     HeadChoice,
     IndexSpec,
@@ -25,15 +26,7 @@ from attninspect.analysis.selection import (
     resolve_indices,
     resolve_layer,
 )
-from attninspect.analysis.transforms import (
-    HeadStats,
-    head_stats,
-    hide_special,
-    merge_words,
-    rollout_step,
-    sink_share,
-)
-from attninspect.analysis.views import ViewOptions, focus_index
+from attninspect.analysis.transforms import HeadStats
 from attninspect.errors import InputError
 
 
@@ -68,12 +61,12 @@ class TextDigest:
     layer: int = 0
     head: HeadChoice = "mean"
     kept_layers: list[int] = field(default_factory=list)
-    kept: list[np.ndarray] = field(default_factory=list)  # L' x (H', T', T')
-    rows: list[np.ndarray] = field(default_factory=list)  # L x (T',)
+    kept: list[np.ndarray] = field(default_factory=list)  # L' x (H', Tq', Tk')
+    rows: list[np.ndarray] = field(default_factory=list)  # L x (Tk',)
     sinks: list[float] = field(default_factory=list)
     stats: list[HeadStats] = field(default_factory=list)
-    matrix: np.ndarray | None = None  # (T', T')
-    product: np.ndarray | None = None  # rollout so far, (T, T) float64
+    matrix: np.ndarray | None = None  # (Tq', Tk')
+    rollout: Rollout = field(default_factory=Rollout)  # the product so far
     last: Inspection | None = None
     focus: int | None = None
     error: InputError | None = None
@@ -107,22 +100,12 @@ class TextDigest:
         self.last = dataclasses.replace(piece, attention=empty)  # not the batch's array
 
     def _analysed(self, layer: int, attention: np.ndarray) -> Inspection:
-        """One layer through the views of `views.analyse`, in the same order."""
-        piece = dataclasses.replace(self.base, attention=attention[None])  # (1, H, T, T)
-        if self.options.rollout:  # over tokens first: the flow the method models
-            self.product = rollout_step(self.product, piece.attention[0])  # (T, T)
-            rolled = self.product.astype(np.float32)[None, None]  # (1, 1, T, T)
-            shapes = {**piece.shapes, "rollout": list(rolled.shape)}
-            piece = dataclasses.replace(piece, attention=rolled, shapes=shapes)
-        if self.options.words:
-            piece = merge_words(piece)
-        self.sinks.extend(sink_share(piece, self.head))
-        if self.options.stats:
-            found = head_stats(piece, [0])
-            self.stats.extend(dataclasses.replace(stats, layer=layer) for stats in found)
-        if self.options.hide_special:
-            piece = hide_special(piece)
-        return piece
+        """One layer through the analysis pipeline, its rollout carried on from the layers below."""
+        piece = dataclasses.replace(self.base, attention=attention[None])  # (1, H, Tq, Tk)
+        analysed = analyse(piece, self.options, self.rollout, first_layer=layer)
+        self.sinks.extend(analysed.sink_share)
+        self.stats.extend(analysed.stats or [])
+        return analysed.inspection
 
     def finish(self, seconds: float) -> tuple[Inspection, View] | InputError:
         """The analysed inspection (with the layers kept whole) and its view."""
@@ -133,6 +116,7 @@ class TextDigest:
         view = assemble_view(
             self.matrix if self.matrix is not None else np.zeros((0, 0), np.float32),
             shown.tokens,
+            shown.key_tokens,
             self.layer,
             self.head,
             self.focus,
@@ -143,12 +127,13 @@ class TextDigest:
             hidden_special=options.hide_special,
             sink_share=self.sinks,
             stats=self.stats if options.stats else None,
+            attention_kind=shown.kind,
         )
         return shown, view
 
     def _shown(self, seconds: float) -> Inspection:
         last = self.last or self.base
-        heads, length = int(last.attention.shape[1]), last.length
+        heads = int(last.attention.shape[1])
         shapes = {
             name: [self.num_layers, *shape[1:]] if name in ("attention", "rollout") else shape
             for name, shape in {**self.base.shapes, **last.shapes}.items()
@@ -156,7 +141,8 @@ class TextDigest:
         if self.kept:
             attention = np.stack(self.kept)  # (L', H', T', T')
         else:
-            attention = np.zeros((0, heads, length, length), np.float32)
+            empty = (0, heads, last.query_length, last.key_length)
+            attention = np.zeros(empty, np.float32)  # (0, H, Tq, Tk)
         narrowed = self.keep.narrowed and self.keep.whole
         if narrowed:
             shapes["kept"] = list(attention.shape)

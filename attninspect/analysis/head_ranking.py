@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.transforms import merge_words
+from attninspect.analysis.pipeline import ViewOptions, analyse, shown_tokens
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class HeadScore:
 
 
 def rank_heads(attention: np.ndarray, source: int, target: int) -> list[HeadScore]:
-    """Every head of (L, H, T, T) by ``attention[l, h, source, target]``, largest first.
+    """Every head of (L, H, Tq, Tk) by ``attention[l, h, source, target]``, largest first.
 
     Ties keep layer-then-head order.
     """
@@ -58,38 +58,37 @@ class HeadSearch:
             "engine": inspection.engine,
             "device": inspection.device,
             "tokens": inspection.tokens,
-            "from": {"token": inspection.tokens[self.source], "index": self.source},
-            "to": {"token": inspection.tokens[self.target], "index": self.target},
+            "from": {"token": inspection.query_tokens[self.source], "index": self.source},
+            "to": {"token": inspection.key_tokens[self.target], "index": self.target},
             "heads": [score.as_json() for score in self.scores],
         }
 
 
 @dataclass
 class HeadDigest:
-    """One text's consumer for `heads`: `add` each layer's (H, T, T) in order and keep only the
-    (H,) weights ``source`` gives ``target`` (after merging words when ``words``), then `finish`.
+    """One text's consumer for `heads`: `add` each layer's (H, Tq, Tk) in order and keep only the
+    (H,) weights ``source`` gives ``target`` (after the pipeline's ``options``), then `finish`.
 
-    ``base`` has the text's tokens and an empty (0, H, T, T) attention; ``source`` and ``target``
-    index its tokens (its words, with ``words``).
+    ``base`` has the text's tokens and an empty (0, H, Tq, Tk) attention; ``source`` indexes its
+    query tokens and ``target`` its key tokens (their words, with ``options.words``).
     """
 
     base: Inspection
     source: int
     target: int
-    words: bool = False
+    options: ViewOptions
     columns: list[np.ndarray] = field(default_factory=list)  # L x (H,)
 
     def add(self, layer: int, attention: np.ndarray) -> None:
-        """Take layer ``layer``'s (H, T, T); keep its (H,) from -> to weights."""
-        if self.words:  # the same merge as the whole tensor, one layer at a time
-            piece = merge_words(dataclasses.replace(self.base, attention=attention[None]))
-            attention = piece.attention[0]  # (H, W, W)
-        self.columns.append(np.array(attention[:, self.source, self.target]))  # (H,)
+        """Take layer ``layer``'s (H, Tq, Tk) through the pipeline; keep its (H,) from -> to."""
+        piece = dataclasses.replace(self.base, attention=attention[None])  # (1, H, Tq, Tk)
+        shown = analyse(piece, self.options, first_layer=layer).inspection.attention[0]
+        self.columns.append(np.array(shown[:, self.source, self.target]))  # (H,)
 
     def finish(self, seconds: float) -> HeadSearch:
         grid = np.stack(self.columns)  # (L, H)
         layers, heads = grid.shape
-        shown = merge_words(self.base) if self.words else self.base
+        shown = shown_tokens(self.base, self.options)
         shapes = {**shown.shapes, "attention": [layers, *shown.shapes["attention"][1:]]}
         inspection = dataclasses.replace(
             shown, shapes=shapes, seconds=seconds, model_layers=layers, model_heads=heads

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 if TYPE_CHECKING:
     from attninspect.analysis.selection import HeadChoice, View
 
+AttentionKind = Literal["self", "encoder", "decoder", "cross"]
+ATTENTION_KINDS: tuple[AttentionKind, ...] = ("self", "encoder", "decoder", "cross")
+
+
+@dataclass(frozen=True)
+class TokenAxis:
+    """One side of an attention matrix: the tokens and what the tokenizer said of each."""
+
+    text: str
+    tokens: list[str]
+    token_ids: list[int]
+    special: list[bool]
+    word_ids: list[int | None]
+    offsets: list[tuple[int, int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
 
 @dataclass(frozen=True)
 class Inspection:
-    """Tokens, stage shapes, the full attention tensor and where it came from, for one text.
+    """Tokens, stage shapes, the attention tensor of one kind and where it came from, for one text.
 
-    ``attention`` is (L, H, T, T) float32: rows are queries ("from"), columns keys ("to"), and
-    every row sums to 1. When only some layers or heads were kept (``--layers``, ``--heads``, or a
-    streamed run that needed none whole), ``layers`` / ``heads`` name the model's indices that
-    ``attention`` holds and ``model_layers`` / ``model_heads`` count the model's own.
+    ``attention`` is (L, H, Tq, Tk) float32: rows are queries ("from"), columns keys ("to"), and
+    every row sums to 1. The token fields (``tokens``, ``special``, ...) describe the query axis;
+    ``key_axis`` describes the key axis where it differs (cross-attention, decoder tokens → source
+    tokens); None means self-attention (Tq = Tk, one token list). ``others`` holds the text's
+    other attention kinds (an encoder–decoder model has encoder, decoder and cross), each an
+    Inspection of its own. When only some layers or heads were kept (``--layers``, ``--heads``,
+    or a streamed run that needed none whole), ``layers`` / ``heads`` name the model's indices
+    that ``attention`` holds and ``model_layers`` / ``model_heads`` count the model's own.
     """
 
     text: str
@@ -42,6 +65,74 @@ class Inspection:
     heads: list[int] | None = None
     model_layers: int | None = None
     model_heads: int | None = None
+    kind: AttentionKind = "self"
+    key_axis: TokenAxis | None = None
+    others: dict[AttentionKind, Inspection] = field(default_factory=dict)
+
+    @property
+    def query_axis(self) -> TokenAxis:
+        """The query ("from") side: the rows of every matrix."""
+        return TokenAxis(
+            self.text, self.tokens, self.token_ids, self.special, self.word_ids, self.offsets
+        )
+
+    @property
+    def keys(self) -> TokenAxis:
+        """The key ("to") side: the columns of every matrix (the queries for self-attention)."""
+        return self.key_axis if self.key_axis is not None else self.query_axis
+
+    @property
+    def query_tokens(self) -> list[str]:
+        return self.tokens
+
+    @property
+    def key_tokens(self) -> list[str]:
+        return self.keys.tokens
+
+    @property
+    def square(self) -> bool:
+        """Whether queries and keys are one token list (self-attention)."""
+        return self.key_axis is None
+
+    @property
+    def kinds(self) -> list[AttentionKind]:
+        """The attention kinds this text has: this one first, then the others."""
+        return [self.kind, *self.others]
+
+    def of_kind(self, kind: AttentionKind) -> Inspection:
+        """The inspection of one attention kind of this text (``InputError`` if it has none)."""
+        if kind == self.kind:
+            return self
+        if kind in self.others:
+            return dataclasses.replace(
+                self.others[kind],
+                others={k: v for k, v in self._all().items() if k != kind},
+            )
+        from attninspect.errors import InputError
+
+        raise InputError(
+            f"this text has no {kind} attention; its kinds are: {', '.join(self.kinds)}"
+        )
+
+    def _all(self) -> dict[AttentionKind, Inspection]:
+        own = dataclasses.replace(self, others={})
+        return {self.kind: own, **self.others}
+
+    def with_axes(
+        self, queries: TokenAxis, keys: TokenAxis | None, **changes: object
+    ) -> Inspection:
+        """A copy whose query side is ``queries`` and key side ``keys`` (None: the queries)."""
+        return dataclasses.replace(
+            self,
+            text=queries.text,
+            tokens=queries.tokens,
+            token_ids=queries.token_ids,
+            special=queries.special,
+            word_ids=queries.word_ids,
+            offsets=queries.offsets,
+            key_axis=keys,
+            **changes,  # type: ignore[arg-type]
+        )
 
     @property
     def num_layers(self) -> int:
@@ -55,6 +146,15 @@ class Inspection:
 
     @property
     def length(self) -> int:
+        """The query tokens (rows); for self-attention, every token."""
+        return self.query_length
+
+    @property
+    def query_length(self) -> int:
+        return int(self.attention.shape[-2])
+
+    @property
+    def key_length(self) -> int:
         return int(self.attention.shape[-1])
 
     @property
@@ -83,7 +183,7 @@ class Inspection:
         Raises ``OutOfRangeError`` for a layer or head the model does not have, ``InputError``
         for a focus token the text does not hold, ``ValueError`` for a malformed head or focus.
         """
-        from attninspect.analysis.views import ViewOptions, view_of
+        from attninspect.analysis.pipeline import ViewOptions, view_of
 
         options = ViewOptions.parse(
             head=head,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from attninspect.analysis.ranges import pick
+
+if TYPE_CHECKING:
+    from attninspect.analysis.inspection import AttentionKind
 from attninspect.errors import BadValueError, OutOfRangeError
 
 Aggregate = Literal["mean", "max"]
@@ -66,7 +69,7 @@ def resolve_indices(spec: IndexSpec | None, count: int, what: str = "layers") ->
 
 
 def heads_view(layer_attention: np.ndarray, head: HeadChoice) -> np.ndarray:
-    """(..., H, T, T) -> (..., T, T): one head, or the mean or max over heads."""
+    """(..., H, Tq, Tk) -> (..., Tq, Tk): one head, or the mean or max over heads."""
     if head == "mean":
         return layer_attention.mean(axis=-3, dtype=np.float32)
     if head == "max":
@@ -75,7 +78,7 @@ def heads_view(layer_attention: np.ndarray, head: HeadChoice) -> np.ndarray:
 
 
 def focus_rows(attention: np.ndarray, focus: int, head: HeadChoice) -> np.ndarray:
-    """(L, H, T, T) -> (L, T): the focus token's row in every layer, for the chosen heads."""
+    """(L, H, Tq, Tk) -> (L, Tk): the focus token's row in every layer, for the chosen heads."""
     return heads_view(attention[:, :, focus : focus + 1, :], head)[:, 0, :]
 
 
@@ -109,8 +112,9 @@ class View:
 
     layer: int
     head: HeadChoice
-    matrix: np.ndarray  # (T, T)
-    tokens: list[str]
+    matrix: np.ndarray  # (Tq, Tk)
+    tokens: list[str]  # the query tokens (rows)
+    key_tokens: list[str]  # the columns; equal to ``tokens`` for self-attention
     focus: int | None
     focus_top: list[Ranked]
     focus_by_layer: list[list[Ranked]]
@@ -119,11 +123,17 @@ class View:
     hidden_special: bool = False
     sink_share: list[float] | None = None  # per layer, before special tokens were hidden
     stats: list | None = None  # HeadStats for every layer and head, with --stats
+    attention_kind: AttentionKind = "self"
+
+    @property
+    def query_tokens(self) -> list[str]:
+        return self.tokens
 
 
 def build_view(
     attention: np.ndarray,
     tokens: list[str],
+    key_tokens: list[str],
     layer: int,
     head: HeadChoice,
     focus: int | None,
@@ -131,14 +141,15 @@ def build_view(
     **details: object,
 ) -> View:
     """Select ``layer``/``head`` (already resolved) and rank what ``focus`` attends to per layer."""
-    matrix = heads_view(attention[layer], head)  # (T, T)
-    rows = focus_rows(attention, focus, head) if focus is not None else None  # (L, T)
-    return assemble_view(matrix, tokens, layer, head, focus, rows, top, **details)
+    matrix = heads_view(attention[layer], head)  # (Tq, Tk)
+    rows = focus_rows(attention, focus, head) if focus is not None else None  # (L, Tk)
+    return assemble_view(matrix, tokens, key_tokens, layer, head, focus, rows, top, **details)
 
 
 def assemble_view(
     matrix: np.ndarray,
     tokens: list[str],
+    key_tokens: list[str],
     layer: int,
     head: HeadChoice,
     focus: int | None,
@@ -146,13 +157,14 @@ def assemble_view(
     top: int,
     **details: object,
 ) -> View:
-    """A View from the selected (T, T) matrix and the focus token's row in every layer (L, T)."""
+    """A View from the selected (Tq, Tk) matrix and the focus token's row in every layer (L, Tk)."""
     by_layer = [top_k(row, top) for row in rows] if rows is not None and focus is not None else []
     return View(
         layer=layer,
         head=head,
         matrix=matrix,
         tokens=tokens,
+        key_tokens=key_tokens,
         focus=focus,
         focus_top=top_k(matrix[focus], top) if focus is not None else [],
         focus_by_layer=by_layer,

@@ -10,21 +10,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.inspection import Inspection, TokenAxis
 from attninspect.analysis.selection import HeadChoice, heads_view
 from attninspect.analysis.selectors import SUBWORD_MARKERS
-from attninspect.errors import InputError
+from attninspect.errors import BadValueError, InputError
 
 
-def word_groups(inspection: Inspection) -> list[list[int]]:
+def word_groups(axis: TokenAxis) -> list[list[int]]:
     """Token positions grouped into words by the tokenizer's word ids, in order.
 
     Special tokens (and any token without a word id) stay as their own entries.
     """
     groups: list[list[int]] = []
     previous: int | None = None
-    for position, word in enumerate(inspection.word_ids):
-        if word is None or inspection.special[position]:
+    for position, word in enumerate(axis.word_ids):
+        if word is None or axis.special[position]:
             groups.append([position])
             previous = None
         elif word == previous:
@@ -35,69 +35,97 @@ def word_groups(inspection: Inspection) -> list[list[int]]:
     return groups
 
 
-def _word_text(inspection: Inspection, group: list[int]) -> str:
+def _word_text(axis: TokenAxis, group: list[int]) -> str:
     """The word as written in the text (from offsets), or its pieces joined without markers."""
-    offsets = inspection.offsets
-    if offsets is not None and not inspection.special[group[0]]:
+    offsets = axis.offsets
+    if offsets is not None and not axis.special[group[0]]:
         start, end = offsets[group[0]][0], offsets[group[-1]][1]
         if end > start:
-            return inspection.text[start:end].strip() or inspection.text[start:end]
+            return axis.text[start:end].strip() or axis.text[start:end]
     pieces = []
     for position in group:
-        piece = inspection.tokens[position]
+        piece = axis.tokens[position]
         for marker in SUBWORD_MARKERS:
             piece = piece.removeprefix(marker)
         pieces.append(piece)
-    return "".join(pieces) if len(group) > 1 else inspection.tokens[group[0]]
+    return "".join(pieces) if len(group) > 1 else axis.tokens[group[0]]
+
+
+def _word_axis(axis: TokenAxis, groups: list[list[int]]) -> TokenAxis:
+    """The axis with one entry per word."""
+    return TokenAxis(
+        text=axis.text,
+        tokens=[_word_text(axis, group) for group in groups],
+        token_ids=[axis.token_ids[group[0]] for group in groups],
+        special=[axis.special[group[0]] for group in groups],
+        word_ids=list(range(len(groups))),
+        offsets=None,
+    )
 
 
 def merge_words(inspection: Inspection) -> Inspection:
     """Word-level attention: *to* a word sums its pieces, *from* a word averages them.
 
-    With P (W, T) averaging the rows of each word and M (T, W) summing its columns, the word
-    matrix is P · A · M; rows still sum to 1.
+    With P (Wq, Tq) averaging the rows of each query word and M (Tk, Wk) summing the columns of
+    each key word, the word matrix is P · A · M; rows still sum to 1.
     """
-    groups = word_groups(inspection)
-    length, words = inspection.length, len(groups)
-    summing = np.zeros((length, words))  # (T, W)
-    averaging = np.zeros((words, length))  # (W, T)
-    for word, group in enumerate(groups):
-        summing[group, word] = 1.0
+    query_groups = word_groups(inspection.query_axis)
+    key_groups = query_groups if inspection.square else word_groups(inspection.keys)
+    averaging = np.zeros((len(query_groups), inspection.query_length))  # (Wq, Tq)
+    for word, group in enumerate(query_groups):
         averaging[word, group] = 1.0 / len(group)
-    attention = averaging @ inspection.attention.astype(np.float64) @ summing  # (L, H, W, W)
-    return dataclasses.replace(
-        inspection,
-        tokens=[_word_text(inspection, group) for group in groups],
-        token_ids=[inspection.token_ids[group[0]] for group in groups],
-        special=[inspection.special[group[0]] for group in groups],
-        word_ids=list(range(words)),
-        offsets=None,
+    summing = np.zeros((inspection.key_length, len(key_groups)))  # (Tk, Wk)
+    for word, group in enumerate(key_groups):
+        summing[group, word] = 1.0
+    attention = averaging @ inspection.attention.astype(np.float64) @ summing  # (L, H, Wq, Wk)
+    queries = _word_axis(inspection.query_axis, query_groups)
+    keys = None if inspection.square else _word_axis(inspection.keys, key_groups)
+    return inspection.with_axes(
+        queries,
+        keys,
         attention=np.ascontiguousarray(attention, dtype=np.float32),
-        shapes={**inspection.shapes, "words": [words], "attention": list(attention.shape)},
+        shapes={
+            **inspection.shapes,
+            "words": [len(query_groups)] if keys is None else [len(query_groups), len(key_groups)],
+            "attention": list(attention.shape),
+        },
     )
+
+
+def _kept_axis(axis: TokenAxis, keep: list[int]) -> TokenAxis:
+    return TokenAxis(
+        text=axis.text,
+        tokens=[axis.tokens[p] for p in keep],
+        token_ids=[axis.token_ids[p] for p in keep],
+        special=[False] * len(keep),
+        word_ids=[axis.word_ids[p] for p in keep],
+        offsets=[axis.offsets[p] for p in keep] if axis.offsets else None,
+    )
+
+
+def _not_special(axis: TokenAxis, line: int | None) -> list[int]:
+    keep = [position for position, special in enumerate(axis.special) if not special]
+    if not keep:
+        raise InputError(
+            "--hide-special would hide every token: this text is only special tokens "
+            f"({' '.join(axis.tokens)}); drop --hide-special",
+            line,
+        )
+    return keep
 
 
 def hide_special(inspection: Inspection) -> Inspection:
     """Drop special tokens from rows and columns and renormalise every row to sum to 1."""
-    keep = [position for position, special in enumerate(inspection.special) if not special]
-    if not keep:
-        raise InputError(
-            "--hide-special would hide every token: this text is only special tokens "
-            f"({' '.join(inspection.tokens)}); drop --hide-special",
-            inspection.line,
-        )
-    kept = inspection.attention[:, :, keep][:, :, :, keep]  # (L, H, T', T')
+    rows = _not_special(inspection.query_axis, inspection.line)
+    columns = rows if inspection.square else _not_special(inspection.keys, inspection.line)
+    kept = inspection.attention[:, :, rows][:, :, :, columns]  # (L, H, Tq', Tk')
     totals = kept.sum(axis=-1, keepdims=True)
     kept = np.divide(kept, totals, out=np.zeros_like(kept), where=totals > 0)
-    return dataclasses.replace(
-        inspection,
-        tokens=[inspection.tokens[p] for p in keep],
-        token_ids=[inspection.token_ids[p] for p in keep],
-        special=[False] * len(keep),
-        word_ids=[inspection.word_ids[p] for p in keep],
-        offsets=[inspection.offsets[p] for p in keep] if inspection.offsets else None,
+    return inspection.with_axes(
+        _kept_axis(inspection.query_axis, rows),
+        None if inspection.square else _kept_axis(inspection.keys, columns),
         attention=np.ascontiguousarray(kept, dtype=np.float32),
-        shapes={**inspection.shapes, "shown": [len(keep), len(keep)]},
+        shapes={**inspection.shapes, "shown": [len(rows), len(columns)]},
     )
 
 
@@ -127,8 +155,18 @@ def rollout_step(product: np.ndarray | None, layer_attention: np.ndarray) -> np.
     return mixed if product is None else mixed @ product
 
 
+def check_rollout(inspection: Inspection) -> None:
+    """Rollout multiplies a stack of self-attention layers; refuse it for cross-attention."""
+    if not inspection.square:
+        raise BadValueError(
+            f"rollout is defined for self-attention stacks, not for {inspection.kind} attention "
+            "(its queries and keys are different tokens); drop rollout or choose another kind"
+        )
+
+
 def with_rollout(inspection: Inspection) -> Inspection:
     """The inspection with its attention replaced by the rollout up to each layer."""
+    check_rollout(inspection)
     rolled = rollout(inspection.attention)
     return dataclasses.replace(
         inspection, attention=rolled, shapes={**inspection.shapes, "rollout": list(rolled.shape)}
@@ -137,50 +175,60 @@ def with_rollout(inspection: Inspection) -> Inspection:
 
 def sink_share(inspection: Inspection, head: HeadChoice) -> list[float]:
     """Per layer, the mean share of each query's attention on special tokens (selected heads)."""
-    special = np.array(inspection.special, dtype=bool)
+    special = np.array(inspection.keys.special, dtype=bool)
     if not special.any():
-        return [0.0] * inspection.num_layers
-    per_layer = heads_view(inspection.attention, head)  # (L, T, T)
+        return [0.0] * int(inspection.attention.shape[0])
+    per_layer = heads_view(inspection.attention, head)  # (L, Tq, Tk)
     return [float(value) for value in per_layer[:, :, special].sum(axis=-1).mean(axis=-1)]
 
 
 @dataclass(frozen=True)
 class HeadStats:
-    """How one head spreads its attention, averaged over query rows."""
+    """How one head spreads its attention, averaged over query rows. The positional shares
+    (previous, same, next) need one token list: they are None for cross-attention."""
 
     layer: int
     head: int
     entropy: float  # bits
-    previous: float
-    same: float
-    next: float
+    previous: float | None
+    same: float | None
+    next: float | None
     special: float
 
-    def as_json(self) -> dict[str, float | int]:
+    def as_json(self) -> dict[str, float | int | None]:
         return dataclasses.asdict(self)
 
 
 def head_stats(inspection: Inspection, layers: list[int]) -> list[HeadStats]:
     """Entropy and positional / special-token shares for every head of ``layers``."""
     attention = inspection.attention.astype(np.float64)
-    length = inspection.length
-    special = np.array(inspection.special, dtype=bool)
-    rows = np.arange(length)
+    special = np.array(inspection.keys.special, dtype=bool)
     stats = []
     for layer in layers:
-        for head in range(inspection.num_heads):
-            matrix = attention[layer, head]  # (T, T)
+        for head in range(int(attention.shape[1])):
+            matrix = attention[layer, head]  # (Tq, Tk)
             logs = np.log2(matrix, out=np.zeros_like(matrix), where=matrix > 0)
-            entropy = float((-(matrix * logs).sum(axis=-1)).mean())
+            previous, same, following = (
+                _positional(matrix) if inspection.square else (None, None, None)
+            )
             stats.append(
                 HeadStats(
                     layer=layer,
                     head=head,
-                    entropy=entropy,
-                    previous=float(matrix[rows[1:], rows[1:] - 1].mean()) if length > 1 else 0.0,
-                    same=float(matrix[rows, rows].mean()),
-                    next=float(matrix[rows[:-1], rows[:-1] + 1].mean()) if length > 1 else 0.0,
+                    entropy=float((-(matrix * logs).sum(axis=-1)).mean()),
+                    previous=previous,
+                    same=same,
+                    next=following,
                     special=float(matrix[:, special].sum(axis=-1).mean()) if special.any() else 0.0,
                 )
             )
     return stats
+
+
+def _positional(matrix: np.ndarray) -> tuple[float, float, float]:
+    """Mean attention to the previous token, the token itself and the next one: (T, T)."""
+    length = matrix.shape[0]
+    rows = np.arange(length)
+    previous = float(matrix[rows[1:], rows[1:] - 1].mean()) if length > 1 else 0.0
+    following = float(matrix[rows[:-1], rows[:-1] + 1].mean()) if length > 1 else 0.0
+    return previous, float(matrix[rows, rows].mean()), following

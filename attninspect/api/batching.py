@@ -13,8 +13,8 @@ from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import Keep, TextDigest
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
-from attninspect.analysis.views import ViewOptions
 from attninspect.api.flows import diff_of, head_digest, plan_diff
 from attninspect.errors import InputError
 from attninspect.files.sources import SourceText

@@ -10,8 +10,8 @@ from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import Keep
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
-from attninspect.analysis.views import ViewOptions
 from attninspect.api.batching import (
     Viewed,
     diff_streamed,

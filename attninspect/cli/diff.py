@@ -84,7 +84,7 @@ def diff(
 ) -> None:
     """Compare two texts: the difference A − B of their attention, and what --focus attends to."""
     from attninspect.analysis.digest import Keep
-    from attninspect.analysis.views import ViewOptions
+    from attninspect.analysis.pipeline import ViewOptions
     from attninspect.files.records import DiffResult
 
     check_view(rollout, head)

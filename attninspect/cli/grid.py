@@ -67,7 +67,7 @@ def grid(
     no_color: NoColorOption = False,
 ) -> None:
     """Every layer x head (and each layer's head mean) as a small heatmap, labelled L3 H7."""
-    from attninspect.analysis.views import ViewOptions, analyse
+    from attninspect.analysis.pipeline import ViewOptions, analyse
 
     if rollout and heads is not None:
         raise usage_error("--rollout shows one panel per layer; drop --heads", "'--heads'")

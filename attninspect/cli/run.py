@@ -199,7 +199,7 @@ def run(
     no_color: NoColorOption = False,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
-    from attninspect.analysis.views import ViewOptions
+    from attninspect.analysis.pipeline import ViewOptions
 
     check_combinations(text, file, output_format, output, rollout, head)
     kind = check_save(save, output)

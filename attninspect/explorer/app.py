@@ -23,14 +23,14 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
-from attninspect.analysis.views import ViewOptions
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.explorer import panels
 from attninspect.explorer.export import export_name, export_view
 from attninspect.explorer.screens import GridScreen, PromptScreen, ResultScreen, help_screen
 from attninspect.explorer.state import ExplorerState
-from attninspect.explorer.views import ViewCache
+from attninspect.explorer.view_cache import ViewCache
 from attninspect.explorer.widgets import MatrixView, Panel
 from attninspect.safe_text import printable
 

@@ -1,0 +1,174 @@
+"""The analysis pipeline, written once: ``rollout → words → sink share → stats → hide special``.
+
+Every consumer calls it — the streamed digest one layer at a time (`analysis.digest`), the
+whole-tensor view (`view_of`, `Inspection.view`), the explorer's cache (`reshape` cached, then
+`measure`), head search and diff (`shown_tokens` for the tokens before any layer) — so a new
+step is one edit here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import (
+    HeadChoice,
+    View,
+    build_view,
+    parse_head,
+    resolve_head,
+    resolve_layer,
+)
+from attninspect.analysis.selectors import TokenSelector, parse_selector, resolve_selector
+from attninspect.analysis.transforms import (
+    HeadStats,
+    check_rollout,
+    head_stats,
+    hide_special,
+    merge_words,
+    rollout_step,
+    sink_share,
+)
+from attninspect.errors import AttnInspectError, BadValueError, InputError
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """How to look at an inspection: which layer and heads, which transforms, which focus token."""
+
+    layer: int = -1
+    head: HeadChoice = "mean"
+    words: bool = False
+    hide_special: bool = False
+    rollout: bool = False
+    focus: TokenSelector | None = None
+    top: int = 5
+    stats: bool = False
+
+    @classmethod
+    def parse(cls, head: str | int = "mean", focus: str | None = None, **rest: object):
+        """Options from loose values (a head as text, a focus as typed); BadValueError if bad."""
+        choice = parse_head(head)
+        for name in ("layer", "top"):
+            value = rest.get(name, 0)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise BadValueError(f"{name}={value!r}: give an int")
+        if rest.get("rollout") and choice != "mean":
+            raise AttnInspectError("rollout averages the heads of each layer; use head='mean'")
+        selector = parse_selector(focus) if focus is not None else None
+        return cls(head=choice, focus=selector, **rest)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """One inspection after the analysis steps, and what was measured on the way."""
+
+    inspection: Inspection
+    head: HeadChoice
+    sink_share: list[float]
+    stats: list[HeadStats] | None
+
+
+@dataclass
+class Rollout:
+    """Rollout's running product, carried from one streamed layer to the next: (Tq, Tk) float64."""
+
+    product: np.ndarray | None = None
+
+
+def analyse(
+    piece: Inspection,
+    options: ViewOptions,
+    rollout: Rollout | None = None,
+    first_layer: int = 0,
+) -> Analysed:
+    """The analysis steps, in their one order: ``rollout → words → sink share → stats → hide
+    special``, on a whole (L, H, Tq, Tk) tensor or on one streamed layer (1, H, Tq, Tk) whose
+    ``rollout`` state and ``first_layer`` number carry on from the layers before it."""
+    reshaped = reshape(piece, options, rollout or Rollout())
+    return measure(reshaped, options, resolve_head(options.head, piece.num_heads), first_layer)
+
+
+def reshape(piece: Inspection, options: ViewOptions, rollout: Rollout) -> Inspection:
+    """The head-independent steps (the explorer caches their result): rollout over tokens first,
+    the information flow the method models, then words."""
+    if options.rollout:
+        check_rollout(piece)
+        piece = _rolled(piece, rollout)
+    if options.words:
+        piece = merge_words(piece)
+    return piece
+
+
+def measure(
+    piece: Inspection, options: ViewOptions, head: HeadChoice, first_layer: int
+) -> Analysed:
+    """The steps that depend on the head: the sink share and head statistics are measured before
+    special tokens are hidden, so they say what hiding removed; then hide special."""
+    head = "mean" if options.rollout else head
+    sinks = sink_share(piece, head)
+    stats = None
+    if options.stats:
+        found = head_stats(piece, list(range(int(piece.attention.shape[0]))))
+        stats = [dataclasses.replace(each, layer=each.layer + first_layer) for each in found]
+    if options.hide_special:
+        piece = hide_special(piece)
+    return Analysed(piece, head, sinks, stats)
+
+
+def _rolled(piece: Inspection, rollout: Rollout) -> Inspection:
+    """Each layer's attention replaced by the rollout up to it: (L, 1, T, T)."""
+    length = piece.key_length
+    rolled = np.empty((piece.attention.shape[0], 1, length, length), np.float32)  # (L, 1, T, T)
+    for layer, layer_attention in enumerate(piece.attention):  # (H, T, T)
+        rollout.product = rollout_step(rollout.product, layer_attention)
+        rolled[layer, 0] = rollout.product
+    shapes = {**piece.shapes, "rollout": list(rolled.shape)}
+    return dataclasses.replace(piece, attention=rolled, shapes=shapes)
+
+
+def shown_tokens(base: Inspection, options: ViewOptions) -> Inspection:
+    """The tokens the analysis steps leave (words merged, special tokens hidden) of a text not yet
+    run: ``base`` has its tokens and an empty (0, H, Tq, Tk) attention."""
+    return analyse(base, options).inspection
+
+
+def focus_index(options: ViewOptions, inspection: Inspection) -> int | None:
+    """Where the focus selector points in this (analysed) text, or None without one."""
+    if options.focus is None:
+        return None
+    try:
+        return resolve_selector(options.focus, inspection.tokens)
+    except InputError as error:
+        raise InputError(str(error), inspection.line) from error
+
+
+def make_view(analysed: Analysed, options: ViewOptions, focus: int | None) -> View:
+    """What the front ends show of an analysed inspection."""
+    shown = analysed.inspection
+    return build_view(
+        shown.attention,
+        shown.tokens,
+        shown.key_tokens,
+        resolve_layer(options.layer, shown.num_layers),
+        analysed.head,
+        focus,
+        options.top,
+        kind="rollout" if options.rollout else "attention",
+        words=options.words,
+        hidden_special=options.hide_special,
+        sink_share=analysed.sink_share,
+        stats=analysed.stats,
+        attention_kind=shown.kind,
+    )
+
+
+def view_of(inspection: Inspection, options: ViewOptions) -> tuple[Inspection, View]:
+    """Analyse one text, resolve the focus token in it, and build what is shown."""
+    resolve_layer(options.layer, inspection.num_layers)
+    analysed = analyse(inspection, options)
+    focus = focus_index(options, analysed.inspection)
+    return analysed.inspection, make_view(analysed, options, focus)
