@@ -149,3 +149,63 @@ def synthetic_inspection(
         dtype="float32",
         seconds=0.0,
     )
+
+
+def synthetic_cross_inspection(
+    target: list[str], source: list[str], layers: int = 1, heads: int = 1, seed: int = 0
+):
+    """A rectangular Inspection (cross-attention: target tokens → source tokens) with made-up
+    integer-count attention, the same on every machine; its ``others`` hold the encoder
+    (source → source) and decoder (target → target) kinds. Tokens in [brackets] or </s> are
+    special; ▁ starts a SentencePiece word."""
+    import dataclasses
+
+    import numpy as np
+
+    from attninspect.analysis.inspection import TokenAxis
+
+    def axis(tokens: list[str]) -> TokenAxis:
+        special = [t.startswith(("[", "<")) and t.endswith(("]", ">")) for t in tokens]
+        word_ids: list[int | None] = []
+        word = -1
+        for token, is_special in zip(tokens, special, strict=True):
+            if is_special:
+                word_ids.append(None)
+                continue
+            word += 1 if token.startswith("▁") or word < 0 else 0
+            word_ids.append(word)
+        text = "".join(t for t, s in zip(tokens, special, strict=True) if not s)
+        return TokenAxis(
+            text.replace("▁", " ").strip(), tokens, list(range(len(tokens))), special, word_ids
+        )
+
+    def attention(rows: int, columns: int, offset: int) -> np.ndarray:
+        counts = np.random.default_rng(seed + offset).integers(
+            1, 20, (layers, heads, rows, columns)
+        )
+        return (counts / counts.sum(-1, keepdims=True)).astype(np.float32)  # (L, H, Tq, Tk)
+
+    queries, keys = axis(target), axis(source)
+    t, s = len(target), len(source)
+    base = synthetic_inspection(target, layers, heads, text=queries.text, seed=seed)
+    base = base.with_axes(queries, None, engine="pretrained")
+    decoder = dataclasses.replace(base, kind="decoder", attention=attention(t, t, 1), causal=True)
+    encoder = base.with_axes(
+        keys,
+        None,
+        kind="encoder",
+        attention=attention(s, s, 2),
+        shapes={"input_ids": [1, s], "attention": [layers, heads, s, s]},
+    )
+    return base.with_axes(
+        queries,
+        keys,
+        kind="cross",
+        attention=attention(t, s, 3),
+        shapes={
+            "input_ids": [1, s],
+            "decoder_input_ids": [1, t],
+            "attention": [layers, heads, t, s],
+        },
+        others={"encoder": encoder, "decoder": decoder},
+    )
