@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from attninspect import Inspector
-from attninspect.analysis.digest import Keep
+from attninspect.analysis.digest import WholeLayers
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.api import batching
 from attninspect.files.records import diff_record, diff_rows
@@ -38,7 +38,7 @@ def _same(inspector: Inspector, text_a: str, text_b: str, view: dict) -> None:
     new = inspector.diff(text_a, text_b, options)
     assert _record(new) == _record(old)
     assert list(diff_rows(new)) == list(diff_rows(old))
-    whole = inspector.diff(text_a, text_b, options, Keep(whole=True))
+    whole = inspector.diff(text_a, text_b, options, WholeLayers(wanted=True))
     np.testing.assert_array_equal(whole.a.attention, old.a.attention)
     np.testing.assert_array_equal(whole.b.attention, old.b.attention)
 

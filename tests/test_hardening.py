@@ -75,12 +75,12 @@ def test_producer_exits_141_when_its_stdout_closes(tmp_path: Path, args: list[st
 def test_only_a_true_debug_value_shows_tracebacks(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch, value: str, traceback: bool
 ) -> None:
-    import attninspect.model.stages as stages
+    import attninspect.model.shape_report as shape_report
 
     def broken(_settings):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(stages, "inspect_shapes", broken)
+    monkeypatch.setattr(shape_report, "inspect_shapes", broken)
     result = runner.invoke(app, ["shapes"], env={"ATTNINSPECT_DEBUG": value})
     if traceback:
         assert isinstance(result.exception, RuntimeError)

@@ -59,12 +59,12 @@ VIEWS = [
 @pytest.mark.parametrize("view", VIEWS)
 def test_streamed_view_equals_view_of_whole_tensor(tiny_models, view: dict) -> None:
     from attninspect import Inspector
-    from attninspect.analysis.digest import Keep
+    from attninspect.analysis.digest import WholeLayers
 
     inspector = Inspector(str(tiny_models["llama"]))
     options = ViewOptions.parse(**view)
     items = [SourceText(CAT, 0), SourceText("it is warm, the cat said", 1)]
-    streamed = inspector.view_batch(items, options, Keep(whole=True))
+    streamed = inspector.view_batch(items, options, WholeLayers(wanted=True))
     for whole, (shown, seen) in zip(inspector.inspect_batch(items), streamed, strict=True):
         expected = run_record(*view_of(whole, options), all_layers=True)
         got = run_record(shown, seen, all_layers=True)

@@ -15,7 +15,7 @@ from attninspect.analysis.selection import (
     top_k,
     window,
 )
-from attninspect.analysis.selectors import TokenSelector, parse_selector, resolve_selector
+from attninspect.analysis.token_selectors import TokenSelector, parse_selector, resolve_selector
 from attninspect.errors import InputError, OutOfRangeError
 from attninspect.files.sources import SourceText, TextSource, batches
 

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from attninspect.analysis.selection import build_view
-from attninspect.analysis.selectors import parse_selector, resolve_selector
+from attninspect.analysis.token_selectors import parse_selector, resolve_selector
 from attninspect.render.matrix import render_run
 from tests.conftest import CAT, synthetic_inspection
 

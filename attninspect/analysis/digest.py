@@ -31,16 +31,16 @@ from attninspect.errors import InputError
 
 
 @dataclass(frozen=True)
-class Keep:
+class WholeLayers:
     """Which layers and heads an every-layer output (``--all-layers``, npz) keeps whole."""
 
-    whole: bool = False
+    wanted: bool = False
     layers: IndexSpec | None = None
     heads: IndexSpec | None = None
 
     def layer_ids(self, num_layers: int) -> list[int]:
         """The model layers kept whole: none unless the output needs them."""
-        return resolve_indices(self.layers, num_layers, "layers") if self.whole else []
+        return resolve_indices(self.layers, num_layers, "layers") if self.wanted else []
 
     def head_ids(self, num_heads: int) -> list[int]:
         return resolve_indices(self.heads, num_heads, "heads")
@@ -56,7 +56,7 @@ class TextDigest:
 
     base: Inspection  # tokens and metadata; its attention is empty (0, H, T, T)
     options: ViewOptions
-    keep: Keep
+    keep: WholeLayers
     num_layers: int
     layer: int = 0
     head: HeadChoice = "mean"
@@ -143,7 +143,7 @@ class TextDigest:
         else:
             empty = (0, heads, last.query_length, last.key_length)
             attention = np.zeros(empty, np.float32)  # (0, H, Tq, Tk)
-        narrowed = self.keep.narrowed and self.keep.whole
+        narrowed = self.keep.narrowed and self.keep.wanted
         if narrowed:
             shapes["kept"] = list(attention.shape)
         return dataclasses.replace(

@@ -22,7 +22,7 @@ from attninspect.analysis.selection import (
     resolve_head,
     resolve_layer,
 )
-from attninspect.analysis.selectors import TokenSelector, parse_selector, resolve_selector
+from attninspect.analysis.token_selectors import TokenSelector, parse_selector, resolve_selector
 from attninspect.analysis.transforms import (
     HeadStats,
     check_rollout,

@@ -12,7 +12,7 @@ import numpy as np
 
 from attninspect.analysis.inspection import Inspection, TokenAxis
 from attninspect.analysis.selection import HeadChoice, heads_view
-from attninspect.analysis.selectors import SUBWORD_MARKERS
+from attninspect.analysis.token_selectors import SUBWORD_MARKERS
 from attninspect.errors import BadValueError, InputError
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from attninspect.analysis.alignment import TextDiff
-from attninspect.analysis.digest import Keep, TextDigest
+from attninspect.analysis.digest import TextDigest, WholeLayers
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions
@@ -118,12 +118,12 @@ def view_batch(
     engine: Engine,
     items: list[SourceText],
     options: ViewOptions,
-    keep: Keep,
+    keep: WholeLayers,
     truncate: bool,
     chat: Chat | None = None,
 ) -> list[Viewed | InputError]:
     """One padded forward pass, each layer analysed as it arrives and then dropped: per item, in
-    order, the analysed inspection and its view (as `views.view_of` makes them), or an error."""
+    order, the analysed inspection and its view (as `pipeline.view_of` makes them), or an error."""
     results, pending = encode_items(engine, items, truncate, chat)
     for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
         for (position, _, _), result in zip(
@@ -133,15 +133,15 @@ def view_batch(
     return [result for result in results if result is not None]
 
 
-def _kept_sizes(engine: Engine, keep: Keep) -> tuple[int, int]:
+def _kept_sizes(engine: Engine, keep: WholeLayers) -> tuple[int, int]:
     """How many whole layers and heads the output keeps, for the memory estimate."""
-    if not keep.whole:
+    if not keep.wanted:
         return (0, 0)
     return len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads))
 
 
 def _view_group(
-    engine: Engine, pending: Pending, options: ViewOptions, keep: Keep
+    engine: Engine, pending: Pending, options: ViewOptions, keep: WholeLayers
 ) -> list[Viewed | InputError]:
     """One padded forward pass for ``pending``, each text digested layer by layer."""
     digests = [
@@ -210,8 +210,10 @@ def encode_pair(
     return pending
 
 
-def diff_streamed(engine: Engine, pending: Pending, options: ViewOptions, keep: Keep) -> TextDiff:
-    """`flows.compare_texts` streamed: both texts in one padded batch, each layer digested (the
+def diff_streamed(
+    engine: Engine, pending: Pending, options: ViewOptions, keep: WholeLayers
+) -> TextDiff:
+    """Two texts compared, streamed: both texts in one padded batch, each layer digested (the
     selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared."""
     bases = [_empty(engine, item, encoding) for _, item, encoding in pending]
     plan = plan_diff(bases[0], bases[1], options)

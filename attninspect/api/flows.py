@@ -18,7 +18,7 @@ from attninspect.analysis.head_ranking import HeadDigest, HeadSearch, rank_heads
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions, analyse, focus_index, shown_tokens
 from attninspect.analysis.selection import View
-from attninspect.analysis.selectors import parse_selector, resolve_selector
+from attninspect.analysis.token_selectors import parse_selector, resolve_selector
 from attninspect.errors import AttnInspectError
 
 

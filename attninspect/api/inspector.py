@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
 from attninspect.analysis.alignment import TextDiff
-from attninspect.analysis.digest import Keep
+from attninspect.analysis.digest import WholeLayers
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions
@@ -133,15 +133,17 @@ class Inspector:
         return _in_place(batch, inspect_batch(self.engine, texts, self.truncate, chat=self.chat))
 
     def view_batch(
-        self, batch: list[Item], options: ViewOptions, keep: Keep | None = None
+        self, batch: list[Item], options: ViewOptions, keep: WholeLayers | None = None
     ) -> list[Viewed | InputError]:
         """Like `inspect_batch`, but each layer is analysed as the model computes it and only what
         the view (and ``keep``) needs is kept: per item, the analysed inspection and its view."""
         texts = [item for item in batch if isinstance(item, SourceText)]
-        viewed = view_batch(self.engine, texts, options, keep or Keep(), self.truncate, self.chat)
+        viewed = view_batch(
+            self.engine, texts, options, keep or WholeLayers(), self.truncate, self.chat
+        )
         return _in_place(batch, viewed)
 
-    def check(self, options: ViewOptions, keep: Keep | None = None) -> None:
+    def check(self, options: ViewOptions, keep: WholeLayers | None = None) -> None:
         """Refuse a layer or head this model does not have, before any text runs."""
         resolve_layer(options.layer, self.num_layers)
         resolve_head(options.head, self.num_heads)
@@ -175,15 +177,15 @@ class Inspector:
         text_a: str,
         text_b: str,
         options: ViewOptions | None = None,
-        keep: Keep | None = None,
+        keep: WholeLayers | None = None,
         **view: object,
     ) -> TextDiff:
         """Compare two texts seen the same way (``layer=``, ``head=``, ``focus=``, ``words=``,
         ``hide_special=``, ``rollout=``, ``top=``): A − B where their tokens align.
 
         Streamed: each layer is analysed as the model computes it and only the selected matrix
-        and the focus rows are kept; ``keep=Keep(whole=True)`` also keeps every analysed layer
-        (for an HTML page of the texts).
+        and the focus rows are kept; ``keep=WholeLayers(wanted=True)`` also keeps every analysed
+        layer (for an HTML page of the texts).
         """
         options = options or ViewOptions.parse(**view)  # type: ignore[arg-type]
         self.check(options)
@@ -195,7 +197,7 @@ class Inspector:
         except InputError as error:
             message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
             raise AttnInspectError(message) from error
-        comparison = diff_streamed(self.engine, pending, options, keep or Keep())
+        comparison = diff_streamed(self.engine, pending, options, keep or WholeLayers())
         for shown in (comparison.a, comparison.b):
             if shown.truncated_from is not None:
                 warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)

@@ -83,7 +83,7 @@ def diff(
     no_color: NoColorOption = False,
 ) -> None:
     """Compare two texts: the difference A − B of their attention, and what --focus attends to."""
-    from attninspect.analysis.digest import Keep
+    from attninspect.analysis.digest import WholeLayers
     from attninspect.analysis.pipeline import ViewOptions
     from attninspect.files.records import DiffResult
 
@@ -94,7 +94,7 @@ def diff(
     engine |= chat_options(chat, system)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
-        comparison = inspector.diff(text_a, text_b, options, Keep(whole=kind == "html"))
+        comparison = inspector.diff(text_a, text_b, options, WholeLayers(wanted=kind == "html"))
     write_one(DiffResult(comparison), output_format.value, output, diff_table(precision, full),
               no_color)  # fmt: skip
     if save is not None and kind is not None:

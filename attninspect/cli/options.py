@@ -62,7 +62,7 @@ def _head(value: str):
 
 def _selector(value: str | None):
     """Parsed once, here: a TokenSelector (text, text#n or @position)."""
-    from attninspect.analysis.selectors import parse_selector
+    from attninspect.analysis.token_selectors import parse_selector
 
     if value is None:
         return None

@@ -223,7 +223,7 @@ def run(
 def keep_of(output_format: RunFormat, all_layers: bool, layers: Any, heads: Any):
     """What the output keeps whole: every layer for --all-layers and npz, narrowed by
     --layers / --heads; nothing whole otherwise (the view's reductions are kept as they stream)."""
-    from attninspect.analysis.digest import Keep
+    from attninspect.analysis.digest import WholeLayers
 
     whole = all_layers or output_format is RunFormat.npz
     if not whole and (layers is not None or heads is not None):
@@ -232,7 +232,7 @@ def keep_of(output_format: RunFormat, all_layers: bool, layers: Any, heads: Any)
             "or --save FILE.html",
             "'--layers'" if layers is not None else "'--heads'",
         )
-    return Keep(whole=whole, layers=layers, heads=heads)
+    return WholeLayers(wanted=whole, layers=layers, heads=heads)
 
 
 def check_combinations(

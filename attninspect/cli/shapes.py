@@ -47,7 +47,7 @@ def shapes(
             f"--heads {heads} must divide --dim {dim} (each head gets D / H features)", "'--heads'"
         )
     from attninspect.files.records import PlainRecord
-    from attninspect.model.stages import ShapeSettings, inspect_shapes
+    from attninspect.model.shape_report import ShapeSettings, inspect_shapes
 
     settings = ShapeSettings(
         dim=dim, length=length, heads=heads, batch=batch, causal=causal, seed=seed, device=device

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from attninspect.analysis.selection import HeadChoice
-from attninspect.analysis.selectors import parse_selector, resolve_selector
+from attninspect.analysis.token_selectors import parse_selector, resolve_selector
 from attninspect.errors import InputError
 
 

@@ -12,7 +12,7 @@ from rich.text import Text
 from attninspect.units import format_bytes
 
 if TYPE_CHECKING:
-    from attninspect.model.stages import ShapeReport
+    from attninspect.model.shape_report import ShapeReport
 
 
 def _explanations(report: ShapeReport) -> dict[str, tuple[str, str]]:
