@@ -75,4 +75,4 @@ bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .import_linter_cache snapshot_report.html
