@@ -85,10 +85,6 @@ def fit_cells(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…" if width > 0 else ""
 
 
-def _label(text: str, width: int, style: str | Style = "") -> Text:
-    return Text(fit_cells(text, width), style=style, no_wrap=True)
-
-
 class Lines:
     """Text built as one string and a list of spans: a redraw appends thousands of cells, and
     `Text.append` (which sanitises each piece) is the slow part. Pieces must be printable."""

@@ -14,8 +14,6 @@ import numpy as np
 
 from attninspect.files.records import dump_json, npz_arrays
 
-MACHINE_FORMATS = ("json", "jsonl", "csv", "npz")
-
 
 class Result(Protocol):
     """What a writer needs of one result."""

@@ -46,10 +46,6 @@ class Estimate:
         """What the run needs once the weights are loaded."""
         return self.layer + self.kept + self.analysis
 
-    @property
-    def peak(self) -> int:
-        return self.weights + self.beyond_weights
-
     def describe(self) -> str:
         return (
             f"about {format_bytes(self.beyond_weights)} besides the weights (the layer being "

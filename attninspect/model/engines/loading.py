@@ -25,11 +25,11 @@ LOCAL_HINT = (
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where a model comes from: ``location`` for from_pretrained, ``name`` for reports."""
+    """Where a model comes from: ``location``, the local directory for from_pretrained (a hub id
+    resolves to its cached snapshot), and ``name`` for reports."""
 
     location: str
     name: str
-    local: bool
 
 
 def default_model_path() -> str:
@@ -48,7 +48,7 @@ def resolve_model_source(spec: str | None, download: bool = False) -> ModelSourc
     """Turn ``--model`` into a local directory (a hub id: its snapshot in the local cache,
     fetched first with ``download``), refusing what can be neither."""
     if spec is None or spec in DEFAULT_ALIASES:
-        return ModelSource(default_model_path(), DEFAULT_MODEL, local=True)
+        return ModelSource(default_model_path(), DEFAULT_MODEL)
     path = Path(spec).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -58,10 +58,10 @@ def resolve_model_source(spec: str | None, download: bool = False) -> ModelSourc
             raise AttnInspectError(
                 f"--model {spec!r} is not a model directory: it has no config.json; {LOCAL_HINT}"
             )
-        return ModelSource(str(path), spec, local=True)
+        return ModelSource(str(path), spec)
     if spec.startswith((".", "/", "~")) or spec.endswith("/") or not HUB_ID.match(spec):
         raise AttnInspectError(f"--model {spec!r}: no such directory; {LOCAL_HINT}")
-    return ModelSource(hub_snapshot(spec, download), spec, local=True)
+    return ModelSource(hub_snapshot(spec, download), spec)
 
 
 HUB_TIMEOUT_SECONDS = 10
@@ -117,11 +117,6 @@ def load_failure(source: ModelSource, what: str, error: BaseException) -> AttnIn
             f"{what} {source.name!r} needs code of its own (auto_map in its config); attninspect "
             "does not run model code unless you pass --trust-remote-code"
         )
-    if not source.local and isinstance(error, OSError):
-        return AttnInspectError(
-            f"could not load {what} {source.name!r}: it is not a local directory, not in the "
-            f"Hugging Face cache, and the hub could not be reached; {LOCAL_HINT}"
-        )
     if "ignore_mismatched_sizes" in message or "size mismatch" in message:
         return AttnInspectError(
             f"model {source.name!r}: the weights do not match the config (tensor shapes differ)"
@@ -154,8 +149,6 @@ def refuse_unsafe_pickles(source: ModelSource) -> list[str]:
     the installed transformers does. Directories with safetensors weights are not affected.
     Returns the tensor names the pickles hold.
     """
-    if not source.local:
-        return []
     folder = Path(source.location)
     if any(any(folder.glob(pattern)) for pattern in SAFE_WEIGHTS):
         return []
@@ -197,7 +190,7 @@ def load_tokenizer(source: ModelSource, trust_remote_code: bool, verbose: bool =
     """
     from transformers import AutoTokenizer
 
-    if source.local and not any((Path(source.location) / f).is_file() for f in TOKENIZER_FILES):
+    if not any((Path(source.location) / f).is_file() for f in TOKENIZER_FILES):
         raise AttnInspectError(
             f"{source.name!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); "
             "save the tokenizer next to the model (tokenizer.save_pretrained)"

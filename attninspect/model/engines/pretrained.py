@@ -53,7 +53,7 @@ class PretrainedEngine:
         self.model_name = source.name
         self.device = device
         self.dtype = dtype
-        names = check_model_directory(Path(source.location), source.name) if source.local else []
+        names = check_model_directory(Path(source.location), source.name)
         names += refuse_unsafe_pickles(source)
         refuse_heavy_weights(source.location, source.name, available_bytes(device))
         self.tokenizer = load_tokenizer(source, trust_remote_code, verbose)
