@@ -91,6 +91,15 @@ def exit_status(error: BaseException) -> int:
 class AttnInspectGroup(TyperGroup):
     """Runs the command and turns every failure into one line and an exit status."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_flags(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        _plain_flags([option] if option is not None else [])
+        return option
+
     def invoke(self, ctx: Any) -> Any:
         """Run the command; a broken pipe leaves as StdoutClosed, past click's own EPIPE handler
         (which would exit 1)."""

@@ -196,8 +196,9 @@ def old_head_count(
 
     from attninspect.model.engines.factory import SCRATCH
 
-    old = choice.model == SCRATCH and choice.num_heads is None and isinstance(heads, int)
-    if not old or heads < 1:
+    if choice.model != SCRATCH or choice.num_heads is not None or not isinstance(heads, int):
+        return choice, heads, "--num-heads"
+    if heads < 1:  # not a count: a head index, as everywhere
         return choice, heads, "--num-heads"
     if heads > SIZE_MAX:
         raise usage_error(f"{heads}: the head count goes from 1 to {SIZE_MAX}", "'--heads'")
