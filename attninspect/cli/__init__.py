@@ -1,8 +1,15 @@
 """The command line: the Typer app, one module per command, the error-to-exit mapping."""
 
-# each module registers its command
-from attninspect.cli import diff, explore, grid, heads, run, shapes  # noqa: F401
-from attninspect.cli.app import app
+from attninspect.cli import diff, explore, grid, heads, run, shapes
+from attninspect.cli.app import app, register
+
+# Every command, in the order `attninspect --help` lists them: one line each.
+register(run.run)
+register(shapes.shapes)
+register(heads.heads)
+register(diff.diff)
+register(grid.grid)
+register(explore.explore)
 
 
 def main() -> None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from collections.abc import Callable
 from errno import EPIPE
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from attninspect import __version__
+from attninspect.cli.options import PANELS
 from attninspect.errors import AttnInspectError, OutOfRangeError
 from attninspect.safe_text import printable
 
@@ -89,6 +91,15 @@ def exit_status(error: BaseException) -> int:
 class AttnInspectGroup(TyperGroup):
     """Runs the command and turns every failure into one line and an exit status."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_flags(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        _plain_flags([option] if option is not None else [])
+        return option
+
     def invoke(self, ctx: Any) -> Any:
         """Run the command; a broken pipe leaves as StdoutClosed, past click's own EPIPE handler
         (which would exit 1)."""
@@ -146,6 +157,40 @@ app = typer.Typer(
         "attninspect run - --format jsonl < texts.txt"
     ),
 )
+
+
+class AttnInspectCommand(TyperCommand):
+    """Every command's help in one shape: the panels in `options.PANELS` order, whatever order the
+    command lists its options in, and no type column for flags (``--causal``, not ``--causal
+    <bool>``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.sort(key=_panel_rank)  # stable: a panel keeps its options' own order
+        _plain_flags(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        _plain_flags([option] if option is not None else [])
+        return option
+
+
+def _plain_flags(params: list[Any]) -> None:
+    """A flag's type column stays empty (typer would show ``<bool>``)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+def _panel_rank(param: Any) -> int:
+    """Arguments and panel-less options first, then Input, Model, View, Output."""
+    panel = getattr(param, "rich_help_panel", None)
+    return PANELS.index(panel) + 1 if panel in PANELS else 0
+
+
+def register(command: Callable[..., None]) -> None:
+    """Add one command to the app (`attninspect.cli` lists them all, in help order)."""
+    app.command(cls=AttnInspectCommand)(command)
 
 
 def _version_callback(value: bool) -> None:

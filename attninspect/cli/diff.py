@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.app import app
 from attninspect.cli.options import (
-    SIZE_MAX,
-    VIEW,
+    CausalOption,
     ChatOption,
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
+    DimOption,
     DownloadOption,
     DpiOption,
     DType,
@@ -24,62 +24,65 @@ from attninspect.cli.options import (
     HeadOption,
     HideSpecialOption,
     LayerOption,
+    ModelChoice,
     ModelOption,
     NoColorOption,
+    NumHeadsOption,
     OutputOption,
     PrecisionOption,
+    RolloutOption,
     SaveOption,
+    SeedOption,
     SystemOption,
+    TokenizerOption,
+    TopOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
     chat_options,
-    engine_options,
+    top_of,
 )
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import check_save, diff_picture, write_picture
 from attninspect.cli.run import check_view
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-@app.command()
+    from attninspect.files.writers import Writer
+
+
 def diff(
     text_a: Annotated[str, typer.Argument(help="The first text (A).")],
     text_b: Annotated[str, typer.Argument(help="The second text (B).")],
-    layer: LayerOption = -1,
-    head: HeadOption = "mean",
-    focus: FocusOption = None,
-    top: Annotated[
-        int,
-        typer.Option(
-            "--top",
-            "-k",
-            min=1,
-            max=SIZE_MAX,
-            help="Keys per layer for --focus.",
-            rich_help_panel=VIEW,
-        ),
-    ] = 3,
-    words: WordsOption = False,
-    hide_special: HideSpecialOption = False,
-    rollout: Annotated[
-        bool, typer.Option("--rollout", help="Compare rollouts.", rich_help_panel=VIEW)
-    ] = False,
-    precision: PrecisionOption = 2,
-    full: FullOption = False,
-    model: ModelOption = None,
-    device: DeviceOption = "auto",
-    dtype: DTypeOption = DType.float32,
-    output_format: CompareFormatOption = CompareFormat.table,
-    output: OutputOption = None,
-    save: SaveOption = None,
-    dpi: DpiOption = 150,
     truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.float32,
     trust_remote_code: TrustOption = False,
     download: DownloadOption = False,
     verbose: VerboseOption = False,
+    tokenizer: TokenizerOption = None,
+    dim: DimOption = None,
+    num_heads: NumHeadsOption = None,
+    causal: CausalOption = False,
+    seed: SeedOption = None,
+    layer: LayerOption = -1,
+    head: HeadOption = "mean",
+    focus: FocusOption = None,
+    top: TopOption = None,
+    words: WordsOption = False,
+    hide_special: HideSpecialOption = False,
+    rollout: RolloutOption = False,
+    output_format: CompareFormatOption = CompareFormat.table,
+    output: OutputOption = None,
+    precision: PrecisionOption = 2,
+    full: FullOption = False,
+    save: SaveOption = None,
+    dpi: DpiOption = 150,
     no_color: NoColorOption = False,
 ) -> None:
     """Compare two texts: the difference A − B of their attention, and what --focus attends to."""
@@ -89,11 +92,12 @@ def diff(
 
     check_view(rollout, head)
     kind = check_save(save, output)
-    options = ViewOptions(layer, head, words, hide_special, rollout, focus, top)  # type: ignore[arg-type]
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
-    engine |= chat_options(chat, system)
+    options = ViewOptions(layer, head, words, hide_special, rollout, focus, top_of(top, focus))  # type: ignore[arg-type]
+    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
+                         dim, num_heads, causal, seed)  # fmt: skip
+    engine = choice.engine() | chat_options(chat, system)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
-    with feedback.warnings_to(feedback.errors(no_color)):
+    with feedback.warnings_to(feedback.stderr_console(no_color)):
         comparison = inspector.diff(text_a, text_b, options, WholeLayers(wanted=kind == "html"))
     write_one(DiffResult(comparison), output_format.value, output, diff_table(precision, full),
               no_color)  # fmt: skip
@@ -101,10 +105,10 @@ def diff(
         write_picture(save, diff_picture(kind, dpi, comparison), no_color)
 
 
-def diff_table(precision: int, full: bool):
+def diff_table(precision: int, full: bool) -> Callable[[Console], Writer]:
     """The table writer's factory for `diff`."""
 
-    def make(console):
+    def make(console: Console) -> Writer:
         from attninspect.render.diff_view import diff_table as render
         from attninspect.render.table import TableWriter
 

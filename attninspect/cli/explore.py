@@ -10,77 +10,63 @@ from typing import Annotated, Any
 
 import typer
 
-from attninspect.cli.app import app
 from attninspect.cli.options import (
-    MODEL,
-    SCRATCH_HELP,
+    CausalOption,
     ChatOption,
     DeviceOption,
+    DimOption,
     DownloadOption,
     DType,
     DTypeOption,
+    ModelChoice,
     ModelOption,
+    NumHeadsOption,
+    OldHeadCountOption,
+    SeedOption,
     SystemOption,
+    TokenizerOption,
     TruncateOption,
     TrustOption,
+    VerboseOption,
     chat_options,
-    engine_options,
     usage_error,
 )
-from attninspect.cli.run import scratch_options
 from attninspect.errors import AttnInspectError
 
 
-@app.command()
 def explore(
     text: Annotated[
         str | None, typer.Argument(help="The sentence to start with (default: type one).")
     ] = None,
+    truncate: TruncateOption = False,
+    chat: ChatOption = False,
+    system: SystemOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
-    tokenizer: Annotated[
-        str | None,
-        typer.Option(
-            "--tokenizer", help=SCRATCH_HELP + "tokenizer directory.", rich_help_panel=MODEL
-        ),
-    ] = None,
-    dim: Annotated[
-        int | None,
-        typer.Option(
-            "--dim", min=1, help=SCRATCH_HELP + "embedding size [64].", rich_help_panel=MODEL
-        ),
-    ] = None,
-    heads: Annotated[
-        str | None,
-        typer.Option("--heads", help=SCRATCH_HELP + "heads [1].", rich_help_panel=MODEL),
-    ] = None,
-    causal: Annotated[
-        bool,
-        typer.Option("--causal", help=SCRATCH_HELP + "mask later keys.", rich_help_panel=MODEL),
-    ] = False,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed", help=SCRATCH_HELP + "seed for the weights [0].", rich_help_panel=MODEL
-        ),
-    ] = None,
-    truncate: TruncateOption = False,
     trust_remote_code: TrustOption = False,
     download: DownloadOption = False,
-    chat: ChatOption = False,
-    system: SystemOption = None,
+    verbose: VerboseOption = False,
+    tokenizer: TokenizerOption = None,
+    dim: DimOption = None,
+    num_heads: NumHeadsOption = None,
+    causal: CausalOption = False,
+    seed: SeedOption = None,
+    old_heads: OldHeadCountOption = None,
 ) -> None:
     """Explore a sentence interactively: arrows move layer and head, ? lists the keys, q quits."""
-    scratch, kept_heads = scratch_options(model, tokenizer, dim, heads, causal, seed)
-    if kept_heads is not None:
+    if old_heads is not None and num_heads is not None:
+        raise usage_error("--heads is the old spelling of --num-heads: give one", "'--heads'")
+    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
+                         dim, old_heads or num_heads, causal, seed)  # fmt: skip
+    spelling = "--heads" if old_heads is not None else "--num-heads"
+    if old_heads is not None and model != "scratch":
         raise usage_error(
             "explore shows every head (← / → walk through them); --heads is a count for "
             "--model scratch",
             "'--heads'",
         )
-    engine = engine_options(model, device, dtype, trust_remote_code, False, download) | scratch
-    engine |= chat_options(chat, system)
+    engine = choice.engine(spelling) | chat_options(chat, system)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise AttnInspectError(
             "explore needs a terminal (standard input and output); for scripts use run"

@@ -40,8 +40,8 @@ def warnings_to(errors: Console) -> Iterator[None]:
         warn(errors, str(warning.message))
 
 
-def errors(no_color: bool) -> Console:
-    """The stderr console (rich is imported only when a command runs)."""
+def stderr_console(no_color: bool) -> Console:
+    """The stderr console for warnings and notes (rich is imported only when a command runs)."""
     from attninspect.render.console import error_console
 
     return error_console(no_color)

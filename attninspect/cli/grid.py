@@ -2,96 +2,110 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.app import app
 from attninspect.cli.options import (
-    VIEW,
+    CausalOption,
     ChatOption,
     DeviceOption,
+    DimOption,
+    DownloadOption,
     DpiOption,
     DType,
     DTypeOption,
+    HeadsOption,
     HideSpecialOption,
+    LayersOption,
+    ModelChoice,
     ModelOption,
     NoColorOption,
+    NumHeadsOption,
+    OutputOption,
     RolloutOption,
+    RunFormat,
+    RunFormatOption,
     SaveOption,
+    SeedOption,
     SystemOption,
+    TokenizerOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
     chat_options,
-    engine_options,
-    index_spec,
     usage_error,
 )
+from attninspect.cli.output import open_writer
 from attninspect.cli.pictures import check_save, write_picture
 
-RangeHelp = "An index or a Python slice (2:4 = 2 and 3; -2: = the last two)."
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from attninspect.analysis.inspection import Inspection
+    from attninspect.analysis.pipeline import ViewOptions
+    from attninspect.analysis.selection import IndexSpec
+
+Chosen = tuple[list[int], list[int]]  # the layer and head numbers shown
 
 
-@app.command()
 def grid(
     text: Annotated[str, typer.Argument(help="The text to inspect.")],
-    layers: Annotated[
-        str | None,
-        typer.Option(
-            "--layers", callback=index_spec, help=f"Layers. {RangeHelp}", rich_help_panel=VIEW
-        ),
-    ] = None,
-    heads: Annotated[
-        str | None,
-        typer.Option(
-            "--heads", callback=index_spec, help=f"Heads. {RangeHelp}", rich_help_panel=VIEW
-        ),
-    ] = None,
-    words: WordsOption = False,
-    hide_special: HideSpecialOption = False,
-    rollout: RolloutOption = False,
-    model: ModelOption = None,
-    device: DeviceOption = "auto",
-    dtype: DTypeOption = DType.float32,
     truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.float32,
     trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
     verbose: VerboseOption = False,
+    tokenizer: TokenizerOption = None,
+    dim: DimOption = None,
+    num_heads: NumHeadsOption = None,
+    causal: CausalOption = False,
+    seed: SeedOption = None,
+    words: WordsOption = False,
+    hide_special: HideSpecialOption = False,
+    rollout: RolloutOption = False,
+    output_format: RunFormatOption = RunFormat.table,
+    output: OutputOption = None,
+    layers: LayersOption = None,
+    heads: HeadsOption = None,
     save: SaveOption = None,
     dpi: DpiOption = 150,
     no_color: NoColorOption = False,
 ) -> None:
     """Every layer x head (and each layer's head mean) as a small heatmap, labelled L3 H7."""
-    from attninspect.analysis.pipeline import ViewOptions, analyse
+    from attninspect.analysis.pipeline import ViewOptions, analyse, make_view
 
     if rollout and heads is not None:
         raise usage_error("--rollout shows one panel per layer; drop --heads", "'--heads'")
-    kind = check_save(save)
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose)
-    engine |= chat_options(chat, system)
+    if output_format is RunFormat.npz and output is None:
+        raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
+    kind = check_save(save, output)
+    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
+                         dim, num_heads, causal, seed)  # fmt: skip
+    engine = choice.engine() | chat_options(chat, system)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
-    with feedback.warnings_to(feedback.errors(no_color)):
+    with feedback.warnings_to(feedback.stderr_console(no_color)):
         inspection = inspector.run(text)
     options = ViewOptions(words=words, hide_special=hide_special, rollout=rollout)
-    shown = analyse(inspection, options).inspection
-    chosen = choose(shown, layers, heads)
-    note = _note(options)
-    from attninspect.render.console import make_console
-    from attninspect.render.grid import write_grid
-
-    console = make_console(no_color=no_color)
-
-    write_grid(console, shown, chosen, console.color_system is not None, note, rollout)
+    analysed = analyse(inspection, options)
+    shown, chosen = analysed.inspection, choose(analysed.inspection, layers, heads)
+    table = partial(GridTable, shown=shown, chosen=chosen, note=_note(options), rollout=rollout)
+    with open_writer(output_format.value, output, table, no_color) as writer:
+        writer.write(grid_result(shown, make_view(analysed, options, None), chosen))
     if save is not None and kind is not None:
-        _save(save, kind, dpi, shown, chosen, note, no_color)
+        _save(save, kind, dpi, shown, chosen, _note(options), no_color)
 
 
-def choose(inspection: Any, layers: Any, heads: Any) -> tuple[list[int], list[int]]:
+def choose(inspection: Inspection, layers: IndexSpec | None, heads: IndexSpec | None) -> Chosen:
     """The layer and head numbers that --layers and --heads name, or a usage error."""
     from attninspect.analysis.ranges import pick
 
@@ -106,7 +120,50 @@ def choose(inspection: Any, layers: Any, heads: Any) -> tuple[list[int], list[in
     return chosen_layers, chosen_heads
 
 
-def _note(options: Any) -> str:
+def grid_result(shown: Inspection, view: object, chosen: Chosen) -> object:
+    """The data of the grid: `run --all-layers`'s record, narrowed to the layers and heads shown
+    (as ``--layers`` / ``--heads`` narrow it there), with the last layer's head mean as the view."""
+    import dataclasses
+
+    import numpy as np
+
+    from attninspect.files.records import RunResult
+
+    layers, heads = chosen
+    kept = dataclasses.replace(
+        shown,
+        attention=np.ascontiguousarray(shown.attention[np.ix_(layers, heads)]),  # (L', H', T, T)
+        layers=[shown.layer_ids[i] for i in layers],
+        heads=[shown.head_ids[j] for j in heads],
+        model_layers=shown.num_layers,
+        model_heads=shown.num_heads,
+    )
+    return RunResult(kept, view, all_layers=True)  # type: ignore[arg-type]
+
+
+@dataclass
+class GridTable:
+    """The table format of `grid`: the panels of the chosen layers and heads (the writer of one
+    result, which it draws from the whole analysed inspection)."""
+
+    console: Console
+    shown: Inspection
+    chosen: Chosen
+    note: str
+    rollout: bool
+
+    def write(self, _result: object) -> None:
+        from attninspect.render.grid import write_grid
+
+        color = self.console.color_system is not None
+        write_grid(self.console, self.shown, self.chosen, color, self.note, self.rollout)
+        self.console.file.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def _note(options: ViewOptions) -> str:
     parts = [
         " · words" if options.words else "",
         " · rollout (one panel per layer)" if options.rollout else "",
@@ -115,7 +172,8 @@ def _note(options: Any) -> str:
     return "".join(parts)
 
 
-def _save(path: Path, kind: str, dpi: int, shown: Any, chosen: Any, note: str, no_color: bool):
+def _save(path: Path, kind: str, dpi: int, shown: Inspection, chosen: Chosen, note: str,
+          no_color: bool) -> None:  # fmt: skip
     from attninspect.render.pictures import grid_picture
 
     title = f"{shown.model} · every layer × head{note}"

@@ -2,92 +2,124 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.app import app
 from attninspect.cli.options import (
-    SIZE_MAX,
+    COUNT,
+    TOP,
     VIEW,
+    CausalOption,
     ChatOption,
     CompareFormat,
     CompareFormatOption,
     DeviceOption,
+    DimOption,
     DownloadOption,
     DpiOption,
     DType,
     DTypeOption,
+    ModelChoice,
     ModelOption,
     NoColorOption,
+    NumHeadsOption,
     OutputOption,
     SaveOption,
+    SeedOption,
     SystemOption,
+    TokenizerOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
-    _selector,
     chat_options,
-    engine_options,
+    selector,
 )
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import check_save, heads_picture, write_picture
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-@app.command()
+    from attninspect.files.writers import Writer
+
+
 def heads(
     text: Annotated[str, typer.Argument(help="The text to inspect.")],
     source: Annotated[
         str,
         typer.Option(
-            "--from", callback=_selector, help="Query token: text, it#2 or @8 (as --focus)."
+            "--from",
+            metavar="TOKEN",
+            callback=selector,
+            help="Query token (as --focus).",
+            rich_help_panel=VIEW,
         ),
     ],
     target: Annotated[
-        str, typer.Option("--to", callback=_selector, help="Key token, same syntax.")
+        str,
+        typer.Option(
+            "--to",
+            metavar="TOKEN",
+            callback=selector,
+            help="Key token, same syntax.",
+            rich_help_panel=VIEW,
+        ),
     ],
     top: Annotated[
         int,
         typer.Option(
-            "--top", "-k", min=1, max=SIZE_MAX, help="Heads in the ranking.", rich_help_panel=VIEW
+            "--top",
+            "-k",
+            metavar="K",
+            callback=COUNT,
+            help="Heads in the table's ranking.",
+            rich_help_panel=VIEW,
         ),
-    ] = 10,
+    ] = TOP,
     words: WordsOption = False,
+    truncate: TruncateOption = False,
+    chat: ChatOption = False,
+    system: SystemOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
+    trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
+    verbose: VerboseOption = False,
+    tokenizer: TokenizerOption = None,
+    dim: DimOption = None,
+    num_heads: NumHeadsOption = None,
+    causal: CausalOption = False,
+    seed: SeedOption = None,
     output_format: CompareFormatOption = CompareFormat.table,
     output: OutputOption = None,
     save: SaveOption = None,
     dpi: DpiOption = 150,
-    truncate: TruncateOption = False,
-    chat: ChatOption = False,
-    system: SystemOption = None,
-    trust_remote_code: TrustOption = False,
-    download: DownloadOption = False,
-    verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.files.records import HeadsResult
 
     kind = check_save(save, output)
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
-    engine |= chat_options(chat, system)
+    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
+                         dim, num_heads, causal, seed)  # fmt: skip
+    engine = choice.engine() | chat_options(chat, system)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
-    with feedback.warnings_to(feedback.errors(no_color)):
+    with feedback.warnings_to(feedback.stderr_console(no_color)):
         search = inspector.heads(text, source.raw, target.raw, words, whole=kind == "html")  # type: ignore[attr-defined]
     write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)
     if save is not None and kind is not None:
         write_picture(save, heads_picture(kind, dpi, search), no_color)
 
 
-def heads_table(top: int):
+def heads_table(top: int) -> Callable[[Console], Writer]:
     """The table writer's factory for `heads`."""
 
-    def make(console):
+    def make(console: Console) -> Writer:
         from attninspect.render.heads_view import heads_table as render
         from attninspect.render.table import TableWriter
 

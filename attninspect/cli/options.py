@@ -1,7 +1,15 @@
-"""Options that several commands share: one definition, one parser, one default each."""
+"""Options that several commands share: one definition, one parser, one default each.
+
+Every command that loads a model declares the same Input and Model options (``TruncateOption`` ..
+``SeedOption``, in that order) and hands them to `ModelChoice`; every command that writes data
+declares ``FormatOption``-style ``--format`` and ``OutputOption``. Help panels come in `PANELS`
+order, whatever order a command lists its options in (see `app.AttnInspectCommand`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +19,11 @@ import typer
 from attninspect.model.devices import DEVICE_HELP, is_device_spec
 
 INPUT, MODEL, VIEW, OUTPUT = "Input", "Model", "View", "Output"
+PANELS = (INPUT, MODEL, VIEW, OUTPUT)  # the order of the help panels of every command
 # Bounds that make an absurd number a usage error (exit 2) instead of an overflow deep inside.
 SIZE_MAX = 2**31 - 1
 SEED_MIN, SEED_MAX = 0, 2**63 - 1  # what torch.manual_seed and torch.Generator accept
-SCRATCH_HELP = "With --model scratch: "
+TOP = 5  # --top: how many entries a ranking lists, in every command
 
 
 class DType(str, Enum):
@@ -44,6 +53,33 @@ class ShapesFormat(str, Enum):
     jsonl = "jsonl"
 
 
+def default(value: object) -> str:
+    """A default that typer cannot show itself (the option's own default is None), written the way
+    typer writes the others; the backslash keeps rich from reading ``[...]`` as markup."""
+    return f"\\[default: {value}]"
+
+
+def usage_error(message: str, option: str) -> typer.BadParameter:
+    """A usage error (exit 2) that names the option."""
+    return typer.BadParameter(message, param_hint=option)
+
+
+def within(low: int, high: int) -> Callable[[int | None], int | None]:
+    """A callback that refuses a number outside ``low..high`` (a usage error, as click's ranges,
+    but without the range squeezing the help's type column)."""
+
+    def check(value: int | None) -> int | None:
+        if value is not None and not low <= value <= high:
+            raise typer.BadParameter(f"{value} is not in the range {low}<=x<={high}.")
+        return value
+
+    return check
+
+
+COUNT = within(1, SIZE_MAX)
+SEED = within(SEED_MIN, SEED_MAX)
+
+
 def _device(value: str) -> str:
     if not is_device_spec(value):
         raise typer.BadParameter(f"{value!r} is not a device; use {DEVICE_HELP}")
@@ -60,7 +96,7 @@ def _head(value: str):
         raise typer.BadParameter(f"{value!r} is not a head: use an index, mean or max") from None
 
 
-def _selector(value: str | None):
+def selector(value: str | None):  # typer evaluates a callback's annotations: none for the result
     """Parsed once, here: a TokenSelector (text, text#n or @position)."""
     from attninspect.analysis.token_selectors import parse_selector
 
@@ -84,30 +120,171 @@ def index_spec(value: str | None) -> int | slice | None:
         raise typer.BadParameter(str(error)) from None
 
 
-LayersOption = Annotated[
-    str | None,
+def _model(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty: give a model directory, a hub id or scratch")
+    return value
+
+
+# ------------------------------------------------------------------ Input (model-loading commands)
+
+TruncateOption = Annotated[
+    bool,
     typer.Option(
-        "--layers",
-        callback=index_spec,
-        help="Layers that every-layer outputs (--all-layers, npz) keep: an index or a slice "
-        "such as 2:4 or -4: (default: all).",
-        rich_help_panel=OUTPUT,
+        "--truncate", help="Cut texts over the model's limit (warns).", rich_help_panel=INPUT
     ),
 ]
 ChatOption = Annotated[
     bool,
     typer.Option(
-        "--chat",
-        help="Wrap the text as a user message with the tokenizer's chat template.",
-        rich_help_panel=INPUT,
+        "--chat", help="Wrap the text in the tokenizer's chat template.", rich_help_panel=INPUT
     ),
 ]
 SystemOption = Annotated[
     str | None,
     typer.Option(
-        "--system", help="With --chat: a system message before the text.", rich_help_panel=INPUT
+        "--system", metavar="TEXT", help="With --chat: a system message.", rich_help_panel=INPUT
     ),
 ]
+
+# ------------------------------------------------------------------ Model (model-loading commands)
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="NAME",
+        callback=_model,
+        help="Model directory, hub id or scratch. " + default("all-MiniLM-L6-v2"),
+        rich_help_panel=MODEL,
+    ),
+]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        metavar="DEVICE",
+        callback=_device,
+        help="auto, cpu, cuda, cuda:N or mps.",
+        rich_help_panel=MODEL,
+    ),
+]
+DTypeOption = Annotated[
+    DType,
+    typer.Option(
+        "--dtype",
+        metavar="DTYPE",
+        help="float32, bfloat16 or float16 weights.",
+        rich_help_panel=MODEL,
+    ),
+]
+TrustOption = Annotated[
+    bool,
+    typer.Option("--trust-remote-code", help="Let a model's own code run.", rich_help_panel=MODEL),
+]
+DownloadOption = Annotated[
+    bool,
+    typer.Option(
+        "--download", help="Fetch a hub id missing from the cache.", rich_help_panel=MODEL
+    ),
+]
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="Let transformers print its messages.", rich_help_panel=MODEL
+    ),
+]
+TokenizerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tokenizer",
+        metavar="DIR",
+        help="scratch: tokenizer. " + default("model's"),
+        rich_help_panel=MODEL,
+    ),
+]
+DimOption = Annotated[
+    int | None,
+    typer.Option(
+        "--dim",
+        metavar="N",
+        callback=COUNT,
+        help="scratch: embedding size. " + default(64),
+        rich_help_panel=MODEL,
+    ),
+]
+NumHeadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--num-heads",
+        metavar="N",
+        callback=COUNT,
+        help="scratch: heads (old: --heads). " + default(1),
+        rich_help_panel=MODEL,
+    ),
+]
+CausalOption = Annotated[
+    bool,
+    typer.Option("--causal", help="scratch: mask keys after each query.", rich_help_panel=MODEL),
+]
+SeedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        metavar="N",
+        callback=SEED,
+        help="scratch: weights' seed. " + default(0),
+        rich_help_panel=MODEL,
+    ),
+]
+OldHeadCountOption = Annotated[
+    int | None,
+    typer.Option("--heads", callback=COUNT, hidden=True, help="Old spelling of --num-heads."),
+]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the Model options of a model-loading command say, in their order."""
+
+    model: str | None
+    device: str
+    dtype: DType
+    trust_remote_code: bool
+    download: bool
+    verbose: bool
+    tokenizer: str | None
+    dim: int | None
+    num_heads: int | None
+    causal: bool
+    seed: int | None
+
+    def engine(self, heads_option: str = "--num-heads") -> dict[str, object]:
+        """The `Inspector` keywords; the scratch sizes without --model scratch are a usage error.
+        ``heads_option``: how the user spelled the head count (for the error that names it)."""
+        from attninspect.model.engines.factory import SCRATCH, EngineSettings
+
+        engine: dict[str, object] = {
+            "model": self.model, "device": self.device, "dtype": self.dtype.value,
+            "trust_remote_code": self.trust_remote_code, "verbose": self.verbose,
+            "download": self.download, "tokenizer": self.tokenizer,
+        }  # fmt: skip
+        given = {"--dim": self.dim, heads_option: self.num_heads, "--seed": self.seed,
+                 "--causal": self.causal or None}  # fmt: skip
+        if self.model != SCRATCH:
+            named = [name for name, value in given.items() if value is not None]
+            if named:
+                verb = "applies" if len(named) == 1 else "apply"
+                raise usage_error(f"{verb} to --model scratch only", ", ".join(named))
+            return engine
+        dim, heads = self.dim or EngineSettings.dim, self.num_heads or EngineSettings.heads
+        if dim % heads:
+            raise usage_error(
+                f"{heads_option} {heads} must divide --dim {dim}", f"'{heads_option}'"
+            )
+        seed = EngineSettings.seed if self.seed is None else self.seed
+        return engine | {"dim": dim, "heads": heads, "causal": self.causal, "seed": seed}
 
 
 def chat_options(chat: bool, system: str | None) -> dict[str, object]:
@@ -117,186 +294,156 @@ def chat_options(chat: bool, system: str | None) -> dict[str, object]:
     return {"chat": chat, "system": system} if chat else {}
 
 
-DeviceOption = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        callback=_device,
-        help=f"Where to compute: {DEVICE_HELP}.",
-        rich_help_panel=MODEL,
-    ),
-]
-NoColorOption = Annotated[
-    bool,
-    typer.Option(
-        "--no-color",
-        help="No colour, even on a terminal (NO_COLOR works too).",
-        rich_help_panel=OUTPUT,
-    ),
-]
+# ------------------------------------------------------------------ View
 
-
-def _model(value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise typer.BadParameter("is empty: give a model directory, a hub id or scratch")
-    return value
-
-
-ModelOption = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        "-m",
-        callback=_model,
-        help="A local model directory, a Hugging Face hub id, or scratch. "
-        "Default: the bundled all-MiniLM-L6-v2.",
-        rich_help_panel=MODEL,
-    ),
-]
-DTypeOption = Annotated[
-    DType,
-    typer.Option(
-        "--dtype",
-        help="Weights' precision (attention is reported as float32).",
-        rich_help_panel=MODEL,
-    ),
-]
-TrustOption = Annotated[
-    bool,
-    typer.Option(
-        "--trust-remote-code", help="Allow a model's own Python code to run.", rich_help_panel=MODEL
-    ),
-]
-DownloadOption = Annotated[
-    bool,
-    typer.Option(
-        "--download",
-        help="Fetch a hub id that is not in the local cache (default: the cache only).",
-        rich_help_panel=MODEL,
-    ),
-]
-VerboseOption = Annotated[
-    bool,
-    typer.Option(
-        "--verbose", "-v", help="Let transformers print its own messages.", rich_help_panel=MODEL
-    ),
-]
-TruncateOption = Annotated[
-    bool,
-    typer.Option(
-        "--truncate", help="Cut texts longer than the model's limit (warns).", rich_help_panel=INPUT
-    ),
-]
 LayerOption = Annotated[
     int,
     typer.Option(
-        "--layer", "-l", help="Layer to show; negative counts from the end.", rich_help_panel=VIEW
+        "--layer",
+        "-l",
+        metavar="N",
+        help="Layer; negative counts from the end.",
+        rich_help_panel=VIEW,
     ),
 ]
 HeadOption = Annotated[
     str,
     typer.Option(
-        "--head", callback=_head, help="Head index, or mean / max over heads.", rich_help_panel=VIEW
+        "--head",
+        metavar="H",
+        callback=_head,
+        help="Head index, mean or max.",
+        rich_help_panel=VIEW,
     ),
 ]
 FocusOption = Annotated[
     str | None,
     typer.Option(
         "--focus",
-        callback=_selector,
-        help="Query token to highlight: its text (case-insensitive), it#2 for the second "
-        "occurrence, @8 for position 8.",
+        metavar="TOKEN",
+        callback=selector,
+        help="Query token: its text, it#2 (2nd one) or @8.",
+        rich_help_panel=VIEW,
+    ),
+]
+TopOption = Annotated[
+    int | None,
+    typer.Option(
+        "--top",
+        "-k",
+        metavar="K",
+        callback=COUNT,
+        help="Keys per layer for --focus. " + default(TOP),
         rich_help_panel=VIEW,
     ),
 ]
 WordsOption = Annotated[
     bool,
-    typer.Option(
-        "--words",
-        help="Merge subword pieces into words (to: sum of pieces, from: their mean).",
-        rich_help_panel=VIEW,
-    ),
+    typer.Option("--words", help="Merge subword pieces into words.", rich_help_panel=VIEW),
 ]
 HideSpecialOption = Annotated[
     bool,
     typer.Option(
-        "--hide-special",
-        help="Drop special tokens (CLS, SEP, BOS, ...) and renormalise rows.",
-        rich_help_panel=VIEW,
+        "--hide-special", help="Drop special tokens, renormalise rows.", rich_help_panel=VIEW
     ),
 ]
 RolloutOption = Annotated[
     bool,
+    typer.Option("--rollout", help="Attention rollout (head mean).", rich_help_panel=VIEW),
+]
+
+
+def top_of(top: int | None, focus: object) -> int:
+    """``--top`` lists what ``--focus`` attends to: alone it is a usage error."""
+    if top is not None and focus is None:
+        raise usage_error("--top lists what --focus attends to: add --focus TOKEN", "'--top'")
+    return TOP if top is None else top
+
+
+# ------------------------------------------------------------------ Output
+
+OutputOption = Annotated[
+    Path | None,
     typer.Option(
-        "--rollout",
-        help="Attention rollout (Abnar & Zuidema) up to the layer, head mean.",
-        rich_help_panel=VIEW,
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write there (atomically), not to stdout.",
+        rich_help_panel=OUTPUT,
+    ),
+]
+RunFormatOption = Annotated[
+    RunFormat,
+    typer.Option(
+        "--format", metavar="FORMAT", help="table, json, jsonl, csv or npz.", rich_help_panel=OUTPUT
+    ),
+]
+CompareFormatOption = Annotated[
+    CompareFormat,
+    typer.Option(
+        "--format", metavar="FORMAT", help="table, json, jsonl or csv.", rich_help_panel=OUTPUT
+    ),
+]
+ShapesFormatOption = Annotated[
+    ShapesFormat,
+    typer.Option(
+        "--format", metavar="FORMAT", help="table, json or jsonl.", rich_help_panel=OUTPUT
+    ),
+]
+LayersOption = Annotated[
+    str | None,
+    typer.Option(
+        "--layers",
+        metavar="SLICE",
+        callback=index_spec,
+        help="Layers kept, e.g. 3 or 2:4. " + default("all"),
+        rich_help_panel=OUTPUT,
+    ),
+]
+HeadsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--heads",
+        metavar="SLICE",
+        callback=index_spec,
+        help="Heads kept, e.g. 3 or 0:4. " + default("all"),
+        rich_help_panel=OUTPUT,
     ),
 ]
 PrecisionOption = Annotated[
     int,
     typer.Option(
         "--precision",
-        min=0,
-        max=8,
-        help="Digits of each weight in the table.",
+        metavar="N",
+        callback=within(0, 8),
+        help="Digits per weight (0-8).",
         rich_help_panel=OUTPUT,
     ),
 ]
 FullOption = Annotated[
     bool,
-    typer.Option("--full", help="Show the whole matrix, however wide.", rich_help_panel=OUTPUT),
+    typer.Option("--full", help="The whole matrix, however wide.", rich_help_panel=OUTPUT),
 ]
-OutputOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="Write to this file (atomically) instead of stdout.",
-        rich_help_panel=OUTPUT,
-    ),
-]
-CompareFormatOption = Annotated[
-    CompareFormat,
-    typer.Option("--format", help="table, json, jsonl or csv.", rich_help_panel=OUTPUT),
-]
-
-
-def engine_options(
-    model: str | None,
-    device: str,
-    dtype: DType,
-    trust_remote_code: bool,
-    verbose: bool,
-    download: bool = False,
-) -> dict[str, object]:
-    """The `Inspector` keywords that every model-loading command shares."""
-    return {
-        "model": model,
-        "device": device,
-        "dtype": dtype.value,
-        "trust_remote_code": trust_remote_code,
-        "verbose": verbose,
-        "download": download,
-    }
-
-
-def usage_error(message: str, option: str) -> typer.BadParameter:
-    """A usage error (exit 2) that names the option."""
-    return typer.BadParameter(message, param_hint=option)
-
-
 SaveOption = Annotated[
     Path | None,
     typer.Option(
         "--save",
-        help="Also save a picture: .png, .svg or .pdf (a figure) or .html (an interactive page).",
+        metavar="FILE",
+        help="Save a picture too: .png, .svg, .pdf, .html.",
         rich_help_panel=OUTPUT,
     ),
 ]
 DpiOption = Annotated[
     int,
     typer.Option(
-        "--dpi", min=20, max=1200, help="Resolution of a --save .png.", rich_help_panel=OUTPUT
+        "--dpi",
+        metavar="N",
+        callback=within(20, 1200),
+        help="Resolution of a .png (20-1200).",
+        rich_help_panel=OUTPUT,
     ),
+]
+NoColorOption = Annotated[
+    bool,
+    typer.Option("--no-color", help="No colour (NO_COLOR works too).", rich_help_panel=OUTPUT),
 ]

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.app import app
 from attninspect.cli.options import (
     INPUT,
-    MODEL,
     OUTPUT,
-    SCRATCH_HELP,
-    SEED_MAX,
-    SEED_MIN,
     SIZE_MAX,
     VIEW,
+    CausalOption,
     ChatOption,
     DeviceOption,
+    DimOption,
     DownloadOption,
     DpiOption,
     DType,
@@ -28,28 +26,48 @@ from attninspect.cli.options import (
     FocusOption,
     FullOption,
     HeadOption,
+    HeadsOption,
     HideSpecialOption,
     LayerOption,
     LayersOption,
+    ModelChoice,
     ModelOption,
     NoColorOption,
+    NumHeadsOption,
     OutputOption,
     PrecisionOption,
     RolloutOption,
     RunFormat,
+    RunFormatOption,
     SaveOption,
+    SeedOption,
     SystemOption,
+    TokenizerOption,
+    TopOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
     chat_options,
-    engine_options,
+    default,
+    top_of,
     usage_error,
+    within,
 )
 from attninspect.cli.output import open_writer
 from attninspect.cli.pictures import check_save, run_picture, write_picture
 from attninspect.errors import AttnInspectError, InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from attninspect.analysis.digest import WholeLayers
+    from attninspect.analysis.inspection import Inspection
+    from attninspect.analysis.pipeline import ViewOptions
+    from attninspect.analysis.selection import HeadChoice, IndexSpec, View
+    from attninspect.api import Inspector
+    from attninspect.files.sources import TextSource
+    from attninspect.files.writers import Writer
 
 
 @dataclass(frozen=True)
@@ -61,135 +79,80 @@ class TableLayout:
     full: bool = False
 
 
-@app.command()
 def run(
     text: Annotated[
         str | None,
-        typer.Argument(help="The text to inspect; - reads texts from standard input, one a line."),
+        typer.Argument(help="The text; - reads texts from stdin, one a line.", show_default=False),
     ] = None,
     file: Annotated[
         Path | None,
         typer.Option(
-            "--file", "-f", help="Read texts from this file, one per line.", rich_help_panel=INPUT
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="Read texts from FILE, one a line.",
+            rich_help_panel=INPUT,
         ),
     ] = None,
-    truncate: TruncateOption = False,
     batch_size: Annotated[
         int,
         typer.Option(
             "--batch-size",
-            min=1,
-            max=SIZE_MAX,
+            metavar="N",
+            callback=within(1, SIZE_MAX),
             help="Texts per forward pass.",
             rich_help_panel=INPUT,
         ),
     ] = 16,
     skip_errors: Annotated[
         bool,
-        typer.Option(
-            "--skip-errors",
-            help="Report a bad text on stderr and go on with the rest.",
-            rich_help_panel=INPUT,
-        ),
+        typer.Option("--skip-errors", help="Report a bad text and go on.", rich_help_panel=INPUT),
     ] = False,
+    truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
-    tokenizer: Annotated[
-        str | None,
-        typer.Option(
-            "--tokenizer",
-            help=SCRATCH_HELP + "tokenizer directory (default model's).",
-            rich_help_panel=MODEL,
-        ),
-    ] = None,
-    dim: Annotated[
-        int | None,
-        typer.Option(
-            "--dim",
-            min=1,
-            max=SIZE_MAX,
-            help=SCRATCH_HELP + "embedding size [64].",
-            rich_help_panel=MODEL,
-        ),
-    ] = None,
-    heads: Annotated[
-        str | None,
-        typer.Option(
-            "--heads",
-            help="Heads that every-layer outputs keep: an index or a slice such as 0:4 (default: "
-            "all). " + SCRATCH_HELP + "the number of heads [1].",
-            rich_help_panel=MODEL,
-        ),
-    ] = None,
-    causal: Annotated[
-        bool,
-        typer.Option(
-            "--causal", help=SCRATCH_HELP + "mask keys after each query.", rich_help_panel=MODEL
-        ),
-    ] = False,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed",
-            min=SEED_MIN,
-            max=SEED_MAX,
-            help=SCRATCH_HELP + "seed for the weights [0].",
-            rich_help_panel=MODEL,
-        ),
-    ] = None,
     trust_remote_code: TrustOption = False,
     download: DownloadOption = False,
     verbose: VerboseOption = False,
+    tokenizer: TokenizerOption = None,
+    dim: DimOption = None,
+    num_heads: NumHeadsOption = None,
+    causal: CausalOption = False,
+    seed: SeedOption = None,
     layer: LayerOption = -1,
     head: HeadOption = "mean",
     focus: FocusOption = None,
-    top: Annotated[
-        int,
-        typer.Option(
-            "--top",
-            "-k",
-            min=1,
-            max=SIZE_MAX,
-            help="How many keys to list for --focus.",
-            rich_help_panel=VIEW,
-        ),
-    ] = 5,
+    top: TopOption = None,
     words: WordsOption = False,
     hide_special: HideSpecialOption = False,
     rollout: RolloutOption = False,
     stats: Annotated[
         bool,
         typer.Option(
-            "--stats",
-            help="Per head: row entropy and shares on previous/same/next/special.",
-            rich_help_panel=VIEW,
+            "--stats", help="Per head: entropy, previous/same/next share.", rich_help_panel=VIEW
         ),
     ] = False,
-    output_format: Annotated[
-        RunFormat,
-        SystemOption,
-        typer.Option("--format", help="table, json, jsonl, csv or npz.", rich_help_panel=OUTPUT),
-    ] = RunFormat.table,
+    output_format: RunFormatOption = RunFormat.table,
     output: OutputOption = None,
-    layers: LayersOption = None,
     all_layers: Annotated[
         bool,
         typer.Option(
-            "--all-layers",
-            help="json/jsonl/csv: every layer and head, not just the selected view.",
-            rich_help_panel=OUTPUT,
+            "--all-layers", help="Every layer and head, not just the view.", rich_help_panel=OUTPUT
         ),
     ] = False,
+    layers: LayersOption = None,
+    heads: HeadsOption = None,
     precision: PrecisionOption = 2,
     window: Annotated[
         int | None,
         typer.Option(
             "--window",
-            min=1,
-            help="Show at most N tokens per axis (default: what fits).",
+            metavar="N",
+            callback=within(1, SIZE_MAX),
+            help="Tokens per axis at most. " + default("what fits"),
             rich_help_panel=OUTPUT,
         ),
     ] = None,
@@ -203,11 +166,14 @@ def run(
 
     check_combinations(text, file, output_format, output, rollout, head)
     kind = check_save(save, output)
-    scratch, kept_heads = scratch_options(model, tokenizer, dim, heads, causal, seed)
-    options = ViewOptions(layer, head, words, hide_special, rollout, focus, top, stats)
-    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download) | scratch
-    engine |= chat_options(chat, system)
-    keep = keep_of(output_format, all_layers or kind == "html", layers, kept_heads)
+    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
+                         dim, num_heads, causal, seed)  # fmt: skip
+    choice, heads, spelling = old_head_count(choice, heads)
+    engine = choice.engine(spelling) | chat_options(chat, system)
+    options = ViewOptions(
+        layer, head, words, hide_special, rollout, focus, top_of(top, focus), stats
+    )
+    keep = keep_of(output_format, all_layers or kind == "html", layers, heads)
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
     inspector = feedback.load_inspector(no_color, truncate, batch_size, **engine)
@@ -216,11 +182,32 @@ def run(
                        (keep, all_layers), skip_errors, no_color)  # fmt: skip
     if save is not None and kind is not None and counts.first is not None:
         if counts.written > 1:
-            feedback.warn(feedback.errors(no_color), "--save draws the first text only")
+            feedback.warn(feedback.stderr_console(no_color), "--save draws the first text only")
         write_picture(save, run_picture(kind, dpi, *counts.first), no_color)
 
 
-def keep_of(output_format: RunFormat, all_layers: bool, layers: Any, heads: Any):
+def old_head_count(
+    choice: ModelChoice, heads: IndexSpec | None
+) -> tuple[ModelChoice, IndexSpec | None, str]:
+    """The old spelling ``--model scratch --heads N`` (N >= 1, no --num-heads): N is the head
+    count, as before --num-heads existed; otherwise --heads is the heads to keep, as everywhere.
+    Also returns how the head count was spelled, for the error that names it."""
+    from dataclasses import replace
+
+    from attninspect.model.engines.factory import SCRATCH
+
+    if choice.model != SCRATCH or choice.num_heads is not None or not isinstance(heads, int):
+        return choice, heads, "--num-heads"
+    if heads < 1:  # not a count: a head index, as everywhere
+        return choice, heads, "--num-heads"
+    if heads > SIZE_MAX:
+        raise usage_error(f"{heads}: the head count goes from 1 to {SIZE_MAX}", "'--heads'")
+    return replace(choice, num_heads=heads), None, "--heads"
+
+
+def keep_of(
+    output_format: RunFormat, all_layers: bool, layers: IndexSpec | None, heads: IndexSpec | None
+) -> WholeLayers:
     """What the output keeps whole: every layer for --all-layers and npz, narrowed by
     --layers / --heads; nothing whole otherwise (the view's reductions are kept as they stream)."""
     from attninspect.analysis.digest import WholeLayers
@@ -241,7 +228,7 @@ def check_combinations(
     output_format: RunFormat,
     output: Path | None,
     rollout: bool,
-    head: Any,
+    head: HeadChoice,
 ) -> None:
     """Every rule about which options go together, checked before any work (usage errors)."""
     if (text is None) == (file is None):
@@ -256,67 +243,14 @@ def check_combinations(
     check_view(rollout, head)
 
 
-def check_view(rollout: bool, head: Any) -> None:
+def check_view(rollout: bool, head: HeadChoice) -> None:
     if rollout and head != "mean":
         raise usage_error(
             "--rollout averages the heads of each layer; leave --head at mean", "'--head'"
         )
 
 
-def scratch_options(
-    model: str | None,
-    tokenizer: str | None,
-    dim: int | None,
-    heads: str | None,
-    causal: bool,
-    seed: int | None,
-) -> tuple[dict[str, Any], Any]:
-    """The scratch engine's sizes (only with --model scratch; unset ones keep their defaults), and
-    the heads to keep (--heads: a count for scratch, an index or slice for real models)."""
-    from attninspect.model.engines.factory import SCRATCH
-
-    given = {"--dim": dim, "--seed": seed, "--causal": causal or None}
-    if model != SCRATCH:
-        named = [name for name, value in given.items() if value is not None]
-        if named:
-            verb = "applies" if len(named) == 1 else "apply"
-            raise usage_error(f"{verb} to --model scratch only", ", ".join(named))
-        return {"tokenizer": tokenizer}, _kept_heads(heads)
-    return _scratch_sizes(tokenizer, dim, _head_count(heads), causal, seed), None
-
-
-def _kept_heads(heads: str | None) -> Any:
-    from attninspect.analysis.ranges import parse_range
-
-    try:
-        return None if heads is None else parse_range(heads)
-    except ValueError as error:
-        raise usage_error(str(error), "'--heads'") from None
-
-
-def _head_count(heads: str | None) -> int | None:
-    if heads is None:
-        return None
-    if not heads.strip().isdigit() or not 1 <= int(heads) <= SIZE_MAX:
-        raise usage_error(
-            f"{heads!r}: with --model scratch, --heads is a count from 1 to {SIZE_MAX}", "'--heads'"
-        )
-    return int(heads)
-
-
-def _scratch_sizes(
-    tokenizer: str | None, dim: int | None, heads: int | None, causal: bool, seed: int | None
-) -> dict[str, Any]:
-    from attninspect.model.engines.factory import EngineSettings
-
-    dim, heads = dim or EngineSettings.dim, heads or EngineSettings.heads
-    if dim % heads:
-        raise usage_error(f"--heads {heads} must divide --dim {dim}", "'--heads'")
-    seed = EngineSettings.seed if seed is None else seed
-    return {"tokenizer": tokenizer, "dim": dim, "heads": heads, "causal": causal, "seed": seed}
-
-
-def open_source(text: str | None, file: Path | None):
+def open_source(text: str | None, file: Path | None) -> TextSource:
     """The texts: a file, standard input (``-``) or the argument."""
     from attninspect.files.sources import from_argument, from_file, from_standard_input
 
@@ -328,13 +262,13 @@ def open_source(text: str | None, file: Path | None):
 
 
 def run_texts(
-    inspector: Any,
-    source: Any,
-    options: Any,
+    inspector: Inspector,
+    source: TextSource,
+    options: ViewOptions,
     output_format: str,
     output: Path | None,
     layout: TableLayout,
-    kept: tuple[Any, bool],
+    kept: tuple[WholeLayers, bool],
     skip_errors: bool,
     no_color: bool,
 ) -> Counts:
@@ -343,7 +277,7 @@ def run_texts(
     from attninspect.files.sources import batches
 
     keep, all_layers = kept
-    errors = feedback.errors(no_color)
+    errors = feedback.stderr_console(no_color)
     on_terminal = output is None and feedback.stdout_is_terminal()
     table = run_table(layout)
     counts = Counts(output_format=output_format)
@@ -370,9 +304,9 @@ class Counts:
     output_format: str = "table"
     output_bytes: int = 0
     announced: bool = False
-    first: tuple[Any, Any] | None = None  # the first text shown and its view, for --save
+    first: tuple[Inspection, View] | None = None  # the first text shown and its view, for --save
 
-    def grow(self, size: int, errors) -> None:
+    def grow(self, size: int, errors: Console) -> None:
         """Count one result's output; announce once when the whole passes LARGE_OUTPUT."""
         from attninspect.units import format_bytes
 
@@ -391,7 +325,15 @@ class Counts:
             raise AttnInspectError(f"nothing to inspect in {description}: {reason}")
 
 
-def write_result(result, writer, options, all_layers, skip_errors, errors, counts: Counts) -> None:
+def write_result(
+    result: tuple[Inspection, View] | InputError,
+    writer: Writer,
+    options: ViewOptions,
+    all_layers: bool,
+    skip_errors: bool,
+    errors: Console,
+    counts: Counts,
+) -> None:
     """One text to the writer; a bad text raises, or is reported and counted."""
     from attninspect.api.inspector import truncation_message
     from attninspect.files.records import RunResult, output_bytes
@@ -414,10 +356,10 @@ def write_result(result, writer, options, all_layers, skip_errors, errors, count
         feedback.warn(errors, f"skipped {error}")
 
 
-def run_table(layout: TableLayout):
+def run_table(layout: TableLayout) -> Callable[[Console], Writer]:
     """The table writer's factory for `run`."""
 
-    def make(console):
+    def make(console: Console) -> Writer:
         from attninspect.render.table import RunTableWriter
 
         return RunTableWriter(console, layout.precision, layout.window, layout.full)

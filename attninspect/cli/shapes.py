@@ -2,49 +2,72 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from attninspect.cli.app import app
 from attninspect.cli.options import (
-    SEED_MAX,
-    SEED_MIN,
-    SIZE_MAX,
+    COUNT,
+    INPUT,
+    MODEL,
+    SEED,
     DeviceOption,
     NoColorOption,
+    OldHeadCountOption,
     OutputOption,
     ShapesFormat,
+    ShapesFormatOption,
     usage_error,
 )
 from attninspect.cli.output import write_one
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-@app.command()
+    from attninspect.files.writers import Writer
+    from attninspect.model.shape_report import ShapeReport
+
+
+def _count_option(name: str, help: str, panel: str) -> typer.models.OptionInfo:
+    return typer.Option(name, metavar="N", callback=COUNT, help=help, rich_help_panel=panel)
+
+
 def shapes(
-    dim: Annotated[int, typer.Option("--dim", min=1, max=SIZE_MAX, help="Embedding size D.")] = 8,
-    length: Annotated[
-        int, typer.Option("--len", min=1, max=SIZE_MAX, help="Sequence length T.")
-    ] = 5,
-    heads: Annotated[
-        int, typer.Option("--heads", min=1, max=SIZE_MAX, help="Heads H; must divide D.")
+    length: Annotated[int, _count_option("--len", "Sequence length T.", INPUT)] = 5,
+    batch: Annotated[int, _count_option("--batch", "Batch size B.", INPUT)] = 1,
+    dim: Annotated[int, _count_option("--dim", "Embedding size D.", MODEL)] = 8,
+    num_heads: Annotated[
+        int, _count_option("--num-heads", "Heads H; must divide D (was --heads).", MODEL)
     ] = 1,
-    batch: Annotated[int, typer.Option("--batch", min=1, max=SIZE_MAX, help="Batch size B.")] = 1,
-    causal: Annotated[bool, typer.Option("--causal", help="Mask keys after each query.")] = False,
+    causal: Annotated[
+        bool, typer.Option("--causal", help="Mask keys after each query.", rich_help_panel=MODEL)
+    ] = False,
     seed: Annotated[
-        int, typer.Option("--seed", min=SEED_MIN, max=SEED_MAX, help="Seed for weights and input.")
+        int,
+        typer.Option(
+            "--seed",
+            metavar="N",
+            callback=SEED,
+            help="Seed of weights and input.",
+            rich_help_panel=MODEL,
+        ),
     ] = 0,
     device: DeviceOption = "auto",
-    output_format: Annotated[
-        ShapesFormat, typer.Option("--format", help="table for people, json or jsonl for scripts.")
-    ] = ShapesFormat.table,
+    old_heads: OldHeadCountOption = None,
+    output_format: ShapesFormatOption = ShapesFormat.table,
     output: OutputOption = None,
     no_color: NoColorOption = False,
 ) -> None:
     """Run the self-attention module on torch.rand(B, T, D) and show every stage's shape."""
+    spelling = "--num-heads" if old_heads is None else "--heads"
+    if old_heads is not None and num_heads != 1:
+        raise usage_error("--heads is the old spelling of --num-heads: give one", "'--heads'")
+    heads = num_heads if old_heads is None else old_heads
     if dim % heads:
         raise usage_error(
-            f"--heads {heads} must divide --dim {dim} (each head gets D / H features)", "'--heads'"
+            f"{spelling} {heads} must divide --dim {dim} (each head gets D / H features)",
+            f"'{spelling}'",
         )
     from attninspect.files.records import PlainRecord
     from attninspect.model.shape_report import ShapeSettings, inspect_shapes
@@ -57,10 +80,10 @@ def shapes(
               no_color)  # fmt: skip
 
 
-def shapes_table(report):
+def shapes_table(report: ShapeReport) -> Callable[[Console], Writer]:
     """The table writer's factory for `shapes`."""
 
-    def make(console):
+    def make(console: Console) -> Writer:
         from attninspect.render.shapes_view import shapes_table as render
         from attninspect.render.table import TableWriter
 

@@ -67,7 +67,7 @@ def inspect_shapes(settings: ShapeSettings) -> ShapeReport:
     if needed > free:
         s = settings
         raise AttnInspectError(
-            f"--len {s.length} with --batch {s.batch} and --heads {s.heads} needs about "
+            f"--len {s.length} with --batch {s.batch} and --num-heads {s.heads} needs about "
             f"{format_bytes(needed)} (the weights alone are {s.batch}x{s.heads}x{s.length}x"
             f"{s.length} float32), but {device_label(device)} has {format_bytes(free)} available; "
             "choose a smaller --len or --batch"

@@ -16,7 +16,8 @@ from importlib import resources
 
 import numpy as np
 
-HeadChoice = int | str
+from attninspect.analysis.selection import HeadChoice
+
 # Inside <script>, "</script" or "<!--" would end or confuse the element: escape every <, > and &,
 # and the two line terminators JavaScript once refused inside strings.
 SCRIPT_ESCAPES = {

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.selection import HeadChoice
 from attninspect.errors import AttnInspectError
 from attninspect.render.figures import figure_bytes, heads_figure, matrix_figure, panels_figure
 from attninspect.render.html_page import PageDocument, render_page
 
 PICTURE_KINDS = ("png", "svg", "pdf", "html")
-HeadChoice = int | str
 
 
 def picture_kind(path: Path) -> str:

@@ -53,7 +53,7 @@ class ScratchEngine:
         refuse_unless_fits(
             scratch_bytes(vocab_size, dim, heads, self.max_length or 512),
             device,
-            f"--model scratch with --dim {dim} and --heads {heads}",
+            f"--model scratch with --dim {dim} and --num-heads {heads}",
             "choose a smaller --dim",
         )
         with torch.random.fork_rng(devices=[]):
