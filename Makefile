@@ -66,6 +66,7 @@ lint: $(LINT_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(LINT_STAMP)
 	$(BIN)/ruff check --fix .

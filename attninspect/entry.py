@@ -82,7 +82,7 @@ def _escape_what_cannot_be_encoded() -> None:
         encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
         if stream is not None and encoding != "utf8":
             with contextlib.suppress(AttributeError, ValueError, OSError):
-                stream.reconfigure(errors=ESCAPE_ERRORS)
+                stream.reconfigure(errors=ESCAPE_ERRORS)  # type: ignore[union-attr]
 
 
 def _exit_now(code: int) -> None:

@@ -24,8 +24,10 @@ def parse_head(value: str | int) -> HeadChoice:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     text = value.strip().lower() if isinstance(value, str) else ""
-    if text == "mean" or text == "max":
-        return text
+    if text == "mean":
+        return "mean"
+    if text == "max":
+        return "max"
     try:
         return int(text)
     except ValueError:

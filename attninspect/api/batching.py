@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, encode
 
 Pending = list[tuple[int, SourceText, Encoding]]
+Finished_co = TypeVar("Finished_co", covariant=True)
 
 
 def encode_items(
@@ -151,7 +152,19 @@ def _view_group(
     return _digest_group(engine, pending, digests)
 
 
-def _digest_group(engine: Engine, pending: Pending, digests: list[Any]) -> list[Any]:
+class LayerConsumer(Protocol[Finished_co]):
+    """What `_digest_group` feeds: a text's `TextDigest` or `HeadDigest`."""
+
+    base: Inspection
+
+    def add(self, layer: int, attention: np.ndarray) -> None: ...
+
+    def finish(self, seconds: float) -> Finished_co: ...
+
+
+def _digest_group(
+    engine: Engine, pending: Pending, digests: Sequence[LayerConsumer[Finished_co]]
+) -> list[Finished_co]:
     """One padded forward pass for ``pending``, each layer handed to its text's digest (a
     `TextDigest` or a `HeadDigest`); what each digest's ``finish`` makes of it, in order."""
     lengths = [len(encoding) for _, _, encoding in pending]

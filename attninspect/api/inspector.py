@@ -96,7 +96,7 @@ class Inspector:
         return self.engine.num_heads
 
     @overload
-    def run(self, texts: str) -> Inspection: ...
+    def run(self, texts: str) -> Inspection: ...  # type: ignore[overload-overlap]
 
     @overload
     def run(self, texts: Sequence[str]) -> list[Inspection]: ...
@@ -107,11 +107,12 @@ class Inspector:
         A bad text raises `InputError` naming it; a truncated one warns with `TruncationWarning`.
         """
         single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
-        if not all(isinstance(text, str) for text in batch):
+        batch: list[object] = [texts] if isinstance(texts, str) else list(texts)
+        checked = [text for text in batch if isinstance(text, str)]
+        if len(checked) != len(batch):
             raise BadValueError("run() takes a text (str) or a list of texts")
-        items = [SourceText(text=text, index=index) for index, text in enumerate(batch)]
-        results = []
+        items = [SourceText(text=text, index=index) for index, text in enumerate(checked)]
+        results: list[Inspection] = []
         for result in self.stream(items):
             if isinstance(result, InputError):
                 where = "the text" if single else f"text {len(results)}"

@@ -92,7 +92,7 @@ def diff(
 
     check_view(rollout, head)
     kind = check_save(save, output)
-    options = ViewOptions(layer, head, words, hide_special, rollout, focus, top_of(top, focus))  # type: ignore[arg-type]
+    options = ViewOptions(layer, head, words, hide_special, rollout, focus, top_of(top, focus))
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)

@@ -12,11 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from attninspect.model.devices import DEVICE_HELP, is_device_spec
+
+if TYPE_CHECKING:
+    from attninspect.analysis.selection import HeadChoice, IndexSpec
+    from attninspect.analysis.token_selectors import TokenSelector
 
 INPUT, MODEL, VIEW, OUTPUT = "Input", "Model", "View", "Output"
 PANELS = (INPUT, MODEL, VIEW, OUTPUT)  # the order of the help panels of every command
@@ -260,12 +264,12 @@ class ModelChoice:
     causal: bool
     seed: int | None
 
-    def engine(self, heads_option: str = "--num-heads") -> dict[str, object]:
+    def engine(self, heads_option: str = "--num-heads") -> dict[str, Any]:
         """The `Inspector` keywords; the scratch sizes without --model scratch are a usage error.
         ``heads_option``: how the user spelled the head count (for the error that names it)."""
         from attninspect.model.engines.factory import SCRATCH, EngineSettings
 
-        engine: dict[str, object] = {
+        engine: dict[str, Any] = {
             "model": self.model, "device": self.device, "dtype": self.dtype.value,
             "trust_remote_code": self.trust_remote_code, "verbose": self.verbose,
             "download": self.download, "tokenizer": self.tokenizer,
@@ -306,26 +310,32 @@ LayerOption = Annotated[
         rich_help_panel=VIEW,
     ),
 ]
-HeadOption = Annotated[
-    str,
-    typer.Option(
-        "--head",
-        metavar="H",
-        callback=_head,
-        help="Head index, mean or max.",
-        rich_help_panel=VIEW,
-    ),
-]
-FocusOption = Annotated[
-    str | None,
-    typer.Option(
-        "--focus",
-        metavar="TOKEN",
-        callback=selector,
-        help="Query token: its text, it#2 (2nd one) or @8.",
-        rich_help_panel=VIEW,
-    ),
-]
+if TYPE_CHECKING:  # what the callback hands the command, parsed once
+    HeadOption = HeadChoice
+else:
+    HeadOption = Annotated[
+        str,
+        typer.Option(
+            "--head",
+            metavar="H",
+            callback=_head,
+            help="Head index, mean or max.",
+            rich_help_panel=VIEW,
+        ),
+    ]
+if TYPE_CHECKING:  # what the callback hands the command, parsed once
+    FocusOption = TokenSelector | None
+else:
+    FocusOption = Annotated[
+        str | None,
+        typer.Option(
+            "--focus",
+            metavar="TOKEN",
+            callback=selector,
+            help="Query token: its text, it#2 (2nd one) or @8.",
+            rich_help_panel=VIEW,
+        ),
+    ]
 TopOption = Annotated[
     int | None,
     typer.Option(
@@ -390,26 +400,32 @@ ShapesFormatOption = Annotated[
         "--format", metavar="FORMAT", help="table, json or jsonl.", rich_help_panel=OUTPUT
     ),
 ]
-LayersOption = Annotated[
-    str | None,
-    typer.Option(
-        "--layers",
-        metavar="SLICE",
-        callback=index_spec,
-        help="Layers kept, e.g. 3 or 2:4. " + default("all"),
-        rich_help_panel=OUTPUT,
-    ),
-]
-HeadsOption = Annotated[
-    str | None,
-    typer.Option(
-        "--heads",
-        metavar="SLICE",
-        callback=index_spec,
-        help="Heads kept, e.g. 3 or 0:4. " + default("all"),
-        rich_help_panel=OUTPUT,
-    ),
-]
+if TYPE_CHECKING:  # what the callback hands the command, parsed once
+    LayersOption = IndexSpec | None
+else:
+    LayersOption = Annotated[
+        str | None,
+        typer.Option(
+            "--layers",
+            metavar="SLICE",
+            callback=index_spec,
+            help="Layers kept, e.g. 3 or 2:4. " + default("all"),
+            rich_help_panel=OUTPUT,
+        ),
+    ]
+if TYPE_CHECKING:  # what the callback hands the command, parsed once
+    HeadsOption = IndexSpec | None
+else:
+    HeadsOption = Annotated[
+        str | None,
+        typer.Option(
+            "--heads",
+            metavar="SLICE",
+            callback=index_spec,
+            help="Heads kept, e.g. 3 or 0:4. " + default("all"),
+            rich_help_panel=OUTPUT,
+        ),
+    ]
 PrecisionOption = Annotated[
     int,
     typer.Option(

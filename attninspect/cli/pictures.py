@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from attninspect.safe_text import printable
+
+if TYPE_CHECKING:
+    from attninspect.analysis.alignment import TextDiff
+    from attninspect.analysis.head_ranking import HeadSearch
+    from attninspect.analysis.inspection import Inspection
+    from attninspect.analysis.selection import HeadChoice, View
 
 
 def check_save(path: Path | None, output: Path | None = None) -> str | None:
@@ -38,7 +44,7 @@ def write_picture(path: Path, data: bytes, no_color: bool) -> None:
     error_console(no_color).print(message, style="dim")
 
 
-def _view_title(inspection: Any, view: Any) -> str:
+def _view_title(inspection: Inspection, view: View) -> str:
     """model · layer · head · view, as the table's own title says it."""
     parts = [f"layer {view.layer}", f"head {view.head}", getattr(view, "kind", "attention")]
     if getattr(view, "words", False):
@@ -48,16 +54,16 @@ def _view_title(inspection: Any, view: Any) -> str:
     return f"{inspection.model}\n" + " · ".join(parts)
 
 
-def run_picture(kind: str, dpi: int, inspection: Any, view: Any) -> bytes:
+def run_picture(kind: str, dpi: int, inspection: Inspection, view: View) -> bytes:
     """`run --save`: the selected view of one text."""
     from attninspect.render.pictures import matrix_picture
 
     title = _view_title(inspection, view)
-    selection = (view.layer, view.head if view.head != "max" else "mean")
+    selection: tuple[int, HeadChoice] = (view.layer, "mean" if view.head == "max" else view.head)
     return matrix_picture(kind, dpi, inspection, view.matrix, title, selection, view.focus)
 
 
-def heads_picture(kind: str, dpi: int, search: Any) -> bytes:
+def heads_picture(kind: str, dpi: int, search: HeadSearch) -> bytes:
     """`heads --save`: the from → to weight of every layer x head."""
     import numpy as np
 
@@ -73,7 +79,7 @@ def heads_picture(kind: str, dpi: int, search: Any) -> bytes:
     return render(kind, dpi, inspection, scores, title, (best.layer, best.head))
 
 
-def diff_picture(kind: str, dpi: int, comparison: Any) -> bytes:
+def diff_picture(kind: str, dpi: int, comparison: TextDiff) -> bytes:
     """`diff --save`: A − B over the tokens the two texts share."""
     from attninspect.render.pictures import diff_picture as render
 
@@ -81,7 +87,7 @@ def diff_picture(kind: str, dpi: int, comparison: Any) -> bytes:
     pairs = comparison.alignment.pairs
     rows = [_pair_label(a.tokens[i], b.tokens[j]) for i, j in pairs]
     title = f"A − B, {_view_title(a, view)}"
-    selection = (view.layer, view.head if view.head != "max" else "mean")
+    selection: tuple[int, HeadChoice] = (view.layer, "mean" if view.head == "max" else view.head)
     return render(kind, dpi, (a, b), (comparison.paired, rows, rows), title, selection)
 
 

@@ -79,7 +79,7 @@ class _Unseekable(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data) -> int:
         return self._file.write(data)
 
     def fileno(self) -> int:

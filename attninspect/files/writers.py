@@ -95,7 +95,8 @@ class NpzWriter:
 
     def close(self) -> None:
         if self.inspections:
-            np.savez_compressed(self.stream, **npz_arrays(self.inspections))
+            arrays: dict[str, Any] = npz_arrays(self.inspections)  # Any: not savez's allow_pickle
+            np.savez_compressed(self.stream, **arrays)
 
 
 def machine_writer(output_format: str, stream: IO) -> Writer:

@@ -19,13 +19,14 @@ def self_attention_from_bert_layer(layer: nn.Module) -> SelfAttention:
     """
     attention = getattr(layer, "attention", layer)
     self_attention = getattr(attention, "self", attention)
-    projections = [getattr(self_attention, name, None) for name in ("query", "key", "value")]
-    if not all(isinstance(projection, nn.Linear) for projection in projections):
+    found = [getattr(self_attention, name, None) for name in ("query", "key", "value")]
+    projections = [projection for projection in found if isinstance(projection, nn.Linear)]
+    if len(projections) != 3:
         raise TypeError(
             f"{type(layer).__name__} is not a BERT-style layer: it has no query/key/value Linear"
         )
     query = projections[0]
-    num_heads = int(self_attention.num_attention_heads)
+    num_heads = int(getattr(self_attention, "num_attention_heads"))  # noqa: B009
     position_type = getattr(self_attention, "position_embedding_type", "absolute")
     if position_type not in (None, "absolute"):
         raise ValueError(f"relative position embeddings ({position_type}) are not supported")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+from typing import IO, TextIO
 
 from rich.console import Console
 
@@ -29,7 +29,7 @@ class PipeAwareConsole(Console):
 
 
 def make_console(
-    stream: TextIO | None = None, no_color: bool = False, width: int | None = None
+    stream: IO[str] | None = None, no_color: bool = False, width: int | None = None
 ) -> Console:
     """A console on ``stream`` (stdout by default); no escape codes unless colour is on."""
     stream = stream if stream is not None else sys.stdout
