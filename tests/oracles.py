@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from attninspect.analysis.alignment import TextDiff, align_tokens, focus_changes, paired_delta
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions, analyse, focus_index, make_view
 from attninspect.analysis.selection import focus_rows
+from attninspect.analysis.transforms import check_rollout
 from attninspect.api.flows import partner_focus
 
 
@@ -25,3 +30,27 @@ def compare_texts(a: Inspection, b: Inspection, options: ViewOptions) -> TextDif
     view_b = make_view(analysed_b, options, focus_b)
     delta = paired_delta(view_a.matrix, view_b.matrix, alignment)
     return TextDiff(shown_a, shown_b, view_a, view_b, alignment, delta, changes)
+
+
+def rollout(attention: np.ndarray) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema, 2020) up to every layer, written out whole:
+    (L, H, T, T) -> (L, 1, T, T). Each layer's head mean A becomes 0.5·A + 0.5·I, rows
+    renormalised; the rollout up to layer l is that layer's matrix times the rollout below it."""
+    layers, _, length, _ = attention.shape
+    identity = np.eye(length)
+    result = np.empty((layers, 1, length, length), dtype=np.float32)
+    product = identity
+    for layer in range(layers):
+        mixed = 0.5 * attention[layer].astype(np.float64).mean(axis=0) + 0.5 * identity
+        mixed /= mixed.sum(axis=-1, keepdims=True)
+        product = mixed @ product
+        result[layer, 0] = product
+    return result
+
+
+def with_rollout(inspection: Inspection) -> Inspection:
+    """The inspection with its attention replaced by the rollout up to each layer."""
+    check_rollout(inspection)
+    rolled = rollout(inspection.attention)
+    shapes = {**inspection.shapes, "rollout": list(rolled.shape)}
+    return dataclasses.replace(inspection, attention=rolled, shapes=shapes)

@@ -239,9 +239,10 @@ PIECES = "Tokenization of unbelievably unaffordable housing."
 
 
 def test_rollout_runs_over_tokens_before_words_are_merged(runner: CliRunner) -> None:
-    from attninspect.analysis.transforms import merge_words, with_rollout
+    from attninspect.analysis.transforms import merge_words
     from attninspect.api.batching import SourceText, inspect_batch
     from attninspect.model.engines.factory import EngineSettings, open_engine
+    from tests.oracles import with_rollout
 
     (tokens,) = inspect_batch(open_engine(EngineSettings()), [SourceText(PIECES, 0)])
     rolled_then_merged = merge_words(with_rollout(tokens)).attention[-1, 0]

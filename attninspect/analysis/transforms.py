@@ -129,21 +129,6 @@ def hide_special(inspection: Inspection) -> Inspection:
     )
 
 
-def rollout(attention: np.ndarray) -> np.ndarray:
-    """Attention rollout (Abnar & Zuidema, 2020) up to every layer: (L, H, T, T) -> (L, 1, T, T).
-
-    Each layer's head mean A becomes 0.5·A + 0.5·I, rows renormalised; the rollout up to layer l
-    is that layer's matrix times the rollout of the layers below it.
-    """
-    layers, _, length, _ = attention.shape
-    result = np.empty((layers, 1, length, length), dtype=np.float32)
-    product = None
-    for layer in range(layers):
-        product = rollout_step(product, attention[layer])
-        result[layer, 0] = product
-    return result
-
-
 def rollout_step(product: np.ndarray | None, layer_attention: np.ndarray) -> np.ndarray:
     """The rollout up to this layer from the rollout below it (None for layer 0): (T, T) float64.
 
@@ -162,15 +147,6 @@ def check_rollout(inspection: Inspection) -> None:
             f"rollout is defined for self-attention stacks, not for {inspection.kind} attention "
             "(its queries and keys are different tokens); drop rollout or choose another kind"
         )
-
-
-def with_rollout(inspection: Inspection) -> Inspection:
-    """The inspection with its attention replaced by the rollout up to each layer."""
-    check_rollout(inspection)
-    rolled = rollout(inspection.attention)
-    return dataclasses.replace(
-        inspection, attention=rolled, shapes={**inspection.shapes, "rollout": list(rolled.shape)}
-    )
 
 
 def sink_share(inspection: Inspection, head: HeadChoice) -> list[float]:
