@@ -1,0 +1,139 @@
+"""`attninspect serve`: load the model once and serve a live page, a JSON API and `--server`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from attninspect.cli import feedback
+from attninspect.cli.app import app
+from attninspect.cli.options import (
+    MODEL,
+    SCRATCH_HELP,
+    SEED_MAX,
+    SEED_MIN,
+    SIZE_MAX,
+    ChatOption,
+    DeviceOption,
+    DownloadOption,
+    DType,
+    DTypeOption,
+    ModelOption,
+    NoColorOption,
+    SystemOption,
+    TruncateOption,
+    TrustOption,
+    VerboseOption,
+    chat_options,
+    engine_options,
+    usage_error,
+)
+
+SERVE = "Serve"
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str,
+        typer.Option("--host", help="Address to listen on (anything but loopback needs --token).",
+                     rich_help_panel=SERVE),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option("--port", "-p", min=0, max=65535, help="Port (0: any free port).",
+                     rich_help_panel=SERVE),
+    ] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="ATTNINSPECT_TOKEN",
+                     help="Every request must carry it (Authorization: Bearer, or ?token= once).",
+                     rich_help_panel=SERVE),
+    ] = None,
+    time_limit: Annotated[
+        float,
+        typer.Option("--time-limit", min=0.1, max=3600,
+                     help="Seconds one request may wait for the model.", rich_help_panel=SERVE),
+    ] = 60.0,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.float32,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option("--tokenizer", help=SCRATCH_HELP + "tokenizer directory (default model's).",
+                     rich_help_panel=MODEL),
+    ] = None,
+    dim: Annotated[
+        int | None,
+        typer.Option("--dim", min=1, max=SIZE_MAX, help=SCRATCH_HELP + "embedding size [64].",
+                     rich_help_panel=MODEL),
+    ] = None,
+    heads: Annotated[
+        str | None,
+        typer.Option("--heads", help=SCRATCH_HELP + "the number of heads [1].",
+                     rich_help_panel=MODEL),
+    ] = None,
+    causal: Annotated[
+        bool,
+        typer.Option("--causal", help=SCRATCH_HELP + "mask keys after each query.",
+                     rich_help_panel=MODEL),
+    ] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", min=SEED_MIN, max=SEED_MAX,
+                     help=SCRATCH_HELP + "seed for the weights [0].", rich_help_panel=MODEL),
+    ] = None,
+    truncate: TruncateOption = False,
+    chat: ChatOption = False,
+    system: SystemOption = None,
+    trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Load the model once and serve the live page, the JSON API and `--server` clients."""
+    from attninspect.cli.run import scratch_options
+    from attninspect.server.app import is_loopback
+
+    if token is not None and not token.strip():
+        raise usage_error("is empty: give a token, or leave --token out", "'--token'")
+    if not is_loopback(host) and token is None:
+        raise usage_error(
+            f"{host} is reachable from other machines: add --token TOKEN (or keep 127.0.0.1 "
+            "and tunnel over SSH)",
+            "'--host'",
+        )
+    scratch, kept_heads = scratch_options(model, tokenizer, dim, heads, causal, seed)
+    if kept_heads is not None:
+        raise usage_error("with serve, --heads sets the scratch module's heads", "'--heads'")
+    from attninspect.server.runner import bind
+
+    sock = bind(host, port)  # before the model loads: a busy port fails at once
+    engine = engine_options(model, device, dtype, trust_remote_code, verbose, download) | scratch
+    engine |= chat_options(chat, system)
+    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    _serve(inspector, sock, host, token, time_limit, no_color)
+
+
+def _serve(inspector, sock, host: str, token: str | None, time_limit: float, no_color: bool):
+    from attninspect.server.app import Settings, create_app
+    from attninspect.server.runner import serve, url_of
+    from attninspect.server.service import ModelService
+
+    service = ModelService(inspector, time_limit=time_limit)
+    application = create_app(service, Settings(host=host, token=token))
+    url = url_of(sock, host, token)
+    errors = feedback.errors(no_color)
+
+    def announce() -> None:
+        errors.print(f"serving {inspector.model_name} · Ctrl-C stops", style="dim", markup=False)
+        sys.stdout.write(url + "\n")
+        sys.stdout.flush()
+
+    try:
+        serve(application, sock, announce)
+    finally:
+        service.close()
+        sock.close()
