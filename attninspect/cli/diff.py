@@ -39,6 +39,7 @@ from attninspect.cli.options import (
 )
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import check_save, diff_picture, write_picture
+from attninspect.cli.remote import ServerOption, inspector_for  # --server
 from attninspect.cli.run import check_view
 
 
@@ -81,6 +82,7 @@ def diff(
     download: DownloadOption = False,
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
+    server: ServerOption = None,
 ) -> None:
     """Compare two texts: the difference A − B of their attention, and what --focus attends to."""
     from attninspect.analysis.digest import Keep
@@ -92,7 +94,7 @@ def diff(
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top)  # type: ignore[arg-type]
     engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
     engine |= chat_options(chat, system)
-    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    inspector = inspector_for(server, no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
         comparison = inspector.diff(text_a, text_b, options, Keep(whole=kind == "html"))
     write_one(DiffResult(comparison), output_format.value, output, diff_table(precision, full),

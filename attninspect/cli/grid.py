@@ -32,6 +32,7 @@ from attninspect.cli.options import (
     usage_error,
 )
 from attninspect.cli.pictures import check_save, write_picture
+from attninspect.cli.remote import ServerOption, inspector_for  # --server
 
 RangeHelp = "An index or a Python slice (2:4 = 2 and 3; -2: = the last two)."
 
@@ -65,6 +66,7 @@ def grid(
     save: SaveOption = None,
     dpi: DpiOption = 150,
     no_color: NoColorOption = False,
+    server: ServerOption = None,
 ) -> None:
     """Every layer x head (and each layer's head mean) as a small heatmap, labelled L3 H7."""
     from attninspect.analysis.views import ViewOptions, analyse
@@ -74,7 +76,7 @@ def grid(
     kind = check_save(save)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose)
     engine |= chat_options(chat, system)
-    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    inspector = inspector_for(server, no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
         inspection = inspector.run(text)
     options = ViewOptions(words=words, hide_special=hide_special, rollout=rollout)

@@ -34,6 +34,7 @@ from attninspect.cli.options import (
 )
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import check_save, heads_picture, write_picture
+from attninspect.cli.remote import ServerOption, inspector_for  # --server
 
 
 @app.command()
@@ -69,6 +70,7 @@ def heads(
     download: DownloadOption = False,
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
+    server: ServerOption = None,
 ) -> None:
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.files.records import HeadsResult
@@ -76,7 +78,7 @@ def heads(
     kind = check_save(save, output)
     engine = engine_options(model, device, dtype, trust_remote_code, verbose, download)
     engine |= chat_options(chat, system)
-    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    inspector = inspector_for(server, no_color, truncate, **engine)
     with feedback.warnings_to(feedback.errors(no_color)):
         search = inspector.heads(text, source.raw, target.raw, words, whole=kind == "html")  # type: ignore[attr-defined]
     write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)

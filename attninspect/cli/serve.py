@@ -38,52 +38,79 @@ SERVE = "Serve"
 def serve(
     host: Annotated[
         str,
-        typer.Option("--host", help="Address to listen on (anything but loopback needs --token).",
-                     rich_help_panel=SERVE),
+        typer.Option(
+            "--host",
+            help="Address to listen on (anything but loopback needs --token).",
+            rich_help_panel=SERVE,
+        ),
     ] = "127.0.0.1",
     port: Annotated[
         int,
-        typer.Option("--port", "-p", min=0, max=65535, help="Port (0: any free port).",
-                     rich_help_panel=SERVE),
+        typer.Option(
+            "--port", "-p", min=0, max=65535, help="Port (0: any free port).", rich_help_panel=SERVE
+        ),
     ] = 8765,
     token: Annotated[
         str | None,
-        typer.Option("--token", envvar="ATTNINSPECT_TOKEN",
-                     help="Every request must carry it (Authorization: Bearer, or ?token= once).",
-                     rich_help_panel=SERVE),
+        typer.Option(
+            "--token",
+            envvar="ATTNINSPECT_TOKEN",
+            help="Every request must carry it (Authorization: Bearer, or ?token= once).",
+            rich_help_panel=SERVE,
+        ),
     ] = None,
     time_limit: Annotated[
         float,
-        typer.Option("--time-limit", min=0.1, max=3600,
-                     help="Seconds one request may wait for the model.", rich_help_panel=SERVE),
+        typer.Option(
+            "--time-limit",
+            min=0.1,
+            max=3600,
+            help="Seconds one request may wait for the model.",
+            rich_help_panel=SERVE,
+        ),
     ] = 60.0,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
     tokenizer: Annotated[
         str | None,
-        typer.Option("--tokenizer", help=SCRATCH_HELP + "tokenizer directory (default model's).",
-                     rich_help_panel=MODEL),
+        typer.Option(
+            "--tokenizer",
+            help=SCRATCH_HELP + "tokenizer directory (default model's).",
+            rich_help_panel=MODEL,
+        ),
     ] = None,
     dim: Annotated[
         int | None,
-        typer.Option("--dim", min=1, max=SIZE_MAX, help=SCRATCH_HELP + "embedding size [64].",
-                     rich_help_panel=MODEL),
+        typer.Option(
+            "--dim",
+            min=1,
+            max=SIZE_MAX,
+            help=SCRATCH_HELP + "embedding size [64].",
+            rich_help_panel=MODEL,
+        ),
     ] = None,
     heads: Annotated[
         str | None,
-        typer.Option("--heads", help=SCRATCH_HELP + "the number of heads [1].",
-                     rich_help_panel=MODEL),
+        typer.Option(
+            "--heads", help=SCRATCH_HELP + "the number of heads [1].", rich_help_panel=MODEL
+        ),
     ] = None,
     causal: Annotated[
         bool,
-        typer.Option("--causal", help=SCRATCH_HELP + "mask keys after each query.",
-                     rich_help_panel=MODEL),
+        typer.Option(
+            "--causal", help=SCRATCH_HELP + "mask keys after each query.", rich_help_panel=MODEL
+        ),
     ] = False,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", min=SEED_MIN, max=SEED_MAX,
-                     help=SCRATCH_HELP + "seed for the weights [0].", rich_help_panel=MODEL),
+        typer.Option(
+            "--seed",
+            min=SEED_MIN,
+            max=SEED_MAX,
+            help=SCRATCH_HELP + "seed for the weights [0].",
+            rich_help_panel=MODEL,
+        ),
     ] = None,
     truncate: TruncateOption = False,
     chat: ChatOption = False,

@@ -125,15 +125,19 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        headers = {
+            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+        }
         if not self.settings.host_allowed(headers.get("host", "")):
             message = "the Host header must name this server (localhost or the bound host)"
             await _json(403, {"error": message})(scope, receive, send)
             return
         if not self._authorised(scope, headers):
             query_token = _query_token(scope)
-            if query_token is not None and scope["path"] == "/" and self.settings.token_ok(
-                query_token
+            if (
+                query_token is not None
+                and scope["path"] == "/"
+                and self.settings.token_ok(query_token)
             ):
                 await self._set_cookie(scope, receive, send)
                 return

@@ -186,7 +186,7 @@ def run_request(body: Any, many: bool = False) -> RunRequest:
     all_layers = _bool(body, "all_layers")
     layers, heads = _range(body, "layers"), _range(body, "heads")
     if not all_layers and (layers is not None or heads is not None):
-        raise BadRequest(400, "layers and heads narrow all_layers: add \"all_layers\": true")
+        raise BadRequest(400, 'layers and heads narrow all_layers: add "all_layers": true')
     keep = Keep(whole=all_layers, layers=layers, heads=heads)
     return RunRequest(items, options, keep, all_layers, _optional_bool(body, "truncate"),
                       "text" in body)  # fmt: skip

@@ -210,9 +210,7 @@ def page_diff_work(service: ModelService, request: DiffRequest) -> Callable[[], 
 
     def work() -> Answer:
         service._truncating(request.truncate)
-        comparison = service.inspector.diff(
-            request.a, request.b, request.options, Keep(whole=True)
-        )
+        comparison = service.inspector.diff(request.a, request.b, request.options, Keep(whole=True))
         paired, pairs = comparison.paired, comparison.alignment.pairs
         order = np.argsort(-np.abs(paired), axis=None, kind="stable")[:8]
         largest = []
