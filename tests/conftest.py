@@ -149,3 +149,16 @@ def synthetic_inspection(
         dtype="float32",
         seconds=0.0,
     )
+
+
+# `attninspect serve`: one real server process for the tests that need one (tests/serve_helpers).
+SERVE_TOKEN = "test-token-5b1e"
+
+
+@pytest.fixture(scope="session")
+def served():
+    """A real `attninspect serve --port 0 --token ...` on the default model, for the session."""
+    from serve_helpers import serve
+
+    with serve(token=SERVE_TOKEN) as server:
+        yield server
