@@ -160,5 +160,5 @@ def served():
     """A real `attninspect serve --port 0 --token ...` on the default model, for the session."""
     from serve_helpers import serve
 
-    with serve(token=SERVE_TOKEN) as server:
+    with serve("--threads", "1", token=SERVE_TOKEN) as server:
         yield server

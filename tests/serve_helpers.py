@@ -78,7 +78,9 @@ class Served:
     def rss_kib(self) -> int:
         """The server's resident memory (VmRSS), in KiB."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+        return int(
+            next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]
+        )
 
 
 def _first_line(stream, lines: queue.Queue) -> None:

@@ -126,7 +126,9 @@ def test_bad_requests_are_one_json_error_with_a_4xx(client, path, body, status, 
 
 
 def test_malformed_bodies_and_methods(client) -> None:
-    answer = client.post("/api/run", content=b"{not json", headers={"content-type": "application/json"})
+    answer = client.post(
+        "/api/run", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert (answer.status_code, "error" in answer.json()) == (422, True)
     answer = client.post("/api/run", content=b"text=cat", headers={"content-type": "text/plain"})
     assert answer.status_code == 415
@@ -150,7 +152,9 @@ def test_no_cors_and_security_headers(client) -> None:
     headers = {"Origin": "http://evil.example"}
     answer = client.post("/api/run", json={"text": CAT}, headers=headers)
     assert not any(name.lower().startswith("access-control") for name in answer.headers)
-    preflight = client.options("/api/run", headers={**headers, "Access-Control-Request-Method": "POST"})
+    preflight = client.options(
+        "/api/run", headers={**headers, "Access-Control-Request-Method": "POST"}
+    )
     assert preflight.status_code == 405
     assert not any(name.lower().startswith("access-control") for name in preflight.headers)
     assert answer.headers["x-content-type-options"] == "nosniff"
@@ -294,7 +298,9 @@ def test_one_forward_at_a_time_whatever_the_concurrency(inspector, monkeypatch) 
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             texts = [f"text number {i} is here." for i in range(12)]
-            answers = await asyncio.gather(*(http.post("/api/run", json={"text": t}) for t in texts))
+            answers = await asyncio.gather(
+                *(http.post("/api/run", json={"text": t}) for t in texts)
+            )
             return [(t, a) for t, a in zip(texts, answers, strict=True)]
 
     for text, answer in asyncio.run(many()):

@@ -69,6 +69,17 @@ def serve(
             rich_help_panel=SERVE,
         ),
     ] = 60.0,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            max=1024,
+            help="CPU threads for each forward (default: torch's choice; 1 serves short "
+            "texts fastest on a busy machine).",
+            rich_help_panel=SERVE,
+        ),
+    ] = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
@@ -141,6 +152,10 @@ def serve(
     engine = engine_options(model, device, dtype, trust_remote_code, verbose, download) | scratch
     engine |= chat_options(chat, system)
     inspector = feedback.load_inspector(no_color, truncate, **engine)
+    if threads is not None:
+        from attninspect.server.service import set_threads
+
+        set_threads(threads)
     _serve(inspector, sock, host, token, time_limit, no_color)
 
 
