@@ -62,7 +62,7 @@ def test_a_busy_port_is_one_error_line() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "attninspect", "serve", "--model", "scratch", "--port", str(port)],
+            [sys.executable, "-m", "attninspect", "serve", "-m", "scratch", "--port", str(port)],
             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     assert result.returncode == 1
@@ -137,7 +137,7 @@ def test_32_concurrent_clients_get_their_own_answers(served) -> None:
                         failures.append(
                             f"client {index}: an answer differs from the same request alone"
                         )
-        except Exception as error:  # noqa: BLE001 - reported below
+        except Exception as error:
             with lock:
                 failures.append(f"client {index}: {type(error).__name__}: {error}")
         finally:
