@@ -231,68 +231,73 @@ def endpoint(
 
 def create_app(service: ModelService, settings: Settings | None = None) -> ASGIApp:
     """The whole application for a loaded model, behind the Guard."""
-    settings = settings or Settings()
-    limits = {"max_text_bytes": MAX_TEXT_BYTES}
-    first_page: list[bytes] = []
-
-    async def health(_: Request) -> Response:
-        return _json(200, service.health)
-
-    async def page(_: Request) -> Response:
-        if not first_page:
-            try:
-                answer = await service.call(first_page_work(service, limits))
-            except Busy as error:
-                return _json(503, {"error": str(error)})
-            if answer.status != 200:
-                return _bytes(answer)
-            first_page.append(answer.body)
-        return Response(first_page[0], media_type="text/html; charset=utf-8",
-                        headers={"content-security-policy": _live_csp()})  # fmt: skip
-
-    routes = [
-        Route("/", page, methods=["GET"]),
-        Route("/api/health", health, methods=["GET"]),
-        Route("/api/run", endpoint(service, lambda b: service.run(parse.run_request(b), False)),
-              methods=["POST"]),
-        Route("/api/heads", endpoint(service, lambda b: service.heads(parse.heads_request(b),
-              False)), methods=["POST"]),
-        Route("/api/diff", endpoint(service, lambda b: service.diff(parse.diff_request(b), False)),
-              methods=["POST"]),
-        Route("/api/page", endpoint(service, lambda b: page_work(service, parse.run_request(b))),
-              methods=["POST"]),
-        Route("/api/page/diff", endpoint(service, lambda b: page_diff_work(
-              service, parse.diff_request(b))), methods=["POST"]),
-        Route("/api/wire/run", endpoint(service, lambda b: service.run(
-              parse.run_request(b, many=True), True)), methods=["POST"]),
-        Route("/api/wire/heads", endpoint(service, lambda b: service.heads(
-              parse.heads_request(b), True)), methods=["POST"]),
-        Route("/api/wire/diff", endpoint(service, lambda b: service.diff(
-              parse.diff_request(b), True)), methods=["POST"]),
-        Route("/api/wire/inspect", endpoint(service, lambda b: service.inspect(
-              parse.inspect_request(b))), methods=["POST"]),
-    ]  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         service.close()
 
-    async def not_found(request: Request, error: Exception) -> Response:
-        status = getattr(error, "status_code", 404)
-        message = "no such page" if status == 404 else "method not allowed"
-        return _json(status, {"error": f"{message}: {request.method} {request.url.path}"})
-
-    async def crashed(request: Request, error: Exception) -> Response:
-        print(f"attninspect serve: {type(error).__name__}: {error}", file=sys.stderr)
-        return _json(500, {"error": f"internal error ({type(error).__name__}); see the server log"})
-
     app = Starlette(
-        routes=routes,
+        routes=_routes(service),
         lifespan=lifespan,
-        exception_handlers={404: not_found, 405: not_found, Exception: crashed},
+        exception_handlers={404: _not_found, 405: _not_found, Exception: _crashed},
     )
-    return Guard(app, settings)
+    return Guard(app, settings or Settings())
+
+
+def _routes(service: ModelService) -> list[Route]:
+    """The page, the public API, the page's own calls and the command line's transport."""
+
+    async def health(_: Request) -> Response:
+        return _json(200, service.health)
+
+    def post(path: str, make: Callable[[Any], Callable[[], Answer]]) -> Route:
+        return Route(path, endpoint(service, make), methods=["POST"])
+
+    return [
+        Route("/", _page_handler(service), methods=["GET"]),
+        Route("/api/health", health, methods=["GET"]),
+        post("/api/run", lambda b: service.run(parse.run_request(b), False)),
+        post("/api/heads", lambda b: service.heads(parse.heads_request(b), False)),
+        post("/api/diff", lambda b: service.diff(parse.diff_request(b), False)),
+        post("/api/page", lambda b: page_work(service, parse.run_request(b))),
+        post("/api/page/diff", lambda b: page_diff_work(service, parse.diff_request(b))),
+        post("/api/wire/run", lambda b: service.run(parse.run_request(b, many=True), True)),
+        post("/api/wire/heads", lambda b: service.heads(parse.heads_request(b), True)),
+        post("/api/wire/diff", lambda b: service.diff(parse.diff_request(b), True)),
+        post("/api/wire/inspect", lambda b: service.inspect(parse.inspect_request(b))),
+    ]
+
+
+def _page_handler(service: ModelService) -> Callable[[Request], Any]:
+    """`GET /`: the live page (made once, on the first visit)."""
+    limits = {"max_text_bytes": MAX_TEXT_BYTES}
+    made: list[bytes] = []
+
+    async def page(_: Request) -> Response:
+        if not made:
+            try:
+                answer = await service.call(first_page_work(service, limits))
+            except Busy as error:
+                return _json(503, {"error": str(error)})
+            if answer.status != 200:
+                return _bytes(answer)
+            made.append(answer.body)
+        return Response(made[0], media_type="text/html; charset=utf-8",
+                        headers={"content-security-policy": _live_csp()})  # fmt: skip
+
+    return page
+
+
+async def _not_found(request: Request, error: Exception) -> Response:
+    status = getattr(error, "status_code", 404)
+    message = "no such page" if status == 404 else "method not allowed"
+    return _json(status, {"error": f"{message}: {request.method} {request.url.path}"})
+
+
+async def _crashed(request: Request, error: Exception) -> Response:
+    print(f"attninspect serve: {type(error).__name__}: {error}", file=sys.stderr)
+    return _json(500, {"error": f"internal error ({type(error).__name__}); see the server log"})
 
 
 def _live_csp() -> str:
