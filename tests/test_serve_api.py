@@ -307,3 +307,10 @@ def test_one_forward_at_a_time_whatever_the_concurrency(inspector, monkeypatch) 
         assert answer.status_code == 200
         assert answer.json()["text"] == text
     assert peak[0] == 1
+
+
+def test_public_errors_are_only_the_error_line(client) -> None:
+    answer = client.post("/api/run", json={"text": CAT, "layer": 9})
+    assert answer.json() == {
+        "error": "layer: 9 is out of range: this model has 6 layers (use 0..5, or -6..-1)"
+    }

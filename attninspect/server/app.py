@@ -211,14 +211,14 @@ async def read_json(request: Request) -> Any:
 
 
 def endpoint(
-    service: ModelService, make: Callable[[Any], Callable[[], Answer]]
+    service: ModelService, make: Callable[[Any], Callable[[], Answer]], transport: bool = False
 ) -> Callable[[Request], Any]:
     """A POST handler: parse the body, queue the work, answer its bytes; every failure is JSON."""
 
     async def handle(request: Request) -> Response:
         try:
             work = make(await read_json(request))
-            return _bytes(await service.call(work))
+            return _bytes(await service.call(work, transport))
         except BadRequest as error:
             return _bytes(error_answer(error.status, str(error)))
         except Busy as error:
@@ -252,7 +252,8 @@ def _routes(service: ModelService) -> list[Route]:
         return _json(200, service.health)
 
     def post(path: str, make: Callable[[Any], Callable[[], Answer]]) -> Route:
-        return Route(path, endpoint(service, make), methods=["POST"])
+        transport = path.startswith("/api/wire/")
+        return Route(path, endpoint(service, make, transport), methods=["POST"])
 
     return [
         Route("/", _page_handler(service), methods=["GET"]),

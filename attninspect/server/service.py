@@ -56,6 +56,8 @@ def json_answer(record: Any, status: int = 200) -> Answer:
 
 
 def error_answer(status: int, message: str, error: Exception | None = None) -> Answer:
+    """``{"error": message}``; for the command line's transport, also the error itself (``wire``),
+    so that the client raises exactly what a local run raises."""
     record: dict[str, Any] = {"error": message}
     if error is not None and isinstance(error, AttnInspectError):
         record["wire"] = wire.encode(error)
@@ -88,14 +90,15 @@ class ModelService:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def call(self, work: Callable[[], Answer]) -> Answer:
-        """Run ``work`` in the worker thread after those before it; refuse when too many wait."""
+    async def call(self, work: Callable[[], Answer], transport: bool = False) -> Answer:
+        """Run ``work`` in the worker thread after those before it; refuse when too many wait.
+        ``transport``: errors carry the error itself for the command line's client."""
         with self.lock:
             if self.pending >= self.max_queue:
                 raise Busy(f"the server is busy ({self.pending} requests waiting): try again")
             self.pending += 1
         try:
-            future = self.executor.submit(self._guarded, work)
+            future = self.executor.submit(self._guarded, work, transport)
         except RuntimeError:  # shutting down
             self._done()
             raise Busy("the server is shutting down") from None
@@ -111,15 +114,15 @@ class ModelService:
             self.pending -= 1
 
     @staticmethod
-    def _guarded(work: Callable[[], Answer]) -> Answer:
+    def _guarded(work: Callable[[], Answer], transport: bool) -> Answer:
         try:
             return work()
         except BadRequest as error:
             return error_answer(error.status, str(error))
         except OutOfRangeError as error:
-            return error_answer(400, f"{error.what}: {error}", error)
+            return error_answer(400, f"{error.what}: {error}", error if transport else None)
         except AttnInspectError as error:
-            return error_answer(400, str(error), error)
+            return error_answer(400, str(error), error if transport else None)
 
     def _truncating(self, truncate: bool | None) -> None:
         """Set the per-request truncation (the worker is the only thread that reads it)."""
