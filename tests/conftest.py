@@ -209,3 +209,16 @@ def synthetic_cross_inspection(
         },
         others={"encoder": encoder, "decoder": decoder},
     )
+
+
+# `attninspect serve`: one real server process for the tests that need one (tests/serve_helpers).
+SERVE_TOKEN = "test-token-5b1e"
+
+
+@pytest.fixture(scope="session")
+def served():
+    """A real `attninspect serve --port 0 --token ...` on the default model, for the session."""
+    from serve_helpers import serve
+
+    with serve("--threads", "1", token=SERVE_TOKEN) as server:
+        yield server

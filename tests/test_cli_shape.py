@@ -14,7 +14,7 @@ from attninspect.cli.app import app
 from attninspect.cli.options import PANELS, TOP
 from tests.conftest import CAT
 
-MODEL_LOADING = ("run", "heads", "diff", "grid", "explore")
+MODEL_LOADING = ("run", "heads", "diff", "grid", "explore", "serve")
 WRITES_DATA = ("run", "shapes", "heads", "diff", "grid")
 SCRATCH = ["--model", "scratch"]
 
@@ -38,8 +38,13 @@ def describe(param) -> tuple:
 
 
 def options_in(command: str, panels: tuple[str, ...]) -> list[tuple]:
+    """The options of ``panels``, less ``--server`` (a model elsewhere; checked on its own)."""
     params = commands()[command].params
-    return [describe(p) for p in params if getattr(p, "rich_help_panel", None) in panels]
+    return [
+        describe(p)
+        for p in params
+        if getattr(p, "rich_help_panel", None) in panels and "--server" not in p.opts
+    ]
 
 
 def test_every_model_loading_command_has_the_same_model_and_input_options() -> None:
@@ -54,6 +59,8 @@ def test_every_model_loading_command_has_the_same_model_and_input_options() -> N
         assert options_in(command, ("Model",)) == reference, command
         shared = [d for d in options_in(command, ("Input",)) if d in inputs]
         assert shared == inputs, command
+    for command in ("run", "heads", "diff", "grid"):  # the commands a server can answer
+        assert any("--server" in p.opts for p in commands()[command].params), command
 
 
 def test_every_command_that_writes_data_has_output_and_format() -> None:

@@ -45,6 +45,7 @@ from attninspect.cli.options import (
 )
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import check_save, diff_picture, write_picture
+from attninspect.cli.remote import ServerOption, inspector_for  # --server
 from attninspect.cli.run import check_view
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ def diff(
     save: SaveOption = None,
     dpi: DpiOption = 150,
     no_color: NoColorOption = False,
+    server: ServerOption = None,
 ) -> None:
     """Compare two texts: the difference A − B of their attention, and what --focus attends to."""
     from attninspect.analysis.digest import WholeLayers
@@ -96,7 +98,7 @@ def diff(
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)
-    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    inspector = inspector_for(server, no_color, truncate, **engine)
     with feedback.warnings_to(feedback.stderr_console(no_color)):
         comparison = inspector.diff(text_a, text_b, options, WholeLayers(wanted=kind == "html"))
     write_one(DiffResult(comparison), output_format.value, output, diff_table(precision, full),

@@ -43,6 +43,7 @@ from attninspect.cli.options import (
 )
 from attninspect.cli.output import open_writer
 from attninspect.cli.pictures import check_save, write_picture
+from attninspect.cli.remote import ServerOption, inspector_for  # --server
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -80,6 +81,7 @@ def grid(
     save: SaveOption = None,
     dpi: DpiOption = 150,
     no_color: NoColorOption = False,
+    server: ServerOption = None,
 ) -> None:
     """Every layer x head (and each layer's head mean) as a small heatmap, labelled L3 H7."""
     from attninspect.analysis.pipeline import ViewOptions, analyse, make_view
@@ -92,7 +94,7 @@ def grid(
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)
-    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    inspector = inspector_for(server, no_color, truncate, **engine)
     with feedback.warnings_to(feedback.stderr_console(no_color)):
         inspection = inspector.run(text)
     options = ViewOptions(words=words, hide_special=hide_special, rollout=rollout)

@@ -40,6 +40,7 @@ from attninspect.cli.options import (
 )
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import check_save, heads_picture, write_picture
+from attninspect.cli.remote import ServerOption, inspector_for  # --server
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -100,6 +101,7 @@ def heads(
     save: SaveOption = None,
     dpi: DpiOption = 150,
     no_color: NoColorOption = False,
+    server: ServerOption = None,
 ) -> None:
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.files.records import HeadsResult
@@ -108,7 +110,7 @@ def heads(
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)
-    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    inspector = inspector_for(server, no_color, truncate, **engine)
     with feedback.warnings_to(feedback.stderr_console(no_color)):
         search = inspector.heads(text, source.raw, target.raw, words, whole=kind == "html")  # type: ignore[attr-defined]
     write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)

@@ -56,6 +56,7 @@ from attninspect.cli.options import (
 )
 from attninspect.cli.output import open_writer
 from attninspect.cli.pictures import check_save, run_picture, write_picture
+from attninspect.cli.remote import ServerOption, inspector_for  # --server
 from attninspect.errors import AttnInspectError, InputError
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ def run(
     save: SaveOption = None,
     dpi: DpiOption = 150,
     no_color: NoColorOption = False,
+    server: ServerOption = None,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
     from attninspect.analysis.pipeline import ViewOptions
@@ -176,7 +178,7 @@ def run(
     keep = keep_of(output_format, all_layers or kind == "html", layers, heads)
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
-    inspector = feedback.load_inspector(no_color, truncate, batch_size, **engine)
+    inspector = inspector_for(server, no_color, truncate, batch_size, **engine)
     inspector.check(options, keep)
     counts = run_texts(inspector, source, options, output_format.value, output, layout,
                        (keep, all_layers), skip_errors, no_color)  # fmt: skip

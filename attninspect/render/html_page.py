@@ -104,3 +104,23 @@ def render_page(
         "data": script_json(data),
     }
     return PLACEHOLDER.sub(lambda match: parts[match.group(1)], _asset("page.html"))
+
+
+def page_data(
+    documents: list[PageDocument],
+    model: str,
+    layer: int = -1,
+    head: HeadChoice = "mean",
+    note: str = "attention",
+) -> dict[str, object]:
+    """What `render_page` embeds as the page's data, for a live page that loads new texts
+    (`attninspect serve`): the page's script takes it through ``window.attninspectPage.load``."""
+    first = documents[0]
+    if layer < 0:
+        layer = (first.layers or list(range(first.attention.shape[0])))[-1]
+    return {
+        "model": model,
+        "note": note,
+        "initial": initial_state(first, layer, head),
+        "documents": [_document_json(document) for document in documents],
+    }

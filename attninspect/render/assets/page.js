@@ -2,7 +2,7 @@
 // attninspect page: head view, model view and matrix of embedded 8-bit attention.
 // All user text goes in through textContent; nothing is fetched.
 (function () {
-  const DATA = JSON.parse(document.getElementById("attention-data").textContent);
+  let DATA = JSON.parse(document.getElementById("attention-data").textContent);
   const SVG = "http://www.w3.org/2000/svg";
   const VIRIDIS = [[68,1,84],[72,40,120],[62,74,137],[49,104,142],[38,130,142],
     [31,158,137],[53,183,121],[109,205,89],[180,222,44],[253,231,37]];
@@ -12,7 +12,7 @@
   const MEAN_COLOR = "#333";
   // sel is "mean" (the mean of every head) or a sorted, non-empty array of head indices.
   const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null };
-  const docs = DATA.documents.map(prepare);
+  let docs = DATA.documents.map(prepare);
 
   function prepare(doc) {
     const raw = atob(doc.weights);
@@ -288,4 +288,14 @@
   state.sel = DATA.initial.head === "mean" ? "mean" : [DATA.initial.head];
   readHash();
   render();
+  // A live page (attninspect serve) hands new data here: same drawing, new texts.
+  window.attninspectPage = {
+    load: function (data, pin) {
+      DATA = data;
+      docs = DATA.documents.map(prepare);
+      Object.assign(state, { doc: 0, layer: DATA.initial.layer, pinned: pin === undefined ? null : pin,
+        hover: null, modelKey: null, sel: DATA.initial.head === "mean" ? "mean" : [DATA.initial.head] });
+      render();
+    },
+  };
 })();

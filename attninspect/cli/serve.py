@@ -1,0 +1,141 @@
+"""`attninspect serve`: load the model once and serve a live page, a JSON API and `--server`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from attninspect.cli import feedback
+from attninspect.cli.options import (
+    CausalOption,
+    ChatOption,
+    DeviceOption,
+    DimOption,
+    DownloadOption,
+    DType,
+    DTypeOption,
+    ModelChoice,
+    ModelOption,
+    NoColorOption,
+    NumHeadsOption,
+    SeedOption,
+    SystemOption,
+    TokenizerOption,
+    TruncateOption,
+    TrustOption,
+    VerboseOption,
+    chat_options,
+    usage_error,
+)
+
+SERVE = "Serve"
+
+
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to listen on (anything but loopback needs --token).",
+            rich_help_panel=SERVE,
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", "-p", min=0, max=65535, help="Port (0: any free port).", rich_help_panel=SERVE
+        ),
+    ] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="ATTNINSPECT_TOKEN",
+            help="Every request must carry it (Authorization: Bearer, or ?token= once).",
+            rich_help_panel=SERVE,
+        ),
+    ] = None,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            "--time-limit",
+            min=0.1,
+            max=3600,
+            help="Seconds one request may wait for the model.",
+            rich_help_panel=SERVE,
+        ),
+    ] = 60.0,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            max=1024,
+            help="CPU threads for each forward (default: torch's choice; 1 serves short "
+            "texts fastest on a busy machine).",
+            rich_help_panel=SERVE,
+        ),
+    ] = None,
+    truncate: TruncateOption = False,
+    chat: ChatOption = False,
+    system: SystemOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    dtype: DTypeOption = DType.float32,
+    trust_remote_code: TrustOption = False,
+    download: DownloadOption = False,
+    verbose: VerboseOption = False,
+    tokenizer: TokenizerOption = None,
+    dim: DimOption = None,
+    num_heads: NumHeadsOption = None,
+    causal: CausalOption = False,
+    seed: SeedOption = None,
+    no_color: NoColorOption = False,
+) -> None:
+    """Load the model once and serve the live page, the JSON API and `--server` clients."""
+    from attninspect.server.app import is_loopback
+
+    if token is not None and not token.strip():
+        raise usage_error("is empty: give a token, or leave --token out", "'--token'")
+    if not is_loopback(host) and token is None:
+        raise usage_error(
+            f"{host} is reachable from other machines: add --token TOKEN (or keep 127.0.0.1 "
+            "and tunnel over SSH)",
+            "'--host'",
+        )
+    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
+                         dim, num_heads, causal, seed)  # fmt: skip
+    engine = choice.engine() | chat_options(chat, system)
+    from attninspect.server.runner import bind
+
+    sock = bind(host, port)  # before the model loads: a busy port fails at once
+    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    if threads is not None:
+        from attninspect.server.service import set_threads
+
+        set_threads(threads)
+    _serve(inspector, sock, host, token, time_limit, no_color)
+
+
+def _serve(inspector, sock, host: str, token: str | None, time_limit: float, no_color: bool):
+    from attninspect.server.app import Settings, create_app
+    from attninspect.server.runner import serve, url_of
+    from attninspect.server.service import ModelService
+
+    service = ModelService(inspector, time_limit=time_limit)
+    application = create_app(service, Settings(host=host, token=token))
+    url = url_of(sock, host, token)
+    errors = feedback.stderr_console(no_color)
+
+    def announce() -> None:
+        errors.print(f"serving {inspector.model_name} · Ctrl-C stops", style="dim", markup=False)
+        sys.stdout.write(url + "\n")
+        sys.stdout.flush()
+
+    try:
+        serve(application, sock, announce)
+    finally:
+        service.close()
+        sock.close()

@@ -1,0 +1,141 @@
+"use strict";
+// attninspect serve: the live controls. Requests go to this page's own origin only; every
+// piece of user text (and of the server's answers) reaches the page through textContent.
+(function () {
+  const SETTINGS = JSON.parse(document.getElementById("live-settings").textContent);
+  const $ = (id) => document.getElementById(id);
+  const status = $("live-status"), result = $("live-result");
+  let busy = 0, generation = 0;
+
+  function say(message, isError) {
+    status.textContent = message;
+    status.classList.toggle("error", Boolean(isError));
+  }
+
+  function node(tag, text, attrs) {
+    const el = document.createElement(tag);
+    if (text !== undefined) el.textContent = text;
+    for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+    return el;
+  }
+
+  function viewFields() {
+    const fields = {
+      text: $("text").value,
+      words: $("opt-words").checked,
+      hide_special: $("opt-hide-special").checked,
+      rollout: $("opt-rollout").checked,
+    };
+    const layer = $("opt-layer").value.trim();
+    if (layer !== "") fields.layer = /^-?\d+$/.test(layer) ? Number(layer) : layer;
+    const head = $("opt-head").value.trim();
+    if (head !== "") fields.head = /^-?\d+$/.test(head) ? Number(head) : head;
+    const focus = $("opt-focus").value;
+    if (focus.trim() !== "") fields.focus = focus;
+    return fields;
+  }
+
+  // POST JSON to this server; the answer's JSON, or an Error carrying the server's message.
+  async function post(path, body) {
+    const response = await fetch(path, {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    let answer = null;
+    try { answer = await response.json(); } catch (e) { answer = null; }
+    if (!response.ok) {
+      throw new Error((answer && answer.error) || "the server answered " + response.status);
+    }
+    return answer;
+  }
+
+  // Run one request; only the newest request's answer is shown.
+  async function task(label, work) {
+    const mine = ++generation;
+    busy++;
+    document.body.setAttribute("data-busy", String(busy));
+    say(label + " …");
+    try {
+      const shown = await work(() => mine === generation);
+      if (mine === generation) say(shown);
+    } catch (error) {
+      if (mine === generation) say("Error: " + error.message, true);
+    } finally {
+      busy--;
+      document.body.setAttribute("data-busy", String(busy));
+    }
+  }
+
+  function inspect() {
+    return task("inspecting", async (current) => {
+      const answer = await post("/api/page", viewFields());
+      if (!current()) return "";
+      const record = answer.record, pin = record.focus ? { side: "from", index: record.focus.index } : null;
+      window.attninspectPage.load(answer.page, pin);
+      result.replaceChildren();
+      if (record.focus) {
+        result.append(node("p", "focus " + record.focus.token + " (@" + record.focus.index + ") attends to:"));
+        const list = node("ol");
+        for (const entry of record.focus.top) {
+          list.append(node("li", entry.token + " (@" + entry.index + ") " + entry.weight.toFixed(3)));
+        }
+        result.append(list);
+      }
+      document.body.setAttribute("data-text", record.text);
+      return record.tokens.length + " tokens · " + record.model;
+    });
+  }
+
+  function searchHeads() {
+    return task("searching heads", async (current) => {
+      const body = { text: $("text").value, from: $("heads-from").value, to: $("heads-to").value,
+        words: $("opt-words").checked };
+      const answer = await post("/api/heads", body);
+      if (!current()) return "";
+      result.replaceChildren(node("p", "heads by the weight " + answer.from.token + " (@" +
+        answer.from.index + ") gives " + answer.to.token + " (@" + answer.to.index + "):"));
+      const list = node("ol", undefined, { id: "heads-result" });
+      for (const score of answer.heads.slice(0, 10)) {
+        const link = node("a", "layer " + score.layer + " head " + score.head + ": " +
+          score.weight.toFixed(3), { href: "#layer=" + score.layer + "&head=" + score.head });
+        const item = node("li");
+        item.append(link);
+        list.append(item);
+      }
+      result.append(list);
+      return "best: layer " + answer.heads[0].layer + " head " + answer.heads[0].head;
+    });
+  }
+
+  function diff() {
+    return task("comparing", async (current) => {
+      const fields = viewFields();
+      fields.a = fields.text;
+      delete fields.text;
+      fields.b = $("diff-b").value;
+      const answer = await post("/api/page/diff", fields);
+      if (!current()) return "";
+      window.attninspectPage.load(answer.page, null);
+      const record = answer.record;
+      result.replaceChildren(node("p", "A − B: " + record.alignment.pairs.length + " paired tokens, " +
+        record.alignment.only_a.length + " only in A, " + record.alignment.only_b.length + " only in B"));
+      const list = node("ol", undefined, { id: "diff-result" });
+      for (const cell of answer.largest) {
+        list.append(node("li", cell.query + " → " + cell.key + ": " + (cell.delta >= 0 ? "+" : "") +
+          cell.delta.toFixed(3)));
+      }
+      result.append(list);
+      return "diff shown: pick A or B in the text menu";
+    });
+  }
+
+  function submit(form, action) {
+    $(form).addEventListener("submit", (event) => { event.preventDefault(); action(); });
+  }
+  submit("live-form", inspect);
+  submit("heads-form", searchHeads);
+  submit("diff-form", diff);
+  $("text").value = SETTINGS.text;
+  $("text").maxLength = SETTINGS.max_text_bytes;
+  document.body.setAttribute("data-busy", "0");
+})();

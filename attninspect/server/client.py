@@ -1,0 +1,196 @@
+"""`--server URL`: the command line's client of a running `attninspect serve`.
+
+`RemoteInspector` has the methods of `Inspector` that the commands call, and answers with the
+very objects a local `Inspector` makes (rebuilt from the wire format), so every format, table,
+``-o`` and ``--save`` comes out as a local run's. It imports neither torch nor transformers nor
+Starlette: only the standard library's http.client, NumPy and the analysis dataclasses.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from attninspect.analysis.digest import WholeLayers
+from attninspect.analysis.pipeline import ViewOptions
+from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
+from attninspect.errors import AttnInspectError, InputError
+from attninspect.server import wire
+
+SERVER_VARIABLE = "ATTNINSPECT_SERVER"
+TOKEN_VARIABLE = "ATTNINSPECT_TOKEN"
+TIMEOUT = 600.0
+
+
+class ServerError(AttnInspectError):
+    """The server could not be reached, or refused the request."""
+
+
+class Connection:
+    """Where the server is and how to talk to it: one keep-alive HTTP connection."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ServerError(f"--server {url!r}: give a URL such as http://127.0.0.1:8765")
+        self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self.shown = self.url.split("@")[-1]
+        self.prefix = parts.path.rstrip("/")
+        query_token = parse_qs(parts.query).get("token", [None])[0]
+        self.token = token or query_token or os.environ.get(TOKEN_VARIABLE) or None
+        kind = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        try:
+            port = parts.port
+        except ValueError:
+            raise ServerError(f"--server {url!r}: the port is not a number") from None
+        self.http = kind(parts.hostname, port, timeout=TIMEOUT)
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
+        """The answer's body; a refused connection or an error answer raises one clear error."""
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            self.http.request(method, self.prefix + path, body=data, headers=headers)
+            response = self.http.getresponse()
+            payload = response.read()
+        except ConnectionRefusedError:
+            raise ServerError(
+                f"cannot reach the server at {self.shown}: connection refused "
+                "(start it with `attninspect serve`, or drop --server)"
+            ) from None
+        except (OSError, http.client.HTTPException) as error:
+            reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            raise ServerError(f"cannot reach the server at {self.shown}: {reason}") from None
+        if response.status != 200:
+            raise self._refusal(response.status, payload)
+        return payload
+
+    def _refusal(self, status: int, payload: bytes) -> AttnInspectError:
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or "error" not in answer:
+            return ServerError(f"the server at {self.shown} answered HTTP {status}")
+        if isinstance(answer.get("wire"), dict):
+            return wire.error_of(answer["wire"])  # the error a local run raises, exactly
+        return ServerError(f"the server at {self.shown} refused: {answer['error']}")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _spec(value: int | slice | None) -> str | int | None:
+    """An index or slice as the API takes it (``2:4``, ``::2``)."""
+    if value is None or isinstance(value, int):
+        return value
+    parts = ["" if part is None else str(part) for part in (value.start, value.stop, value.step)]
+    return ":".join(parts)
+
+
+def view_fields(options: ViewOptions) -> dict[str, Any]:
+    return {
+        "layer": options.layer,
+        "head": options.head,
+        "words": options.words,
+        "hide_special": options.hide_special,
+        "rollout": options.rollout,
+        "focus": options.focus.raw if options.focus is not None else None,
+        "top": options.top,
+    }
+
+
+class RemoteInspector:
+    """The `Inspector` methods the commands use, answered by a server's loaded model."""
+
+    def __init__(self, url: str, truncate: bool = False, batch_size: int = 16) -> None:
+        self.connection = Connection(url)
+        self.truncate = truncate
+        self.batch_size = max(1, batch_size)
+        health = json.loads(self.connection.request("GET", "/api/health"))
+        try:
+            self.model_name = str(health["model"])
+            self.num_layers = int(health["layers"])
+            self.num_heads = int(health["heads"])
+        except (KeyError, TypeError, ValueError):
+            raise ServerError(f"{self.connection.shown} is not an attninspect server") from None
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        body = {**body, "truncate": self.truncate}
+        return wire.loads(self.connection.request("POST", path, body))
+
+    def check(self, options: ViewOptions, keep: WholeLayers | None = None) -> None:
+        """Refuse a layer or head the server's model does not have, as `Inspector.check`."""
+        resolve_layer(options.layer, self.num_layers)
+        resolve_head(options.head, self.num_heads)
+        if keep is not None:
+            resolve_indices(keep.layers, self.num_layers, "layers")
+            if not options.rollout:
+                resolve_indices(keep.heads, self.num_heads, "heads")
+
+    def view_batch(
+        self, batch: Sequence[Any], options: ViewOptions, keep: WholeLayers | None = None
+    ):
+        """`Inspector.view_batch`, one request per batch; read errors stay in their place."""
+        keep = keep or WholeLayers()
+        texts = [item for item in batch if not isinstance(item, InputError)]
+        results: list[Any] = []
+        if texts:
+            body = {
+                "texts": [{"text": t.text, "index": t.index, "line": t.line} for t in texts],
+                **view_fields(options),
+                "stats": options.stats,
+                "all_layers": keep.wanted,
+                "layers": _spec(keep.layers) if keep.wanted else None,
+                "heads": _spec(keep.heads) if keep.wanted else None,
+            }
+            results = self._post("/api/wire/run", body)["results"]
+        computed = iter(results)
+        return [item if isinstance(item, InputError) else next(computed) for item in batch]
+
+    def heads(self, text: str, source: str, target: str, words: bool = False, whole: bool = False):
+        body = {"text": text, "from": source, "to": target, "words": words, "whole": whole}
+        return _warned(self._post("/api/wire/heads", body))
+
+    def diff(self, text_a: str, text_b: str, options: ViewOptions, keep: WholeLayers | None = None):
+        self.check(options)
+        body = {
+            "a": text_a,
+            "b": text_b,
+            **view_fields(options),
+            "whole": bool(keep and keep.wanted),
+        }
+        return _warned(self._post("/api/wire/diff", body))
+
+    def run(self, text: str):
+        return _warned(self._post("/api/wire/inspect", {"text": text}))
+
+
+def _warned(answer: dict[str, Any]) -> Any:
+    """The result, after re-raising the server's warnings here (truncation), as a local run."""
+    from attninspect.api.inspector import TruncationWarning
+
+    for message in answer.get("warnings", []):
+        warnings.warn(str(message), TruncationWarning, stacklevel=3)
+    return answer["result"]
+
+
+def resolve_server(value: str | None) -> str | None:
+    """``--server``, else ``ATTNINSPECT_SERVER`` (blank: none)."""
+    value = value if value is not None else os.environ.get(SERVER_VARIABLE)
+    return value.strip() or None if value is not None else None
+
+
+__all__ = ["RemoteInspector", "ServerError", "resolve_server"]

@@ -1,0 +1,240 @@
+"""The JSON API's request bodies: checked field by field, with the command line's defaults.
+
+Every field is named like the Python API's keyword (and the command line's option); none names
+a file, a model or a device. A bad value is a `BadRequest` (400) with a message that says what to
+send; a text over `MAX_TEXT_BYTES` is refused (413) before anything tokenises it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from attninspect.analysis.digest import WholeLayers
+from attninspect.analysis.pipeline import ViewOptions
+from attninspect.analysis.ranges import parse_range
+from attninspect.analysis.selection import parse_head
+from attninspect.analysis.token_selectors import parse_selector
+from attninspect.files.sources import SourceText
+
+MAX_TEXT_BYTES = 64 * 1024  # per text, in UTF-8
+MAX_TEXTS = 64  # per request (the command line's --server sends its batches)
+MAX_BODY_BYTES = 2 * 1024 * 1024
+SIZE_MAX = 2**31 - 1
+LAYER_BOUND = 2**31  # a layer index beyond this is nonsense, not just out of range
+
+TOP = 5  # the command line's one --top default, for run and diff alike
+VIEW_FIELDS = ("layer", "head", "words", "hide_special", "rollout", "focus", "top")
+RUN_FIELDS = {"text", "texts", *VIEW_FIELDS, "stats", "all_layers", "layers", "heads", "truncate"}
+HEADS_FIELDS = {"text", "from", "to", "words", "whole", "truncate"}
+DIFF_FIELDS = {"a", "b", *VIEW_FIELDS, "whole", "truncate"}
+INSPECT_FIELDS = {"text", "truncate"}
+
+
+class BadRequest(Exception):
+    """A request the server refuses: an HTTP status and one line that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    items: list[SourceText]
+    options: ViewOptions
+    keep: WholeLayers
+    all_layers: bool
+    truncate: bool | None
+    single: bool
+
+
+@dataclass(frozen=True)
+class HeadsRequest:
+    text: str
+    source: str
+    target: str
+    words: bool
+    whole: bool
+    truncate: bool | None
+
+
+@dataclass(frozen=True)
+class DiffRequest:
+    a: str
+    b: str
+    options: ViewOptions
+    whole: bool
+    truncate: bool | None
+
+
+@dataclass(frozen=True)
+class InspectRequest:
+    text: str
+    truncate: bool | None
+
+
+def _fields(body: Any, allowed: set[str], required: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest(422, "the body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(
+            400, f"unknown field {unknown[0]!r}: the fields are {', '.join(sorted(allowed))}"
+        )
+    for name in required:
+        if name not in body:
+            raise BadRequest(400, f"{name!r} is missing")
+    return body
+
+
+def _bool(body: dict[str, Any], name: str, default: bool = False) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise BadRequest(400, f"{name}: give true or false, not {value!r}")
+    return value
+
+
+def _optional_bool(body: dict[str, Any], name: str) -> bool | None:
+    return None if body.get(name) is None else _bool(body, name)
+
+
+def _int(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(400, f"{name}: give an integer, not {value!r}")
+    if not low <= value <= high:
+        raise BadRequest(400, f"{name}: {value} is out of range ({low}..{high})")
+    return value
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(400, f"{name}: give a string")
+    if len(value) > MAX_TEXT_BYTES or len(value.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        raise BadRequest(413, f"{name} is over {MAX_TEXT_BYTES} bytes: send a shorter text")
+    return value
+
+
+def _head(body: dict[str, Any]):
+    value = body.get("head", "mean")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise BadRequest(400, f"head: give an index, 'mean' or 'max', not {value!r}")
+    try:
+        head = parse_head(value)
+    except ValueError as error:
+        raise BadRequest(400, f"head: {error}") from None
+    if isinstance(head, int) and not -LAYER_BOUND < head < LAYER_BOUND:
+        raise BadRequest(400, f"head: {head} is out of range")
+    return head
+
+
+def _selector(body: dict[str, Any], name: str, required: bool = False):
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(400, f"{name}: give a token (it, it#2 or @8)")
+    _text(value, name)
+    try:
+        return parse_selector(value)
+    except ValueError as error:
+        raise BadRequest(400, f"{name}: {error}") from None
+
+
+def _range(body: dict[str, Any], name: str):
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise BadRequest(400, f"{name}: give an index or a slice such as '2:4'")
+    if isinstance(value, int):
+        return value
+    try:
+        return parse_range(value[:100])
+    except ValueError as error:
+        raise BadRequest(400, f"{name}: {error}") from None
+
+
+def view_options(body: dict[str, Any], default_top: int, stats: bool = False) -> ViewOptions:
+    """The view fields with the command line's defaults and rules."""
+    head = _head(body)
+    rollout = _bool(body, "rollout")
+    if rollout and head != "mean":
+        raise BadRequest(400, "head: rollout averages the heads of each layer; leave head at mean")
+    return ViewOptions(
+        layer=_int(body, "layer", -1, -LAYER_BOUND, LAYER_BOUND),
+        head=head,
+        words=_bool(body, "words"),
+        hide_special=_bool(body, "hide_special"),
+        rollout=rollout,
+        focus=_selector(body, "focus"),
+        top=_int(body, "top", default_top, 1, SIZE_MAX),
+        stats=stats,
+    )
+
+
+def run_request(body: Any, many: bool = False) -> RunRequest:
+    """``POST /api/run``: one ``text``; the command line's transport also takes ``texts``
+    (``[{"text", "index", "line"}]``, its batches of standard input or a file)."""
+    body = _fields(body, RUN_FIELDS if many else RUN_FIELDS - {"texts"}, ())
+    if ("text" in body) == ("texts" in body):
+        raise BadRequest(400, "'text' is missing" if "text" not in body else "give text or texts")
+    items = [SourceText(text=_text(body["text"], "text"), index=0)] if "text" in body else None
+    if items is None:
+        items = _items(body["texts"])
+    options = view_options(body, TOP, stats=_bool(body, "stats"))
+    all_layers = _bool(body, "all_layers")
+    layers, heads = _range(body, "layers"), _range(body, "heads")
+    if not all_layers and (layers is not None or heads is not None):
+        raise BadRequest(400, 'layers and heads narrow all_layers: add "all_layers": true')
+    keep = WholeLayers(wanted=all_layers, layers=layers, heads=heads)
+    return RunRequest(items, options, keep, all_layers, _optional_bool(body, "truncate"),
+                      "text" in body)  # fmt: skip
+
+
+def _items(value: Any) -> list[SourceText]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_TEXTS:
+        raise BadRequest(400, f"texts: give a list of 1 to {MAX_TEXTS} texts")
+    items = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) - {"text", "index", "line"}:
+            raise BadRequest(400, 'texts: each is {"text": ..., "index": ..., "line": ...}')
+        line = entry.get("line")
+        if line is not None:
+            line = _int(entry, "line", 0, 0, SIZE_MAX)
+        text = _text(entry.get("text"), "text")
+        items.append(SourceText(text=text, index=_int(entry, "index", 0, 0, SIZE_MAX), line=line))
+    return items
+
+
+def heads_request(body: Any) -> HeadsRequest:
+    """``POST /api/heads``: ``text``, ``from``, ``to``, ``words``."""
+    body = _fields(body, HEADS_FIELDS, ("text", "from", "to"))
+    source, target = _selector(body, "from", True), _selector(body, "to", True)
+    return HeadsRequest(
+        text=_text(body["text"], "text"),
+        source=source.raw,  # type: ignore[union-attr]
+        target=target.raw,  # type: ignore[union-attr]
+        words=_bool(body, "words"),
+        whole=_bool(body, "whole"),
+        truncate=_optional_bool(body, "truncate"),
+    )
+
+
+def diff_request(body: Any) -> DiffRequest:
+    """``POST /api/diff``: ``a``, ``b`` and the view fields (``top`` defaults to 5, as `diff`)."""
+    body = _fields(body, DIFF_FIELDS, ("a", "b"))
+    return DiffRequest(
+        a=_text(body["a"], "a"),
+        b=_text(body["b"], "b"),
+        options=view_options(body, TOP),
+        whole=_bool(body, "whole"),
+        truncate=_optional_bool(body, "truncate"),
+    )
+
+
+def inspect_request(body: Any) -> InspectRequest:
+    """The transport's whole inspection of one text (`grid`)."""
+    body = _fields(body, INSPECT_FIELDS, ("text",))
+    return InspectRequest(_text(body["text"], "text"), _optional_bool(body, "truncate"))

@@ -1,0 +1,99 @@
+"""Serve the application with uvicorn until SIGINT or SIGTERM, then return (exit 0).
+
+The socket is bound here (``--port 0`` picks a free port), the URL is printed only once uvicorn
+accepts connections, and the signals end the server gracefully instead of being re-raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+from attninspect.errors import AttnInspectError
+
+GRACE_SECONDS = 3
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, but a stop signal only stops it (uvicorn re-raises it afterwards)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(number: int, _frame: object) -> None:
+            if self.should_exit and number == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+
+        numbers = [signal.SIGINT, signal.SIGTERM]
+        previous = {number: signal.signal(number, stop) for number in numbers}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on ``host``:``port``, or one clear error."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise AttnInspectError(f"--host {host!r}: {error.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise AttnInspectError(
+            f"cannot listen on {host}:{port}: {error.strerror}; choose another --port"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket, host: str, token: str | None) -> str:
+    """The URL to open: the bound address and port, with the token when there is one."""
+    port = sock.getsockname()[1]
+    shown = host if host not in {"0.0.0.0", "::", ""} else "127.0.0.1"
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    url = f"http://{shown}:{port}/"
+    return f"{url}?token={token}" if token else url
+
+
+def serve(app: object, sock: socket.socket, announce: Callable[[], None]) -> None:
+    """Serve ``app`` on ``sock`` until a stop signal; ``announce`` once connections are taken."""
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACE_SECONDS,
+        timeout_keep_alive=5,
+        server_header=False,
+    )
+    server = Server(config)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.02)
+        if server.started:
+            announce()
+        await task
+
+    asyncio.run(main())
+    sys.stdout.flush()
