@@ -61,7 +61,7 @@ def shapes_table(report):
     """The table writer's factory for `shapes`."""
 
     def make(console):
-        from attninspect.render.shapes_view import shapes_table as render
+        from attninspect.render.shapes_table import shapes_table as render
         from attninspect.render.table import TableWriter
 
         return TableWriter(console, lambda _result, _console: render(report))

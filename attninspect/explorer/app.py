@@ -370,7 +370,7 @@ class ExplorerApp(App[None]):
 
     def ranked(self, answer: str | None) -> None:
         from attninspect.api.flows import search_heads
-        from attninspect.render.heads_view import heads_table
+        from attninspect.render.heads_table import heads_table
 
         pair = _pair(answer or "")
         if pair is None or self.inspection is None:
@@ -399,7 +399,7 @@ class ExplorerApp(App[None]):
     @work(thread=True, exclusive=True, group="text")
     def run_diff(self, text_a: str, text_b: str) -> None:
         """Both sentences through the current view, then A − B, off the interface thread."""
-        from attninspect.render.diff_view import diff_table
+        from attninspect.render.diff_table import diff_table
 
         try:
             options = ViewOptions.parse(**self.state.view_options())

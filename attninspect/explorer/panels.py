@@ -16,8 +16,14 @@ from rich.text import Span, Text
 
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import View
-from attninspect.render.grid import GAP, grid_panels, layout, panel_lines, panel_size
-from attninspect.render.grid import Panel as GridPanel
+from attninspect.render.grid import (
+    GAP,
+    HeadPanel,
+    grid_panels,
+    layout,
+    panel_lines,
+    panel_size,
+)
 from attninspect.render.matrix import label_width_for
 from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
@@ -264,7 +270,7 @@ class GridLayout:
         return column * (self.width + GAP), band * (self.height + 1)
 
 
-def grid_layout(bands: list[list[GridPanel]], length: int, width: int) -> GridLayout:
+def grid_layout(bands: list[list[HeadPanel]], length: int, width: int) -> GridLayout:
     """The geometry `render.grid.layout` gives ``bands`` (one band of heads per layer)."""
     size = panel_size(length, width)
     lines = panel_lines(bands[0][0], size, True)
@@ -273,14 +279,14 @@ def grid_layout(bands: list[list[GridPanel]], length: int, width: int) -> GridLa
     return GridLayout(size, panel_width, len(lines), per_row, len(bands), len(bands[0]))
 
 
-def model_panels(attention: np.ndarray, special: list[bool]) -> list[list[GridPanel]]:
+def model_panels(attention: np.ndarray, special: list[bool]) -> list[list[HeadPanel]]:
     """Every layer x head of (L, H, T, T), as `attninspect grid` draws them (no mean panel)."""
     layers, heads = attention.shape[:2]
     return grid_panels(attention, list(range(layers)), list(range(heads)), special, mean=False)
 
 
 def grid_text(
-    bands: list[list[GridPanel]], geometry: GridLayout, selected: tuple[int, int]
+    bands: list[list[HeadPanel]], geometry: GridLayout, selected: tuple[int, int]
 ) -> Text:
     """The panels laid out as `attninspect grid` does, the selected panel's label reversed."""
     lines = layout(bands, geometry.width * geometry.per_row + GAP * (geometry.per_row - 1),

@@ -27,7 +27,7 @@ POOLING = "mean"
 
 
 @dataclass(frozen=True)
-class Panel:
+class HeadPanel:
     """One heatmap: its label, its (T, T) matrix and its share of attention on special tokens."""
 
     label: str
@@ -53,7 +53,7 @@ def grid_panels(
     special: list[bool],
     mean: bool = True,
     rollout: bool = False,
-) -> list[list[Panel]]:
+) -> list[list[HeadPanel]]:
     """(L, H, T, T) -> one row of panels per chosen layer: its chosen heads, then the head mean
     (with ``rollout``, one panel per layer: the rollout up to it)."""
     mask = np.array(special, dtype=bool)
@@ -65,7 +65,7 @@ def grid_panels(
         ]  # the header says "rollout"; its one panel per layer needs no head
         if mean and attention.shape[1] > 1:
             matrices.append((f"L{layer} mean", attention[layer].mean(axis=0)))
-        bands.append([Panel(label, m, _sink(m, mask)) for label, m in matrices])
+        bands.append([HeadPanel(label, m, _sink(m, mask)) for label, m in matrices])
     return bands
 
 
@@ -76,7 +76,7 @@ def _sink(matrix: np.ndarray, special: np.ndarray) -> float | None:
     return float(matrix[:, special].sum(axis=-1).mean())
 
 
-def panel_lines(panel: Panel, size: int, color: bool) -> list[Text]:
+def panel_lines(panel: HeadPanel, size: int, color: bool) -> list[Text]:
     """The panel as lines of text: label, heatmap (scaled to its own max), sink share."""
     cells = pool(panel.matrix, size)  # (r, c)
     peak = float(cells.max()) if cells.size else 0.0
@@ -113,7 +113,7 @@ def _shade_row(upper: np.ndarray, lower: np.ndarray | None) -> Text:
     return Text("".join(SHADES[step] for step in steps))
 
 
-def layout(bands: list[list[Panel]], width: int, size: int, color: bool) -> list[Text]:
+def layout(bands: list[list[HeadPanel]], width: int, size: int, color: bool) -> list[Text]:
     """All panels side by side in reading order, wrapped to ``width`` columns."""
     rendered = [panel_lines(panel, size, color) for band in bands for panel in band]
     panel_width = max((line.cell_len for p in rendered for line in p), default=0)

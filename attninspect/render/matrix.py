@@ -95,7 +95,7 @@ def fitting_tokens(width: int, cell_width: int, label_width: int) -> int:
 
 
 @dataclass(frozen=True)
-class Grid:
+class TokenMatrix:
     """A square token x token matrix to draw: labels, values and how to print and colour them."""
 
     tokens: list[str]
@@ -107,7 +107,7 @@ class Grid:
     focus: int | None = None
 
 
-def grid_table(grid: Grid, shown: range, label_width: int = LABEL_WIDTH) -> Table:
+def matrix_table(grid: TokenMatrix, shown: range, label_width: int = LABEL_WIDTH) -> Table:
     """Queries down the side, keys across, only the ``shown`` positions."""
     tokens = [printable(token) for token in grid.tokens]
     index_width = len(str(len(tokens) - 1))
@@ -140,10 +140,10 @@ def grid_table(grid: Grid, shown: range, label_width: int = LABEL_WIDTH) -> Tabl
     return table
 
 
-def weight_grid(inspection: Inspection, view: View, precision: int, color: bool) -> Grid:
+def weight_matrix(inspection: Inspection, view: View, precision: int, color: bool) -> TokenMatrix:
     """The selected attention matrix, coloured from 0 to its largest weight."""
     scale_max = float(view.matrix.max()) if view.matrix.size else 1.0
-    return Grid(
+    return TokenMatrix(
         tokens=inspection.tokens,
         special=inspection.special,
         matrix=view.matrix,
@@ -216,7 +216,8 @@ def render_run(
     )
     shown = window(length, size, view.focus)
     parts: list[RenderableType] = [summary(inspection, view, shown), Text()]
-    parts.append(grid_table(weight_grid(inspection, view, precision, color), shown, label_width))
+    cells = weight_matrix(inspection, view, precision, color)
+    parts.append(matrix_table(cells, shown, label_width))
     note = window_note(shown, length)
     if note is not None:
         parts.append(note)

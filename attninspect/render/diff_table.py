@@ -11,7 +11,13 @@ from rich.text import Text
 from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import window
-from attninspect.render.matrix import Grid, fitting_tokens, grid_table, label_width_for, window_note
+from attninspect.render.matrix import (
+    TokenMatrix,
+    fitting_tokens,
+    label_width_for,
+    matrix_table,
+    window_note,
+)
 from attninspect.render.palette import delta_style, diverging_legend
 from attninspect.safe_text import printable
 
@@ -85,7 +91,7 @@ def _delta_matrix(
     if diff.view_a.focus is not None:
         pair_index = {a: p for p, (a, _) in enumerate(diff.alignment.pairs)}
         focus = pair_index.get(diff.view_a.focus)
-    grid = Grid(
+    grid = TokenMatrix(
         tokens=labels,
         special=[diff.a.special[a] for a, _ in diff.alignment.pairs],
         matrix=diff.paired,
@@ -97,7 +103,7 @@ def _delta_matrix(
     label_width = label_width_for(labels)
     size = len(labels) if full else fitting_tokens(console.width, precision + 3, label_width)
     shown = window(len(labels), size, focus)
-    matrix = grid_table(grid, shown, label_width)
+    matrix = matrix_table(grid, shown, label_width)
     parts: list[RenderableType] = [Text("A − B", style="bold"), matrix]
     note = window_note(shown, len(labels))
     if note is not None:
