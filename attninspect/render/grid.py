@@ -28,10 +28,10 @@ POOLING = "mean"
 
 @dataclass(frozen=True)
 class HeadPanel:
-    """One heatmap: its label, its (T, T) matrix and its share of attention on special tokens."""
+    """One heatmap: its label, its (Tq, Tk) matrix and its share of attention on special tokens."""
 
     label: str
-    matrix: np.ndarray  # (T, T)
+    matrix: np.ndarray  # (Tq, Tk)
     sink: float | None = None
 
 
@@ -54,8 +54,8 @@ def grid_panels(
     mean: bool = True,
     rollout: bool = False,
 ) -> list[list[HeadPanel]]:
-    """(L, H, T, T) -> one row of panels per chosen layer: its chosen heads, then the head mean
-    (with ``rollout``, one panel per layer: the rollout up to it)."""
+    """(L, H, Tq, Tk) -> one row of panels per chosen layer: its chosen heads, then the head mean
+    (with ``rollout``, one panel per layer: the rollout up to it). ``special`` marks the keys."""
     mask = np.array(special, dtype=bool)
     bands = []
     for layer in layers:
@@ -147,14 +147,23 @@ def panel_size(length: int, width: int, most: int = 16) -> int:
     return max(1, min(length, most, width))
 
 
-def pooling_note(length: int, size: int, color: bool) -> str:
-    """One line that says how cells were pooled and how colour maps to weight."""
+def pooling_note(length: int, size: int, color: bool, key_length: int | None = None) -> str:
+    """One line that says how cells were pooled and how colour maps to weight (``key_length``:
+    the columns, where they are not the ``length`` rows)."""
     scale = "viridis" if color else "' ░▒▓█'"
-    pooled = (
-        f"{length} tokens pooled to {size} cells ({POOLING} over blocks)"
-        if length > size
-        else f"{length} tokens, a cell each"
-    )
+    if key_length is None or key_length == length:
+        pooled = (
+            f"{length} tokens pooled to {size} cells ({POOLING} over blocks)"
+            if length > size
+            else f"{length} tokens, a cell each"
+        )
+    else:
+        pooled = (
+            f"{length} query × {key_length} key tokens pooled to at most {size} cells a side "
+            f"({POOLING} over blocks)"
+            if max(length, key_length) > size
+            else f"{length} query × {key_length} key tokens, a cell each"
+        )
     return f"{pooled} · 2 rows per line · {scale} low→high, per-panel scale"
 
 
@@ -169,20 +178,33 @@ def write_grid(
     """The whole `grid` output: what was run, how cells were pooled, then the panels."""
     layers, heads = chosen
     width = console.width
-    size = panel_size(inspection.length, width)
+    rows, columns = inspection.query_length, inspection.key_length
+    size = panel_size(max(rows, columns), width)
     header = Text(printable(inspection.model), style="bold")
     heads_count = "" if rollout else f" × {_count(inspection.num_heads, 'head')}"
     header.append(
-        f"  {_count(inspection.num_layers, 'layer')}{heads_count} · "
-        f"{_count(inspection.length, 'token')}{note}",
+        f"  {_count(inspection.num_layers, 'layer')}{heads_count} · {_tokens(inspection)}{note}",
         style="dim",
     )
     console.print(header)
-    console.print(Text(pooling_note(inspection.length, size, color), style="dim"))
+    keys = None if inspection.square else columns
+    console.print(Text(pooling_note(rows, size, color, keys), style="dim"))
     console.print()
-    bands = grid_panels(inspection.attention, layers, heads, inspection.special, rollout=rollout)
+    special = inspection.keys.special  # the sink share is attention on special keys
+    bands = grid_panels(inspection.attention, layers, heads, special, rollout=rollout)
     for line in layout(bands, width, size, color):
         console.print(line)
+
+
+def _tokens(inspection: Inspection) -> str:
+    """``9 tokens``, or for other kinds ``5 target × 7 source tokens (cross attention)``."""
+    if inspection.sides is None:
+        return _count(inspection.length, "token")
+    rows, columns = inspection.sides
+    return (
+        f"{inspection.query_length} {rows} × {inspection.key_length} {columns} tokens "
+        f"({inspection.kind} attention)"
+    )
 
 
 def _count(number: int, noun: str) -> str:
