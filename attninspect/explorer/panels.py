@@ -31,6 +31,7 @@ from attninspect.safe_text import printable
 CELL = 4  # "0.30"
 HEADER_LINES = 3  # key indices, key tokens, rule
 LEVELS = 255  # colour steps between 0 and the largest weight
+SHORT_SIDES = {"target": "tgt", "source": "src"}
 
 
 @lru_cache(maxsize=LEVELS + 1)
@@ -155,8 +156,11 @@ def matrix_segments(
     lines.add(" " * window.label_width)
     lines.add("".join(f" {key:>{CELL}}" for key in window.keys), "dim")
     lines.newline()
-    rows, columns = shown.sides or ("from", "to")
-    lines.add(fit_cells(f"{rows}↓ {columns}→", window.label_width), "dim")
+    corner = "from↓ to→"
+    if shown.sides is not None:  # short: row labels may be only 8 cells wide
+        rows, columns = (SHORT_SIDES.get(side, side) for side in shown.sides)
+        corner = f"{rows}↓{columns}→"
+    lines.add(fit_cells(corner, window.label_width), "dim")
     for key in window.keys:
         lines.add(" ")
         lines.add(
