@@ -6,7 +6,13 @@ import dataclasses
 
 import numpy as np
 
-from attninspect.analysis.alignment import TextDiff, align_tokens, focus_changes, paired_delta
+from attninspect.analysis.alignment import (
+    TextDiff,
+    align_tokens,
+    focus_changes,
+    key_alignment,
+    paired_delta,
+)
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions, analyse, focus_index, make_view
 from attninspect.analysis.selection import focus_rows
@@ -19,17 +25,19 @@ def compare_texts(a: Inspection, b: Inspection, options: ViewOptions) -> TextDif
     analysed_a, analysed_b = analyse(a, options), analyse(b, options)
     shown_a, shown_b = analysed_a.inspection, analysed_b.inspection
     alignment = align_tokens(shown_a.tokens, shown_b.tokens)
+    keys = key_alignment(shown_a, shown_b)  # None: the keys pair as the queries do
     focus_a = focus_index(options, shown_a)
     focus_b, changes = None, None
     if focus_a is not None:
         focus_b = partner_focus(options, alignment.pairs, shown_a, focus_a)
-        rows_a = focus_rows(shown_a.attention, focus_a, analysed_a.head)  # (L, T_a)
-        rows_b = focus_rows(shown_b.attention, focus_b, analysed_b.head)  # (L, T_b)
-        changes = focus_changes(rows_a, rows_b, shown_a.tokens, alignment, options.top)
+        rows_a = focus_rows(shown_a.attention, focus_a, analysed_a.head)  # (L, Tk_a)
+        rows_b = focus_rows(shown_b.attention, focus_b, analysed_b.head)  # (L, Tk_b)
+        key_pairs = keys or alignment
+        changes = focus_changes(rows_a, rows_b, shown_a.key_tokens, key_pairs, options.top)
     view_a = make_view(analysed_a, options, focus_a)
     view_b = make_view(analysed_b, options, focus_b)
-    delta = paired_delta(view_a.matrix, view_b.matrix, alignment)
-    return TextDiff(shown_a, shown_b, view_a, view_b, alignment, delta, changes)
+    delta = paired_delta(view_a.matrix, view_b.matrix, alignment, keys)
+    return TextDiff(shown_a, shown_b, view_a, view_b, alignment, delta, changes, keys)
 
 
 def rollout(attention: np.ndarray) -> np.ndarray:

@@ -46,11 +46,28 @@ def align_tokens(tokens_a: list[str], tokens_b: list[str]) -> Alignment:
     )
 
 
-def paired_delta(matrix_a: np.ndarray, matrix_b: np.ndarray, alignment: Alignment) -> np.ndarray:
-    """A − B over the paired tokens: (P, P), rows and columns in A's order."""
+def key_alignment(a: Inspection, b: Inspection) -> Alignment | None:
+    """How the key tokens of two texts pair, where they are not the query tokens (cross
+    attention); None for self-attention, whose keys pair as its queries do."""
+    if a.square and b.square:
+        return None
+    return align_tokens(a.key_tokens, b.key_tokens)
+
+
+def paired_delta(
+    matrix_a: np.ndarray,
+    matrix_b: np.ndarray,
+    alignment: Alignment,
+    keys: Alignment | None = None,
+) -> np.ndarray:
+    """A − B over the paired tokens: (P, Pk), rows and columns in A's order; ``keys`` pairs the
+    columns (None: as ``alignment`` pairs the rows)."""
+    keys = alignment if keys is None else keys
     rows_a = [a for a, _ in alignment.pairs]
     rows_b = [b for _, b in alignment.pairs]
-    return matrix_a[np.ix_(rows_a, rows_a)] - matrix_b[np.ix_(rows_b, rows_b)]
+    columns_a = [a for a, _ in keys.pairs]
+    columns_b = [b for _, b in keys.pairs]
+    return matrix_a[np.ix_(rows_a, columns_a)] - matrix_b[np.ix_(rows_b, columns_b)]
 
 
 @dataclass(frozen=True)
@@ -76,7 +93,8 @@ def focus_changes(
 ) -> list[list[FocusChange]]:
     """Per layer, the ``top`` paired keys whose weight from the focus token changed most.
 
-    ``rows_a`` and ``rows_b`` are the focus rows per layer, (L, T_a) and (L, T_b).
+    ``rows_a`` and ``rows_b`` are the focus rows per layer, (L, Tk_a) and (L, Tk_b);
+    ``tokens_a`` are A's key tokens and ``alignment`` pairs the keys.
     """
     keys_a = np.array([a for a, _ in alignment.pairs], dtype=int)
     keys_b = np.array([b for _, b in alignment.pairs], dtype=int)
@@ -101,10 +119,16 @@ class TextDiff:
     b: Inspection
     view_a: View
     view_b: View
-    alignment: Alignment
-    paired: np.ndarray  # (P, P): A − B over paired tokens, in A's order
+    alignment: Alignment  # the query tokens (rows)
+    paired: np.ndarray  # (P, Pk): A − B over paired tokens, in A's order
     changes: list[list[FocusChange]] | None
+    key_alignment: Alignment | None = None  # the key tokens (columns); None: as the rows
+
+    @property
+    def keys(self) -> Alignment:
+        """How the key tokens (columns) pair."""
+        return self.alignment if self.key_alignment is None else self.key_alignment
 
     @property
     def same_length(self) -> bool:
-        return self.a.length == self.b.length
+        return self.a.length == self.b.length and self.a.key_length == self.b.key_length

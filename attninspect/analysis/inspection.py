@@ -13,6 +13,12 @@ if TYPE_CHECKING:
 
 AttentionKind = Literal["self", "encoder", "decoder", "cross"]
 ATTENTION_KINDS: tuple[AttentionKind, ...] = ("self", "encoder", "decoder", "cross")
+# Which text each axis of an encoder–decoder kind holds: (rows / queries, columns / keys).
+AXIS_SIDES: dict[AttentionKind, tuple[str, str]] = {
+    "encoder": ("source", "source"),
+    "decoder": ("target", "target"),
+    "cross": ("target", "source"),
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,21 @@ class Inspection:
     def square(self) -> bool:
         """Whether queries and keys are one token list (self-attention)."""
         return self.key_axis is None
+
+    @property
+    def sides(self) -> tuple[str, str] | None:
+        """The text of the rows and of the columns ("source", "target"); None for self."""
+        return AXIS_SIDES.get(self.kind)
+
+    def side_tokens(self) -> dict[str, list[str]]:
+        """The tokens of each side this text's kinds show: ``{"source": [...], "target": [...]}``
+        (empty for self-attention)."""
+        found: dict[str, list[str]] = {}
+        for each in (self, *self.others.values()):
+            if each.sides is not None:
+                found.setdefault(each.sides[0], each.query_tokens)
+                found.setdefault(each.sides[1], each.key_tokens)
+        return dict(sorted(found.items()))
 
     @property
     def kinds(self) -> list[AttentionKind]:

@@ -12,6 +12,7 @@ from attninspect.analysis.alignment import (
     TextDiff,
     align_tokens,
     focus_changes,
+    key_alignment,
     paired_delta,
 )
 from attninspect.analysis.head_ranking import HeadDigest, HeadSearch, rank_heads
@@ -68,9 +69,10 @@ class DiffPlan:
     """What `diff` settles from the tokens alone, before any layer: how the texts align and
     where the focus token is in each (B's focus as the ``@index`` selector of its partner)."""
 
-    alignment: Alignment
+    alignment: Alignment  # the query tokens (rows)
     focus_a: int | None
     options_b: ViewOptions
+    keys: Alignment | None = None  # the key tokens (columns); None: as the rows
 
 
 def plan_diff(base_a: Inspection, base_b: Inspection, options: ViewOptions) -> DiffPlan:
@@ -83,7 +85,7 @@ def plan_diff(base_a: Inspection, base_b: Inspection, options: ViewOptions) -> D
     if focus_a is not None:
         focus_b = partner_focus(options, alignment.pairs, shown_a, focus_a)
         options_b = dataclasses.replace(options, focus=parse_selector(f"@{focus_b}"))
-    return DiffPlan(alignment, focus_a, options_b)
+    return DiffPlan(alignment, focus_a, options_b, key_alignment(shown_a, shown_b))
 
 
 def diff_of(
@@ -92,10 +94,11 @@ def diff_of(
     b: tuple[Inspection, View, np.ndarray | None],
     top: int,
 ) -> TextDiff:
-    """The `TextDiff` of two streamed texts: (analysed inspection, view, focus rows (L, T'))."""
+    """The `TextDiff` of two streamed texts: (analysed inspection, view, focus rows (L, Tk'))."""
     (shown_a, view_a, rows_a), (shown_b, view_b, rows_b) = a, b
     changes = None
     if plan.focus_a is not None and rows_a is not None and rows_b is not None:
-        changes = focus_changes(rows_a, rows_b, shown_a.tokens, plan.alignment, top)
-    delta = paired_delta(view_a.matrix, view_b.matrix, plan.alignment)
-    return TextDiff(shown_a, shown_b, view_a, view_b, plan.alignment, delta, changes)
+        key_pairs = plan.keys or plan.alignment
+        changes = focus_changes(rows_a, rows_b, shown_a.key_tokens, key_pairs, top)
+    delta = paired_delta(view_a.matrix, view_b.matrix, plan.alignment, plan.keys)
+    return TextDiff(shown_a, shown_b, view_a, view_b, plan.alignment, delta, changes, plan.keys)

@@ -111,7 +111,7 @@ def diff_table(precision: int, full: bool) -> Callable[[Console], Writer]:
     """The table writer's factory for `diff`."""
 
     def make(console: Console) -> Writer:
-        from attninspect.render.diff_view import diff_table as render
+        from attninspect.render.diff_table import diff_table as render
         from attninspect.render.table import TableWriter
 
         return TableWriter(console, lambda result, con: render(result.diff, con, precision, full))

@@ -122,7 +122,7 @@ def heads_table(top: int) -> Callable[[Console], Writer]:
     """The table writer's factory for `heads`."""
 
     def make(console: Console) -> Writer:
-        from attninspect.render.heads_view import heads_table as render
+        from attninspect.render.heads_table import heads_table as render
         from attninspect.render.table import TableWriter
 
         color = console.color_system is not None

@@ -73,7 +73,7 @@ def heads_picture(kind: str, dpi: int, search: HeadSearch) -> bytes:
     scores = np.zeros((inspection.num_layers, inspection.num_heads))  # (L, H)
     for score in search.scores:
         scores[score.layer, score.head] = score.weight
-    source, target = inspection.tokens[search.source], inspection.tokens[search.target]
+    source, target = inspection.query_tokens[search.source], inspection.key_tokens[search.target]
     title = f"{inspection.model}\nweight {source} (@{search.source}) → {target} (@{search.target})"
     best = max(search.scores, key=lambda score: score.weight)
     return render(kind, dpi, inspection, scores, title, (best.layer, best.head))
@@ -84,11 +84,12 @@ def diff_picture(kind: str, dpi: int, comparison: TextDiff) -> bytes:
     from attninspect.render.pictures import diff_picture as render
 
     a, b, view = comparison.a, comparison.b, comparison.view_a
-    pairs = comparison.alignment.pairs
-    rows = [_pair_label(a.tokens[i], b.tokens[j]) for i, j in pairs]
+    rows = [_pair_label(a.tokens[i], b.tokens[j]) for i, j in comparison.alignment.pairs]
+    key_pairs = (comparison.key_alignment or comparison.alignment).pairs
+    columns = [_pair_label(a.key_tokens[i], b.key_tokens[j]) for i, j in key_pairs]
     title = f"A − B, {_view_title(a, view)}"
     selection: tuple[int, HeadChoice] = (view.layer, "mean" if view.head == "max" else view.head)
-    return render(kind, dpi, (a, b), (comparison.paired, rows, rows), title, selection)
+    return render(kind, dpi, (a, b), (comparison.paired, rows, columns), title, selection)
 
 
 def _pair_label(token_a: str, token_b: str) -> str:

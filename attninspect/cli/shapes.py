@@ -84,7 +84,7 @@ def shapes_table(report: ShapeReport) -> Callable[[Console], Writer]:
     """The table writer's factory for `shapes`."""
 
     def make(console: Console) -> Writer:
-        from attninspect.render.shapes_view import shapes_table as render
+        from attninspect.render.shapes_table import shapes_table as render
         from attninspect.render.table import TableWriter
 
         return TableWriter(console, lambda _result, _console: render(report))

@@ -236,14 +236,15 @@ class ExplorerApp(App[None]):
             return
         window = panels.fit_window(
             shown.tokens, matrix.content_size.width, matrix.content_size.height,
-            self.start, self.cursor,
+            self.start, self.cursor, _key_window(shown, view),
         )  # fmt: skip
         self.start = window.start
         matrix.show(panels.matrix_segments(shown, view, window, self.cursor, True), window)
         self.update_once("#sentence", (shown.text,), lambda: sentence_text(shown.text))
-        tokens_key = (tuple(shown.tokens), tuple(shown.special), window)
+        tokens_key = (tuple(shown.tokens), tuple(shown.special), shown.key_axis, window)
         self.update_once("#tokens", tokens_key, lambda: panels.tokens_text(shown, window))
-        self.query_one("#note", Panel).show(panels.matrix_note(view, window, shown.length))
+        note = panels.matrix_note(view, window, shown.query_length, shown.key_length)
+        self.query_one("#note", Panel).show(note)
         focus_key = "none" if view.focus is None else object()  # a focus list: always redrawn
         width = self.size.width - 2
         self.update_once("#focus", focus_key, lambda: panels.focus_text(shown, view, width))
@@ -286,6 +287,9 @@ class ExplorerApp(App[None]):
         self.change(self.state.move_head(step, self.inspection.num_heads))
 
     def action_toggle(self, name: str) -> None:
+        if name == "rollout" and self.inspection is not None and not self.inspection.square:
+            self.warn(f"rollout needs self-attention; this is {self.inspection.kind} attention")
+            return
         self.change(self.state.toggle(name))
 
     def action_cursor(self, step: int) -> None:
@@ -354,7 +358,7 @@ class ExplorerApp(App[None]):
         shown, _ = views.view(options)
         layer = self.state.layer % shown.num_layers  # -1 until a view has been shown
         selected = (layer, self.state.head if isinstance(self.state.head, int) else 0)
-        grid = GridScreen(shown.attention, shown.special, selected, self.size.width - 4)
+        grid = GridScreen(shown.attention, shown.keys.special, selected, self.size.width - 4)
         self.push_screen(grid, self.opened)
         self.show_status()
 
@@ -370,7 +374,7 @@ class ExplorerApp(App[None]):
 
     def ranked(self, answer: str | None) -> None:
         from attninspect.api.flows import search_heads
-        from attninspect.render.heads_view import heads_table
+        from attninspect.render.heads_table import heads_table
 
         pair = _pair(answer or "")
         if pair is None or self.inspection is None:
@@ -399,7 +403,7 @@ class ExplorerApp(App[None]):
     @work(thread=True, exclusive=True, group="text")
     def run_diff(self, text_a: str, text_b: str) -> None:
         """Both sentences through the current view, then A − B, off the interface thread."""
-        from attninspect.render.diff_view import diff_table
+        from attninspect.render.diff_table import diff_table
 
         try:
             options = ViewOptions.parse(**self.state.view_options())
@@ -435,6 +439,14 @@ class ExplorerApp(App[None]):
             return
         message = f"saved {printable(str(path.resolve()))} ({size:,} bytes)"
         self.call_from_thread(self.notify, message, markup=False)
+
+
+def _key_window(shown: Inspection, view: View) -> tuple[int, int | None] | None:
+    """For cross attention, how many key columns there are and which to keep in sight (the key
+    the focus token attends to most); None for self-attention, whose columns follow the rows."""
+    if shown.square:
+        return None
+    return shown.key_length, view.focus_top[0].index if view.focus_top else None
 
 
 def sentence_text(text: str) -> Text:

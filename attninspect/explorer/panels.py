@@ -14,10 +14,16 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
 
-from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.inspection import Inspection, TokenAxis
 from attninspect.analysis.selection import View
-from attninspect.render.grid import GAP, grid_panels, layout, panel_lines, panel_size
-from attninspect.render.grid import Panel as GridPanel
+from attninspect.render.grid import (
+    GAP,
+    HeadPanel,
+    grid_panels,
+    layout,
+    panel_lines,
+    panel_size,
+)
 from attninspect.render.matrix import label_width_for
 from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
@@ -25,6 +31,7 @@ from attninspect.safe_text import printable
 CELL = 4  # "0.30"
 HEADER_LINES = 3  # key indices, key tokens, rule
 LEVELS = 255  # colour steps between 0 and the largest weight
+SHORT_SIDES = {"target": "tgt", "source": "src"}
 
 
 @lru_cache(maxsize=LEVELS + 1)
@@ -60,21 +67,28 @@ class MatrixWindow:
 
 
 def fit_window(
-    tokens: list[str], width: int, height: int, start: int, keep: int | None
+    tokens: list[str],
+    width: int,
+    height: int,
+    start: int,
+    keep: int | None,
+    keys: tuple[int, int | None] | None = None,
 ) -> MatrixWindow:
-    """As many rows and columns as fit ``width`` x ``height``: rows from ``start``, moved just
-    enough to keep row ``keep`` in sight; columns from 0, or centred on ``keep`` when not all
-    fit."""
+    """As many query rows and key columns as fit ``width`` x ``height``, each way on its own:
+    rows from ``start``, moved just enough to keep row ``keep`` in sight; columns from 0, or
+    centred when not all fit — on ``keep`` for self-attention, and on the second of ``keys``
+    (how many key tokens there are, and which to centre on) where the keys are other tokens."""
     length = len(tokens)
+    key_length, key_keep = keys if keys is not None else (length, keep)
     label_width = label_width_for(tokens)
-    columns = max(1, min(length, (width - label_width) // (CELL + 1)))
+    columns = max(1, min(key_length, (width - label_width) // (CELL + 1)))
     size = max(1, min(length, height - HEADER_LINES))
     if keep is not None:
         start = min(start, keep) if keep < start + size else keep - size + 1
     start = min(max(start, 0), length - size)
     column_start = 0
-    if keep is not None and columns < length:
-        column_start = min(max(keep - columns // 2, 0), length - columns)
+    if key_keep is not None and columns < key_length:
+        column_start = min(max(key_keep - columns // 2, 0), key_length - columns)
     return MatrixWindow(start, size, label_width, column_start, columns)
 
 
@@ -132,15 +146,22 @@ def matrix_segments(
 ) -> Segments:
     """Queries down the side, keys across, each weight coloured on viridis from 0 to the max."""
     tokens = [printable(token) for token in shown.tokens]
-    scale = float(view.matrix.max()) if view.matrix.size else 1.0
+    keys = shown.keys
+    scale = float(view.matrix.max()) if view.matrix.size else 1.0  # view.matrix: (Tq, Tk)
     lines = Segments()
     lines.add(" " * window.label_width)
     lines.add("".join(f" {key:>{CELL}}" for key in window.keys), "dim")
     lines.newline()
-    lines.add(fit_cells("from↓ to→", window.label_width), "dim")
+    corner = "from↓ to→"
+    if shown.sides is not None:  # short: row labels may be only 8 cells wide
+        rows, columns = (SHORT_SIDES.get(side, side) for side in shown.sides)
+        corner = f"{rows}↓{columns}→"
+    lines.add(fit_cells(corner, window.label_width), "dim")
     for key in window.keys:
         lines.add(" ")
-        lines.add(fit_cells(tokens[key], CELL), "italic" if shown.special[key] else "")
+        lines.add(
+            fit_cells(printable(keys.tokens[key]), CELL), "italic" if keys.special[key] else ""
+        )
     lines.newline()
     lines.add("─" * (window.label_width + window.columns * (CELL + 1)))
     for query in window.shown:
@@ -165,34 +186,54 @@ def _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color)
         lines.add(f"{value:.2f}"[-CELL:], cell_style(level) if color else "")
 
 
-def matrix_note(view: View, window: MatrixWindow, length: int) -> Text:
-    """The colour scale, what max over heads means, and which tokens are in sight."""
+def matrix_note(
+    view: View, window: MatrixWindow, length: int, key_length: int | None = None
+) -> Text:
+    """The colour scale, what max over heads means, and which query rows and key columns are
+    in sight (of ``length`` and ``key_length``)."""
     rows = "max over heads: rows need not sum to 1" if view.head == "max" else ""
     note = legend(float(view.matrix.max()) if view.matrix.size else 1.0, 2, rows)
-    if window.size < length or window.columns < length:
+    key_length = length if key_length is None else key_length
+    if window.size < length or window.columns < key_length:
         rows, keys = window.shown, window.keys
+        if key_length == length:
+            where = f"columns {keys.start}..{keys.stop - 1} of 0..{length - 1}"
+        else:
+            where = f"columns {keys.start}..{keys.stop - 1}; {length} rows × {key_length} columns"
         note.append(
-            f"\nin sight: rows {rows.start}..{rows.stop - 1}, columns {keys.start}..{keys.stop - 1}"
-            f" of 0..{length - 1}; j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll",
+            f"\nin sight: rows {rows.start}..{rows.stop - 1}, {where}; "
+            "j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll",
             style="yellow",
         )
     return note
 
 
 def tokens_text(shown: Inspection, window: MatrixWindow) -> Text:
-    """The sentence's tokens with their positions; those in the matrix window are bright."""
+    """The sentence's tokens with their positions; those in the matrix window are bright. Where
+    the keys are other tokens (cross attention), the query tokens, then the key tokens."""
     lines = Lines()
-    lines.add(f"tokens ({shown.length})  ", "bold")
-    for index, token in enumerate(shown.tokens):
-        style = "" if index in window.shown or index in window.keys else "dim"
-        if shown.special[index]:
+    if shown.square:
+        in_sight = set(window.shown) | set(window.keys)
+        _token_run(lines, f"tokens ({shown.length})  ", shown.query_axis, in_sight)
+    else:
+        rows, columns = shown.sides or ("query", "key")
+        _token_run(lines, f"{rows} ({shown.query_length})  ", shown.query_axis, set(window.shown))
+        lines.add("\n")
+        _token_run(lines, f"{columns} ({shown.key_length})  ", shown.keys, set(window.keys))
+    text = lines.text()
+    text.no_wrap, text.overflow = False, "fold"
+    return text
+
+
+def _token_run(lines: Lines, title: str, axis: TokenAxis, in_sight: set[int]) -> None:
+    lines.add(title, "bold")
+    for index, token in enumerate(axis.tokens):
+        style = "" if index in in_sight else "dim"
+        if axis.special[index]:
             style += " italic"
         lines.add(f"{index}:", "dim")
         lines.add(printable(token), style.strip())
         lines.add("  ")
-    text = lines.text()
-    text.no_wrap, text.overflow = False, "fold"
-    return text
 
 
 FOCUS_ENTRY = 22  # "token      0.12    "
@@ -215,7 +256,7 @@ def focus_text(shown: Inspection, view: View, width: int = 120) -> Text:
         lines.newline()
         lines.add(f"{'▶' if current else ' '}{layer:>3}  ", "bold" if current else "")
         for entry in ranked[: max(1, (width - 6) // FOCUS_ENTRY)]:
-            lines.add(fit_cells(printable(shown.tokens[entry.index]), 10) + " ")
+            lines.add(fit_cells(printable(shown.key_tokens[entry.index]), 10) + " ")
             lines.add(f"{entry.weight:.2f}", "bold cyan")
             lines.add("    ")
     return Text(lines.plain, spans=_spans(lines), no_wrap=True, overflow="crop")
@@ -260,8 +301,9 @@ class GridLayout:
         return column * (self.width + GAP), band * (self.height + 1)
 
 
-def grid_layout(bands: list[list[GridPanel]], length: int, width: int) -> GridLayout:
-    """The geometry `render.grid.layout` gives ``bands`` (one band of heads per layer)."""
+def grid_layout(bands: list[list[HeadPanel]], length: int, width: int) -> GridLayout:
+    """The geometry `render.grid.layout` gives ``bands`` (one band of heads per layer);
+    ``length``: the longer side of a matrix, as `attninspect grid` sizes its panels."""
     size = panel_size(length, width)
     lines = panel_lines(bands[0][0], size, True)
     panel_width = max(line.cell_len for line in lines)
@@ -269,14 +311,15 @@ def grid_layout(bands: list[list[GridPanel]], length: int, width: int) -> GridLa
     return GridLayout(size, panel_width, len(lines), per_row, len(bands), len(bands[0]))
 
 
-def model_panels(attention: np.ndarray, special: list[bool]) -> list[list[GridPanel]]:
-    """Every layer x head of (L, H, T, T), as `attninspect grid` draws them (no mean panel)."""
+def model_panels(attention: np.ndarray, special: list[bool]) -> list[list[HeadPanel]]:
+    """Every layer x head of (L, H, Tq, Tk), as `attninspect grid` draws them (no mean panel);
+    ``special`` marks the keys."""
     layers, heads = attention.shape[:2]
     return grid_panels(attention, list(range(layers)), list(range(heads)), special, mean=False)
 
 
 def grid_text(
-    bands: list[list[GridPanel]], geometry: GridLayout, selected: tuple[int, int]
+    bands: list[list[HeadPanel]], geometry: GridLayout, selected: tuple[int, int]
 ) -> Text:
     """The panels laid out as `attninspect grid` does, the selected panel's label reversed."""
     lines = layout(bands, geometry.width * geometry.per_row + GAP * (geometry.per_row - 1),

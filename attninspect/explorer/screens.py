@@ -129,8 +129,9 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
         with Vertical():
             yield Label(Text("model view: every layer × head, as `attninspect grid`", style="bold"))
             grid = ModelGrid(self.attention, self.special, self.selected, self.width)
-            length = self.attention.shape[-1]
-            yield Label(Text(pooling_note(length, grid.geometry.size, True), style="dim"))
+            rows, columns = self.attention.shape[-2:]  # (L, H, Tq, Tk)
+            keys = None if rows == columns else columns
+            yield Label(Text(pooling_note(rows, grid.geometry.size, True, keys), style="dim"))
             with VerticalScroll():
                 yield grid
             yield Label(Text("arrows: move · Enter or click: open · Esc: back", style="dim"))

@@ -116,9 +116,9 @@ class ModelGrid(Widget, can_focus=True):
         self, attention: np.ndarray, special: list[bool], selected: tuple[int, int], width: int
     ) -> None:
         super().__init__(id="model-grid")
-        self.bands = model_panels(attention, special)  # (L, H, T, T), as `attninspect grid`
+        self.bands = model_panels(attention, special)  # (L, H, Tq, Tk), as `attninspect grid`
         self.selected = selected
-        self.geometry: GridLayout = grid_layout(self.bands, attention.shape[-1], width)
+        self.geometry: GridLayout = grid_layout(self.bands, max(attention.shape[-2:]), width)
         self.shape = attention.shape[:2]
         self.text = grid_text(self.bands, self.geometry, selected)
 

@@ -31,9 +31,9 @@ CSV_COLUMNS = (
 
 
 def _ranked(inspection: Inspection, entries: list[Ranked]) -> list[dict[str, Any]]:
-    return [
-        {"token": inspection.tokens[e.index], "index": e.index, "weight": e.weight} for e in entries
-    ]
+    """A top-K list of key tokens (what the focus token attends to)."""
+    keys = inspection.key_tokens
+    return [{"token": keys[e.index], "index": e.index, "weight": e.weight} for e in entries]
 
 
 def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> dict[str, Any]:
@@ -48,6 +48,7 @@ def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> 
         "causal": inspection.causal,
         "tokens": inspection.tokens,
         "special": inspection.special,
+        **_axes(inspection),
         "shapes": inspection.shapes,
         "layer": view.layer,
         "head": view.head,
@@ -77,6 +78,22 @@ def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> 
         record.update(_all_attention(inspection))
     record["seconds"] = round(inspection.seconds, 6)
     return record
+
+
+def _axes(inspection: Inspection) -> dict[str, Any]:
+    """Which attention this is and its two token axes (``tokens`` are the query tokens); for
+    the kinds of an encoder–decoder model, the keys' special flags and each side's tokens."""
+    found: dict[str, Any] = {
+        "attention_kind": inspection.kind,
+        "query_tokens": inspection.query_tokens,
+        "key_tokens": inspection.key_tokens,
+    }
+    if inspection.sides is not None:
+        found["key_special"] = inspection.keys.special
+        found.update(
+            {f"{side}_tokens": tokens for side, tokens in inspection.side_tokens().items()}
+        )
+    return found
 
 
 def _all_attention(inspection: Inspection) -> dict[str, Any]:
@@ -115,7 +132,7 @@ UNSAFE_IN_JSON = re.compile(
 
 def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
     """Tidy long rows, one per (layer, head, query, key)."""
-    tokens = inspection.tokens
+    tokens, keys = inspection.query_tokens, inspection.key_tokens
     if all_layers:
         blocks = [
             (layer, head, inspection.attention[i, j])
@@ -124,7 +141,7 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
         ]
     else:
         blocks = [(view.layer, view.head, view.matrix)]
-    for layer, head, matrix in blocks:
+    for layer, head, matrix in blocks:  # (Tq, Tk) each
         for query, row in enumerate(matrix.tolist()):
             query_token = tokens[query]
             for key, weight in enumerate(row):
@@ -135,7 +152,7 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
                     query,
                     query_token,
                     key,
-                    tokens[key],
+                    keys[key],
                     weight,
                 )
 
@@ -166,7 +183,9 @@ def stats_rows(inspection: Inspection, view: View):
 
 def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
     """One layout for any number N of texts: `texts` (N strings) and, for i in 0..N-1,
-    `tokens_i` (strings) and `attention_i` (float32, [L, H, T, T])."""
+    `tokens_i` (the query tokens) and `attention_i` (float32, [L, H, Tq, Tk]); for the kinds of
+    an encoder–decoder model also `key_tokens_i`, `source_tokens_i`, `target_tokens_i` and each
+    kind's `<kind>_attention_i`."""
     arrays: dict[str, np.ndarray] = {
         "texts": np.array([inspection.text for inspection in inspections], dtype=np.str_)
     }
@@ -174,6 +193,21 @@ def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
         arrays[f"tokens_{number}"] = np.array(inspection.tokens, dtype=np.str_)
         arrays[f"attention_{number}"] = inspection.attention.astype(np.float32, copy=False)
         arrays.update(_narrowed(inspection, f"_{number}"))
+        arrays.update(_kinds(inspection, f"_{number}"))
+    return arrays
+
+
+def _kinds(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
+    """The key tokens, each side's tokens and every kind's [L, H, Tq, Tk] attention; nothing
+    for self-attention."""
+    if inspection.sides is None:
+        return {}
+    arrays = {f"key_tokens{suffix}": np.array(inspection.key_tokens, dtype=np.str_)}
+    for side, tokens in inspection.side_tokens().items():
+        arrays[f"{side}_tokens{suffix}"] = np.array(tokens, dtype=np.str_)
+    for kind in inspection.kinds:
+        attention = inspection.of_kind(kind).attention  # (L, H, Tq, Tk)
+        arrays[f"{kind}_attention{suffix}"] = attention.astype(np.float32, copy=False)
     return arrays
 
 
@@ -221,11 +255,12 @@ DIFF_CSV_COLUMNS = (
 def diff_rows(diff: TextDiff) -> Iterator[tuple]:
     """One row per paired (query, key): both weights and their difference."""
     layer, head = diff.view_a.layer, diff.view_a.head
+    queries, keys = diff.a.query_tokens, diff.a.key_tokens
     for qa, qb in diff.alignment.pairs:
-        for ka, kb in diff.alignment.pairs:
+        for ka, kb in diff.keys.pairs:
             weight_a = float(diff.view_a.matrix[qa, ka])
             weight_b = float(diff.view_b.matrix[qb, kb])
-            yield (layer, head, qa, qb, diff.a.tokens[qa], ka, kb, diff.a.tokens[ka],
+            yield (layer, head, qa, qb, queries[qa], ka, kb, keys[ka],
                    weight_a, weight_b, weight_a - weight_b)  # fmt: skip
 
 

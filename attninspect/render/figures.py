@@ -11,6 +11,7 @@ import contextlib
 import io
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -83,8 +84,18 @@ def _title(title: str) -> str:
 
 
 def _side(count: int) -> float:
-    """Inches per side of a T x T heatmap: grows with T, within [4, 12]."""
+    """Inches for ``count`` tokens of a heatmap's side: grows with them, within [4, 12]."""
     return float(min(12.0, max(4.0, 2.0 + 0.16 * count)))
+
+
+@dataclass(frozen=True)
+class KeyAxis:
+    """The columns of a rectangular heatmap and what each axis is called."""
+
+    columns: Sequence[str]
+    column_special: Sequence[bool] | None = None
+    row_label: str = "from (query)"
+    column_label: str = "to (key)"
 
 
 def matrix_figure(
@@ -94,12 +105,16 @@ def matrix_figure(
     special: Sequence[bool] | None = None,
     focus: int | None = None,
     diverging: bool = False,
-    columns: Sequence[str] | None = None,
+    columns: Sequence[str] | KeyAxis | None = None,
 ) -> Figure:
-    """(T, T') heatmap: queries down, keys across, colour bar; focus row outlined."""
-    columns = tokens if columns is None else columns
-    side = _side(max(matrix.shape))
-    figure = _new_figure(side + 1.2, side)
+    """(Tq, Tk) heatmap: queries down, keys across, colour bar; focus row outlined.
+
+    ``columns`` names the keys (a plain list, or `KeyAxis` with their special flags and the axes'
+    names); None: the keys are the query tokens.
+    """
+    keys_axis = _columns(tokens, special, columns)
+    rows, keys = matrix.shape
+    figure = _new_figure(_side(keys) + 1.2, _side(rows))
     axes = figure.add_subplot()
     if diverging:
         limit = float(np.abs(matrix).max()) or 1.0
@@ -110,13 +125,25 @@ def matrix_figure(
         label = "attention weight (row: from, column: to)"
     figure.colorbar(image, ax=axes, shrink=0.8, label=label)
     _label_axis(axes, "y", tokens, special)
-    _label_axis(axes, "x", columns, special if columns is tokens else None)
-    axes.set_ylabel("from (query)")
-    axes.set_xlabel("to (key)")
+    _label_axis(axes, "x", keys_axis.columns, keys_axis.column_special)
+    axes.set_ylabel(keys_axis.row_label)
+    axes.set_xlabel(keys_axis.column_label)
     if focus is not None:
-        _mark_focus(axes, focus, matrix.shape[1])
+        _mark_focus(axes, focus, keys)
     axes.set_title(_title(title), fontsize=9)
     return figure
+
+
+def _columns(
+    tokens: Sequence[str],
+    special: Sequence[bool] | None,
+    columns: Sequence[str] | KeyAxis | None,
+) -> KeyAxis:
+    if isinstance(columns, KeyAxis):
+        return columns
+    if columns is None:
+        return KeyAxis(tokens, special)
+    return KeyAxis(columns)
 
 
 def _mark_focus(axes: Axes, focus: int, width: int) -> None:
@@ -150,7 +177,8 @@ def heads_figure(scores: np.ndarray, title: str, label: str) -> Figure:
 
 
 def panels_figure(bands: Sequence[Sequence[tuple[str, np.ndarray]]], title: str) -> Figure:
-    """Small multiples: one row per layer of (label, (T, T) matrix) panels, each its own scale."""
+    """Small multiples: one row per layer of (label, (Tq, Tk) matrix) panels, each its own
+    scale."""
     rows = len(bands)
     cols = max(len(band) for band in bands)
     figure = _new_figure(min(24.0, 1.1 * cols + 0.4), min(30.0, 1.2 * rows + 0.6))

@@ -27,11 +27,11 @@ POOLING = "mean"
 
 
 @dataclass(frozen=True)
-class Panel:
-    """One heatmap: its label, its (T, T) matrix and its share of attention on special tokens."""
+class HeadPanel:
+    """One heatmap: its label, its (Tq, Tk) matrix and its share of attention on special tokens."""
 
     label: str
-    matrix: np.ndarray  # (T, T)
+    matrix: np.ndarray  # (Tq, Tk)
     sink: float | None = None
 
 
@@ -53,9 +53,9 @@ def grid_panels(
     special: list[bool],
     mean: bool = True,
     rollout: bool = False,
-) -> list[list[Panel]]:
-    """(L, H, T, T) -> one row of panels per chosen layer: its chosen heads, then the head mean
-    (with ``rollout``, one panel per layer: the rollout up to it)."""
+) -> list[list[HeadPanel]]:
+    """(L, H, Tq, Tk) -> one row of panels per chosen layer: its chosen heads, then the head mean
+    (with ``rollout``, one panel per layer: the rollout up to it). ``special`` marks the keys."""
     mask = np.array(special, dtype=bool)
     bands = []
     for layer in layers:
@@ -65,7 +65,7 @@ def grid_panels(
         ]  # the header says "rollout"; its one panel per layer needs no head
         if mean and attention.shape[1] > 1:
             matrices.append((f"L{layer} mean", attention[layer].mean(axis=0)))
-        bands.append([Panel(label, m, _sink(m, mask)) for label, m in matrices])
+        bands.append([HeadPanel(label, m, _sink(m, mask)) for label, m in matrices])
     return bands
 
 
@@ -76,7 +76,7 @@ def _sink(matrix: np.ndarray, special: np.ndarray) -> float | None:
     return float(matrix[:, special].sum(axis=-1).mean())
 
 
-def panel_lines(panel: Panel, size: int, color: bool) -> list[Text]:
+def panel_lines(panel: HeadPanel, size: int, color: bool) -> list[Text]:
     """The panel as lines of text: label, heatmap (scaled to its own max), sink share."""
     cells = pool(panel.matrix, size)  # (r, c)
     peak = float(cells.max()) if cells.size else 0.0
@@ -113,7 +113,7 @@ def _shade_row(upper: np.ndarray, lower: np.ndarray | None) -> Text:
     return Text("".join(SHADES[step] for step in steps))
 
 
-def layout(bands: list[list[Panel]], width: int, size: int, color: bool) -> list[Text]:
+def layout(bands: list[list[HeadPanel]], width: int, size: int, color: bool) -> list[Text]:
     """All panels side by side in reading order, wrapped to ``width`` columns."""
     rendered = [panel_lines(panel, size, color) for band in bands for panel in band]
     panel_width = max((line.cell_len for p in rendered for line in p), default=0)
@@ -147,14 +147,23 @@ def panel_size(length: int, width: int, most: int = 16) -> int:
     return max(1, min(length, most, width))
 
 
-def pooling_note(length: int, size: int, color: bool) -> str:
-    """One line that says how cells were pooled and how colour maps to weight."""
+def pooling_note(length: int, size: int, color: bool, key_length: int | None = None) -> str:
+    """One line that says how cells were pooled and how colour maps to weight (``key_length``:
+    the columns, where they are not the ``length`` rows)."""
     scale = "viridis" if color else "' ░▒▓█'"
-    pooled = (
-        f"{length} tokens pooled to {size} cells ({POOLING} over blocks)"
-        if length > size
-        else f"{length} tokens, a cell each"
-    )
+    if key_length is None or key_length == length:
+        pooled = (
+            f"{length} tokens pooled to {size} cells ({POOLING} over blocks)"
+            if length > size
+            else f"{length} tokens, a cell each"
+        )
+    else:
+        pooled = (
+            f"{length} query × {key_length} key tokens pooled to at most {size} cells a side "
+            f"({POOLING} over blocks)"
+            if max(length, key_length) > size
+            else f"{length} query × {key_length} key tokens, a cell each"
+        )
     return f"{pooled} · 2 rows per line · {scale} low→high, per-panel scale"
 
 
@@ -169,20 +178,33 @@ def write_grid(
     """The whole `grid` output: what was run, how cells were pooled, then the panels."""
     layers, heads = chosen
     width = console.width
-    size = panel_size(inspection.length, width)
+    rows, columns = inspection.query_length, inspection.key_length
+    size = panel_size(max(rows, columns), width)
     header = Text(printable(inspection.model), style="bold")
     heads_count = "" if rollout else f" × {_count(inspection.num_heads, 'head')}"
     header.append(
-        f"  {_count(inspection.num_layers, 'layer')}{heads_count} · "
-        f"{_count(inspection.length, 'token')}{note}",
+        f"  {_count(inspection.num_layers, 'layer')}{heads_count} · {_tokens(inspection)}{note}",
         style="dim",
     )
     console.print(header)
-    console.print(Text(pooling_note(inspection.length, size, color), style="dim"))
+    keys = None if inspection.square else columns
+    console.print(Text(pooling_note(rows, size, color, keys), style="dim"))
     console.print()
-    bands = grid_panels(inspection.attention, layers, heads, inspection.special, rollout=rollout)
+    special = inspection.keys.special  # the sink share is attention on special keys
+    bands = grid_panels(inspection.attention, layers, heads, special, rollout=rollout)
     for line in layout(bands, width, size, color):
         console.print(line)
+
+
+def _tokens(inspection: Inspection) -> str:
+    """``9 tokens``, or for other kinds ``5 target × 7 source tokens (cross attention)``."""
+    if inspection.sides is None:
+        return _count(inspection.length, "token")
+    rows, columns = inspection.sides
+    return (
+        f"{inspection.query_length} {rows} × {inspection.key_length} {columns} tokens "
+        f"({inspection.kind} attention)"
+    )
 
 
 def _count(number: int, noun: str) -> str:

@@ -16,6 +16,7 @@ from importlib import resources
 
 import numpy as np
 
+from attninspect.analysis.inspection import AXIS_SIDES
 from attninspect.analysis.selection import HeadChoice
 
 # Inside <script>, "</script" or "<!--" would end or confuse the element: escape every <, > and &,
@@ -32,18 +33,22 @@ PLACEHOLDER = re.compile(r"\{\{(title|style|script|data)\}\}")
 
 @dataclass
 class PageDocument:
-    """One text on the page: tokens and its (L, H, T, T) attention for the listed layers/heads."""
+    """One text on the page: its query tokens (``tokens``), key tokens (``key_tokens``; None:
+    the query tokens, self-attention) and (L, H, Tq, Tk) attention for the listed layers/heads."""
 
     label: str
     tokens: list[str]
     special: list[bool]
-    attention: np.ndarray  # (L, H, T, T), rows sum to 1
+    attention: np.ndarray  # (L, H, Tq, Tk), rows sum to 1
     layers: list[int] = field(default_factory=list)  # model layer number of each L
     heads: list[int] = field(default_factory=list)  # model head number of each H
+    key_tokens: list[str] | None = None
+    key_special: list[bool] | None = None
+    kind: str = "self"  # "self", "encoder", "decoder" or "cross"
 
 
 def quantise(attention: np.ndarray) -> str:
-    """(L, H, T, T) weights in [0, 1] -> base64 of one byte each (round(w · 255))."""
+    """(L, H, Tq, Tk) weights in [0, 1] -> base64 of one byte each (round(w · 255))."""
     levels = np.clip(np.rint(attention.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     return base64.b64encode(levels.tobytes(order="C")).decode("ascii")
 
@@ -55,8 +60,9 @@ def script_json(value: object) -> str:
 
 
 def _document_json(document: PageDocument) -> dict[str, object]:
+    """The page's copy of a document; key tokens, kind and sides only where they are news."""
     layers, heads = document.attention.shape[:2]
-    return {
+    found: dict[str, object] = {
         "label": document.label,
         "tokens": list(document.tokens),
         "special": [bool(s) for s in document.special],
@@ -64,6 +70,14 @@ def _document_json(document: PageDocument) -> dict[str, object]:
         "heads": document.heads or list(range(heads)),
         "weights": quantise(document.attention),
     }
+    if document.kind != "self" or document.key_tokens is not None:
+        keys = document.key_tokens if document.key_tokens is not None else document.tokens
+        special = document.key_special if document.key_special is not None else [False] * len(keys)
+        found["key_tokens"] = list(keys)
+        found["key_special"] = [bool(s) for s in special]
+        found["kind"] = document.kind
+        found["sides"] = list(AXIS_SIDES.get(document.kind, ("query", "key")))
+    return found
 
 
 def initial_state(document: PageDocument, layer: int, head: HeadChoice) -> dict[str, object]:

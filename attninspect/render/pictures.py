@@ -15,7 +15,13 @@ import numpy as np
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import HeadChoice
 from attninspect.errors import AttnInspectError
-from attninspect.render.figures import figure_bytes, heads_figure, matrix_figure, panels_figure
+from attninspect.render.figures import (
+    KeyAxis,
+    figure_bytes,
+    heads_figure,
+    matrix_figure,
+    panels_figure,
+)
 from attninspect.render.html_page import PageDocument, render_page
 
 PICTURE_KINDS = ("png", "svg", "pdf", "html")
@@ -46,7 +52,7 @@ def document(
     heads = kept_heads if heads is None else list(heads)
     rows = [kept_layers.index(layer) for layer in layers]
     columns = [kept_heads.index(head) for head in heads]
-    attention = inspection.attention[rows][:, columns]  # (L', H', T, T)
+    attention = inspection.attention[rows][:, columns]  # (L', H', Tq, Tk)
     return PageDocument(
         label=label or inspection.text,
         tokens=list(inspection.tokens),
@@ -54,7 +60,20 @@ def document(
         attention=attention,
         layers=layers,
         heads=heads,
+        key_tokens=None if inspection.square else list(inspection.key_tokens),
+        key_special=None if inspection.square else list(inspection.keys.special),
+        kind=inspection.kind,
     )
+
+
+def key_axis(inspection: Inspection) -> KeyAxis:
+    """A heatmap's key tokens and its axes' names: the side of the text each holds, for the
+    kinds of an encoder–decoder model."""
+    keys = inspection.keys
+    if inspection.sides is None:
+        return KeyAxis(keys.tokens, keys.special)
+    rows, columns = inspection.sides
+    return KeyAxis(keys.tokens, keys.special, f"{rows} (query, from)", f"{columns} (key, to)")
 
 
 def page_subtitle(title: str) -> str:
@@ -75,15 +94,17 @@ def matrix_picture(
     selection: tuple[int, HeadChoice],
     focus: int | None = None,
 ) -> bytes:
-    """`run`: the selected (T, T) view as a heatmap, or the page opened on that layer and head."""
+    """`run`: the selected (Tq, Tk) view as a heatmap, or the page opened on that layer and head."""
     layer, head = selection
     if kind == "html":
         page = render_page(
             [document(inspection)], inspection.model, layer, head, page_subtitle(title)
         )
         return page.encode("utf-8")
-    tokens, special = inspection.tokens, inspection.special
-    return _figure(kind, dpi, lambda: matrix_figure(matrix, tokens, title, special, focus))
+    tokens, special, keys = inspection.tokens, inspection.special, key_axis(inspection)
+    return _figure(
+        kind, dpi, lambda: matrix_figure(matrix, tokens, title, special, focus, False, keys)
+    )
 
 
 def heads_picture(

@@ -18,15 +18,18 @@
     const raw = atob(doc.weights);
     const bytes = new Uint8Array(raw.length);
     for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-    return Object.assign({}, doc, { bytes: bytes, T: doc.tokens.length, H: doc.heads.length, cache: {} });
+    // Queries (rows, T of them) and keys (columns, K): one token list for self-attention.
+    const keys = doc.key_tokens || doc.tokens, keySpecial = doc.key_special || doc.special;
+    return Object.assign({}, doc, { bytes: bytes, T: doc.tokens.length, K: keys.length,
+      keys: keys, keySpecial: keySpecial, H: doc.heads.length, cache: {} });
   }
 
-  // The (T, T) matrix of layer index li and head (index into doc.heads, "mean", or an array of
-  // indices: their mean), as floats.
+  // The (T, K) matrix of layer index li and head (index into doc.heads, "mean", or an array of
+  // indices: their mean), as floats, row by row.
   function matrix(doc, li, head) {
     const key = li + ":" + head;
     if (doc.cache[key]) return doc.cache[key];
-    const T = doc.T, H = doc.H, size = T * T, out = new Float32Array(size);
+    const H = doc.H, size = doc.T * doc.K, out = new Float32Array(size);
     const heads = head === "mean" ? [...Array(H).keys()] : Array.isArray(head) ? head : [head];
     for (const h of heads) {
       const base = (li * H + h) * size;
@@ -144,14 +147,17 @@
     document.getElementById("heads").replaceChildren(...buttons, all);
   }
 
+  // Queries on the left (from), keys on the right (to); for an encoder–decoder kind each
+  // column is headed by the text it holds, as bertviz draws cross-attention.
   function renderHeadView() {
-    const d = docs[state.doc], T = d.T, row = 22, width = 520;
+    const d = docs[state.doc], row = 22, width = 520, top = d.sides ? row : 0;
+    const height = Math.max(d.T, d.K) * row + 10 + top;
     const svg = document.getElementById("head-view");
-    svg.setAttribute("viewBox", "0 0 " + width + " " + (T * row + 10));
+    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
     svg.setAttribute("width", width);
-    svg.setAttribute("height", T * row + 10);
+    svg.setAttribute("height", height);
     const focus = state.hover !== null ? state.hover : state.pinned;
-    const y = (i) => 10 + i * row + row / 2;
+    const y = (i) => 10 + top + i * row + row / 2;
     const lines = el("svg:g", { id: "lines" });
     let count = 0;
     // Several heads fan out a little within each row, so coinciding lines keep their colours apart.
@@ -163,13 +169,20 @@
       lines.appendChild(group);
     }
     const labels = el("svg:g", {});
-    for (let i = 0; i < T; i++) {
-      for (const side of ["from", "to"]) {
-        const left = side === "from";
+    if (d.sides) {
+      labels.appendChild(el("svg:text", { x: 160, y: 10 + row / 2, "text-anchor": "end", class: "side",
+        "data-side-name": "from" }, d.sides[0] + " (query)"));
+      labels.appendChild(el("svg:text", { x: 360, y: 10 + row / 2, "text-anchor": "start", class: "side",
+        "data-side-name": "to" }, d.sides[1] + " (key)"));
+    }
+    for (const side of ["from", "to"]) {
+      const left = side === "from", tokens = left ? d.tokens : d.keys;
+      const special = left ? d.special : d.keySpecial;
+      for (let i = 0; i < tokens.length; i++) {
         const t = el("svg:text", { x: left ? 160 : 360, y: y(i), "text-anchor": left ? "end" : "start",
-          "data-side": side, "data-index": i }, shorten(d.tokens[i]));
-        t.appendChild(el("svg:title", {}, d.tokens[i]));
-        if (d.special[i]) t.classList.add("special");
+          "data-side": side, "data-index": i }, shorten(tokens[i]));
+        t.appendChild(el("svg:title", {}, tokens[i]));
+        if (special[i]) t.classList.add("special");
         if (focus && focus.side === side && focus.index === i) t.classList.add("active");
         t.addEventListener("mouseenter", () => {
           if (!(state.hover && state.hover.side === side && state.hover.index === i)) {
@@ -187,13 +200,13 @@
 
   // One head's lines (or the mean's) in its colour, opacity the weight, narrowed to the focus.
   function headLines(d, h, focus, y) {
-    const T = d.T, m = matrix(d, state.layer, h);
+    const K = d.K, m = matrix(d, state.layer, h);
     const group = el("svg:g", { "data-head": headName(d, h), stroke: headColor(d, h) });
-    for (let q = 0; q < T; q++) {
+    for (let q = 0; q < d.T; q++) {
       if (focus !== null && focus.side === "from" && focus.index !== q) continue;
-      for (let k = 0; k < T; k++) {
+      for (let k = 0; k < K; k++) {
         if (focus !== null && focus.side === "to" && focus.index !== k) continue;
-        const w = m[q * T + k];
+        const w = m[q * K + k];
         if (w < 0.01) continue;
         group.appendChild(el("svg:line", { x1: 170, y1: y(q), x2: 350, y2: y(k),
           "stroke-opacity": w.toFixed(3), "stroke-width": 2 }));
@@ -211,10 +224,11 @@
     return state.pinned !== null && state.pinned.side === side && state.pinned.index === index;
   }
 
-  function paint(canvas, m, T) {
-    canvas.width = T;
-    canvas.height = T;
-    const ctx = canvas.getContext("2d"), image = ctx.createImageData(T, T);
+  // A (rows, columns) matrix, one pixel a weight, scaled to its own maximum.
+  function paint(canvas, m, rows, columns) {
+    canvas.width = columns;
+    canvas.height = rows;
+    const ctx = canvas.getContext("2d"), image = ctx.createImageData(columns, rows);
     let peak = 0;
     for (let i = 0; i < m.length; i++) peak = Math.max(peak, m[i]);
     for (let i = 0; i < m.length; i++) {
@@ -233,7 +247,12 @@
         const figure = el("figure", { "data-layer": layer, "data-head": headName(d, h) });
         if (li === state.layer && isOn(h)) figure.classList.add("current");
         const canvas = el("canvas", {});
-        paint(canvas, matrix(d, li, h), d.T);
+        paint(canvas, matrix(d, li, h), d.T, d.K);
+        if (d.T !== d.K) {  // keep the cells square: the longer side gets the 56 pixels
+          const n = Math.max(d.T, d.K);
+          canvas.style.width = Math.round((56 * d.K) / n) + "px";
+          canvas.style.height = Math.round((56 * d.T) / n) + "px";
+        }
         figure.append(canvas, el("figcaption", { style: "--c:" + headColor(d, h) }, "L" + layer + " " + (h === "mean" ? "mean" : "H" + d.heads[h])));
         figure.addEventListener("click", () => {
           setState({ layer: li, sel: h === "mean" ? "mean" : [h] });
@@ -247,25 +266,27 @@
 
   function renderMatrix() {
     const d = docs[state.doc];
-    const canvas = document.getElementById("matrix"), side = Math.min(560, Math.max(160, d.T * 28));
-    canvas.style.width = side + "px";
-    canvas.style.height = side + "px";
-    paint(canvas, matrix(d, state.layer, state.sel), d.T);
+    const n = Math.max(d.T, d.K), canvas = document.getElementById("matrix");
+    const side = Math.min(560, Math.max(160, n * 28));
+    canvas.style.width = (d.K === n ? side : (side * d.K) / n) + "px";
+    canvas.style.height = (d.T === n ? side : (side * d.T) / n) + "px";
+    paint(canvas, matrix(d, state.layer, state.sel), d.T, d.K);
   }
 
   function onMatrixHover(event) {
     const d = docs[state.doc], canvas = event.target, box = canvas.getBoundingClientRect();
-    const k = Math.floor(((event.clientX - box.left) / box.width) * d.T);
+    const k = Math.floor(((event.clientX - box.left) / box.width) * d.K);
     const q = Math.floor(((event.clientY - box.top) / box.height) * d.T);
-    if (q < 0 || k < 0 || q >= d.T || k >= d.T) return;
-    const w = matrix(d, state.layer, state.sel)[q * d.T + k];
+    if (q < 0 || k < 0 || q >= d.T || k >= d.K) return;
+    const w = matrix(d, state.layer, state.sel)[q * d.K + k];
     document.getElementById("readout").textContent =
-      d.tokens[q] + " (" + q + ") → " + d.tokens[k] + " (" + k + "): " + w.toFixed(3);
+      d.tokens[q] + " (" + q + ") → " + d.keys[k] + " (" + k + "): " + w.toFixed(3);
   }
 
   function render() {
     const d = docs[state.doc];
-    document.getElementById("meta").textContent = DATA.model + " · " + d.label + " · " + DATA.note;
+    const kind = d.sides ? " · " + d.kind + " attention: " + d.sides[0] + " (query) → " + d.sides[1] + " (key)" : "";
+    document.getElementById("meta").textContent = DATA.model + " · " + d.label + " · " + DATA.note + kind;
     document.getElementById("state").textContent =
       "layer " + d.layers[state.layer] + " · " + selText(d);
     renderControls();

@@ -11,23 +11,30 @@ from rich.text import Text
 from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import window
-from attninspect.render.matrix import Grid, fitting_tokens, grid_table, label_width_for, window_note
+from attninspect.render.matrix import (
+    TokenMatrix,
+    fitting_tokens,
+    label_width_for,
+    matrix_table,
+    window_note,
+)
 from attninspect.render.palette import delta_style, diverging_legend
 from attninspect.safe_text import printable
 
 
-def _labels(diff: TextDiff) -> list[str]:
+def _labels(pairs: list[tuple[int, int]], tokens_a: list[str], tokens_b: list[str]) -> list[str]:
     """Paired tokens, written 'a/b' where the two texts differ at that position."""
     labels = []
-    for a, b in diff.alignment.pairs:
-        token_a, token_b = diff.a.tokens[a], diff.b.tokens[b]
+    for a, b in pairs:
+        token_a, token_b = tokens_a[a], tokens_b[b]
         labels.append(token_a if token_a == token_b else f"{token_a}/{token_b}")
     return labels
 
 
 def _top_cell(inspection: Inspection, ranked) -> Text:
+    """The keys the focus token attends to most, one a line."""
     return Text(
-        "\n".join(f"{printable(inspection.tokens[r.index])} {r.weight:.2f}" for r in ranked)
+        "\n".join(f"{printable(inspection.key_tokens[r.index])} {r.weight:.2f}" for r in ranked)
     )
 
 
@@ -64,11 +71,41 @@ def _title(diff: TextDiff) -> Text:
 def _alignment_note(diff: TextDiff) -> Text:
     only_a = " ".join(f"{i}:{printable(diff.a.tokens[i])}" for i in diff.alignment.only_a)
     only_b = " ".join(f"{j}:{printable(diff.b.tokens[j])}" for j in diff.alignment.only_b)
-    return Text(
+    note = Text(
         "the texts have different lengths: tokens are aligned by their longest common "
         f"subsequence; the matrix shows A − B over the {len(diff.alignment.pairs)} paired "
         f"tokens.\nno partner in B: {only_a or '-'}\nno partner in A: {only_b or '-'}",
         style="yellow",
+    )
+    keys = diff.key_alignment
+    if keys is not None:
+        keys_a = " ".join(f"{i}:{printable(diff.a.key_tokens[i])}" for i in keys.only_a)
+        keys_b = " ".join(f"{j}:{printable(diff.b.key_tokens[j])}" for j in keys.only_b)
+        note.append(
+            f"\nkey tokens: {len(keys.pairs)} paired; no partner in B: {keys_a or '-'}; "
+            f"no partner in A: {keys_b or '-'}"
+        )
+    return note
+
+
+def _delta_grid(diff: TextDiff, precision: int, color: bool) -> TokenMatrix:
+    """A − B over the paired query rows and paired key columns, on a scale centred at 0."""
+    rows, keys = diff.alignment.pairs, diff.keys.pairs
+    limit = float(np.abs(diff.paired).max()) if diff.paired.size else 0.0
+    focus = None
+    if diff.view_a.focus is not None:
+        focus = {a: p for p, (a, _) in enumerate(rows)}.get(diff.view_a.focus)
+    square = diff.key_alignment is None
+    return TokenMatrix(
+        tokens=_labels(rows, diff.a.tokens, diff.b.tokens),
+        special=[diff.a.special[a] for a, _ in rows],
+        matrix=diff.paired,  # (P, Pk)
+        cell_width=precision + 3,
+        cell_text=lambda value: _signed(value, precision),
+        cell_style=(lambda value: delta_style(value, limit)) if color else None,
+        focus=focus,
+        key_tokens=None if square else _labels(keys, diff.a.key_tokens, diff.b.key_tokens),
+        key_special=None if square else [diff.a.keys.special[a] for a, _ in keys],
     )
 
 
@@ -77,32 +114,25 @@ def _delta_matrix(
 ) -> list[RenderableType]:
     """A − B over the paired tokens, windowed like `run`'s matrix, with its legend."""
     color = console.color_system is not None
-    labels = _labels(diff)
-    if not labels:
+    grid = _delta_grid(diff, precision, color)
+    if not grid.tokens:
         return []
-    limit = float(np.abs(diff.paired).max()) if diff.paired.size else 0.0
-    focus = None
-    if diff.view_a.focus is not None:
-        pair_index = {a: p for p, (a, _) in enumerate(diff.alignment.pairs)}
-        focus = pair_index.get(diff.view_a.focus)
-    grid = Grid(
-        tokens=labels,
-        special=[diff.a.special[a] for a, _ in diff.alignment.pairs],
-        matrix=diff.paired,
-        cell_width=precision + 3,
-        cell_text=lambda value: _signed(value, precision),
-        cell_style=(lambda value: delta_style(value, limit)) if color else None,
-        focus=focus,
-    )
-    label_width = label_width_for(labels)
-    size = len(labels) if full else fitting_tokens(console.width, precision + 3, label_width)
-    shown = window(len(labels), size, focus)
-    matrix = grid_table(grid, shown, label_width)
-    parts: list[RenderableType] = [Text("A − B", style="bold"), matrix]
-    note = window_note(shown, len(labels))
+    key_labels = grid.columns[0]
+    label_width = label_width_for(grid.tokens)
+    most = max(len(grid.tokens), len(key_labels))
+    size = most if full else fitting_tokens(console.width, precision + 3, label_width)
+    shown = window(len(grid.tokens), size, grid.focus)
+    columns = shown if grid.key_tokens is None else window(len(key_labels), size, None)
+    parts: list[RenderableType] = [Text("A − B", style="bold")]
+    parts.append(matrix_table(grid, shown, label_width, columns))
+    if grid.key_tokens is None:
+        note = window_note(shown, len(grid.tokens))
+    else:
+        note = window_note(shown, len(grid.tokens), columns, len(key_labels))
     if note is not None:
         parts.append(note)
     if color:
+        limit = float(np.abs(diff.paired).max()) if diff.paired.size else 0.0
         parts.append(diverging_legend(limit, precision))
     return parts
 
@@ -124,7 +154,7 @@ def focus_comparison(diff: TextDiff) -> Group:
     for layer, changes in enumerate(diff.changes):
         change_text = Text()
         for number, change in enumerate(changes):
-            token_b = diff.b.tokens[change.b_index]
+            token_b = diff.b.key_tokens[change.b_index]
             label = change.token if token_b == change.token else f"{change.token}/{token_b}"
             style = "red" if change.delta > 0 else "blue"
             change_text.append(("\n" if number else "") + f"{printable(label)} ")

@@ -19,15 +19,24 @@ def _bar(weight: float, scale: float) -> str:
     return "█" * filled
 
 
-def heads_table(search: HeadSearch, top: int, color: bool) -> Group:
-    """Title, the top heads with bars, and the coloured layer x head grid."""
+def _title(search: HeadSearch) -> Text:
+    """Model, and which query token and key token the heads are ranked for."""
     inspection = search.inspection
-    source = printable(inspection.tokens[search.source])
-    target = printable(inspection.tokens[search.target])
+    source = printable(inspection.query_tokens[search.source])  # a query: the rows
+    target = printable(inspection.key_tokens[search.target])  # a key: the columns
     title = Text()
     title.append(printable(inspection.model), style="bold")
     title.append(f"  {inspection.engine} · {inspection.device}\n", style="dim")
     title.append(f"which heads link {source} (@{search.source}) to {target} (@{search.target})")
+    if inspection.sides is not None:
+        rows, columns = inspection.sides
+        title.append(f"  ({inspection.kind} attention: {rows} → {columns})", style="dim")
+    return title
+
+
+def heads_table(search: HeadSearch, top: int, color: bool) -> Group:
+    """Title, the top heads with bars, and the coloured layer x head grid."""
+    title = _title(search)
     scale = search.scores[0].weight if search.scores else 1.0
     ranking = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name, justify in (("rank", "right"), ("layer", "right"), ("head", "right")):
