@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 AttentionKind = Literal["self", "encoder", "decoder", "cross"]
 ATTENTION_KINDS: tuple[AttentionKind, ...] = ("self", "encoder", "decoder", "cross")
 # Which text each axis of an encoder–decoder kind holds: (rows / queries, columns / keys).
-AXIS_SIDES: dict[AttentionKind, tuple[str, str]] = {
+AXIS_SIDES: dict[str, tuple[str, str]] = {
     "encoder": ("source", "source"),
     "decoder": ("target", "target"),
     "cross": ("target", "source"),

@@ -61,9 +61,9 @@ class ExplorerApp(App[None]):
         Binding("up", "layer(-1)", "layer", show=False),
         Binding("right", "head(1)", "head", key_display="←→"),
         Binding("left", "head(-1)", "head", show=False),
-        Binding("r", "toggle('rollout')", "rollout"),
-        Binding("w", "toggle('words')", "words"),
-        Binding("s", "toggle('hide_special')", "special"),
+        Binding("r", "switch('rollout')", "rollout"),
+        Binding("w", "switch('words')", "words"),
+        Binding("s", "switch('hide_special')", "special"),
         Binding("j", "cursor(1)", "row", show=False),
         Binding("k", "cursor(-1)", "row", show=False),
         Binding("pagedown", "page(1)", "page", show=False),
@@ -286,7 +286,7 @@ class ExplorerApp(App[None]):
             return
         self.change(self.state.move_head(step, self.inspection.num_heads))
 
-    def action_toggle(self, name: str) -> None:
+    def action_switch(self, name: str) -> None:
         if name == "rollout" and self.inspection is not None and not self.inspection.square:
             self.warn(f"rollout needs self-attention; this is {self.inspection.kind} attention")
             return

@@ -195,13 +195,14 @@ def matrix_note(
     note = legend(float(view.matrix.max()) if view.matrix.size else 1.0, 2, rows)
     key_length = length if key_length is None else key_length
     if window.size < length or window.columns < key_length:
-        rows, keys = window.shown, window.keys
+        in_rows, in_keys = window.shown, window.keys
+        span = f"columns {in_keys.start}..{in_keys.stop - 1}"
         if key_length == length:
-            where = f"columns {keys.start}..{keys.stop - 1} of 0..{length - 1}"
+            where = f"{span} of 0..{length - 1}"
         else:
-            where = f"columns {keys.start}..{keys.stop - 1}; {length} rows × {key_length} columns"
+            where = f"{span}; {length} rows × {key_length} columns"
         note.append(
-            f"\nin sight: rows {rows.start}..{rows.stop - 1}, {where}; "
+            f"\nin sight: rows {in_rows.start}..{in_rows.stop - 1}, {where}; "
             "j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll",
             style="yellow",
         )

@@ -56,7 +56,7 @@ class ExplorerState:
 
     def toggle(self, name: str) -> ExplorerState:
         """Flip ``words``, ``hide_special`` or ``rollout`` (rollout averages the heads)."""
-        flipped = replace(self, **{name: not getattr(self, name)})
+        flipped = replace(self, **{name: not getattr(self, name)})  # type: ignore[arg-type]
         return replace(flipped, head="mean") if name == "rollout" and flipped.rollout else flipped
 
     def with_focus(self, tokens: list[str], index: int | None) -> ExplorerState:

@@ -14,7 +14,7 @@ import numpy as np
 from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.selection import Ranked, View
+from attninspect.analysis.selection import HeadChoice, Ranked, View
 from attninspect.safe_text import ESCAPED_CATEGORIES
 
 CSV_COLUMNS = (
@@ -134,7 +134,7 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
     """Tidy long rows, one per (layer, head, query, key)."""
     tokens, keys = inspection.query_tokens, inspection.key_tokens
     if all_layers:
-        blocks = [
+        blocks: list[tuple[int, HeadChoice, np.ndarray]] = [
             (layer, head, inspection.attention[i, j])
             for i, layer in enumerate(inspection.layer_ids)
             for j, head in enumerate(inspection.head_ids)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO, TextIO
+from typing import IO
 
 from rich.console import Console
 
 
-def wants_color(stream: TextIO, no_color: bool = False) -> bool:
+def wants_color(stream: IO[str], no_color: bool = False) -> bool:
     """Colour only on a terminal (or with FORCE_COLOR), never with NO_COLOR or ``--no-color``."""
     if no_color or os.environ.get("NO_COLOR"):
         return False

@@ -43,7 +43,7 @@ def _style() -> Iterator[None]:
     """Fixed rc settings, and no warnings about glyphs a font lacks."""
     import matplotlib
 
-    with matplotlib.rc_context(RC), warnings.catch_warnings():
+    with matplotlib.rc_context(RC), warnings.catch_warnings():  # type: ignore[arg-type]
         warnings.simplefilter("ignore", UserWarning)
         yield
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich import box
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -39,8 +39,8 @@ def heads_table(search: HeadSearch, top: int, color: bool) -> Group:
     title = _title(search)
     scale = search.scores[0].weight if search.scores else 1.0
     ranking = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for name, justify in (("rank", "right"), ("layer", "right"), ("head", "right")):
-        ranking.add_column(name, justify=justify)
+    for name in ("rank", "layer", "head"):
+        ranking.add_column(name, justify="right")
     ranking.add_column("weight", justify="right")
     ranking.add_column("", no_wrap=True)
     for rank, score in enumerate(search.scores[:top], start=1):
@@ -65,7 +65,7 @@ def heads_table(search: HeadSearch, top: int, color: bool) -> Group:
             style = weight_style(weight, scale) if color else ""
             cells.append(Text(f"{weight:.2f}", style=style))
         grid.add_row(f"{layer} ", *cells)
-    parts = [title, ranking, Text("every layer x head", style="bold"), grid]
+    parts: list[RenderableType] = [title, ranking, Text("every layer x head", style="bold"), grid]
     if color:
         parts.append(legend(scale, 2))
     return Group(*parts)

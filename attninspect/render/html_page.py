@@ -76,7 +76,7 @@ def _document_json(document: PageDocument) -> dict[str, object]:
         found["key_tokens"] = list(keys)
         found["key_special"] = [bool(s) for s in special]
         found["kind"] = document.kind
-        found["sides"] = list(AXIS_SIDES.get(document.kind, ("query", "key")))
+        found["sides"] = list(AXIS_SIDES.get(document.kind) or ("query", "key"))
     return found
 
 
@@ -91,7 +91,8 @@ def initial_state(document: PageDocument, layer: int, head: HeadChoice) -> dict[
 
 
 def _asset(name: str) -> str:
-    return resources.files("attninspect.render").joinpath("assets", name).read_text("utf-8")
+    assets = resources.files("attninspect.render").joinpath("assets")
+    return assets.joinpath(name).read_text("utf-8")
 
 
 def render_page(

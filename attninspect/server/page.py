@@ -11,8 +11,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.selection import View
+from attninspect.analysis.selection import HeadChoice, View
 from attninspect.render.html_page import page_data, render_page, script_json
 from attninspect.render.pictures import document
 
@@ -27,12 +28,14 @@ SCRIPT_AT = "</body>"
 
 
 def _asset(name: str) -> str:
-    return resources.files("attninspect.server").joinpath("assets", name).read_text("utf-8")
+    return (
+        resources.files("attninspect.server").joinpath("assets").joinpath(name).read_text("utf-8")
+    )
 
 
 def note_of(view: View) -> str:
     """The page's subtitle: the view's kind and transforms (the state line shows layer, head)."""
-    parts = [view.kind]
+    parts: list[str] = [view.kind]
     if view.words:
         parts.append("words")
     if view.hidden_special:
@@ -42,21 +45,21 @@ def note_of(view: View) -> str:
 
 def run_page_data(shown: Inspection, view: View) -> dict[str, Any]:
     """The page's data for one analysed text (every layer kept) opened on the view's layer/head."""
-    head = view.head if view.head != "max" else "mean"
+    head: HeadChoice = "mean" if view.head == "max" else view.head
     return page_data([document(shown)], shown.model, view.layer, head, note_of(view))
 
 
-def diff_page_data(comparison: Any) -> dict[str, Any]:
+def diff_page_data(comparison: TextDiff) -> dict[str, Any]:
     """Both texts of a diff as the page's two documents (the text menu switches them)."""
     a, b, view = comparison.a, comparison.b, comparison.view_a
     documents = [document(a, f"A: {a.text}"), document(b, f"B: {b.text}")]
-    head = view.head if view.head != "max" else "mean"
+    head: HeadChoice = "mean" if view.head == "max" else view.head
     return page_data(documents, a.model, view.layer, head, "A − B · " + note_of(view))
 
 
 def live_page(shown: Inspection, view: View, limits: dict[str, Any]) -> str:
     """The whole live page, first showing ``shown`` as ``view``."""
-    head = view.head if view.head != "max" else "mean"
+    head: HeadChoice = "mean" if view.head == "max" else view.head
     page = render_page([document(shown)], shown.model, view.layer, head, note_of(view))
     for marker in (OFFLINE_CSP, CONTROLS_AT, SCRIPT_AT):
         if page.count(marker) != 1:  # the offline page changed shape: fail loudly, not silently

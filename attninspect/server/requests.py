@@ -214,8 +214,8 @@ def heads_request(body: Any) -> HeadsRequest:
     source, target = _selector(body, "from", True), _selector(body, "to", True)
     return HeadsRequest(
         text=_text(body["text"], "text"),
-        source=source.raw,  # type: ignore[union-attr]
-        target=target.raw,  # type: ignore[union-attr]
+        source=source.raw,
+        target=target.raw,
         words=_bool(body, "words"),
         whole=_bool(body, "whole"),
         truncate=_optional_bool(body, "truncate"),

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from attninspect.errors import AttnInspectError
 
@@ -74,7 +75,7 @@ def url_of(sock: socket.socket, host: str, token: str | None) -> str:
     return f"{url}?token={token}" if token else url
 
 
-def serve(app: object, sock: socket.socket, announce: Callable[[], None]) -> None:
+def serve(app: ASGIApp, sock: socket.socket, announce: Callable[[], None]) -> None:
     """Serve ``app`` on ``sock`` until a stop signal; ``announce`` once connections are taken."""
     config = uvicorn.Config(
         app,

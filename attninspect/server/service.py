@@ -252,6 +252,7 @@ def first_page_work(service: ModelService, limits: dict[str, Any]) -> Callable[[
         (result,) = service.inspector.view_batch([item], ViewOptions(), WholeLayers(wanted=True))
         if isinstance(result, InputError):
             raise result
-        return Answer(200, live_page(*result, limits).encode("utf-8"))
+        shown, view = result
+        return Answer(200, live_page(shown, view, limits).encode("utf-8"))
 
     return work
