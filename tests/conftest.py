@@ -9,6 +9,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.pop("FORCE_COLOR", None)
 os.environ.pop("NO_COLOR", None)
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -222,3 +224,27 @@ def served():
 
     with serve("--threads", "1", token=SERVE_TOKEN) as server:
         yield server
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium, headless, through Playwright's sync API: one per test module, closed
+    at its end, so no module's event loop outlives it (the explorer's pilots run their own)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).exists(), "chromium is missing: run `make test` (it installs it)"
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import pytest
 
 from attninspect.render.html_page import PageDocument, render_page, script_json
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HOSTILE = [
     "[CLS]",
     "</script><script>alert(1)</script>",
@@ -26,15 +24,6 @@ HOSTILE = [
     "line\u2028break",
     "cat",
     "[SEP]",
-]
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
 ]
 
 pytestmark = pytest.mark.browser
@@ -52,16 +41,6 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("page") / "page.html"
     path.write_text(render_page([document], "tiny <model>", layer=2, head="mean"), "utf-8")
     return path
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    assert Path(CHROMIUM).exists(), "chromium is missing: run `make test` (it installs it)"
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 class Watched:

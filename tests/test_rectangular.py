@@ -7,6 +7,7 @@ Rows are queries (the target), columns keys (the source); nothing here may assum
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import csv
 import io
 import json
@@ -19,7 +20,6 @@ from rich.console import Console
 from attninspect.analysis.pipeline import ViewOptions, view_of
 from tests.conftest import synthetic_cross_inspection
 from tests.explorer_helpers import expected_cells, shown_cells
-from tests.test_page_browser import browser  # noqa: F401  (the session browser fixture)
 from tests.test_rendering import check_golden
 
 TARGET = ["<s>", "▁Le", "▁chat", "▁dort", "</s>"]
@@ -268,7 +268,9 @@ def explore(keys: list[str], check, size: tuple[int, int] = (100, 30)) -> None:
                 await pilot.pause()
             await check(app, pilot)
 
-    asyncio.run(drive())
+    # A thread of its own: a session's Playwright browser may hold this thread's event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, drive()).result()
 
 
 def assert_cells_are_the_view(app) -> None:
@@ -343,7 +345,7 @@ def _texts(page, selector: str) -> list[str]:
 
 @pytest.mark.browser
 def test_page_draws_queries_left_and_keys_right(
-    browser,  # noqa: F811 (the session fixture imported above)
+    browser,
     cross_page: Path,
     tmp_path: Path,
 ) -> None:
