@@ -190,3 +190,39 @@ class StatsDigest:
 def statistics_options(words: bool, hide_special: bool) -> ViewOptions:
     """The analysis steps that `stats` applies before it measures."""
     return ViewOptions(words=words, hide_special=hide_special)
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """A finished corpus: its sums, the model and how it was looked at."""
+
+    sums: CorpusSums
+    model: str
+    words: bool = False
+    hide_special: bool = False
+    engine: str = "local"
+    skipped: int = 0  # texts that failed, under --skip-errors
+    seconds: float = 0.0
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.sums.means()  # (L', H', S)
+
+    def grid(self, statistic: str) -> np.ndarray:
+        """(L', H') means of one statistic (NaN where no row defines it)."""
+        return self.means[:, :, STATISTICS.index(statistic)]
+
+    def heads(self) -> list[dict[str, object]]:
+        """One entry per kept layer x head: every mean (None where undefined) and row counts."""
+        means, rows = self.means, self.sums.rows
+        entries = []
+        for i, layer in enumerate(self.sums.layers):
+            counts = {name: int(rows[i, s]) for s, name in enumerate(STATISTICS)}
+            for j, head in enumerate(self.sums.heads):
+                values = {name: _number(means[i, j, s]) for s, name in enumerate(STATISTICS)}
+                entries.append({"layer": layer, "head": head, **values, "rows": counts})
+        return entries
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)

@@ -1,7 +1,7 @@
 """The command line: the Typer app, one module per command, the error-to-exit mapping."""
 
 # each module registers its command
-from attninspect.cli import diff, explore, grid, heads, run, shapes  # noqa: F401
+from attninspect.cli import diff, explore, grid, heads, run, shapes, stats  # noqa: F401
 from attninspect.cli.app import app
 
 
