@@ -273,8 +273,11 @@ def ray_corpus(
     from attninspect.api.corpus_ray import run_on_ray
 
     errors = feedback.errors(no_color)
-    total, model_name = run_on_ray(settings, source.items, plan, ray.address, ray.actors,
-                                   ray.num_gpus, plan.batch_size * 8)  # fmt: skip
+    from attninspect.api.inspector import READ_AHEAD_BATCHES
+
+    choice = (ray.address, ray.actors, ray.num_gpus)
+    window = plan.batch_size * READ_AHEAD_BATCHES  # the local engine's windows
+    total, model_name = run_on_ray(settings, source.items, plan, choice, window)
     skipped = report_failures(total, skip_errors, errors)
     finish(source, total.sums.texts, skipped, errors)
     return CorpusStats(total.sums, model_name, plan.words, plan.hide_special, "ray", skipped)
