@@ -135,9 +135,12 @@ def _merged(
     )
     parts: list[tuple[int, WindowStats]] = []
     model = ""
-    for row in measured.iter_rows():
-        part, model = unpack(row["stats"])
-        parts.append((int(row["window"]), part))
+    try:
+        for row in measured.iter_rows():
+            part, model = unpack(row["stats"])
+            parts.append((int(row["window"]), part))
+    except ray.exceptions.RayError as error:
+        raise AttnInspectError(f"the Ray engine failed: {_first_line(error)}") from error
     parts.sort(key=lambda entry: entry[0])
     total = parts[0][1]
     for _, part in parts[1:]:
@@ -145,11 +148,19 @@ def _merged(
     return total, model
 
 
+def _first_line(error: BaseException) -> str:
+    """What an actor's failure says (its own error's message where Ray kept it), on one line."""
+    cause = getattr(error, "cause", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(cause).__name__)[:300]
+
+
 def _ray() -> Any:
     """Ray, or one clear error saying how to get it."""
     try:
         import ray
         import ray.data
+        import ray.exceptions
     except ImportError as error:
         raise AttnInspectError(
             "--engine ray needs Ray: pip install 'attninspect[ray]' (or pip install 'ray[data]')"
