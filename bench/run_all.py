@@ -15,6 +15,7 @@ BENCHMARKS = (
     "bench_pictures.py",
     "bench_memory_long.py",
     "bench_explore.py",
+    "bench_stats.py",
 )
 
 
