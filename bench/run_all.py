@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench_memory_long.py",
     "bench_explore.py",
     "bench_serve.py",
+    "bench_stats.py",
 )
 
 

@@ -14,7 +14,7 @@ from attninspect.cli.app import app
 from attninspect.cli.options import PANELS, TOP
 from tests.conftest import CAT
 
-MODEL_LOADING = ("run", "heads", "diff", "grid", "explore", "serve")
+MODEL_LOADING = ("run", "heads", "diff", "grid", "explore", "serve", "stats")
 WRITES_DATA = ("run", "shapes", "heads", "diff", "grid")
 SCRATCH = ["--model", "scratch"]
 

@@ -17,7 +17,9 @@ from tests.conftest import synthetic_cross_inspection, synthetic_inspection
 from tests.oracles import rollout
 
 PACKAGE = Path(__file__).parents[1] / "attninspect"
-STEPS = re.compile(r"\b(merge_words|hide_special|sink_share|head_stats|rollout_step)\(")
+STEPS = re.compile(
+    r"\b(merge_words|hide_special|sink_share|special_share|head_stats|rollout_step)\("
+)
 TOKENS = ["[CLS]", "the", "cat", "sat", "on", "the", "mat", "[SEP]"]
 TARGET = ["<s>", "▁Le", "▁chat", "▁dort", "</s>"]
 SOURCE = ["[CLS]", "▁The", "▁cat", "▁sle", "eps", ".", "</s>"]
@@ -38,7 +40,7 @@ def test_the_steps_are_called_from_the_pipeline_module_only() -> None:
         for line in path.read_text().splitlines()
         if STEPS.search(line) and not line.lstrip().startswith("def ")
     }
-    assert callers == {"analysis/pipeline.py"}
+    assert callers == {"analysis/pipeline.py", "analysis/transforms.py"}  # user, definer
 
 
 @pytest.mark.parametrize("options", OPTION_SETS)

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.pipeline import Rollout, ViewOptions, analyse, focus_index
+from attninspect.analysis.pipeline import (
+    Rollout,
+    ViewOptions,
+    analyse,
+    focus_index,
+    measure_bare,
+    needs_steps,
+)
 from attninspect.analysis.selection import (
     HeadChoice,
     IndexSpec,
@@ -70,25 +77,31 @@ class TextDigest:
     last: Inspection | None = None
     focus: int | None = None
     error: InputError | None = None
+    bare: bool = False  # no transform asked: each layer's array is used as it comes
+    special: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (Tk,) keys
 
     def __post_init__(self) -> None:
         self.layer = resolve_layer(self.options.layer, self.num_layers)
         self.head = resolve_head(self.options.head, self.base.num_heads)
         self.head = "mean" if self.options.rollout else self.head
         self.kept_layers = self.keep.layer_ids(self.num_layers)
+        self.bare = not needs_steps(self.options)
+        self.special = np.array(self.base.keys.special, dtype=bool)  # (Tk,)
 
     def add(self, layer: int, attention: np.ndarray) -> None:
         """Take layer ``layer``'s (H, T, T) attention; keep only what the output needs of it."""
         if self.error is not None:
             return
-        piece = self._analysed(layer, attention)
+        piece = None if self.bare else self._analysed(layer, attention)
+        if self.bare:  # the pipeline would only measure the sink share: no object per layer
+            self.sinks.extend(measure_bare(attention[None], self.special, self.head))
         if layer == 0 and self.options.focus is not None:
             try:
-                self.focus = focus_index(self.options, piece)
+                self.focus = focus_index(self.options, self.base if piece is None else piece)
             except InputError as error:
                 self.error = error
                 return
-        shown = piece.attention  # (1, H', T', T')
+        shown = attention[None] if piece is None else piece.attention  # (1, H', T', T')
         if self.focus is not None:
             self.rows.append(np.array(focus_rows(shown, self.focus, self.head)[0]))  # (T',)
         if layer == self.layer:
@@ -96,8 +109,9 @@ class TextDigest:
         if layer in self.kept_layers:
             heads = self.keep.head_ids(shown.shape[1])
             self.kept.append(np.ascontiguousarray(shown[0, heads]))  # (H', T', T')
-        empty = np.zeros((0, *shown.shape[1:]), np.float32)  # (0, H', T', T')
-        self.last = dataclasses.replace(piece, attention=empty)  # not the batch's array
+        if piece is not None:
+            empty = np.zeros((0, *shown.shape[1:]), np.float32)  # (0, H', T', T')
+            self.last = dataclasses.replace(piece, attention=empty)  # not the batch's array
 
     def _analysed(self, layer: int, attention: np.ndarray) -> Inspection:
         """One layer through the analysis pipeline, its rollout carried on from the layers below."""

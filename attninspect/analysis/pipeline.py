@@ -31,6 +31,7 @@ from attninspect.analysis.transforms import (
     merge_words,
     rollout_step,
     sink_share,
+    special_share,
 )
 from attninspect.errors import AttnInspectError, BadValueError, InputError
 
@@ -128,6 +129,18 @@ def _rolled(piece: Inspection, rollout: Rollout) -> Inspection:
         rolled[layer, 0] = rollout.product
     shapes = {**piece.shapes, "rollout": list(rolled.shape)}
     return dataclasses.replace(piece, attention=rolled, shapes=shapes)
+
+
+def needs_steps(options: ViewOptions) -> bool:
+    """Whether any step but the sink share applies. Without one, a streamed layer is measured as
+    the bare array it comes in (`measure_bare`): no Inspection per layer on the hot path."""
+    return options.words or options.hide_special or options.rollout or options.stats
+
+
+def measure_bare(attention: np.ndarray, special: np.ndarray, head: HeadChoice) -> list[float]:
+    """What `analyse` measures when `needs_steps` is false (the sink share alone), on a bare
+    (L, H, Tq, Tk) array and its keys' (Tk,) special flags."""
+    return special_share(attention, special, head)
 
 
 def shown_tokens(base: Inspection, options: ViewOptions) -> Inspection:

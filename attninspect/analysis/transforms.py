@@ -152,9 +152,14 @@ def check_rollout(inspection: Inspection) -> None:
 def sink_share(inspection: Inspection, head: HeadChoice) -> list[float]:
     """Per layer, the mean share of each query's attention on special tokens (selected heads)."""
     special = np.array(inspection.keys.special, dtype=bool)
+    return special_share(inspection.attention, special, head)
+
+
+def special_share(attention: np.ndarray, special: np.ndarray, head: HeadChoice) -> list[float]:
+    """`sink_share` of a bare (L, H, Tq, Tk) array and its keys' (Tk,) special flags."""
     if not special.any():
-        return [0.0] * int(inspection.attention.shape[0])
-    per_layer = heads_view(inspection.attention, head)  # (L, Tq, Tk)
+        return [0.0] * int(attention.shape[0])
+    per_layer = heads_view(attention, head)  # (L, Tq, Tk)
     return [float(value) for value in per_layer[:, :, special].sum(axis=-1).mean(axis=-1)]
 
 

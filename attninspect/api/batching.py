@@ -26,6 +26,8 @@ from attninspect.model.tokenization import Encoding, encode
 
 Pending = list[tuple[int, SourceText, Encoding]]
 Finished_co = TypeVar("Finished_co", covariant=True)
+# Length-bucketed batches: a padded forward pass holds at most this many tokens (texts x longest).
+TOKEN_BUDGET = 8192
 
 
 def encode_items(
@@ -66,6 +68,29 @@ def fitting_groups(engine: Engine, pending: Pending, kept: tuple[int, int]) -> l
     return fitting_groups(engine, pending[:half], kept) + fitting_groups(
         engine, pending[half:], kept
     )
+
+
+def buckets(pending: Pending, batch_size: int, budget: int = TOKEN_BUDGET) -> list[Pending]:
+    """``pending`` sorted by token length (ties in input order) and cut into batches of at most
+    ``batch_size`` texts and ``budget`` padded tokens, so that little of each pass is padding."""
+    groups: list[Pending] = []
+    current: Pending = []
+    for entry in sorted(pending, key=lambda entry: len(entry[2])):
+        full = len(current) >= batch_size or (len(current) + 1) * len(entry[2]) > budget
+        if current and full:
+            groups.append(current)
+            current = []
+        current.append(entry)
+    return [*groups, current] if current else groups
+
+
+def bucketed_groups(
+    engine: Engine, pending: Pending, kept: tuple[int, int], batch_size: int | None
+) -> list[Pending]:
+    """The forward passes for ``pending``: by length under ``batch_size`` (None: one batch in
+    input order, as before), each cut further where its memory estimate does not fit."""
+    parts = [pending] if batch_size is None else buckets(pending, batch_size)
+    return [group for part in parts for group in fitting_groups(engine, part, kept)]
 
 
 def inspect_batch(
@@ -122,11 +147,13 @@ def view_batch(
     keep: WholeLayers,
     truncate: bool,
     chat: Chat | None = None,
+    batch_size: int | None = None,
 ) -> list[Viewed | InputError]:
-    """One padded forward pass, each layer analysed as it arrives and then dropped: per item, in
-    order, the analysed inspection and its view (as `pipeline.view_of` makes them), or an error."""
+    """Padded forward passes (by length under ``batch_size``; one pass without it), each layer
+    analysed as it arrives and then dropped: per item, in input order, the analysed inspection
+    and its view (as `pipeline.view_of` makes them), or an error."""
     results, pending = encode_items(engine, items, truncate, chat)
-    for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
+    for group in bucketed_groups(engine, pending, _kept_sizes(engine, keep), batch_size):
         for (position, _, _), result in zip(
             group, _view_group(engine, group, options, keep), strict=True
         ):

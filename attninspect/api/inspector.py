@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import WholeLayers
@@ -26,6 +27,13 @@ from attninspect.files.sources import Item, SourceText, chunks
 from attninspect.model.chat import Chat, check_template
 from attninspect.model.engines.base import Engine
 from attninspect.model.engines.factory import EngineSettings, open_engine
+
+if TYPE_CHECKING:
+    from attninspect.analysis.corpus import CorpusStats
+    from attninspect.api.corpus import StatsPlan, WindowStats
+
+# File and stdin runs read ahead this many batches, then run them by token length.
+READ_AHEAD_BATCHES = 8
 
 
 class TruncationWarning(UserWarning):
@@ -84,6 +92,11 @@ class Inspector:
             check_template(self.engine.tokenizer, self.engine.model_name)
 
     @property
+    def read_ahead(self) -> int:
+        """Texts read ahead (and batched by length) at a time from a file or standard input."""
+        return self.batch_size * READ_AHEAD_BATCHES
+
+    @property
     def model_name(self) -> str:
         return self.engine.model_name
 
@@ -140,9 +153,42 @@ class Inspector:
         the view (and ``keep``) needs is kept: per item, the analysed inspection and its view."""
         texts = [item for item in batch if isinstance(item, SourceText)]
         viewed = view_batch(
-            self.engine, texts, options, keep or WholeLayers(), self.truncate, self.chat
+            self.engine,
+            texts,
+            options,
+            keep or WholeLayers(),
+            self.truncate,
+            self.chat,
+            self.batch_size,
         )
         return _in_place(batch, viewed)
+
+    def stats_windows(self, items: Iterable[Item], plan: StatsPlan) -> Iterator[WindowStats]:
+        """Corpus statistics window by window (`read_ahead` items each, batched by length): each
+        window's partial sums, failures and truncation notes, as soon as it is done."""
+        from attninspect.api.corpus import stats_window
+
+        plan.kept(self.engine)  # refuses a layer or head this model does not have, first
+        for window in chunks(items, self.read_ahead):
+            yield stats_window(self.engine, window, plan, self.chat)
+
+    def stats(
+        self, texts: Iterable[str], words: bool = False, hide_special: bool = False, **kept: object
+    ) -> CorpusStats:
+        """Per layer x head, every statistic over every query row of every text (``layers=``,
+        ``heads=``: an index or a slice). A bad text raises `InputError` naming it."""
+        from attninspect.analysis.corpus import CorpusStats
+        from attninspect.api.corpus import StatsPlan, empty_stats
+
+        plan = StatsPlan(words, hide_special, batch_size=self.batch_size, truncate=self.truncate)
+        plan = dataclasses.replace(plan, **kept)  # type: ignore[arg-type]
+        items = (SourceText(text=text, index=index) for index, text in enumerate(texts))
+        total = empty_stats(self.engine, plan)
+        for part in self.stats_windows(items, plan):
+            if part.failures:
+                raise part.failures[0]
+            total.add(part)
+        return CorpusStats(total.sums, self.model_name, words, hide_special)
 
     def check(self, options: ViewOptions, keep: WholeLayers | None = None) -> None:
         """Refuse a layer or head this model does not have, before any text runs."""

@@ -1,6 +1,6 @@
 """The command line: the Typer app, one module per command, the error-to-exit mapping."""
 
-from attninspect.cli import diff, explore, grid, heads, run, serve, shapes
+from attninspect.cli import diff, explore, grid, heads, run, serve, shapes, stats
 from attninspect.cli.app import app, register
 
 # Every command, in the order `attninspect --help` lists them: one line each.
@@ -10,6 +10,7 @@ register(heads.heads)
 register(diff.diff)
 register(grid.grid)
 register(explore.explore)
+register(stats.stats)
 register(serve.serve)
 
 

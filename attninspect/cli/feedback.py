@@ -54,30 +54,43 @@ def warn(errors: Console, message: str) -> None:
 @contextlib.contextmanager
 def progress_bar(
     errors: Console, source: TextSource, data_on_terminal: bool
-) -> Iterator[Callable[[], None]]:
+) -> Iterator[Callable[..., None]]:
     """A bar on stderr for file input when stderr is a terminal and stdout is not shared with it."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
     from attninspect.files.sources import count_lines
 
     if source.path is None or not errors.is_terminal or data_on_terminal:
-        yield lambda: None
+        yield lambda done=1: None
         return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        _rate_column(ProgressColumn, Text),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=errors, transient=True) as progress:
         task = progress.add_task("texts", total=count_lines(source.path))
-        yield lambda: progress.advance(task)
+        yield lambda done=1: progress.advance(task, done)
+
+
+def _rate_column(base: type, text: type) -> Any:
+    """A progress column with the texts done per second (rich's classes, imported lazily)."""
+
+    class Rate(base):
+        def render(self, task: Any) -> Any:
+            return text(f"{task.speed:,.1f} texts/s" if task.speed else "", style="dim")
+
+    return Rate()
 
 
 def notes(errors: Console, source: TextSource, skipped_errors: int) -> None:

@@ -287,7 +287,7 @@ def run_texts(
         open_writer(output_format, output, table, no_color) as writer,
         feedback.progress_bar(errors, source, on_terminal) as advance,
     ):
-        for batch in batches(source, inspector.batch_size):
+        for batch in batches(source, inspector.read_ahead):
             for result in inspector.view_batch(batch, options, keep):
                 write_result(result, writer, options, all_layers, skip_errors, errors, counts)
                 advance()

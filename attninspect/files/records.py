@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -112,22 +113,29 @@ def dump_json(record: Any) -> str:
     the line separators U+2028/U+2029/U+0085 (which some readers split lines on) become \\uXXXX,
     so the output is terminal-safe and one record per line, and parses back to the exact text.
     """
-    return UNSAFE_IN_JSON.sub(_json_escape, json.dumps(record, ensure_ascii=False, allow_nan=False))
+    text = json.dumps(record, ensure_ascii=False, allow_nan=False)
+    if text.isascii() and "\x7f" not in text:  # nothing to escape: skip building the table
+        return text
+    return unsafe_in_json().sub(_json_escape, text)
 
 
 def _json_escape(match: re.Match[str]) -> str:
     return json.dumps(match.group(0))[1:-1]  # \uXXXX, or a surrogate pair above U+FFFF
 
 
-UNSAFE_IN_JSON = re.compile(
-    "["
-    + "".join(
-        re.escape(chr(code))
-        for code in range(0x7F, 0x10000)
-        if unicodedata.category(chr(code)) in ESCAPED_CATEGORIES - {"Cs"}
+@functools.cache
+def unsafe_in_json() -> re.Pattern[str]:
+    """The characters that `dump_json` escapes, built once, on the first non-ASCII output (it
+    scans the Unicode database: ~55 ms that an ASCII-only run never pays)."""
+    return re.compile(
+        "["
+        + "".join(
+            re.escape(chr(code))
+            for code in range(0x7F, 0x10000)
+            if unicodedata.category(chr(code)) in ESCAPED_CATEGORIES - {"Cs"}
+        )
+        + "\\U000e0000-\\U000e007f\\U000f0000-\\U0010ffff]"
     )
-    + "\\U000e0000-\\U000e007f\\U000f0000-\\U0010ffff]"
-)
 
 
 def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):

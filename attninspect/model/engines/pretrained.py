@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,11 @@ DECODER_TYPES = frozenset(
         "bloom", "olmo", "olmo2", "starcoder2", "codegen", "smollm3", "granite", "cohere",
     }
 )  # fmt: skip
+
+
+class _LastLayerDone(Exception):
+    """Raised from the last attention layer's hook: its output and feed-forward block, and the
+    pooler, would only compute hidden states that no output shows."""
 
 
 class PretrainedEngine:
@@ -99,9 +105,17 @@ class PretrainedEngine:
             sink(delivered, array)
             delivered += 1
 
+        def last_layer_only(weights: torch.Tensor) -> None:
+            hand_over(weights)
+            if delivered == self.num_layers:  # the rest of the pass computes no attention
+                raise _LastLayerDone
+
         outputs = None
         if self.tapped:
-            with streamed_attention(self.tapped, hand_over):
+            with (
+                streamed_attention(self.tapped, last_layer_only),
+                contextlib.suppress(_LastLayerDone),
+            ):
                 outputs = self._forward(inputs, output_attentions=False)
         if not delivered:  # no hooks for this architecture: the model's own tuple
             outputs = self._forward(inputs, output_attentions=True)
@@ -216,6 +230,8 @@ def _refuse_non_finite(name: str, layer: int, weights: np.ndarray, lengths: list
 
 def _first_non_finite(weights: np.ndarray, lengths: list[int]) -> int | None:
     """The first head whose real rows (B, H, T, T) hold a NaN or infinity, or None."""
+    if np.isfinite(weights).all():  # the usual case, in one pass over the whole batch
+        return None
     for row, n in enumerate(lengths):
         bad = ~np.isfinite(weights[row, :, :n, :n]).all(axis=(-2, -1))  # (H,)
         if bad.any():

@@ -1,0 +1,228 @@
+"""Corpus statistics: per layer x head, sums over every query row of every text, merged exactly.
+
+Each text adds, layer by layer as it streams, float64 sums of its row values and the number of
+rows where each statistic is defined; nothing per text is kept once it is added. Partial sums
+(a window of texts, a Ray worker's share) merge by addition, so any split of the corpus gives
+the same means to rounding. A statistic's mean is the row-weighted mean of the per-text means
+that `run --stats` prints: Σ sums / Σ rows.
+
+Statistics (each over the rows where it is defined):
+- ``entropy``: the row's entropy in bits (every row);
+- ``previous`` / ``same`` / ``next``: the weight on the token before / itself / after (rows that
+  have one; self-attention only);
+- ``special``: the weight on special tokens (every row);
+- ``duplicate``: the weight on earlier positions that hold the same token (rows whose token
+  occurred before), TransformerLens's duplicate-token detector;
+- ``induction``: the weight on the positions just after an earlier occurrence of the row's token
+  (the same rows), TransformerLens's induction detector.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.pipeline import ViewOptions, analyse, shown_tokens
+from attninspect.errors import InputError
+
+STATISTICS = ("entropy", "previous", "same", "next", "special", "duplicate", "induction")
+POSITIONAL = frozenset({"previous", "same", "next", "duplicate", "induction"})
+
+
+@dataclass
+class CorpusSums:
+    """Sums of row values (L', H', S) and row counts (L', S) for the kept layers and heads."""
+
+    layers: list[int]  # model layer numbers, in order
+    heads: list[int]  # model head numbers, in order
+    sums: np.ndarray  # (L', H', S) float64
+    rows: np.ndarray  # (L', S) int64
+    texts: int = 0
+    tokens: int = 0  # query rows of every text (after --words / --hide-special)
+
+    @classmethod
+    def empty(cls, layers: Sequence[int], heads: Sequence[int]) -> CorpusSums:
+        shape = (len(layers), len(heads), len(STATISTICS))
+        return cls(
+            list(layers),
+            list(heads),
+            np.zeros(shape, np.float64),
+            np.zeros(shape[::2], np.int64),
+        )
+
+    def add(self, other: CorpusSums) -> None:
+        """Add another part of the corpus (same layers and heads) into this one."""
+        if other.layers != self.layers or other.heads != self.heads:
+            raise ValueError("partial sums of different layers or heads cannot be merged")
+        self.sums += other.sums
+        self.rows += other.rows
+        self.texts += other.texts
+        self.tokens += other.tokens
+
+    def means(self) -> np.ndarray:
+        """(L', H', S) float64: each statistic's mean over its rows; NaN where it has none."""
+        rows = self.rows[:, None, :].astype(np.float64)  # (L', 1, S)
+        out = np.full(self.sums.shape, np.nan)
+        return np.divide(self.sums, rows, out=out, where=rows > 0)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (for npz, or to send between processes)."""
+        return {
+            "layers": np.array(self.layers, np.int64),
+            "heads": np.array(self.heads, np.int64),
+            "sums": self.sums,
+            "rows": self.rows,
+            "texts": np.array(self.texts, np.int64),
+            "tokens": np.array(self.tokens, np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> CorpusSums:
+        return cls(
+            [int(n) for n in arrays["layers"]],
+            [int(n) for n in arrays["heads"]],
+            np.array(arrays["sums"], np.float64),
+            np.array(arrays["rows"], np.int64),
+            int(arrays["texts"]),
+            int(arrays["tokens"]),
+        )
+
+
+@dataclass(frozen=True)
+class RowMasks:
+    """What the statistics need of one text's tokens, worked out once before its layers."""
+
+    special: np.ndarray  # (Tk,) bool
+    square: bool
+    duplicate: np.ndarray | None = None  # (T, T) bool: earlier positions holding the same token
+    induction: np.ndarray | None = None  # (T, T) bool: the positions just after those
+
+    @classmethod
+    def of(cls, shown: Inspection) -> RowMasks:
+        special = np.array(shown.keys.special, dtype=bool)
+        if not shown.square:
+            return cls(special, False)
+        return cls(special, True, *detector_masks(shown.tokens))
+
+
+def detector_masks(tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """TransformerLens's duplicate-token and induction patterns for ``tokens``: (T, T) bool each.
+
+    duplicate[i, j]: j < i and token j == token i; induction[i, j + 1] for each such j.
+    """
+    seen: dict[str, int] = {}
+    codes = np.array([seen.setdefault(token, len(seen)) for token in tokens], np.int64)  # (T,)
+    same = codes[:, None] == codes[None, :]  # (T, T)
+    duplicate = np.tril(same, k=-1)
+    induction = np.zeros_like(duplicate)
+    induction[:, 1:] = duplicate[:, :-1]  # k = j + 1 <= i
+    return duplicate, induction
+
+
+def layer_sums(attention: np.ndarray, masks: RowMasks) -> tuple[np.ndarray, np.ndarray]:
+    """One layer of one text (H, Tq, Tk): each head's sums of row values (H, S) and the rows
+    where each statistic is defined (S,)."""
+    a = attention.astype(np.float64)  # (H, Tq, Tk)
+    heads, queries, _ = a.shape
+    sums = np.zeros((heads, len(STATISTICS)))
+    rows = np.zeros(len(STATISTICS), np.int64)
+    logs = np.log2(a, out=np.zeros_like(a), where=a > 0)
+    sums[:, 0] = -(a * logs).sum(axis=(1, 2))
+    sums[:, 4] = a[:, :, masks.special].sum(axis=(1, 2))
+    rows[[0, 4]] = queries
+    if masks.duplicate is not None and masks.induction is not None and queries:  # square only
+        for column, offset in ((1, -1), (2, 0), (3, 1)):
+            sums[:, column] = np.diagonal(a, offset=offset, axis1=1, axis2=2).sum(axis=-1)
+            rows[column] = queries - abs(offset)
+        for column, mask in ((5, masks.duplicate), (6, masks.induction)):
+            sums[:, column] = (a * mask).sum(axis=(1, 2))
+            rows[column] = int(mask.any(axis=1).sum())
+    return sums, rows
+
+
+@dataclass
+class StatsDigest:
+    """One text's consumer for `stats`: `add` each layer's (H, Tq, Tk) in order, then `finish`
+    (its sums, or the InputError that the text raised). The same interface as `TextDigest`."""
+
+    base: Inspection  # tokens and metadata; its attention is empty (0, H, Tq, Tk)
+    options: ViewOptions  # words and hide_special are the ones that apply
+    layers: list[int]  # model layers kept
+    heads: list[int]  # model heads kept
+    sums: CorpusSums = field(init=False)
+    masks: RowMasks | None = None
+    error: InputError | None = None
+
+    def __post_init__(self) -> None:
+        self.sums = CorpusSums.empty(self.layers, self.heads)
+        try:
+            shown = shown_tokens(self.base, self.options)
+        except InputError as error:
+            self.error = error
+            return
+        self.masks = RowMasks.of(shown)
+        self.sums.texts, self.sums.tokens = 1, shown.query_length
+
+    @property
+    def transformed(self) -> bool:
+        return self.options.words or self.options.hide_special
+
+    def add(self, layer: int, attention: np.ndarray) -> None:
+        """Take layer ``layer``'s (H, Tq, Tk) attention; add its sums where the layer is kept."""
+        if self.error is not None or self.masks is None or layer not in self.layers:
+            return
+        if self.transformed:
+            piece = dataclasses.replace(self.base, attention=attention[None])  # (1, H, Tq, Tk)
+            attention = analyse(piece, self.options).inspection.attention[0]
+        position = self.layers.index(layer)
+        sums, rows = layer_sums(attention[self.heads], self.masks)
+        self.sums.sums[position] += sums
+        self.sums.rows[position] += rows
+
+    def finish(self, seconds: float) -> CorpusSums | InputError:
+        return self.error if self.error is not None else self.sums
+
+
+def statistics_options(words: bool, hide_special: bool) -> ViewOptions:
+    """The analysis steps that `stats` applies before it measures."""
+    return ViewOptions(words=words, hide_special=hide_special)
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """A finished corpus: its sums, the model and how it was looked at."""
+
+    sums: CorpusSums
+    model: str
+    words: bool = False
+    hide_special: bool = False
+    engine: str = "local"
+    skipped: int = 0  # texts that failed, under --skip-errors
+    seconds: float = 0.0
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.sums.means()  # (L', H', S)
+
+    def grid(self, statistic: str) -> np.ndarray:
+        """(L', H') means of one statistic (NaN where no row defines it)."""
+        return self.means[:, :, STATISTICS.index(statistic)]
+
+    def heads(self) -> list[dict[str, object]]:
+        """One entry per kept layer x head: every mean (None where undefined) and row counts."""
+        means, rows = self.means, self.sums.rows
+        entries: list[dict[str, object]] = []
+        for i, layer in enumerate(self.sums.layers):
+            counts = {name: int(rows[i, s]) for s, name in enumerate(STATISTICS)}
+            for j, head in enumerate(self.sums.heads):
+                values = {name: _number(means[i, j, s]) for s, name in enumerate(STATISTICS)}
+                entries.append({"layer": layer, "head": head, **values, "rows": counts})
+        return entries
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)

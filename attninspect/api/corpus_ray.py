@@ -1,0 +1,168 @@
+"""`stats --engine ray`: the local engine's per-window function (`corpus.stats_window`) as a Ray
+Data ``map_batches`` over an actor pool, one model load per actor; the partial sums come back
+to the driver and are added exactly (float64 sums and integer row counts).
+
+The driver cuts the input into the same windows as the local engine (one Ray row per window),
+so each window is batched by length exactly as it is locally. Imported only for
+``--engine ray``; Ray itself is an optional extra (``pip install attninspect[ray]``).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from attninspect.analysis.corpus import CorpusSums
+from attninspect.api.corpus import StatsPlan, WindowStats
+from attninspect.errors import AttnInspectError, InputError
+from attninspect.files.sources import Item, SourceText, chunks
+
+
+class StatsActor:
+    """One Ray actor: loads the model once, then measures window after window."""
+
+    def __init__(self, settings: dict[str, Any], plan: StatsPlan) -> None:
+        from attninspect.api.inspector import Inspector
+
+        self.plan = plan
+        self.inspector = Inspector(truncate=plan.truncate, batch_size=plan.batch_size, **settings)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A batch of windows (usually one) -> one row each: its number and its packed stats."""
+        from attninspect.api.corpus import stats_window
+
+        packed = []
+        for encoded in batch["items"]:
+            items = _decode_items(str(encoded))
+            part = stats_window(self.inspector.engine, items, self.plan, self.inspector.chat)
+            packed.append(pack(part, self.inspector.model_name))
+        return {"window": np.asarray(batch["window"]), "stats": np.array(packed, dtype=object)}
+
+
+def pack(part: WindowStats, model: str) -> bytes:
+    """A window's stats as bytes: plain arrays and (message, line) pairs, nothing of ours."""
+    return pickle.dumps(
+        {
+            "sums": part.sums.to_arrays(),
+            "failures": [_error_pair(error) for error in part.failures],
+            "truncated": [_error_pair(note) for note in part.truncated],
+            "model": model,
+        }
+    )
+
+
+def unpack(data: bytes) -> tuple[WindowStats, str]:
+    found = pickle.loads(data)  # written by our own actors, in this run
+    part = WindowStats(
+        CorpusSums.from_arrays(found["sums"]),
+        [InputError(message, line) for message, line in found["failures"]],
+        [InputError(message, line) for message, line in found["truncated"]],
+    )
+    return part, found["model"]
+
+
+def _error_pair(error: InputError) -> tuple[str, int | None]:
+    line = getattr(error, "line", None)
+    message = str(error)
+    prefix = f"line {line}: "
+    return (message.removeprefix(prefix) if line is not None else message), line
+
+
+def _encode_items(items: list[Item]) -> str:
+    """A window's items as one JSON string (a text, or a read error, with its place)."""
+    return json.dumps(
+        [
+            {"text": item.text, "index": item.index, "line": item.line}
+            if isinstance(item, SourceText)
+            else {"error": _error_pair(item)}
+            for item in items
+        ]
+    )
+
+
+def _decode_items(encoded: str) -> list[Item]:
+    items: list[Item] = []
+    for entry in json.loads(encoded):
+        if "error" in entry:
+            message, line = entry["error"]
+            items.append(InputError(message, line))
+        else:
+            items.append(SourceText(entry["text"], entry["index"], entry["line"]))
+    return items
+
+
+def run_on_ray(
+    settings: dict[str, Any],
+    items: Iterable[Item],
+    plan: StatsPlan,
+    choice: tuple[str | None, int, float | None],
+    window: int,
+) -> tuple[WindowStats, str]:
+    """Every window measured on Ray; the total (failures in input order) and the model's name.
+    ``choice``: the cluster address (None: RAY_ADDRESS or a new local instance), the number
+    of actors and the GPUs per actor (None: 1 where the cluster has GPUs)."""
+    ray = _ray()
+    address, actors, num_gpus = choice
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    rows = [
+        {"window": number, "items": _encode_items(part)}
+        for number, part in enumerate(chunks(items, window))
+    ]
+    if not rows:
+        raise AttnInspectError("nothing to measure: the input had no text")
+    gpus = num_gpus if num_gpus is not None else float(ray.cluster_resources().get("GPU", 0) > 0)
+    return _merged(ray, rows, settings, plan, (actors, gpus))
+
+
+def _merged(
+    ray: Any, rows: list[dict], settings: dict, plan: StatsPlan, width: tuple[int, float]
+) -> tuple[WindowStats, str]:
+    actors, gpus = width
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    measured = ray.data.from_items(rows).map_batches(
+        StatsActor,
+        fn_constructor_kwargs={"settings": settings, "plan": plan},
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=1,
+        num_gpus=gpus,
+    )
+    parts: list[tuple[int, WindowStats]] = []
+    model = ""
+    try:
+        for row in measured.iter_rows():
+            part, model = unpack(row["stats"])
+            parts.append((int(row["window"]), part))
+    except ray.exceptions.RayError as error:
+        raise AttnInspectError(f"the Ray engine failed: {_first_line(error)}") from error
+    parts.sort(key=lambda entry: entry[0])
+    total = parts[0][1]
+    for _, part in parts[1:]:
+        total.add(part)
+    return total, model
+
+
+def _first_line(error: BaseException) -> str:
+    """What an actor's failure says (its own error's message where Ray kept it), on one line."""
+    cause = getattr(error, "cause", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(cause).__name__)[:300]
+
+
+def _ray() -> Any:
+    """Ray, or one clear error saying how to get it."""
+    try:
+        import ray
+        import ray.data
+        import ray.exceptions
+    except ImportError as error:
+        raise AttnInspectError(
+            "--engine ray needs Ray: pip install 'attninspect[ray]' (or pip install 'ray[data]')"
+        ) from error
+    return ray
