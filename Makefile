@@ -31,8 +31,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@echo "==> installed: run $(BIN)/attninspect, or . $(BIN)/activate and then attninspect"
 
 $(TEST_STAMP): $(STAMP)
-	@echo "==> installing the test tools (extra [test]: pytest, hypothesis, pandas, playwright, ...)"
-	$(PIP) install -e ".[test]"
+	@echo "==> installing the test tools (extras [test] and [ray]: pytest, hypothesis, pandas, playwright, ray, ...)"
+	$(PIP) install -e ".[test,ray]"
 	touch $@
 
 $(LINT_STAMP): $(STAMP)
