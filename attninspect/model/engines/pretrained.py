@@ -69,6 +69,9 @@ class PretrainedEngine:
         self.model = model.to(device).eval()
         self.max_length = max_tokens(self.tokenizer, self.config)
         self.causal = _is_decoder(self.config)
+        # An encoder's or decoder's last attention layer ends what any output shows; an
+        # encoder-decoder model has more attention (and its own checks) after num_hidden_layers.
+        self.stops_early = not getattr(self.config, "is_encoder_decoder", False)
         self.pad_id = _usable_pad_id(self.tokenizer, self.config, model)
         self.num_layers = int(getattr(self.config, "num_hidden_layers", 0) or 0)
         self.num_heads = int(getattr(self.config, "num_attention_heads", 0) or 0)
@@ -107,7 +110,7 @@ class PretrainedEngine:
 
         def last_layer_only(weights: torch.Tensor) -> None:
             hand_over(weights)
-            if delivered == self.num_layers:  # the rest of the pass computes no attention
+            if delivered == self.num_layers and self.stops_early:  # no attention comes after
                 raise _LastLayerDone
 
         outputs = None
