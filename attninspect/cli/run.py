@@ -287,7 +287,8 @@ def run_texts(
         open_writer(output_format, output, table, no_color) as writer,
         feedback.progress_bar(errors, source, on_terminal) as advance,
     ):
-        for batch in batches(source, inspector.read_ahead):
+        # read ahead, batched by length (a remote server batches a request as it comes)
+        for batch in batches(source, getattr(inspector, "read_ahead", inspector.batch_size)):
             for result in inspector.view_batch(batch, options, keep):
                 write_result(result, writer, options, all_layers, skip_errors, errors, counts)
                 advance()
