@@ -15,7 +15,7 @@ from attninspect.cli.options import PANELS, TOP
 from tests.conftest import CAT
 
 MODEL_LOADING = ("run", "heads", "diff", "grid", "explore", "serve", "stats")
-WRITES_DATA = ("run", "shapes", "heads", "diff", "grid")
+WRITES_DATA = ("run", "shapes", "heads", "diff", "grid", "stats")
 SCRATCH = ["--model", "scratch"]
 
 
@@ -99,7 +99,7 @@ def words(lines: list[str]) -> set[str]:
     return {word for word in found if any(c.isalnum() for c in word)}
 
 
-@pytest.mark.parametrize("command", ["run", "shapes", "heads", "diff", "grid", "explore"])
+@pytest.mark.parametrize("command", ["run", "shapes", "heads", "diff", "grid", "explore", "stats"])
 def test_help_fits_80_columns_without_cutting_a_word(runner: CliRunner, command: str) -> None:
     narrow = help_lines(runner, [command, "--help"], 80)
     wide = help_lines(runner, [command, "--help"], 250)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -39,11 +39,22 @@ from attninspect.cli.options import (
     VerboseOption,
     WordsOption,
     chat_options,
+    default,
     usage_error,
+    within,
 )
 from attninspect.errors import AttnInspectError
 
-ENGINE = "Engine"
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from attninspect.analysis.corpus import CorpusStats
+    from attninspect.api.corpus import StatsPlan, WindowStats
+    from attninspect.cli.output import TableFactory
+    from attninspect.files.sources import TextSource
+    from attninspect.files.writers import Writer
+
+ENGINE = "Engine"  # where it runs: listed first (a panel outside options.PANELS)
 
 
 class Statistic(str, Enum):
@@ -63,6 +74,12 @@ class StatsFormat(str, Enum):
     npz = "npz"
 
 
+def _gpus(value: float | None) -> float | None:
+    if value is not None and not 0 <= value <= 64:
+        raise typer.BadParameter(f"{value} is not from 0 to 64")
+    return value
+
+
 class StatsEngine(str, Enum):
     local = "local"
     ray = "ray"
@@ -71,29 +88,33 @@ class StatsEngine(str, Enum):
 def stats(
     text: Annotated[
         str | None,
-        typer.Argument(help="A text; - reads texts from standard input, one a line."),
+        typer.Argument(help="The text; - reads texts from stdin, one a line.", show_default=False),
     ] = None,
     file: Annotated[
         Path | None,
-        typer.Option("--file", "-f", help="Texts, one per line.", rich_help_panel=INPUT),
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="Read texts from FILE, one a line.",
+            rich_help_panel=INPUT,
+        ),
     ] = None,
-    truncate: TruncateOption = False,
     batch_size: Annotated[
         int,
         typer.Option(
             "--batch-size",
-            min=1,
-            max=SIZE_MAX,
-            help="Most texts per forward pass.",
+            metavar="N",
+            callback=within(1, SIZE_MAX),
+            help="Texts per forward pass, at most.",
             rich_help_panel=INPUT,
         ),
     ] = 16,
     skip_errors: Annotated[
         bool,
-        typer.Option(
-            "--skip-errors", help="Report a bad text on stderr and go on.", rich_help_panel=INPUT
-        ),
+        typer.Option("--skip-errors", help="Report a bad text and go on.", rich_help_panel=INPUT),
     ] = False,
+    truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
     model: ModelOption = None,
@@ -109,21 +130,24 @@ def stats(
     seed: SeedOption = None,
     words: WordsOption = False,
     hide_special: HideSpecialOption = False,
-    layers: LayersOption = None,
-    heads: HeadsOption = None,
     statistic: Annotated[
         Statistic,
-        typer.Option("--stat", help="The statistic the table shows.", rich_help_panel=OUTPUT),
+        typer.Option(
+            "--stat", metavar="NAME", help="The statistic the table shows.", rich_help_panel=OUTPUT
+        ),
     ] = Statistic.previous,
     output_format: Annotated[
         StatsFormat,
         typer.Option(
             "--format",
-            help="table (one statistic), json, csv or npz (all of them).",
+            metavar="FORMAT",
+            help="table (one statistic); json, csv or npz (all).",
             rich_help_panel=OUTPUT,
         ),
     ] = StatsFormat.table,
     output: OutputOption = None,
+    layers: LayersOption = None,
+    heads: HeadsOption = None,
     precision: PrecisionOption = 2,
     save: SaveOption = None,
     dpi: DpiOption = 150,
@@ -132,7 +156,8 @@ def stats(
         StatsEngine,
         typer.Option(
             "--engine",
-            help="local, or ray (pip install attninspect[ray]).",
+            metavar="NAME",
+            help="local, or ray (the ray extra: Ray Data actors).",
             rich_help_panel=ENGINE,
         ),
     ] = StatsEngine.local,
@@ -140,8 +165,8 @@ def stats(
         str | None,
         typer.Option(
             "--ray-address",
-            help="With --engine ray: a running cluster (default: start a local "
-            "one; RAY_ADDRESS works too).",
+            metavar="ADDRESS",
+            help="ray: a running cluster. " + default("RAY_ADDRESS, else a local one"),
             rich_help_panel=ENGINE,
         ),
     ] = None,
@@ -149,9 +174,9 @@ def stats(
         int,
         typer.Option(
             "--actors",
-            min=1,
-            max=4096,
-            help="With --engine ray: model copies (actors).",
+            metavar="N",
+            callback=within(1, 4096),
+            help="ray: model copies (actors).",
             rich_help_panel=ENGINE,
         ),
     ] = 1,
@@ -159,10 +184,9 @@ def stats(
         float | None,
         typer.Option(
             "--num-gpus",
-            min=0.0,
-            max=64.0,
-            help="With --engine ray: GPUs per actor "
-            "(default: 1 when the cluster has GPUs, else 0).",
+            metavar="N",
+            callback=_gpus,
+            help="ray: GPUs per actor. " + default("1 if the cluster has GPUs"),
             rich_help_panel=ENGINE,
         ),
     ] = None,
@@ -173,10 +197,10 @@ def stats(
 
     check_stats_options(text, file, output_format, output, engine, (ray_address, num_gpus, actors))
     kind = check_save_of(save, output)
-    plan = StatsPlan(words, hide_special, layers, heads, batch_size, truncate)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     settings = choice.engine() | chat_options(chat, system)
+    plan = StatsPlan(words, hide_special, layers, heads, batch_size, truncate)
     source = open_stats_source(text, file)
     if engine is StatsEngine.ray:
         ray = RayChoice(ray_address, actors, num_gpus)
@@ -222,7 +246,7 @@ def check_save_of(save: Path | None, output: Path | None) -> str | None:
     return check_save(save, output)
 
 
-def open_stats_source(text: str | None, file: Path | None) -> Any:
+def open_stats_source(text: str | None, file: Path | None) -> TextSource:
     from attninspect.cli.run import open_source
 
     return open_source(text, file)
@@ -236,8 +260,9 @@ class RayChoice:
 
 
 def local_corpus(
-    settings: dict[str, Any], source: Any, plan: Any, skip_errors: bool, no_color: bool
-) -> Any:
+    settings: dict[str, Any], source: TextSource, plan: StatsPlan, skip_errors: bool,
+    no_color: bool,
+) -> CorpusStats:  # fmt: skip
     """Every window of the source on this machine, folded into one total as it finishes."""
     from attninspect.analysis.corpus import CorpusStats
     from attninspect.api.corpus import empty_stats
@@ -258,16 +283,15 @@ def local_corpus(
 
 
 def ray_corpus(
-    settings: dict[str, Any], source: Any, plan: Any, ray: RayChoice, skip_errors: bool,
-    no_color: bool,
-) -> Any:  # fmt: skip
+    settings: dict[str, Any], source: TextSource, plan: StatsPlan, ray: RayChoice,
+    skip_errors: bool, no_color: bool,
+) -> CorpusStats:  # fmt: skip
     """The same windows on Ray Data actors; the partial sums merged here."""
     from attninspect.analysis.corpus import CorpusStats
     from attninspect.api.corpus_ray import run_on_ray
-
-    errors = feedback.stderr_console(no_color)
     from attninspect.api.inspector import READ_AHEAD_BATCHES
 
+    errors = feedback.stderr_console(no_color)
     choice = (ray.address, ray.actors, ray.num_gpus)
     window = plan.batch_size * READ_AHEAD_BATCHES  # the local engine's windows
     total, model_name = run_on_ray(settings, source.items, plan, choice, window)
@@ -276,7 +300,7 @@ def ray_corpus(
     return CorpusStats(total.sums, model_name, plan.words, plan.hide_special, "ray", skipped)
 
 
-def report_failures(part: Any, skip_errors: bool, errors: Any) -> int:
+def report_failures(part: WindowStats, skip_errors: bool, errors: Console) -> int:
     """Raise a window's first failure, or (--skip-errors) warn of each; truncation notes too."""
     for note in part.truncated:
         feedback.warn(errors, str(note))
@@ -287,7 +311,7 @@ def report_failures(part: Any, skip_errors: bool, errors: Any) -> int:
     return len(part.failures)
 
 
-def finish(source: Any, texts: int, skipped: int, errors: Any) -> None:
+def finish(source: TextSource, texts: int, skipped: int, errors: Console) -> None:
     """Notes on what was skipped; an error when no text was measured."""
     if not texts:
         reason = "every text had an error" if skipped else "it had no text"
@@ -296,7 +320,7 @@ def finish(source: Any, texts: int, skipped: int, errors: Any) -> None:
 
 
 def write_stats(
-    corpus: Any, output_format: str, output: Path | None, statistic: str, precision: int,
+    corpus: CorpusStats, output_format: str, output: Path | None, statistic: str, precision: int,
     no_color: bool,
 ) -> None:  # fmt: skip
     """The corpus in its format, to stdout or an atomic --output file."""
@@ -308,7 +332,8 @@ def write_stats(
 
         from attninspect.files.atomic import check_output_path
 
-        check_output_path(output)  # type: ignore[arg-type]
+        assert output is not None  # check_stats_options refused npz without --output
+        check_output_path(output)
         with destination(output, binary=True) as stream:
             arrays: dict[str, Any] = corpus_arrays(corpus)  # Any: not savez's allow_pickle
             np.savez_compressed(stream, **arrays)
@@ -317,10 +342,10 @@ def write_stats(
               no_color)  # fmt: skip
 
 
-def stats_table(statistic: str, precision: int):
+def stats_table(statistic: str, precision: int) -> TableFactory:
     """The table writer's factory for `stats`."""
 
-    def make(console):
+    def make(console: Console) -> Writer:
         from attninspect.render.corpus_stats import stats_table as render
         from attninspect.render.table import TableWriter
 
