@@ -10,7 +10,7 @@
   const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
     "#bcbd22", "#17becf", "#393b79", "#f4a300", "#0b6e4f", "#b5179e"];
   const MEAN_COLOR = "#333";
-  const CACHED = 8;  // matrices kept: at 512 tokens each is 1 MiB
+  const CACHED = 32;  // matrices kept (every head of a layer and a few means): 1 MiB each at 512 tokens
   const FLOOR = 0.01;  // the head view draws no line for a smaller weight, and says so
   // sel is "mean" (the mean of every head) or a sorted, non-empty array of head indices.
   const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null };
