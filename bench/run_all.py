@@ -13,6 +13,7 @@ BENCHMARKS = (
     "bench_run.py",
     "bench_batch.py",
     "bench_pictures.py",
+    "bench_page.py",
     "bench_memory_long.py",
     "bench_explore.py",
     "bench_serve.py",

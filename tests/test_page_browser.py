@@ -63,7 +63,8 @@ class Watched:
         return self.page.text_content("#state") or ""
 
     def lines(self) -> str:
-        return self.page.inner_html("#head-view #lines")
+        """The head view's lines as drawn: its canvas's pixels."""
+        return self.page.eval_on_selector("#head-view canvas", "c => c.toDataURL()")
 
 
 @pytest.fixture
@@ -113,11 +114,8 @@ def test_clicking_heads_layers_and_thumbnails_changes_the_view(
 
 def _line_groups(watched: Watched) -> dict[str, tuple[str, int]]:
     """Each drawn head's name -> (its stroke colour, how many lines it has)."""
-    groups = watched.page.eval_on_selector_all(
-        "#head-view #lines > g",
-        "gs => gs.map(g => [g.dataset.head, g.getAttribute('stroke'), g.childElementCount])",
-    )
-    return {head: (stroke, count) for head, stroke, count in groups}
+    groups = watched.page.evaluate("window.attninspectPage.headView()")
+    return {group["head"]: (group["color"], group["lines"]) for group in groups}
 
 
 def test_toggling_two_heads_draws_each_in_its_own_colour(watched: Watched, page_file: Path) -> None:
@@ -214,3 +212,116 @@ def test_weights_take_under_two_and_a_half_bytes_each() -> None:
     assert len(payload.group(1)) / attention.size <= 2.5
     decoded = np.frombuffer(base64.b64decode(payload.group(1)), dtype=np.uint8) / 255
     assert np.abs(decoded.reshape(attention.shape) - attention).max() <= 0.5 / 255 + 1e-6
+
+
+def test_the_matrix_has_token_labels_and_a_colour_scale(watched: Watched, page_file: Path) -> None:
+    page = watched.page
+    page.goto(page_file.as_uri() + "#layer=1&head=2")
+    rows = page.eval_on_selector_all("#matrix-queries span", "s => s.map(n => n.title)")
+    columns = page.eval_on_selector_all("#matrix-keys span", "s => s.map(n => n.title)")
+    assert rows == columns == [f"{i}: {token}" for i, token in enumerate(HOSTILE)]
+    peak = _attention(3, 4, len(HOSTILE))[1, 2].max()
+    assert abs(float(page.text_content("#matrix-max") or "nan") - peak) <= 1 / 255
+    assert "scaled to this matrix's own maximum" in (page.text_content("main") or "")
+    assert "Weights under 0.01 get no line" in (page.text_content("main") or "")
+    assert watched.errors == []
+
+
+def test_a_rollout_page_calls_its_one_matrix_the_rollout(watched: Watched, tmp_path: Path) -> None:
+    attention = _attention(2, 1, len(HOSTILE))
+    document = PageDocument("r", HOSTILE, [False] * len(HOSTILE), attention, rollout=True)
+    path = tmp_path / "rollout.html"
+    path.write_text(render_page([document], "m", note="rollout"), "utf-8")
+    watched.page.goto(path.as_uri())
+    assert watched.state() == "layer 1 · rollout"
+    assert watched.page.eval_on_selector_all("#heads button", "b => b.map(n => n.textContent)") == [
+        "rollout"
+    ]
+    captions = watched.page.eval_on_selector_all(
+        "#model-view figcaption", "f => f.map(n => n.textContent)"
+    )
+    assert captions == ["L0 rollout", "L1 rollout"]
+
+
+def test_a_narrowed_page_says_what_its_mean_averages(watched: Watched, tmp_path: Path) -> None:
+    attention = _attention(1, 4, len(HOSTILE))
+    mean = _attention(1, 12, len(HOSTILE)).mean(axis=1)
+    document = PageDocument("n", HOSTILE, [False] * len(HOSTILE), attention, [0], [1, 2, 3, 4],
+                            head_mean=mean, model_heads=12)  # fmt: skip
+    path = tmp_path / "narrow.html"
+    path.write_text(render_page([document], "m"), "utf-8")
+    watched.page.goto(path.as_uri())
+    title = watched.page.get_attribute("#heads button[data-head='mean']", "title") or ""
+    assert title.startswith("the mean of all 12 heads")
+    assert "all 12 heads" in (watched.page.text_content("#mean-note") or "")
+    watched.page.hover("#matrix", position={"x": 5, "y": 5})
+    shown = float((watched.page.text_content("#readout") or "").rsplit(": ", 1)[1])
+    assert abs(shown - mean[0, 0, 0]) <= 1 / 255 + 5e-4  # the page's mean: every head's
+    assert abs(shown - attention[0, :, 0, 0].mean()) > 0.01  # not the four heads' it holds
+
+
+# Where the text of ``needle`` inside ``selector`` starts on screen (its left edge, pixels).
+LEFT_OF = """([selector, needle]) => {
+  const root = document.querySelector(selector);
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.data.indexOf(needle);
+    if (at < 0) continue;
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + needle.length);
+    return range.getBoundingClientRect().left;
+  }
+  return null;
+}"""
+
+
+def test_a_bidi_override_in_the_text_reorders_none_of_the_page(
+    watched: Watched, tmp_path: Path
+) -> None:
+    tokens = ["[CLS]", "\u202eevil", "cat", "[SEP]"]
+    document = PageDocument("\u202eevil text", tokens, [True, False, False, True],
+                            _attention(1, 2, 4))  # fmt: skip
+    path = tmp_path / "bidi.html"
+    path.write_text(render_page([document], "tiny model", note="the note"), "utf-8")
+    page = watched.page
+    page.goto(path.as_uri())
+    left = [page.evaluate(LEFT_OF, ["#meta", part]) for part in ("tiny model", "evil", "the note")]
+    assert left[0] < left[1] < left[2], left  # model, text, note: in reading order
+    page.hover("#matrix", position={"x": 60, "y": 5})  # the [CLS] row, the "evil" column
+    readout = page.text_content("#readout") or ""
+    assert readout.startswith("[CLS] (0) → \u202eevil (1): 0.")
+    assert page.evaluate(LEFT_OF, ["#readout", "(1)"]) > page.evaluate(LEFT_OF, ["#readout", "(0)"])
+    assert page.evaluate("document.title").count("\u2068") == 2  # model and text, isolated
+
+
+def _long_page(tmp_path: Path, length: int = 512) -> Path:
+    tokens = ["[CLS]", *(f"w{i}" for i in range(length - 2)), "[SEP]"]
+    special = [True] + [False] * (length - 2) + [True]
+    document = PageDocument("long", tokens, special, _attention(2, 4, length))
+    path = tmp_path / "long.html"
+    path.write_text(render_page([document], "m", layer=1, head="mean"), "utf-8")
+    return path
+
+
+def test_a_512_token_page_draws_on_a_canvas_and_answers_a_click(
+    watched: Watched, tmp_path: Path
+) -> None:
+    page = watched.page
+    page.goto(_long_page(tmp_path).as_uri())
+    assert watched.state() == "layer 1 · head mean"
+    assert page.locator("#head-view canvas").count() == 1
+    bounded = "#head-view *, #model-view *, #matrix-box *"
+    assert page.eval_on_selector_all(bounded, "n => n.length") < 400  # not one per line or token
+    page.click("#heads button[data-head='2']")
+    assert watched.state() == "layer 1 · head 2"
+    assert watched.page.evaluate("window.attninspectPage.headView()")[0]["lines"] > 0
+    page.click("#model-view figure[data-layer='0'][data-head='mean']")
+    assert watched.state() == "layer 0 · head mean"
+    first = "#head-view text[data-side=from]"
+    assert page.get_attribute(first, "data-index") == "0"
+    page.eval_on_selector("#head-view", "box => { box.scrollTop = 22 * 300; }")
+    page.wait_for_function(
+        f"() => Number(document.querySelector('{first}').dataset.index) > 250"
+    )  # a scroll draws the rows it shows
+    assert watched.errors == []

@@ -171,3 +171,30 @@ def test_empty_or_out_of_range_selections_are_refused() -> None:
         pick(6, 6, "layers")
     with pytest.raises(ValueError, match="none of the 6"):
         pick(slice(4, 2), 6, "layers")
+
+
+def test_grid_figure_says_each_panel_has_its_own_scale_and_draws_a_colour_bar() -> None:
+    weights = attention()
+    bands = [[(f"L{layer} H{h}", weights[layer, h]) for h in range(4)] for layer in range(3)]
+    root = ET.fromstring(figure_bytes(lambda: panels_figure(bands, "grid"), "svg"))
+    texts = ["".join(node.itertext()) for node in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert any("each panel scaled to its own maximum" in text for text in texts)
+    assert {"0", "max", "weight ÷ the panel's maximum"} <= set(texts)  # the colour bar
+
+
+def test_a_png_that_cannot_fit_in_memory_is_refused_before_it_is_drawn() -> None:
+    from attninspect.errors import AttnInspectError
+    from attninspect.render.figures import picture_memory
+
+    weights = np.full((512, 512), 1 / 512, np.float32)
+
+    def build():
+        return matrix_figure(weights, [f"t{i}" for i in range(512)], "long")
+
+    needed = picture_memory((13.2, 12.0), 1200)  # the figure's inches at 512 tokens
+    assert 5 * 2**30 < needed < 8 * 2**30  # measured: 6.3 GB
+    with pytest.raises(AttnInspectError, match=r"--dpi 1200: a 15,840 × 14,400 pixel PNG"):
+        figure_bytes(build, "png", dpi=1200, available=needed // 2)
+    with pytest.raises(AttnInspectError, match=r"use --dpi 848 or less"):
+        figure_bytes(build, "png", dpi=1200, available=needed // 2)
+    assert figure_bytes(build, "png", dpi=20, available=needed // 2).startswith(b"\x89PNG")

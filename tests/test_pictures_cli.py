@@ -6,6 +6,7 @@ import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from rich.cells import cell_len
@@ -105,3 +106,70 @@ def test_grid_rollout_has_one_panel_per_layer_and_refuses_heads(runner) -> None:
     assert "L0 " in result.stdout and "L1" in result.stdout and "H0" not in result.stdout
     refused = runner.invoke(app, ["grid", "The cat sat.", "--rollout", "--heads", "0:2"])
     assert refused.exit_code == 2 and "--heads" in refused.stderr
+
+
+def _page_document(path: Path) -> dict:
+    """The first document of a saved page's embedded data."""
+    import json
+    import re
+
+    html = path.read_text("utf-8")
+    found = re.search(r'id="attention-data">(.*?)</script>', html, re.S)
+    assert found is not None
+    return json.loads(found.group(1))["documents"][0]
+
+
+def _bytes(text: str) -> np.ndarray:
+    import base64
+
+    return np.frombuffer(base64.b64decode(text), dtype=np.uint8) / 255
+
+
+@pytest.mark.parametrize(
+    ("command", "layers"),
+    [
+        (["grid", CAT, "--layers", "0", "--heads", "1:4"], [0]),
+        (["run", CAT, "--heads", "0:3"], range(6)),
+    ],
+)
+def test_the_page_mean_is_every_heads_mean_when_heads_narrow(
+    runner: CliRunner, tmp_path: Path, reference_attention, default_model_path: str, command, layers
+) -> None:
+    """The terminal's, the PNG's and the button's "mean" is every head's: the page's too."""
+    page = tmp_path / "page.html"
+    result = runner.invoke(app, [*command, "--save", str(page)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    document = _page_document(page)
+    expected = reference_attention(default_model_path, CAT).numpy()[list(layers)].mean(axis=1)
+    assert document["mean_of"] == 12 and len(document["heads"]) == 3
+    mean = _bytes(document["mean_weights"]).reshape(expected.shape)
+    assert np.abs(mean - expected).max() <= 0.5 / 255 + 1e-6
+
+
+def test_rollout_and_grid_pages_name_what_they_hold(runner: CliRunner, tmp_path: Path) -> None:
+    rollout, grid_page = tmp_path / "rollout.html", tmp_path / "grid.html"
+    result = runner.invoke(app, ["run", CAT, "--rollout", "--save", str(rollout)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert _page_document(rollout)["rollout"] is True
+    result = runner.invoke(app, ["grid", CAT, "--layers", "0", "--save", str(grid_page)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    text = grid_page.read_text("utf-8")
+    assert text.count("all-MiniLM-L6-v2") == 2  # the <title> and the data's "model", once each
+    assert '"note":"every layer × head"' in text
+
+
+def test_a_dpi_that_cannot_fit_is_refused(runner: CliRunner, tmp_path: Path, monkeypatch) -> None:
+    from attninspect.model import memory
+
+    png = tmp_path / "x.png"
+    monkeypatch.setattr(memory, "system_available_bytes", lambda: 2**20)  # 1 MiB free
+    before_load = ["run", CAT, "--model", str(tmp_path / "no-such-model"), "--save", str(png)]
+    result = runner.invoke(app, [*before_load, "--dpi", "1200"], env=WIDE)
+    assert result.exit_code == 1 and not png.exists()
+    assert result.stderr.startswith("Error: --dpi 1200: a 3,600 × 2,400 pixel PNG needs about")
+    monkeypatch.setattr(memory, "system_available_bytes", lambda: 300 * 2**20)  # 300 MiB free
+    result = runner.invoke(app, ["run", CAT, "--save", str(png), "--dpi", "1200"], env=WIDE)
+    assert result.exit_code == 1 and not png.exists()
+    assert "pixel PNG needs about" in result.stderr and "use --dpi" in result.stderr
+    result = runner.invoke(app, ["run", CAT, "--save", str(png), "--dpi", "100"], env=WIDE)
+    assert result.exit_code == 0 and png.exists()

@@ -69,6 +69,7 @@ class TextDigest:
     head: HeadChoice = "mean"
     kept_layers: list[int] = field(default_factory=list)
     kept: list[np.ndarray] = field(default_factory=list)  # L' x (H', Tq', Tk')
+    means: list[np.ndarray] = field(default_factory=list)  # L' x (Tq', Tk'): every head's mean
     rows: list[np.ndarray] = field(default_factory=list)  # L x (Tk',)
     sinks: list[float] = field(default_factory=list)
     stats: list[HeadStats] = field(default_factory=list)
@@ -109,6 +110,8 @@ class TextDigest:
         if layer in self.kept_layers:
             heads = self.keep.head_ids(shown.shape[1])
             self.kept.append(np.ascontiguousarray(shown[0, heads]))  # (H', T', T')
+            if len(heads) < shown.shape[1]:  # the page's "mean" is every head's, as here
+                self.means.append(np.array(heads_view(shown[0], "mean")))  # (T', T')
         if piece is not None:
             empty = np.zeros((0, *shown.shape[1:]), np.float32)  # (0, H', T', T')
             self.last = dataclasses.replace(piece, attention=empty)  # not the batch's array
@@ -169,4 +172,5 @@ class TextDigest:
             heads=self.keep.head_ids(heads) if narrowed else None,
             model_layers=self.num_layers,
             model_heads=heads,
+            head_mean=np.stack(self.means) if narrowed and self.means else None,  # (L', T', T')
         )

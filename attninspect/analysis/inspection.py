@@ -47,7 +47,9 @@ class Inspection:
     other attention kinds (an encoder–decoder model has encoder, decoder and cross), each an
     Inspection of its own. When only some layers or heads were kept (``--layers``, ``--heads``,
     or a streamed run that needed none whole), ``layers`` / ``heads`` name the model's indices
-    that ``attention`` holds and ``model_layers`` / ``model_heads`` count the model's own.
+    that ``attention`` holds and ``model_layers`` / ``model_heads`` count the model's own;
+    where ``heads`` leaves some out, ``head_mean`` holds, per kept layer, the mean of every head
+    (L', Tq, Tk): the "mean" the terminal shows, which pictures of the kept heads show too.
     """
 
     text: str
@@ -74,6 +76,7 @@ class Inspection:
     kind: AttentionKind = "self"
     key_axis: TokenAxis | None = None
     others: dict[AttentionKind, Inspection] = field(default_factory=dict)
+    head_mean: np.ndarray | None = None  # (L', Tq, Tk) where ``heads`` narrows: every head's mean
 
     @property
     def query_axis(self) -> TokenAxis:

@@ -93,7 +93,7 @@ def diff(
     from attninspect.files.records import DiffResult
 
     check_view(rollout, head)
-    kind = check_save(save, output)
+    kind = check_save(save, output, dpi)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top_of(top, focus))
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip

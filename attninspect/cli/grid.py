@@ -90,7 +90,7 @@ def grid(
         raise usage_error("--rollout shows one panel per layer; drop --heads", "'--heads'")
     if output_format is RunFormat.npz and output is None:
         raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
-    kind = check_save(save, output)
+    kind = check_save(save, output, dpi)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)
@@ -104,7 +104,7 @@ def grid(
     with open_writer(output_format.value, output, table, no_color) as writer:
         writer.write(grid_result(shown, make_view(analysed, options, None), chosen))
     if save is not None and kind is not None:
-        _save(save, kind, dpi, shown, chosen, _note(options), no_color)
+        _save(save, (kind, dpi), shown, chosen, options, no_color)
 
 
 def choose(inspection: Inspection, layers: IndexSpec | None, heads: IndexSpec | None) -> Chosen:
@@ -174,9 +174,12 @@ def _note(options: ViewOptions) -> str:
     return "".join(parts)
 
 
-def _save(path: Path, kind: str, dpi: int, shown: Inspection, chosen: Chosen, note: str,
-          no_color: bool) -> None:  # fmt: skip
+def _save(path: Path, picture: tuple[str, int], shown: Inspection, chosen: Chosen,
+          options: ViewOptions, no_color: bool) -> None:  # fmt: skip
+    from attninspect.cli.pictures import picture_memory
     from attninspect.render.pictures import grid_picture
 
-    title = f"{shown.model} · every layer × head{note}"
-    write_picture(path, grid_picture(kind, dpi, shown, chosen, title), no_color)
+    kind, dpi = picture
+    title = f"{shown.model} · every layer × head{_note(options)}"
+    data = grid_picture(kind, dpi, shown, chosen, title, options.rollout, picture_memory())
+    write_picture(path, data, no_color)

@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from attninspect.analysis.selection import HeadChoice, View
 
 
-def check_save(path: Path | None, output: Path | None = None) -> str | None:
-    """The picture kind ``path`` asks for (None without --save); refuse a bad name or place, or
-    the same file as ``--output``, now."""
+def check_save(path: Path | None, output: Path | None = None, dpi: int = 150) -> str | None:
+    """The picture kind ``path`` asks for (None without --save); refuse a bad name or place, the
+    same file as ``--output``, or a PNG at ``dpi`` that even the smallest figure cannot fit in
+    memory, now (the figure's own size is checked again before it is drawn)."""
     if path is None:
         return None
     if output is not None and path.resolve() == output.resolve():
@@ -30,7 +31,22 @@ def check_save(path: Path | None, output: Path | None = None) -> str | None:
 
     kind = picture_kind(path)
     check_output_path(path, "--save")
+    if kind == "png":
+        from attninspect.render.figures import SMALLEST_INCHES, check_picture_memory
+
+        check_picture_memory(SMALLEST_INCHES, dpi, picture_memory())
     return kind
+
+
+def picture_memory() -> int:
+    """The bytes a PNG may take to draw: what this process may still use of system memory."""
+    from attninspect.model import memory
+
+    return min(
+        memory.system_available_bytes(),
+        memory.address_space_left(),
+        memory.cgroup_available_bytes(),
+    )
 
 
 def write_picture(path: Path, data: bytes, no_color: bool) -> None:
@@ -60,7 +76,9 @@ def run_picture(kind: str, dpi: int, inspection: Inspection, view: View) -> byte
 
     title = _view_title(inspection, view)
     selection: tuple[int, HeadChoice] = (view.layer, "mean" if view.head == "max" else view.head)
-    return matrix_picture(kind, dpi, inspection, view.matrix, title, selection, view.focus)
+    rollout = getattr(view, "kind", "attention") == "rollout"
+    shown = (view.matrix, title, selection, view.focus, rollout)
+    return matrix_picture(kind, dpi, inspection, *shown, picture_memory())
 
 
 def heads_picture(kind: str, dpi: int, search: HeadSearch) -> bytes:
@@ -76,7 +94,8 @@ def heads_picture(kind: str, dpi: int, search: HeadSearch) -> bytes:
     source, target = inspection.query_tokens[search.source], inspection.key_tokens[search.target]
     title = f"{inspection.model}\nweight {source} (@{search.source}) → {target} (@{search.target})"
     best = max(search.scores, key=lambda score: score.weight)
-    return render(kind, dpi, inspection, scores, title, (best.layer, best.head))
+    best_head = (best.layer, best.head)
+    return render(kind, dpi, inspection, scores, title, best_head, picture_memory())
 
 
 def diff_picture(kind: str, dpi: int, comparison: TextDiff) -> bytes:
@@ -89,7 +108,8 @@ def diff_picture(kind: str, dpi: int, comparison: TextDiff) -> bytes:
     columns = [_pair_label(a.key_tokens[i], b.key_tokens[j]) for i, j in key_pairs]
     title = f"A − B, {_view_title(a, view)}"
     selection: tuple[int, HeadChoice] = (view.layer, "mean" if view.head == "max" else view.head)
-    return render(kind, dpi, (a, b), (comparison.paired, rows, columns), title, selection)
+    delta = (comparison.paired, rows, columns)
+    return render(kind, dpi, (a, b), delta, title, selection, picture_memory())
 
 
 def _pair_label(token_a: str, token_b: str) -> str:

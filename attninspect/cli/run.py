@@ -167,7 +167,7 @@ def run(
     from attninspect.analysis.pipeline import ViewOptions
 
     check_combinations(text, file, output_format, output, rollout, head)
-    kind = check_save(save, output)
+    kind = check_save(save, output, dpi)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     choice, heads, spelling = old_head_count(choice, heads)

@@ -176,31 +176,75 @@ def heads_figure(scores: np.ndarray, title: str, label: str) -> Figure:
     return figure
 
 
+PANEL_SCALE = "each panel scaled to its own maximum: dark = 0, yellow = that panel's maximum"
+
+
 def panels_figure(bands: Sequence[Sequence[tuple[str, np.ndarray]]], title: str) -> Figure:
     """Small multiples: one row per layer of (label, (Tq, Tk) matrix) panels, each its own
-    scale."""
+    scale (as the terminal's grid), which the title's last line and a colour bar say."""
     rows = len(bands)
     cols = max(len(band) for band in bands)
-    figure = _new_figure(min(24.0, 1.1 * cols + 0.4), min(30.0, 1.2 * rows + 0.6))
+    figure = _new_figure(min(24.0, 1.1 * cols + 0.9), min(30.0, 1.2 * rows + 0.9))
     grid = figure.subplots(rows, cols, squeeze=False)
+    image = None
     for row, band in enumerate(bands):
         for col in range(cols):
             axes = grid[row][col]
             axes.set_axis_off()
             if col < len(band):
                 label, matrix = band[col]
-                axes.imshow(matrix, cmap="viridis", vmin=0.0, vmax=float(matrix.max()) or 1.0)
+                peak = float(matrix.max()) or 1.0
+                image = axes.imshow(matrix / peak, cmap="viridis", vmin=0.0, vmax=1.0)
                 axes.set_title(label, fontsize=7)
-    figure.suptitle(_title(title), fontsize=9)
+    if image is not None:
+        bar = figure.colorbar(image, ax=grid, shrink=min(0.8, 0.3 + 0.1 * rows), aspect=30)
+        bar.set_ticks([0.0, 0.5, 1.0], labels=["0", "½ max", "max"])
+        bar.set_label("weight ÷ the panel's maximum", fontsize=7)
+    figure.suptitle(_title(title) + "\n" + PANEL_SCALE, fontsize=9)
     return figure
 
 
-def figure_bytes(build: Callable[[], Figure], kind: str, dpi: int = 150) -> bytes:
-    """Build a figure with ``build()`` under the fixed style; return its bytes as ``kind``."""
+# Drawing a PNG takes about this many bytes of memory per pixel (matplotlib's Agg canvas and the
+# resampled images; measured on a 512-token heatmap at 150-600 dpi: 27-29 bytes).
+BYTES_PER_PIXEL = 28
+SMALLEST_INCHES = (3.0, 2.0)  # no command draws a smaller figure
+
+
+def picture_memory(inches: tuple[float, float], dpi: int) -> int:
+    """About how many bytes drawing a PNG of ``inches`` (width, height) at ``dpi`` takes."""
+    return int(inches[0] * dpi * inches[1] * dpi * BYTES_PER_PIXEL)
+
+
+def check_picture_memory(inches: tuple[float, float], dpi: int, available: int) -> None:
+    """Refuse a PNG whose drawing would not fit in ``available`` bytes, naming a dpi that fits."""
+    from attninspect.errors import AttnInspectError
+    from attninspect.units import format_bytes
+
+    needed = picture_memory(inches, dpi)
+    if needed <= available:
+        return
+    fits = int((available / (inches[0] * inches[1] * BYTES_PER_PIXEL)) ** 0.5)
+    width, height = round(inches[0] * dpi), round(inches[1] * dpi)
+    advice = f"use --dpi {fits} or less, or .svg / .pdf" if fits >= 20 else "use .svg or .pdf"
+    raise AttnInspectError(
+        f"--dpi {dpi}: a {width:,} × {height:,} pixel PNG needs about {format_bytes(needed)} of "
+        f"memory to draw and {format_bytes(available)} is available; {advice}"
+    )
+
+
+def figure_bytes(
+    build: Callable[[], Figure], kind: str, dpi: int = 150, available: int | None = None
+) -> bytes:
+    """Build a figure with ``build()`` under the fixed style; return its bytes as ``kind``. A PNG
+    that would need more than ``available`` bytes (None: no limit) is refused before it is
+    drawn."""
     if kind not in FIGURE_KINDS:
         raise ValueError(f"unknown figure kind {kind!r}")
     with _style():
         figure = build()
+        if kind == "png" and available is not None:
+            width, height = figure.get_size_inches()
+            check_picture_memory((float(width), float(height)), dpi, available)
         buffer = io.BytesIO()
         figure.savefig(buffer, format=kind, dpi=dpi, metadata=METADATA[kind])
     return buffer.getvalue()

@@ -45,6 +45,11 @@ class PageDocument:
     key_tokens: list[str] | None = None
     key_special: list[bool] | None = None
     kind: str = "self"  # "self", "encoder", "decoder" or "cross"
+    # The page's "mean": every head of the model, as the terminal's. Where ``heads`` leaves some
+    # out, ``head_mean`` (L, Tq, Tk) holds that mean and ``model_heads`` counts the heads in it.
+    head_mean: np.ndarray | None = None
+    model_heads: int | None = None
+    rollout: bool = False  # each layer's one matrix is the rollout, not a head
 
 
 def quantise(attention: np.ndarray) -> str:
@@ -69,7 +74,12 @@ def _document_json(document: PageDocument) -> dict[str, object]:
         "layers": document.layers or list(range(layers)),
         "heads": document.heads or list(range(heads)),
         "weights": quantise(document.attention),
+        "mean_of": document.model_heads or heads,
     }
+    if document.head_mean is not None:
+        found["mean_weights"] = quantise(document.head_mean)
+    if document.rollout:
+        found["rollout"] = True
     if document.kind != "self" or document.key_tokens is not None:
         keys = document.key_tokens if document.key_tokens is not None else document.tokens
         special = document.key_special if document.key_special is not None else [False] * len(keys)
@@ -112,8 +122,8 @@ def render_page(
         "initial": initial_state(first, layer, head),
         "documents": [_document_json(document) for document in documents],
     }
-    parts = {
-        "title": html.escape(f"attninspect · {model} · {first.label}"),
+    parts = {  # the label isolated (FSI … PDI): its bidi controls cannot reorder the title
+        "title": html.escape(f"attninspect · \u2068{model}\u2069 · \u2068{first.label}\u2069"),
         "style": _asset("page.css"),
         "script": _asset("page.js"),
         "data": script_json(data),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.selection import HeadChoice
+from attninspect.analysis.selection import HeadChoice, heads_view
 from attninspect.errors import AttnInspectError
 from attninspect.render.figures import (
     KeyAxis,
@@ -22,6 +22,7 @@ from attninspect.render.figures import (
     matrix_figure,
     panels_figure,
 )
+from attninspect.render.grid import grid_panels
 from attninspect.render.html_page import PageDocument, render_page
 
 PICTURE_KINDS = ("png", "svg", "pdf", "html")
@@ -36,8 +37,11 @@ def picture_kind(path: Path) -> str:
     return kind
 
 
-def _figure(kind: str, dpi: int, build: Callable[[], object]) -> bytes:
-    return figure_bytes(build, kind, dpi)  # type: ignore[arg-type]
+def _figure(
+    kind: str, dpi: int, build: Callable[[], object], available: int | None = None
+) -> bytes:
+    """The figure's bytes; a PNG that needs more than ``available`` bytes is refused."""
+    return figure_bytes(build, kind, dpi, available)  # type: ignore[arg-type]
 
 
 def document(
@@ -45,14 +49,17 @@ def document(
     label: str | None = None,
     layers: Sequence[int] | None = None,
     heads: Sequence[int] | None = None,
+    rollout: bool = False,
 ) -> PageDocument:
-    """The page's copy of one inspection, narrowed to ``layers`` x ``heads`` when given."""
+    """The page's copy of one inspection, narrowed to ``layers`` x ``heads`` when given; its
+    "mean" stays the mean of every head, as in the terminal (``rollout``: one matrix a layer)."""
     kept_layers, kept_heads = inspection.layer_ids, inspection.head_ids  # model numbers
     layers = kept_layers if layers is None else list(layers)
     heads = kept_heads if heads is None else list(heads)
     rows = [kept_layers.index(layer) for layer in layers]
     columns = [kept_heads.index(head) for head in heads]
     attention = inspection.attention[rows][:, columns]  # (L', H', Tq, Tk)
+    mean, mean_of = _head_mean(inspection, rows, len(heads))
     return PageDocument(
         label=label or inspection.text,
         tokens=list(inspection.tokens),
@@ -63,7 +70,26 @@ def document(
         key_tokens=None if inspection.square else list(inspection.key_tokens),
         key_special=None if inspection.square else list(inspection.keys.special),
         kind=inspection.kind,
+        head_mean=mean,
+        model_heads=mean_of,
+        rollout=rollout,
     )
+
+
+def _head_mean(
+    inspection: Inspection, rows: list[int], shown: int
+) -> tuple[np.ndarray | None, int]:
+    """(L', Tq, Tk): every head's mean of the kept layers ``rows``, where the page shows fewer
+    heads than the model has (None where it shows them all: the page averages them itself),
+    and how many heads the page's mean averages."""
+    every = inspection.num_heads
+    if shown == every:
+        return None, every
+    if inspection.head_mean is not None:  # the run kept fewer heads: it kept their mean too
+        return inspection.head_mean[rows], every
+    if inspection.attention.shape[1] == every:  # every head is at hand
+        return heads_view(inspection.attention[rows], "mean"), every
+    return None, shown  # only the shown heads are at hand: the page's mean is theirs, and says so
 
 
 def key_axis(inspection: Inspection) -> KeyAxis:
@@ -76,12 +102,12 @@ def key_axis(inspection: Inspection) -> KeyAxis:
     return KeyAxis(keys.tokens, keys.special, f"{rows} (query, from)", f"{columns} (key, to)")
 
 
-def page_subtitle(title: str) -> str:
+def page_subtitle(title: str, model: str | None = None) -> str:
     """A figure's title as the page's subtitle: without the model (the page header names it) and
     without the layer and head, which the page shows live in its state line."""
     lines = title.split("\n")
     parts = " · ".join(lines[1:] if len(lines) > 1 else lines).split(" · ")
-    kept = [part for part in parts if not part.startswith(("layer ", "head "))]
+    kept = [p for p in parts if not p.startswith(("layer ", "head ")) and p != model]
     return " · ".join(kept)
 
 
@@ -93,22 +119,34 @@ def matrix_picture(
     title: str,
     selection: tuple[int, HeadChoice],
     focus: int | None = None,
+    rollout: bool = False,
+    available: int | None = None,
 ) -> bytes:
     """`run`: the selected (Tq, Tk) view as a heatmap, or the page opened on that layer and head."""
     layer, head = selection
     if kind == "html":
         page = render_page(
-            [document(inspection)], inspection.model, layer, head, page_subtitle(title)
-        )
+            [document(inspection, rollout=rollout)], inspection.model, layer, head,
+            page_subtitle(title),
+        )  # fmt: skip
         return page.encode("utf-8")
     tokens, special, keys = inspection.tokens, inspection.special, key_axis(inspection)
     return _figure(
-        kind, dpi, lambda: matrix_figure(matrix, tokens, title, special, focus, False, keys)
+        kind,
+        dpi,
+        lambda: matrix_figure(matrix, tokens, title, special, focus, False, keys),
+        available,
     )
 
 
 def heads_picture(
-    kind: str, dpi: int, inspection: Inspection, scores: np.ndarray, title: str, best: tuple
+    kind: str,
+    dpi: int,
+    inspection: Inspection,
+    scores: np.ndarray,
+    title: str,
+    best: tuple,
+    available: int | None = None,
 ) -> bytes:
     """`heads`: the (L, H) scores as a heatmap, or the page opened on the best head."""
     if kind == "html":
@@ -116,7 +154,7 @@ def heads_picture(
             [document(inspection)], inspection.model, best[0], best[1], page_subtitle(title)
         )
         return page.encode("utf-8")
-    return _figure(kind, dpi, lambda: heads_figure(scores, title, "weight (from → to)"))
+    return _figure(kind, dpi, lambda: heads_figure(scores, title, "weight (from → to)"), available)
 
 
 def diff_picture(
@@ -126,6 +164,7 @@ def diff_picture(
     delta: tuple[np.ndarray, list[str], list[str]],
     title: str,
     selection: tuple[int, HeadChoice],
+    available: int | None = None,
 ) -> bytes:
     """`diff`: A − B on a scale centred at 0, or a page holding both texts."""
     a, b = pair
@@ -134,7 +173,10 @@ def diff_picture(
         return render_page(documents, a.model, *selection, page_subtitle(title)).encode("utf-8")
     matrix, rows, columns = delta
     return _figure(
-        kind, dpi, lambda: matrix_figure(matrix, rows, title, diverging=True, columns=columns)
+        kind,
+        dpi,
+        lambda: matrix_figure(matrix, rows, title, diverging=True, columns=columns),
+        available,
     )
 
 
@@ -144,17 +186,16 @@ def grid_picture(
     inspection: Inspection,
     chosen: tuple[list[int], list[int]],
     title: str,
+    rollout: bool = False,
+    available: int | None = None,
 ) -> bytes:
     """`grid`: small multiples of the chosen layers x heads (and head means), or the page."""
     layers, heads = chosen
     if kind == "html":
-        page_doc = document(inspection, layers=layers, heads=heads)
-        return render_page(
-            [page_doc], inspection.model, layers[0], "mean", page_subtitle(title)
-        ).encode("utf-8")
-    bands = []
-    for layer in layers:
-        band = [(f"L{layer} H{head}", inspection.attention[layer, head]) for head in heads]
-        band.append((f"L{layer} mean", inspection.attention[layer].mean(axis=0)))
-        bands.append(band)
-    return _figure(kind, dpi, lambda: panels_figure(bands, title))
+        page_doc = document(inspection, layers=layers, heads=heads, rollout=rollout)
+        subtitle = page_subtitle(title, inspection.model)
+        return render_page([page_doc], inspection.model, layers[0], "mean", subtitle).encode()
+    special = inspection.keys.special  # the terminal's panels: the same labels and means
+    panels = grid_panels(inspection.attention, layers, heads, special, rollout=rollout)
+    bands = [[(panel.label, panel.matrix) for panel in band] for band in panels]
+    return _figure(kind, dpi, lambda: panels_figure(bands, title), available)

@@ -10,32 +10,46 @@
   const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
     "#bcbd22", "#17becf", "#393b79", "#f4a300", "#0b6e4f", "#b5179e"];
   const MEAN_COLOR = "#333";
+  const CACHED = 32;  // matrices kept (every head of a layer and a few means): 1 MiB each at 512 tokens
+  const FLOOR = 0.01;  // the head view draws no line for a smaller weight, and says so
   // sel is "mean" (the mean of every head) or a sorted, non-empty array of head indices.
   const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null };
   let docs = DATA.documents.map(prepare);
 
   function prepare(doc) {
-    const raw = atob(doc.weights);
-    const bytes = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    const bytes = decode(doc.weights);
     // Queries (rows, T of them) and keys (columns, K): one token list for self-attention.
     const keys = doc.key_tokens || doc.tokens, keySpecial = doc.key_special || doc.special;
     return Object.assign({}, doc, { bytes: bytes, T: doc.tokens.length, K: keys.length,
-      keys: keys, keySpecial: keySpecial, H: doc.heads.length, cache: {} });
+      keys: keys, keySpecial: keySpecial, H: doc.heads.length, cache: new Map(),
+      meanBytes: doc.mean_weights ? decode(doc.mean_weights) : null,
+      meanOf: doc.mean_of || doc.heads.length, rollout: Boolean(doc.rollout) });
+  }
+
+  function decode(text) {
+    const raw = atob(text), bytes = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return bytes;
   }
 
   // The (T, K) matrix of layer index li and head (index into doc.heads, "mean", or an array of
-  // indices: their mean), as floats, row by row.
+  // indices: their mean), as floats, row by row. "mean" is every head of the model, as in the
+  // terminal, even where the page holds only some of them (doc.meanBytes). A few are cached.
   function matrix(doc, li, head) {
     const key = li + ":" + head;
-    if (doc.cache[key]) return doc.cache[key];
+    if (doc.cache.has(key)) return doc.cache.get(key);
     const H = doc.H, size = doc.T * doc.K, out = new Float32Array(size);
-    const heads = head === "mean" ? [...Array(H).keys()] : Array.isArray(head) ? head : [head];
-    for (const h of heads) {
-      const base = (li * H + h) * size;
-      for (let i = 0; i < size; i++) out[i] += doc.bytes[base + i] / 255 / heads.length;
+    if (head === "mean" && doc.meanBytes) {
+      for (let i = 0, base = li * size; i < size; i++) out[i] = doc.meanBytes[base + i] / 255;
+    } else {
+      const heads = head === "mean" ? [...Array(H).keys()] : Array.isArray(head) ? head : [head];
+      for (const h of heads) {
+        const base = (li * H + h) * size;
+        for (let i = 0; i < size; i++) out[i] += doc.bytes[base + i] / 255 / heads.length;
+      }
     }
-    doc.cache[key] = out;
+    doc.cache.set(key, out);
+    if (doc.cache.size > CACHED) doc.cache.delete(doc.cache.keys().next().value);
     return out;
   }
 
@@ -51,11 +65,21 @@
 
   function headName(doc, head) { return head === "mean" ? "mean" : String(doc.heads[head]); }
 
+  // What the page calls the mean (its button, thumbnails and state): a rollout page's one matrix
+  // per layer is the rollout, not a head.
+  function headLabel(doc, head) { return head === "mean" && doc.rollout ? "rollout" : headName(doc, head); }
+
+  function meanTitle(doc) {
+    if (doc.rollout) return "the attention rollout up to this layer";
+    const held = doc.meanOf > doc.H ? " (this page holds " + doc.H + " of them)" : "";
+    return "the mean of all " + doc.meanOf + " heads of the layer" + held;
+  }
+
   // The heads drawn: ["mean"] or the selected indices.
   function drawn() { return state.sel === "mean" ? ["mean"] : state.sel; }
 
   function selText(d) {
-    if (state.sel === "mean") return "head mean";
+    if (state.sel === "mean") return d.rollout ? "rollout" : "head mean";
     const names = state.sel.map((h) => headName(d, h));
     return (names.length === 1 ? "head " : "heads ") + names.join(",");
   }
@@ -131,11 +155,11 @@
     const layerSelect = document.getElementById("layer");
     layerSelect.replaceChildren(...d.layers.map((l, i) => el("option", { value: i }, String(l))));
     layerSelect.value = String(state.layer);
-    const choices = ["mean", ...d.heads.keys()];
+    const choices = d.rollout ? ["mean"] : ["mean", ...d.heads.keys()];
     const buttons = choices.map((h) => {
       const b = el("button", { type: "button", "data-head": String(h), style: "--c:" + headColor(d, h),
-        "aria-pressed": String(isOn(h)), title: h === "mean" ? "the mean of every head"
-          : "toggle head " + d.heads[h] + " (double-click: this head alone)" }, headName(d, h));
+        "aria-pressed": String(isOn(h)), title: h === "mean" ? meanTitle(d)
+          : "toggle head " + d.heads[h] + " (double-click: this head alone)" }, headLabel(d, h));
       if (isOn(h)) b.classList.add("on");
       b.addEventListener("click", () => setState({ sel: toggled(h) }));
       if (h !== "mean") b.addEventListener("dblclick", () => setState({ sel: [h] }));
@@ -144,75 +168,124 @@
     const all = el("button", { type: "button", "data-head": "all", style: "--c:" + MEAN_COLOR,
       title: "every head, each in its colour" }, "all");
     all.addEventListener("click", () => setState({ sel: [...d.heads.keys()] }));
-    document.getElementById("heads").replaceChildren(...buttons, all);
+    const note = el("span", { id: "mean-note", class: "hint" }, d.rollout ? "" : "mean: " + meanTitle(d));
+    document.getElementById("heads").replaceChildren(...buttons, ...(d.rollout ? [] : [all]), note);
   }
 
-  // Queries on the left (from), keys on the right (to); for an encoder–decoder kind each
-  // column is headed by the text it holds, as bertviz draws cross-attention.
+  // The head view: queries on the left (from), keys on the right (to); for an encoder–decoder
+  // kind each column is headed by the text it holds, as bertviz draws cross-attention. Lines go
+  // on one canvas the size of the visible box and only the visible rows get labels, so a click
+  // costs the same at 512 tokens as at 10. The box scrolls; a scroll redraws.
+  const HV = { row: 22, width: 520, left: 160, right: 360 };
+
+  function headGeometry(d) {
+    const box = document.getElementById("head-view"), top = d.sides ? HV.row : 0;
+    const height = Math.max(d.T, d.K) * HV.row + 10 + top;
+    const body = box.firstElementChild;
+    body.style.height = height + "px";
+    const view = Math.min(height, box.clientHeight || height), scroll = Math.min(box.scrollTop, height - view);
+    return { box: box, body: body, top: top, height: height, from: scroll, to: scroll + view,
+      y: (i) => 10 + top + i * HV.row + HV.row / 2 };
+  }
+
   function renderHeadView() {
-    const d = docs[state.doc], row = 22, width = 520, top = d.sides ? row : 0;
-    const height = Math.max(d.T, d.K) * row + 10 + top;
-    const svg = document.getElementById("head-view");
-    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
-    svg.setAttribute("width", width);
-    svg.setAttribute("height", height);
+    const d = docs[state.doc], g = headGeometry(d);
     const focus = state.hover !== null ? state.hover : state.pinned;
-    const y = (i) => 10 + top + i * row + row / 2;
-    const lines = el("svg:g", { id: "lines" });
+    const canvas = g.body.querySelector("canvas"), ratio = window.devicePixelRatio || 1;
+    canvas.width = HV.width * ratio;
+    canvas.height = (g.to - g.from) * ratio;
+    canvas.style.width = HV.width + "px";
+    canvas.style.height = g.to - g.from + "px";
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, -g.from * ratio);
+    ctx.lineWidth = 2;
     let count = 0;
+    const summary = [];
     // Several heads fan out a little within each row, so coinciding lines keep their colours apart.
     const heads = drawn(), step = Math.min(3, 14 / heads.length);
     for (const [j, h] of heads.entries()) {
       const shift = (j - (heads.length - 1) / 2) * step;
-      const group = headLines(d, h, focus, (i) => y(i) + shift);
-      count += group.childElementCount;
-      lines.appendChild(group);
+      const lines = strokeHead(ctx, d, h, focus, (i) => g.y(i) + shift, g);
+      summary.push({ head: headName(d, h), color: headColor(d, h), lines: lines });
+      count += lines;
     }
-    const labels = el("svg:g", {});
-    if (d.sides) {
-      labels.appendChild(el("svg:text", { x: 160, y: 10 + row / 2, "text-anchor": "end", class: "side",
-        "data-side-name": "from" }, d.sides[0] + " (query)"));
-      labels.appendChild(el("svg:text", { x: 360, y: 10 + row / 2, "text-anchor": "start", class: "side",
-        "data-side-name": "to" }, d.sides[1] + " (key)"));
-    }
-    for (const side of ["from", "to"]) {
-      const left = side === "from", tokens = left ? d.tokens : d.keys;
-      const special = left ? d.special : d.keySpecial;
-      for (let i = 0; i < tokens.length; i++) {
-        const t = el("svg:text", { x: left ? 160 : 360, y: y(i), "text-anchor": left ? "end" : "start",
-          "data-side": side, "data-index": i }, shorten(tokens[i]));
-        t.appendChild(el("svg:title", {}, tokens[i]));
-        if (special[i]) t.classList.add("special");
-        if (focus && focus.side === side && focus.index === i) t.classList.add("active");
-        t.addEventListener("mouseenter", () => {
-          if (!(state.hover && state.hover.side === side && state.hover.index === i)) {
-            setState({ hover: { side: side, index: i } });
-          }
-        });
-        t.addEventListener("mouseleave", () => setState({ hover: null }));
-        t.addEventListener("click", () => setState({ pinned: samePin(side, i) ? null : { side: side, index: i } }));
-        labels.appendChild(t);
-      }
-    }
-    svg.replaceChildren(lines, labels);
-    svg.setAttribute("data-lines", count);
+    g.body.querySelector("svg").replaceChildren(...headLabels(d, g, focus));
+    g.box.setAttribute("data-lines", count);
+    headViewDrawn = summary;
   }
+  let headViewDrawn = [];
 
-  // One head's lines (or the mean's) in its colour, opacity the weight, narrowed to the focus.
-  function headLines(d, h, focus, y) {
-    const K = d.K, m = matrix(d, state.layer, h);
-    const group = el("svg:g", { "data-head": headName(d, h), stroke: headColor(d, h) });
+  // One head's lines (or the mean's) in its colour, opacity the weight, narrowed to the focus
+  // and to the lines that cross the visible band; weights under FLOOR are not drawn. Lines go
+  // into a few paths by opacity, so thousands cost a few strokes. Returns how many it drew.
+  function strokeHead(ctx, d, h, focus, y, g) {
+    const K = d.K, m = matrix(d, state.layer, h), paths = new Map();
+    let count = 0;
     for (let q = 0; q < d.T; q++) {
       if (focus !== null && focus.side === "from" && focus.index !== q) continue;
+      const y1 = y(q);
       for (let k = 0; k < K; k++) {
         if (focus !== null && focus.side === "to" && focus.index !== k) continue;
         const w = m[q * K + k];
-        if (w < 0.01) continue;
-        group.appendChild(el("svg:line", { x1: 170, y1: y(q), x2: 350, y2: y(k),
-          "stroke-opacity": w.toFixed(3), "stroke-width": 2 }));
+        if (w < FLOOR) continue;
+        const y2 = y(k);
+        if (Math.max(y1, y2) < g.from || Math.min(y1, y2) > g.to) continue;
+        const level = Math.round(w * 32);
+        if (!paths.has(level)) paths.set(level, new Path2D());
+        paths.get(level).moveTo(HV.left + 10, y1);
+        paths.get(level).lineTo(HV.right - 10, y2);
+        count++;
       }
     }
-    return group;
+    ctx.strokeStyle = headColor(d, h);
+    for (const [level, path] of paths) {
+      ctx.globalAlpha = Math.min(1, Math.max(level, 1) / 32);
+      ctx.stroke(path);
+    }
+    ctx.globalAlpha = 1;
+    return count;
+  }
+
+  // The labels of the visible rows (a few dozen elements whatever the length).
+  function headLabels(d, g, focus) {
+    const labels = [];
+    if (d.sides && g.from < 10 + HV.row) {
+      labels.push(el("svg:text", { x: HV.left, y: 10 + HV.row / 2, "text-anchor": "end", class: "side",
+        "data-side-name": "from" }, d.sides[0] + " (query)"));
+      labels.push(el("svg:text", { x: HV.right, y: 10 + HV.row / 2, "text-anchor": "start", class: "side",
+        "data-side-name": "to" }, d.sides[1] + " (key)"));
+    }
+    const first = Math.max(0, Math.floor((g.from - 10 - g.top) / HV.row) - 1);
+    const last = Math.ceil((g.to - 10 - g.top) / HV.row) + 1;
+    for (const side of ["from", "to"]) {
+      const left = side === "from", tokens = left ? d.tokens : d.keys;
+      const special = left ? d.special : d.keySpecial;
+      for (let i = first; i < Math.min(tokens.length, last); i++) {
+        labels.push(tokenLabel(side, i, tokens[i], special[i], focus, g.y(i)));
+      }
+    }
+    const svg = g.body.querySelector("svg");
+    svg.setAttribute("viewBox", "0 0 " + HV.width + " " + g.height);
+    svg.setAttribute("width", HV.width);
+    svg.setAttribute("height", g.height);
+    return labels;
+  }
+
+  function tokenLabel(side, i, token, special, focus, y) {
+    const left = side === "from";
+    const t = el("svg:text", { x: left ? HV.left : HV.right, y: y, "text-anchor": left ? "end" : "start",
+      "data-side": side, "data-index": i }, shorten(token));
+    t.appendChild(el("svg:title", {}, token));
+    if (special) t.classList.add("special");
+    if (focus && focus.side === side && focus.index === i) t.classList.add("active");
+    t.addEventListener("mouseenter", () => {
+      if (!(state.hover && state.hover.side === side && state.hover.index === i)) {
+        setState({ hover: { side: side, index: i } });
+      }
+    });
+    t.addEventListener("mouseleave", () => setState({ hover: null }));
+    t.addEventListener("click", () => setState({ pinned: samePin(side, i) ? null : { side: side, index: i } }));
+    return t;
   }
 
   function shorten(token) {
@@ -224,53 +297,120 @@
     return state.pinned !== null && state.pinned.side === side && state.pinned.index === index;
   }
 
-  // A (rows, columns) matrix, one pixel a weight, scaled to its own maximum.
+  // The viridis scale as 256 packed RGBA pixels, for painting whole matrices at once.
+  const LUT = (function () {
+    const lut = new Uint32Array(256), bytes = new Uint8Array(lut.buffer);
+    for (let i = 0; i < 256; i++) bytes.set([...viridis(i / 255), 255], i * 4);
+    return lut;
+  })();
+
+  function peakOf(m) {
+    let peak = 0;
+    for (let i = 0; i < m.length; i++) if (m[i] > peak) peak = m[i];
+    return peak;
+  }
+
+  // A (rows, columns) matrix, one pixel a weight, scaled to its own maximum (returned).
   function paint(canvas, m, rows, columns) {
     canvas.width = columns;
     canvas.height = rows;
     const ctx = canvas.getContext("2d"), image = ctx.createImageData(columns, rows);
-    let peak = 0;
-    for (let i = 0; i < m.length; i++) peak = Math.max(peak, m[i]);
-    for (let i = 0; i < m.length; i++) {
-      const [r, g, b] = viridis(peak > 0 ? m[i] / peak : 0);
-      image.data.set([r, g, b, 255], i * 4);
-    }
+    const pixels = new Uint32Array(image.data.buffer), peak = peakOf(m), scale = peak > 0 ? 255 / peak : 0;
+    for (let i = 0; i < m.length; i++) pixels[i] = LUT[Math.min(255, Math.round(m[i] * scale))];
     ctx.putImageData(image, 0, 0);
+    return peak;
   }
 
+  // Layer li's head h (or every head's mean) pooled to at most `cells` a side: the mean over
+  // near-equal blocks, read straight from the bytes (no full matrix is made for a thumbnail).
+  function pooled(d, li, h, cells) {
+    const R = Math.min(d.T, cells), C = Math.min(d.K, cells), out = new Float32Array(R * C);
+    const size = d.T * d.K, sources = h !== "mean" ? [[d.bytes, (li * d.H + h) * size]]
+      : d.meanBytes ? [[d.meanBytes, li * size]] : [...d.heads.keys()].map((x) => [d.bytes, (li * d.H + x) * size]);
+    const rowOf = (q) => Math.floor((q * R) / d.T), colOf = new Int32Array(d.K).map((_, k) => Math.floor((k * C) / d.K));
+    for (const [bytes, base] of sources) {
+      for (let q = 0; q < d.T; q++) {
+        const row = rowOf(q) * C, offset = base + q * d.K;
+        for (let k = 0; k < d.K; k++) out[row + colOf[k]] += bytes[offset + k];
+      }
+    }
+    const per = (d.T / R) * (d.K / C) * 255 * sources.length;
+    for (let i = 0; i < out.length; i++) out[i] /= per;
+    return { values: out, rows: R, columns: C };
+  }
+
+  // The model view's figures are drawn once per text; a click only moves the outline.
   function renderModelView() {
     const d = docs[state.doc], view = document.getElementById("model-view");
-    view.style.gridTemplateColumns = "repeat(" + (d.H + 1) + ", 64px)";
-    const cells = [];
-    d.layers.forEach((layer, li) => {
-      for (const h of [...d.heads.keys(), "mean"]) {
-        const figure = el("figure", { "data-layer": layer, "data-head": headName(d, h) });
-        if (li === state.layer && isOn(h)) figure.classList.add("current");
-        const canvas = el("canvas", {});
-        paint(canvas, matrix(d, li, h), d.T, d.K);
-        if (d.T !== d.K) {  // keep the cells square: the longer side gets the 56 pixels
-          const n = Math.max(d.T, d.K);
-          canvas.style.width = Math.round((56 * d.K) / n) + "px";
-          canvas.style.height = Math.round((56 * d.T) / n) + "px";
-        }
-        figure.append(canvas, el("figcaption", { style: "--c:" + headColor(d, h) }, "L" + layer + " " + (h === "mean" ? "mean" : "H" + d.heads[h])));
-        figure.addEventListener("click", () => {
-          setState({ layer: li, sel: h === "mean" ? "mean" : [h] });
-          document.getElementById("head-view").scrollIntoView({ behavior: "smooth" });
-        });
-        cells.push(figure);
-      }
-    });
-    view.replaceChildren(...cells);
+    if (view.dataset.doc !== String(state.doc) || view.doc !== d) {
+      // One figure per head and the mean a row; a rollout's one figure per layer, side by side.
+      view.style.gridTemplateColumns = "repeat(" + (d.rollout ? d.layers.length : d.H + 1) + ", 64px)";
+      view.replaceChildren(...d.layers.flatMap((layer, li) =>
+        (d.rollout ? ["mean"] : [...d.heads.keys(), "mean"]).map((h) => thumbnail(d, layer, li, h))));
+      view.dataset.doc = String(state.doc);
+      view.doc = d;
+    }
+    for (const figure of view.children) {
+      const on = Number(figure.dataset.li) === state.layer && isOn(figure.dataset.head === "mean" ? "mean" : Number(figure.dataset.h));
+      figure.classList.toggle("current", on);
+    }
   }
 
+  function thumbnail(d, layer, li, h) {
+    const figure = el("figure", { "data-layer": layer, "data-head": headName(d, h), "data-li": li,
+      "data-h": String(h), title: h === "mean" ? meanTitle(d) : "head " + d.heads[h] });
+    const canvas = el("canvas", {}), cells = pooled(d, li, h, 56);
+    paint(canvas, cells.values, cells.rows, cells.columns);
+    if (d.T !== d.K) {  // keep the cells square: the longer side gets the 56 pixels
+      const n = Math.max(d.T, d.K);
+      canvas.style.width = Math.round((56 * d.K) / n) + "px";
+      canvas.style.height = Math.round((56 * d.T) / n) + "px";
+    }
+    figure.append(canvas, el("figcaption", { style: "--c:" + headColor(d, h) }, "L" + layer + " " + (h === "mean" ? headLabel(d, h) : "H" + d.heads[h])));
+    figure.addEventListener("click", () => {
+      setState({ layer: li, sel: h === "mean" ? "mean" : [h] });
+      document.getElementById("head-view").scrollIntoView({ behavior: "smooth" });
+    });
+    return figure;
+  }
+
+  // The matrix, its token labels (thinned to fit) and its colour scale, with the maximum it
+  // is scaled to; repainted only when the text, layer or heads change.
   function renderMatrix() {
     const d = docs[state.doc];
     const n = Math.max(d.T, d.K), canvas = document.getElementById("matrix");
     const side = Math.min(560, Math.max(160, n * 28));
-    canvas.style.width = (d.K === n ? side : (side * d.K) / n) + "px";
-    canvas.style.height = (d.T === n ? side : (side * d.T) / n) + "px";
-    paint(canvas, matrix(d, state.layer, state.sel), d.T, d.K);
+    const width = d.K === n ? side : (side * d.K) / n, height = d.T === n ? side : (side * d.T) / n;
+    canvas.style.width = width + "px";
+    canvas.style.height = height + "px";
+    const peak = paint(canvas, matrix(d, state.layer, state.sel), d.T, d.K);
+    axisLabels(document.getElementById("matrix-queries"), d.tokens, d.special, height / d.T, "height");
+    axisLabels(document.getElementById("matrix-keys"), d.keys, d.keySpecial, width / d.K, "width");
+    document.getElementById("matrix-keys").style.width = width + "px";
+    document.getElementById("matrix-queries").style.height = height + "px";
+    matrixLegend(peak);
+  }
+
+  // One axis's token labels, every k-th where the cells are too small for each to have one.
+  function axisLabels(box, tokens, special, cell, along) {
+    const every = Math.max(1, Math.ceil(14 / cell)), labels = [];
+    for (let i = 0; i < tokens.length; i += every) {
+      const label = el("span", { "data-index": i, title: i + ": " + tokens[i],
+        style: (along === "height" ? "top:" : "left:") + (i * cell) + "px;" + along + ":" + Math.max(cell, 14) + "px" },
+      Array.from(tokens[i]).length > 12 ? Array.from(tokens[i]).slice(0, 11).join("") + "…" : tokens[i]);
+      if (special[i]) label.classList.add("special");
+      labels.push(label);
+    }
+    box.replaceChildren(...labels);
+    box.dataset.every = String(every);
+  }
+
+  function matrixLegend(peak) {
+    const scale = document.getElementById("matrix-scale"), ctx = scale.getContext("2d");
+    const image = ctx.createImageData(256, 1), pixels = new Uint32Array(image.data.buffer);
+    pixels.set(LUT);
+    ctx.putImageData(image, 0, 0);
+    document.getElementById("matrix-max").textContent = peak.toFixed(3);
   }
 
   function onMatrixHover(event) {
@@ -279,31 +419,47 @@
     const q = Math.floor(((event.clientY - box.top) / box.height) * d.T);
     if (q < 0 || k < 0 || q >= d.T || k >= d.K) return;
     const w = matrix(d, state.layer, state.sel)[q * d.K + k];
-    document.getElementById("readout").textContent =
-      d.tokens[q] + " (" + q + ") → " + d.keys[k] + " (" + k + "): " + w.toFixed(3);
+    // User text in <bdi>: a bidi control inside a token cannot reorder the rest of the line.
+    document.getElementById("readout").replaceChildren(
+      el("bdi", {}, d.tokens[q]), " (" + q + ") → ", el("bdi", {}, d.keys[k]), " (" + k + "): " + w.toFixed(3));
+  }
+
+  // The header line: the model, the text and the note are user text, each isolated in <bdi>.
+  function renderMeta(d) {
+    const parts = [el("bdi", {}, DATA.model), " · ", el("bdi", {}, d.label), " · ", el("bdi", {}, DATA.note)];
+    if (d.sides) parts.push(" · " + d.kind + " attention: " + d.sides[0] + " (query) → " + d.sides[1] + " (key)");
+    document.getElementById("meta").replaceChildren(...parts);
   }
 
   function render() {
     const d = docs[state.doc];
-    const kind = d.sides ? " · " + d.kind + " attention: " + d.sides[0] + " (query) → " + d.sides[1] + " (key)" : "";
-    document.getElementById("meta").textContent = DATA.model + " · " + d.label + " · " + DATA.note + kind;
+    renderMeta(d);
     document.getElementById("state").textContent =
       "layer " + d.layers[state.layer] + " · " + selText(d);
     renderControls();
     renderHeadView();
-    renderMatrix();
-    const modelKey = state.doc + ":" + state.layer + ":" + state.sel;
-    if (state.modelKey !== modelKey) {
-      state.modelKey = modelKey;
+    const key = state.doc + ":" + state.layer + ":" + state.sel + ":" + docs.length;
+    if (state.modelKey !== key || state.matrixDoc !== d) {
+      state.modelKey = key;
+      state.matrixDoc = d;
+      renderMatrix();
       renderModelView();
     }
     writeHash();
+  }
+
+  let scrolled = false;
+  function onHeadViewScroll() {
+    if (scrolled) return;
+    scrolled = true;
+    requestAnimationFrame(() => { scrolled = false; renderHeadView(); });
   }
 
   document.getElementById("doc").addEventListener("change", (e) =>
     setState({ doc: Number(e.target.value), layer: 0, sel: "mean", pinned: null }));
   document.getElementById("layer").addEventListener("change", (e) => setState({ layer: Number(e.target.value) }));
   document.getElementById("matrix").addEventListener("mousemove", onMatrixHover);
+  document.getElementById("head-view").addEventListener("scroll", onHeadViewScroll);
   window.addEventListener("hashchange", () => { readHash(); render(); });
   state.layer = DATA.initial.layer;
   state.sel = DATA.initial.head === "mean" ? "mean" : [DATA.initial.head];
@@ -318,5 +474,7 @@
         hover: null, modelKey: null, sel: DATA.initial.head === "mean" ? "mean" : [DATA.initial.head] });
       render();
     },
+    // What the head view drew last: each head's name, colour and number of lines.
+    headView: function () { return headViewDrawn.map((x) => Object.assign({}, x)); },
   };
 })();
