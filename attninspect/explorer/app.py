@@ -161,12 +161,22 @@ class ExplorerApp(App[None]):
                 warnings.simplefilter("always")
                 inspection = self.inspector.run(text)
         except AttnInspectError as error:
-            self.call_from_thread(self.warn, str(error))
-            self.call_from_thread(self.redraw)
+            self.call_from_thread(self.refused, text, str(error))
             return
         for warning in caught:
             self.call_from_thread(self.warn, str(warning.message))
         self.call_from_thread(self.show_inspection, inspection)
+
+    def refused(self, text: str, message: str) -> None:
+        """A sentence the inspector refused: say why; back to the view, or, with none yet, to
+        the prompt with the sentence in it."""
+        self.warn(message)
+        if self.current is not None:
+            self.redraw()
+            return
+        self.set_status(f"not run: {printable(message)}")
+        self.text = text
+        self.action_edit()
 
     def warn(self, message: str) -> None:
         self.notify(printable(message), severity="warning", markup=False, timeout=6)
@@ -205,8 +215,14 @@ class ExplorerApp(App[None]):
             self.apply_view()
 
     def apply_view(self) -> None:
-        """Show the (ready) view for the current state; a focus the text lacks is dropped."""
+        """Show the (ready) view for the current state; a focus the text lacks is dropped, and
+        so is hiding special tokens where they are all the text has."""
         assert self.views is not None
+        if self.state.hide_special and only_special(self.views.inspection):
+            tokens = " ".join(printable(token) for token in self.views.inspection.tokens)
+            self.warn(f"this text is only special tokens ({tokens}): hiding them would leave "
+                      "nothing, so they stay shown")  # fmt: skip
+            self.state = replace(self.state, hide_special=False)
         try:
             self.current = self.views.view(ViewOptions.parse(**self.state.view_options()))
         except InputError:
@@ -439,6 +455,11 @@ class ExplorerApp(App[None]):
             return
         message = f"saved {printable(str(path.resolve()))} ({size:,} bytes)"
         self.call_from_thread(self.notify, message, markup=False)
+
+
+def only_special(inspection: Inspection) -> bool:
+    """Whether hiding special tokens would leave no rows or no columns."""
+    return all(inspection.special) or all(inspection.keys.special)
 
 
 def _key_window(shown: Inspection, view: View) -> tuple[int, int | None] | None:
