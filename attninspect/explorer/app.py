@@ -34,6 +34,8 @@ from attninspect.explorer.view_cache import ViewCache
 from attninspect.explorer.widgets import MatrixView, Panel
 from attninspect.safe_text import printable
 
+INTERRUPTED = 130  # the command line's status for an interrupt
+
 CSS = """
 #sentence { height: 1; padding: 0 1; }
 #tokens { height: auto; max-height: 3; padding: 0 1; }
@@ -77,7 +79,7 @@ class ExplorerApp(App[None]):
         Binding("e", "export", "export"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
-        Binding("ctrl+c", "quit", "quit", show=False),
+        Binding("ctrl+c", "interrupt", "interrupt", show=False),
     ]
 
     def __init__(self, load: Callable[[], Any], text: str | None, label: str = "") -> None:
@@ -332,6 +334,11 @@ class ExplorerApp(App[None]):
 
     def on_matrix_view_scrolled(self, message: MatrixView.Scrolled) -> None:
         self.action_cursor(message.step)
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: end as an interrupt does anywhere in attninspect (status 130), where q
+        quits with 0."""
+        self.exit(return_code=INTERRUPTED)
 
     # Keys: other screens.
 
