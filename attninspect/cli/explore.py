@@ -91,8 +91,9 @@ def check_terminal() -> None:
     streams = {"input": sys.stdin, "output": sys.stdout, "error": sys.stderr}
     redirected = [name for name, stream in streams.items() if not _is_terminal(stream)]
     if redirected:
+        names = ", ".join(redirected[:-1]) + " and " * (len(redirected) > 1) + redirected[-1]
         raise AttnInspectError(
-            f"explore needs a terminal: standard {' and '.join(redirected)} "
+            f"explore needs a terminal: standard {names} "
             f"{'is' if len(redirected) == 1 else 'are'} not one (it reads keys from standard "
             "input and draws on standard error); for scripts use run"
         )
