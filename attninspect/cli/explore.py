@@ -94,7 +94,7 @@ def check_terminal() -> None:
         names = ", ".join(redirected[:-1]) + " and " * (len(redirected) > 1) + redirected[-1]
         raise AttnInspectError(
             f"explore needs a terminal: standard {names} "
-            f"{'is' if len(redirected) == 1 else 'are'} not one (it reads keys from standard "
+            f"{'is not one' if len(redirected) == 1 else 'are not terminals'} (it reads keys from standard "
             "input and draws on standard error); for scripts use run"
         )
 
