@@ -32,6 +32,7 @@ from attninspect.explorer.screens import GridScreen, PromptScreen, ResultScreen,
 from attninspect.explorer.state import ExplorerState
 from attninspect.explorer.view_cache import ViewCache
 from attninspect.explorer.widgets import MatrixView, Panel
+from attninspect.render.matrix import pinned_keys
 from attninspect.safe_text import printable
 
 INTERRUPTED = 130  # the command line's status for an interrupt
@@ -252,9 +253,10 @@ class ExplorerApp(App[None]):
         if not matrix.content_size.area:
             self.call_after_refresh(self.redraw)  # not laid out yet
             return
+        pins = pinned_keys(view.matrix, view.focus, shown.keys.special, len(view.focus_top))
         window = panels.fit_window(
             shown.tokens, matrix.content_size.width, matrix.content_size.height,
-            self.start, self.cursor, _key_window(shown, view),
+            self.start, self.cursor, _key_window(shown, view), pins,
         )  # fmt: skip
         self.start = window.start
         matrix.show(panels.matrix_segments(shown, view, window, self.cursor, True), window)
