@@ -72,13 +72,13 @@ class Loads:
         return self.inspector
 
 
-def explore(loader, text: str | None, keys: list[str], check) -> None:
+def explore(loader, text: str | None, keys: list[str], check, size=SIZE) -> None:
     """Start the app, wait for the model, press ``keys``, then ``check(app, pilot)``."""
     from attninspect.explorer.app import ExplorerApp
 
     async def drive() -> None:
         app = ExplorerApp(loader, text)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await settle(app, pilot)
             for key in keys:
                 await pilot.press(key)
@@ -452,3 +452,23 @@ def test_a_refused_sentence_without_a_view_goes_back_to_the_prompt(inspector) ->
         assert app.current[0].tokens == ["[CLS]", "hello", "world", ".", "[SEP]"]
 
     explore(Loads(inspector), None, [], check)
+
+
+def test_at_80_by_24_the_window_keeps_cls_and_the_focus_rows_top_keys(inspector) -> None:
+    """Issue 20, item 14: the explorer at 80 x 24, layer 4, focus `it`: [CLS] (its largest
+    weight) and the other top keys stay among the columns, with the view's numbers."""
+    text = "The animal didn't cross the street because it was too tired."
+
+    async def check(app, pilot) -> None:
+        await pilot.press("up", *["j"] * 10, "enter")
+        await settle(app, pilot)
+        view = app.current[1]
+        assert app.current[0].tokens[view.focus] == "it" and view.layer == 4
+        window = app.query_one("#matrix").window
+        assert window.columns < len(view.tokens)  # windowed
+        assert {entry.index for entry in view.focus_top} | {0, 15} <= set(window.keys)
+        assert_matrix_is_the_view(app)
+        assert "┆" in app.query_one("#matrix").plain
+        assert "kept in sight" in app.query_one("#note").text.plain
+
+    explore(Loads(inspector), text, [], check, size=(80, 24))
