@@ -164,8 +164,10 @@ def test_a_runaway_template_is_stopped_with_one_error_line(runner, tiny_models, 
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("template", "produced"), [("{% if false %}x{% endif %}", "nothing"),
-                                                    ("{{ '  ' }}", "only white space")])  # fmt: skip
+EMPTY_TEMPLATES = [("{% if false %}x{% endif %}", "nothing"), ("{{ '  ' }}", "only white space")]
+
+
+@pytest.mark.parametrize(("template", "produced"), EMPTY_TEMPLATES)
 def test_a_template_that_renders_nothing_says_so(
     runner, tiny_models, tmp_path, template, produced
 ) -> None:

@@ -92,9 +92,9 @@ def check_terminal() -> None:
     redirected = [name for name, stream in streams.items() if not _is_terminal(stream)]
     if redirected:
         names = ", ".join(redirected[:-1]) + " and " * (len(redirected) > 1) + redirected[-1]
+        verb = "is not one" if len(redirected) == 1 else "are not terminals"
         raise AttnInspectError(
-            f"explore needs a terminal: standard {names} "
-            f"{'is not one' if len(redirected) == 1 else 'are not terminals'} (it reads keys from standard "
+            f"explore needs a terminal: standard {names} {verb} (it reads keys from standard "
             "input and draws on standard error); for scripts use run"
         )
 

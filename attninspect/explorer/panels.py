@@ -159,7 +159,9 @@ def matrix_segments(
     marked = slots(window.keys)  # None: a gap mark
     lines = Segments()
     lines.add(" " * window.label_width)
-    lines.add("".join(f" {GAP_MARK}" if key is None else f" {key:>{CELL}}" for key in marked), "dim")
+    lines.add(
+        "".join(f" {GAP_MARK}" if key is None else f" {key:>{CELL}}" for key in marked), "dim"
+    )
     lines.newline()
     corner = "from↓ to→"
     if shown.sides is not None:  # short: row labels may be only 8 cells wide

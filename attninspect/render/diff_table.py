@@ -14,8 +14,8 @@ from attninspect.analysis.selection import window
 from attninspect.render.matrix import (
     TokenMatrix,
     fitting_tokens,
-    key_columns,
     kept_in_sight,
+    key_columns,
     label_width_for,
     matrix_blocks,
     pinned_keys,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from rich import box
@@ -75,9 +76,7 @@ def _token_line(text: Text, label: str, axis: TokenAxis, shown: Sequence[int]) -
     text.append("\n")
 
 
-def _token_lines(
-    text: Text, inspection: Inspection, rows: range, columns: Sequence[int]
-) -> None:
+def _token_lines(text: Text, inspection: Inspection, rows: range, columns: Sequence[int]) -> None:
     """One token line for self-attention (the rows and columns in sight); one per side (queries,
     then keys) for other kinds."""
     if inspection.sides is None:
@@ -142,7 +141,7 @@ def fitting_tokens(width: int, cell_width: int, label_width: int) -> int:
 
 def gap_count(columns: Sequence[int]) -> int:
     """How many runs of left-out columns lie between the shown ``columns`` (sorted)."""
-    return sum(1 for before, after in zip(columns, columns[1:], strict=False) if after != before + 1)
+    return sum(1 for before, after in pairwise(columns) if after != before + 1)
 
 
 def columns_width(columns: Sequence[int], cell_width: int) -> int:
