@@ -31,12 +31,16 @@ def shown_cells(app) -> tuple[tuple[list[int], list[int]], list[list[str]]]:
     """The query and key indices and the weights as drawn in the matrix widget."""
     from attninspect.explorer.panels import HEADER_LINES
     from attninspect.explorer.widgets import MatrixView
+    from attninspect.render.matrix import GAP_MARK
 
     matrix = app.query_one(MatrixView)
-    lines = matrix.plain.splitlines()[HEADER_LINES:]
+    lines = matrix.plain.splitlines()
     columns = matrix.window.columns
     shown = (list(matrix.window.shown), list(matrix.window.keys))
-    return shown, [line.split()[-columns:] for line in lines]
+    drawn = [int(key) for key in lines[0].split() if key != GAP_MARK]  # the key indices, as drawn
+    assert drawn == shown[1]
+    cells = [[cell for cell in line.split() if cell != GAP_MARK] for line in lines[HEADER_LINES:]]
+    return shown, [line[-columns:] for line in cells]
 
 
 def expected_cells(view, shown: tuple[list[int], list[int]]) -> list[list[str]]:

@@ -138,3 +138,73 @@ def test_chat_without_a_template_is_a_clear_error_in_heads(runner, tiny_models) 
     args = ["heads", "Hi", "--from", "Hi", "--to", "Hi", "--model", str(tiny_models["gpt2"])]
     result = runner.invoke(app, [*args, "--chat"])
     assert result.exit_code == 1 and "has no chat template" in result.stderr
+
+
+RUNAWAY = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}x"
+
+
+def _with_template(tiny_models, folder: Path, template: str) -> Path:
+    from transformers import AutoTokenizer
+
+    path = folder / "llama-chat"
+    shutil.copytree(tiny_models["llama"], path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = template
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_a_runaway_template_is_stopped_with_one_error_line(runner, tiny_models, tmp_path) -> None:
+    """Two nested range(99999) loops would render for hours: the step bound stops them."""
+    model = _with_template(tiny_models, tmp_path, RUNAWAY)
+    result = runner.invoke(app, ["run", "Hi", "--model", str(model), "--chat"])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: the chat template did not finish")
+    assert "Traceback" not in result.stderr
+
+
+EMPTY_TEMPLATES = [("{% if false %}x{% endif %}", "nothing"), ("{{ '  ' }}", "only white space")]
+
+
+@pytest.mark.parametrize(("template", "produced"), EMPTY_TEMPLATES)
+def test_a_template_that_renders_nothing_says_so(
+    runner, tiny_models, tmp_path, template, produced
+) -> None:
+    model = _with_template(tiny_models, tmp_path, template)
+    result = runner.invoke(app, ["run", "Hi", "--model", str(model), "--chat"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: the chat template produced {produced}")
+    assert "the text is empty" not in result.stderr
+
+
+def test_the_bound_stops_a_render_on_any_thread_and_restores_the_tracer() -> None:
+    """The explorer renders in a worker thread: the bound works there too, and leaves a tracer
+    that was set before it (coverage's, a debugger's) in place."""
+    import sys
+    import threading
+
+    from attninspect.errors import InputError
+    from attninspect.model.chat import Chat, render
+
+    class Template:
+        def apply_chat_template(self, messages, **options) -> str:
+            while True:  # a render that never ends
+                pass
+
+    outcome: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            render(Template(), Chat(), "Hi")
+        except InputError as error:
+            outcome.append(error)
+
+    before = sys.gettrace()
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive() and "did not finish" in str(outcome[0])
+    with pytest.raises(InputError, match="did not finish"):
+        render(Template(), Chat(), "Hi")
+    assert sys.gettrace() is before

@@ -72,13 +72,13 @@ class Loads:
         return self.inspector
 
 
-def explore(loader, text: str | None, keys: list[str], check) -> None:
+def explore(loader, text: str | None, keys: list[str], check, size=SIZE) -> None:
     """Start the app, wait for the model, press ``keys``, then ``check(app, pilot)``."""
     from attninspect.explorer.app import ExplorerApp
 
     async def drive() -> None:
         app = ExplorerApp(loader, text)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await settle(app, pilot)
             for key in keys:
                 await pilot.press(key)
@@ -402,3 +402,73 @@ def test_the_model_view_is_the_grid_command_and_a_click_opens_a_panel() -> None:
         assert_matrix_is_the_view(app)
 
     explore(lambda: FakeInspector(), "The cat sat on the mat.", [], check)
+
+
+def notifications(app) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+def test_hiding_special_tokens_of_a_text_that_is_only_special_ones_warns(inspector) -> None:
+    """`explore "[SEP]"` then `s`: [CLS] [SEP] [SEP] has nothing left to show without its special
+    tokens; a warning, the tokens stay shown, the app goes on (it used to end in a traceback)."""
+
+    async def check(app, pilot) -> None:
+        assert app.current[0].tokens == ["[CLS]", "[SEP]", "[SEP]"]
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert any("only special tokens" in message for message in notifications(app))
+        assert app.return_code is None and not app.state.hide_special
+        assert "special hidden" not in status(app)
+        assert_matrix_is_the_view(app)
+        await pilot.press("t")  # a sentence with words in it: s hides the specials again
+        app.screen.query_one("Input").value = "Hello world."
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert app.current[0].tokens == ["hello", "world", "."]
+
+    explore(Loads(inspector), "[SEP]", [], check)
+
+
+def test_a_refused_sentence_without_a_view_goes_back_to_the_prompt(inspector) -> None:
+    """`explore` with no text: a sentence over the model's 512 positions is refused; the status
+    says why and the prompt comes back with the sentence in it (it used to say "running the
+    new sentence …" for ever)."""
+    text = " ".join(["word"] * 600)
+
+    async def check(app, pilot) -> None:
+        app.screen.query_one("Input").value = text
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "running the new sentence" not in status(app)
+        assert status(app).startswith("not run: ") and "512" in status(app)
+        assert any("512" in message for message in notifications(app))
+        assert type(app.screen).__name__ == "PromptScreen"
+        assert app.screen.query_one("Input").value == text
+        app.screen.query_one("Input").value = "Hello world."
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.current[0].tokens == ["[CLS]", "hello", "world", ".", "[SEP]"]
+
+    explore(Loads(inspector), None, [], check)
+
+
+def test_at_80_by_24_the_window_keeps_cls_and_the_focus_rows_top_keys(inspector) -> None:
+    """Issue 20, item 14: the explorer at 80 x 24, layer 4, focus `it`: [CLS] (its largest
+    weight) and the other top keys stay among the columns, with the view's numbers."""
+    text = "The animal didn't cross the street because it was too tired."
+
+    async def check(app, pilot) -> None:
+        await pilot.press("up", *["j"] * 10, "enter")
+        await settle(app, pilot)
+        view = app.current[1]
+        assert app.current[0].tokens[view.focus] == "it" and view.layer == 4
+        window = app.query_one("#matrix").window
+        assert window.columns < len(view.tokens)  # windowed
+        assert {entry.index for entry in view.focus_top} | {0, 15} <= set(window.keys)
+        assert_matrix_is_the_view(app)
+        assert "┆" in app.query_one("#matrix").plain
+        assert "kept in sight" in app.query_one("#note").text.plain
+
+    explore(Loads(inspector), text, [], check, size=(80, 24))

@@ -27,10 +27,11 @@ class Tmux:
         command = ["tmux", "-L", self.socket, *args]
         return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
-    def start(self, *argv: str) -> None:
+    def start(self, *argv: str, redirect: str = "") -> None:
+        """Run ``explore ARGV``; ``redirect``: a shell redirection after it, e.g. ``2>FILE``."""
         # COLUMNS / LINES (set by other tests' runners) would override the pane's real size.
         command = ["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "attninspect"]
-        explore = shlex.join([*command, "explore", *argv])
+        explore = shlex.join([*command, "explore", *argv]) + (f" {redirect}" if redirect else "")
         wrapper = (
             f"printf 'before the explorer\\n'; {explore}; "
             f"echo $? > {shlex.quote(str(self.status_file))}; sleep 60"
@@ -95,3 +96,26 @@ def test_a_model_that_cannot_load_exits_1_with_one_error_line(session: Tmux, tmp
     errors = [line for line in pane.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, pane
     assert "no-such-model" in errors[0] and "Traceback" not in pane
+
+
+def test_ctrl_c_exits_130_as_the_readme_says(session: Tmux) -> None:
+    """Ctrl+C is an interrupt, as anywhere in attninspect: status 130 and one line saying so
+    (q is the way to quit with 0)."""
+    session.start(CAT)
+    session.wait(lambda pane: "12:[SEP]" in pane and "layer 5" in pane, "the tokens")
+    session.keys("C-c")
+    assert session.exit_status() == 130
+    pane = session.pane()
+    assert "Error: interrupted" in pane and "Traceback" not in pane
+    assert "layer 5" not in pane  # the terminal is as it was
+
+
+def test_standard_error_redirected_is_refused_before_drawing(session: Tmux, tmp_path) -> None:
+    """Textual draws on standard error: `explore TEXT 2>log` would write the screen (hundreds of
+    kilobytes of escape codes) into the log. It is refused, with one line in the log."""
+    log = tmp_path / "log"
+    session.start(CAT, redirect=f"2>{shlex.quote(str(log))}")
+    assert session.exit_status(60) == 1
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: explore needs a terminal"), lines
+    assert "standard error" in lines[0] and "\x1b" not in repr(lines[0])

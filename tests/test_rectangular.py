@@ -78,7 +78,7 @@ def test_table_windows_rows_and_columns_apart(cross) -> None:
     rendered = out.file.getvalue()
     check_golden("cross_table_window3.txt", rendered)
     assert "showing rows 2..4 of 0..4 and columns" in rendered
-    assert "(2 rows and 4 columns left out)" in rendered
+    assert "(2 rows and 4 columns left out" in rendered
     centre = view.focus_top[0].index  # the columns follow the key the focus attends to most
     assert f"{SOURCE[centre][:4]}" in rendered.split("────")[0]
 

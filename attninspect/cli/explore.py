@@ -67,10 +67,7 @@ def explore(
             "'--heads'",
         )
     engine = choice.engine(spelling) | chat_options(chat, system)
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise AttnInspectError(
-            "explore needs a terminal (standard input and output); for scripts use run"
-        )
+    check_terminal()
 
     def load():
         from attninspect.api import Inspector
@@ -84,8 +81,27 @@ def explore(
     explorer.run()
     if explorer.error is not None:
         raise explorer.error
-    if explorer.return_code:  # Textual has shown what went wrong
+    if explorer.return_code:  # Ctrl+C (130, "Error: interrupted"), or Textual's own error
         raise typer.Exit(explorer.return_code)
+
+
+def check_terminal() -> None:
+    """Textual reads keys from standard input and draws on standard error: both must be the
+    terminal (``2>log`` would fill the log with the screen's escape codes)."""
+    streams = {"input": sys.stdin, "output": sys.stdout, "error": sys.stderr}
+    redirected = [name for name, stream in streams.items() if not _is_terminal(stream)]
+    if redirected:
+        names = ", ".join(redirected[:-1]) + " and " * (len(redirected) > 1) + redirected[-1]
+        verb = "is not one" if len(redirected) == 1 else "are not terminals"
+        raise AttnInspectError(
+            f"explore needs a terminal: standard {names} {verb} (it reads keys from standard "
+            "input and draws on standard error); for scripts use run"
+        )
+
+
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def load_in_background(load: Callable[[], Any]) -> Future:

@@ -32,7 +32,10 @@ from attninspect.explorer.screens import GridScreen, PromptScreen, ResultScreen,
 from attninspect.explorer.state import ExplorerState
 from attninspect.explorer.view_cache import ViewCache
 from attninspect.explorer.widgets import MatrixView, Panel
+from attninspect.render.matrix import pinned_keys
 from attninspect.safe_text import printable
+
+INTERRUPTED = 130  # the command line's status for an interrupt
 
 CSS = """
 #sentence { height: 1; padding: 0 1; }
@@ -77,7 +80,7 @@ class ExplorerApp(App[None]):
         Binding("e", "export", "export"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
-        Binding("ctrl+c", "quit", "quit", show=False),
+        Binding("ctrl+c", "interrupt", "interrupt", show=False),
     ]
 
     def __init__(self, load: Callable[[], Any], text: str | None, label: str = "") -> None:
@@ -161,12 +164,22 @@ class ExplorerApp(App[None]):
                 warnings.simplefilter("always")
                 inspection = self.inspector.run(text)
         except AttnInspectError as error:
-            self.call_from_thread(self.warn, str(error))
-            self.call_from_thread(self.redraw)
+            self.call_from_thread(self.refused, text, str(error))
             return
         for warning in caught:
             self.call_from_thread(self.warn, str(warning.message))
         self.call_from_thread(self.show_inspection, inspection)
+
+    def refused(self, text: str, message: str) -> None:
+        """A sentence the inspector refused: say why; back to the view, or, with none yet, to
+        the prompt with the sentence in it."""
+        self.warn(message)
+        if self.current is not None:
+            self.redraw()
+            return
+        self.set_status(f"not run: {printable(message)}")
+        self.text = text
+        self.action_edit()
 
     def warn(self, message: str) -> None:
         self.notify(printable(message), severity="warning", markup=False, timeout=6)
@@ -205,8 +218,14 @@ class ExplorerApp(App[None]):
             self.apply_view()
 
     def apply_view(self) -> None:
-        """Show the (ready) view for the current state; a focus the text lacks is dropped."""
+        """Show the (ready) view for the current state; a focus the text lacks is dropped, and
+        so is hiding special tokens where they are all the text has."""
         assert self.views is not None
+        if self.state.hide_special and only_special(self.views.inspection):
+            tokens = " ".join(printable(token) for token in self.views.inspection.tokens)
+            self.warn(f"this text is only special tokens ({tokens}): hiding them would leave "
+                      "nothing, so they stay shown")  # fmt: skip
+            self.state = replace(self.state, hide_special=False)
         try:
             self.current = self.views.view(ViewOptions.parse(**self.state.view_options()))
         except InputError:
@@ -234,9 +253,10 @@ class ExplorerApp(App[None]):
         if not matrix.content_size.area:
             self.call_after_refresh(self.redraw)  # not laid out yet
             return
+        pins = pinned_keys(view.matrix, view.focus, shown.keys.special, len(view.focus_top))
         window = panels.fit_window(
             shown.tokens, matrix.content_size.width, matrix.content_size.height,
-            self.start, self.cursor, _key_window(shown, view),
+            self.start, self.cursor, _key_window(shown, view), pins,
         )  # fmt: skip
         self.start = window.start
         matrix.show(panels.matrix_segments(shown, view, window, self.cursor, True), window)
@@ -316,6 +336,11 @@ class ExplorerApp(App[None]):
 
     def on_matrix_view_scrolled(self, message: MatrixView.Scrolled) -> None:
         self.action_cursor(message.step)
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: end as an interrupt does anywhere in attninspect (status 130), where q
+        quits with 0."""
+        self.exit(return_code=INTERRUPTED)
 
     # Keys: other screens.
 
@@ -439,6 +464,11 @@ class ExplorerApp(App[None]):
             return
         message = f"saved {printable(str(path.resolve()))} ({size:,} bytes)"
         self.call_from_thread(self.notify, message, markup=False)
+
+
+def only_special(inspection: Inspection) -> bool:
+    """Whether hiding special tokens would leave no rows or no columns."""
+    return all(inspection.special) or all(inspection.keys.special)
 
 
 def _key_window(shown: Inspection, view: View) -> tuple[int, int | None] | None:

@@ -5,6 +5,7 @@ Plain rich (no Textual), built line by line so that a key press redraws in milli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,7 +25,16 @@ from attninspect.render.grid import (
     panel_lines,
     panel_size,
 )
-from attninspect.render.matrix import label_width_for
+from attninspect.render.matrix import (
+    GAP_MARK,
+    columns_width,
+    gap_count,
+    kept_in_sight,
+    key_columns,
+    label_width_for,
+    slots,
+    spans,
+)
 from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
 
@@ -47,8 +57,7 @@ class MatrixWindow:
     start: int  # first query row
     size: int  # query rows
     label_width: int
-    column_start: int = 0
-    columns: int = 0
+    keys: tuple[int, ...] = ()  # the key columns in sight, in order (gaps where not adjacent)
 
     @property
     def shown(self) -> range:
@@ -56,9 +65,9 @@ class MatrixWindow:
         return range(self.start, self.start + self.size)
 
     @property
-    def keys(self) -> range:
-        """The key columns in sight."""
-        return range(self.column_start, self.column_start + self.columns)
+    def columns(self) -> int:
+        """How many key columns are in sight."""
+        return len(self.keys)
 
     def row_at(self, y: int) -> int | None:
         """The query token drawn on line ``y`` of the matrix, if any."""
@@ -73,23 +82,22 @@ def fit_window(
     start: int,
     keep: int | None,
     keys: tuple[int, int | None] | None = None,
+    pins: Sequence[int] = (),
 ) -> MatrixWindow:
     """As many query rows and key columns as fit ``width`` x ``height``, each way on its own:
-    rows from ``start``, moved just enough to keep row ``keep`` in sight; columns from 0, or
-    centred when not all fit — on ``keep`` for self-attention, and on the second of ``keys``
-    (how many key tokens there are, and which to centre on) where the keys are other tokens."""
+    rows from ``start``, moved just enough to keep row ``keep`` in sight; columns from 0, or,
+    when not all fit, a run centred on ``keep`` for self-attention and on the second of
+    ``keys`` (how many key tokens there are, and which to centre on) where the keys are other
+    tokens, plus the ``pins`` wherever they are (`render.matrix.key_columns`)."""
     length = len(tokens)
     key_length, key_keep = keys if keys is not None else (length, keep)
     label_width = label_width_for(tokens)
-    columns = max(1, min(key_length, (width - label_width) // (CELL + 1)))
     size = max(1, min(length, height - HEADER_LINES))
     if keep is not None:
         start = min(start, keep) if keep < start + size else keep - size + 1
     start = min(max(start, 0), length - size)
-    column_start = 0
-    if key_keep is not None and columns < key_length:
-        column_start = min(max(key_keep - columns // 2, 0), key_length - columns)
-    return MatrixWindow(start, size, label_width, column_start, columns)
+    columns = key_columns(key_length, width - label_width, CELL, key_keep, pins)
+    return MatrixWindow(start, size, label_width, tuple(columns))
 
 
 def fit_cells(text: str, width: int) -> str:
@@ -148,22 +156,28 @@ def matrix_segments(
     tokens = [printable(token) for token in shown.tokens]
     keys = shown.keys
     scale = float(view.matrix.max()) if view.matrix.size else 1.0  # view.matrix: (Tq, Tk)
+    marked = slots(window.keys)  # None: a gap mark
     lines = Segments()
     lines.add(" " * window.label_width)
-    lines.add("".join(f" {key:>{CELL}}" for key in window.keys), "dim")
+    lines.add(
+        "".join(f" {GAP_MARK}" if key is None else f" {key:>{CELL}}" for key in marked), "dim"
+    )
     lines.newline()
     corner = "from↓ to→"
     if shown.sides is not None:  # short: row labels may be only 8 cells wide
         rows, columns = (SHORT_SIDES.get(side, side) for side in shown.sides)
         corner = f"{rows}↓{columns}→"
     lines.add(fit_cells(corner, window.label_width), "dim")
-    for key in window.keys:
+    for key in marked:
         lines.add(" ")
+        if key is None:
+            lines.add(GAP_MARK, "dim")
+            continue
         lines.add(
             fit_cells(printable(keys.tokens[key]), CELL), "italic" if keys.special[key] else ""
         )
     lines.newline()
-    lines.add("─" * (window.label_width + window.columns * (CELL + 1)))
+    lines.add("─" * (window.label_width + columns_width(window.keys, CELL)))
     for query in window.shown:
         lines.newline()
         _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color)
@@ -179,7 +193,11 @@ def _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color)
     label = f"{marker}{query:>{digits}} {tokens[query]}"
     lines.add(fit_cells(label, window.label_width), style.strip())
     row = view.matrix[query]
-    for key in window.keys:
+    for key in slots(window.keys):
+        if key is None:
+            lines.add(" ")
+            lines.add(GAP_MARK, "dim")
+            continue
         value = float(row[key])
         level = round(LEVELS * value / scale) if scale > 0 else 0
         lines.add(" ")
@@ -195,14 +213,17 @@ def matrix_note(
     note = legend(float(view.matrix.max()) if view.matrix.size else 1.0, 2, rows)
     key_length = length if key_length is None else key_length
     if window.size < length or window.columns < key_length:
-        in_rows, in_keys = window.shown, window.keys
-        span = f"columns {in_keys.start}..{in_keys.stop - 1}"
+        in_rows = window.shown
+        span = f"columns {spans(window.keys)}"
         if key_length == length:
             where = f"{span} of 0..{length - 1}"
         else:
             where = f"{span}; {length} rows × {key_length} columns"
+        marks = ""
+        if gap_count(window.keys):
+            marks = f" ({GAP_MARK}: left out; kept in sight: {kept_in_sight(view.focus)})"
         note.append(
-            f"\nin sight: rows {in_rows.start}..{in_rows.stop - 1}, {where}; "
+            f"\nin sight: rows {in_rows.start}..{in_rows.stop - 1}, {where}{marks}; "
             "j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll",
             style="yellow",
         )

@@ -14,8 +14,11 @@ from attninspect.analysis.selection import window
 from attninspect.render.matrix import (
     TokenMatrix,
     fitting_tokens,
+    kept_in_sight,
+    key_columns,
     label_width_for,
-    matrix_table,
+    matrix_blocks,
+    pinned_keys,
     window_note,
 )
 from attninspect.render.palette import delta_style, diverging_legend
@@ -117,18 +120,21 @@ def _delta_matrix(
     grid = _delta_grid(diff, precision, color)
     if not grid.tokens:
         return []
-    key_labels = grid.columns[0]
+    key_labels, key_special = grid.columns
     label_width = label_width_for(grid.tokens)
     most = max(len(grid.tokens), len(key_labels))
     size = most if full else fitting_tokens(console.width, precision + 3, label_width)
     shown = window(len(grid.tokens), size, grid.focus)
-    columns = shown if grid.key_tokens is None else window(len(key_labels), size, None)
+    room = console.width - label_width
+    top = len(diff.view_a.focus_top)  # the focus row's largest changes, and the special tokens
+    pins = pinned_keys(grid.matrix, grid.focus, key_special, top)
+    center = grid.focus if grid.key_tokens is None else None
+    count = most if full else None
+    columns = key_columns(len(key_labels), room, grid.cell_width, center, pins, count)
     parts: list[RenderableType] = [Text("A − B", style="bold")]
-    parts.append(matrix_table(grid, shown, label_width, columns))
-    if grid.key_tokens is None:
-        note = window_note(shown, len(grid.tokens))
-    else:
-        note = window_note(shown, len(grid.tokens), columns, len(key_labels))
+    parts += matrix_blocks(grid, shown, label_width, columns, console.width)
+    kept = kept_in_sight(grid.focus, "changes")
+    note = window_note(shown, len(grid.tokens), columns, len(key_labels), kept)
     if note is not None:
         parts.append(note)
     if color:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from rich import box
@@ -22,6 +23,8 @@ LABEL_WIDTH = 16
 LISTED_TOKENS = 64  # longer texts list only the tokens of the shown window
 BAR_WIDTH = 4
 BLOCKS = " ▏▎▍▌▋▊▉█"
+GAP_MARK = "┆"  # where key columns are left out between two shown ones
+GAP_WIDTH = 2  # the mark and the one-cell gap before it
 
 
 def _shape(shape: list[int]) -> str:
@@ -54,28 +57,30 @@ def _kind_label(inspection: Inspection) -> str:
     return "causal (decoder)" if inspection.causal else "bidirectional (encoder)"
 
 
-def _token_line(text: Text, label: str, axis: TokenAxis, shown: range) -> None:
-    """``label (n)`` and the tokens with their positions (long texts: only the ``shown`` ones)."""
+def _token_line(text: Text, label: str, axis: TokenAxis, shown: Sequence[int]) -> None:
+    """``label (n)`` and the tokens with their positions (long texts: only the ``shown`` ones,
+    ``…`` where some are left out)."""
     length = len(axis)
     text.append(f"{label} ({length})  ", style="bold")
-    listed = range(length) if length <= LISTED_TOKENS else shown
-    if listed.start > 0:
-        text.append("…  ")
-    for index in listed:
+    listed = range(length) if length <= LISTED_TOKENS else sorted(shown)
+    marked = slots([-1, *listed, length])[1:-1]  # -1 and length: a mark at a left-out end
+    for position, index in enumerate(marked):
+        if index is None:
+            text.append("…" if position == len(marked) - 1 else "…  ")
+            continue
         text.append(f"{index}", style="dim")
         text.append(
             f":{printable(axis.tokens[index])}", style="italic dim" if axis.special[index] else ""
         )
         text.append("  ")
-    if listed.stop < length:
-        text.append("…", style="")
     text.append("\n")
 
 
-def _token_lines(text: Text, inspection: Inspection, rows: range, columns: range) -> None:
-    """One token line for self-attention; one per side (queries, then keys) for other kinds."""
+def _token_lines(text: Text, inspection: Inspection, rows: range, columns: Sequence[int]) -> None:
+    """One token line for self-attention (the rows and columns in sight); one per side (queries,
+    then keys) for other kinds."""
     if inspection.sides is None:
-        _token_line(text, "tokens", inspection.query_axis, rows)
+        _token_line(text, "tokens", inspection.query_axis, sorted(set(rows) | set(columns)))
         return
     row_side, column_side = inspection.sides
     _token_line(text, f"{row_side} tokens", inspection.query_axis, rows)
@@ -83,7 +88,9 @@ def _token_lines(text: Text, inspection: Inspection, rows: range, columns: range
         _token_line(text, f"{column_side} tokens", inspection.keys, columns)
 
 
-def summary(inspection: Inspection, view: View, shown: range, columns: range | None = None) -> Text:
+def summary(
+    inspection: Inspection, view: View, shown: range, columns: Sequence[int] | None = None
+) -> Text:
     """Model, engine, tokens with positions, and the shape of every stage.
 
     Long texts list only the tokens of the shown window (``shown`` rows, ``columns`` keys);
@@ -132,6 +139,82 @@ def fitting_tokens(width: int, cell_width: int, label_width: int) -> int:
     return max(1, (width - label_width) // (cell_width + 1))  # each column has a one-cell gap
 
 
+def gap_count(columns: Sequence[int]) -> int:
+    """How many runs of left-out columns lie between the shown ``columns`` (sorted)."""
+    return sum(1 for before, after in pairwise(columns) if after != before + 1)
+
+
+def columns_width(columns: Sequence[int], cell_width: int) -> int:
+    """The cells that ``columns`` take beside the row labels, gap marks included."""
+    return len(columns) * (cell_width + 1) + GAP_WIDTH * gap_count(columns)
+
+
+def slots(columns: Sequence[int]) -> list[int | None]:
+    """``columns`` in order with None where a gap mark goes (between non-adjacent columns)."""
+    marked: list[int | None] = []
+    for position, column in enumerate(columns):
+        if position and column != columns[position - 1] + 1:
+            marked.append(None)
+        marked.append(column)
+    return marked
+
+
+def spans(columns: Sequence[int]) -> str:
+    """``0, 2, 5..15``: the shown columns as runs."""
+    runs: list[list[int]] = []
+    for column in columns:
+        if runs and column == runs[-1][-1] + 1:
+            runs[-1].append(column)
+        else:
+            runs.append([column])
+    return ", ".join(f"{run[0]}..{run[-1]}" if len(run) > 1 else f"{run[0]}" for run in runs)
+
+
+def pinned_keys(
+    matrix: np.ndarray, focus: int | None, special: Sequence[bool], top: int
+) -> list[int]:
+    """The key columns a window keeps in sight, most important first: the focus row's ``top``
+    largest (by size: a difference matrix has signs), then the special tokens (the attention
+    sinks), the most attended first. ``matrix``: (Tq, Tk)."""
+    if not matrix.size:
+        return []
+    weights = np.abs(matrix[focus]) if focus is not None else np.abs(matrix).mean(axis=0)
+    order = [int(index) for index in np.argsort(-weights, kind="stable")]
+    tops = order[:top] if focus is not None else []
+    return tops + [index for index in order if special[index] and index not in tops]
+
+
+def key_columns(
+    length: int,
+    room: int,
+    cell_width: int,
+    center: int | None,
+    pins: Sequence[int],
+    count: int | None = None,
+) -> list[int]:
+    """The key columns in sight within ``room`` cells (or ``count`` columns, whatever their
+    width): a contiguous run around ``center`` plus the ``pins`` outside it (most important
+    first, at most half as many as fit), with a gap mark between non-adjacent ones; all
+    ``length`` columns when they fit."""
+    fit = count or max(1, room // (cell_width + 1))
+    if length <= fit:
+        return list(range(length))
+    for size in range(fit, 0, -1):
+        run = window(length, size, center)
+        kept = [pin for pin in dict.fromkeys(pins) if pin not in run][: fit // 2]
+        chosen = sorted({*run, *kept})
+        if len(chosen) <= fit if count else columns_width(chosen, cell_width) <= room:
+            return chosen
+    return list(window(length, fit, center))
+
+
+def kept_in_sight(focus: int | None, largest: str = "weights") -> str:
+    """What a window keeps in sight beyond its run of columns, for the note."""
+    if focus is None:
+        return "the special tokens"
+    return f"the focus row's largest {largest}, then the special tokens"
+
+
 @dataclass(frozen=True)
 class TokenMatrix:
     """A query x key matrix to draw: labels, values and how to print and colour them."""
@@ -155,16 +238,22 @@ class TokenMatrix:
 
 
 def matrix_table(
-    grid: TokenMatrix, shown: range, label_width: int = LABEL_WIDTH, columns: range | None = None
+    grid: TokenMatrix,
+    shown: range,
+    label_width: int = LABEL_WIDTH,
+    columns: Sequence[int] | None = None,
 ) -> Table:
     """Queries down the side, keys across: only the ``shown`` rows and the ``columns`` keys
-    (the ``shown`` positions too when None)."""
-    keys = shown if columns is None else columns
+    (the ``shown`` positions too when None), a gap mark where columns are left out between."""
+    keys = slots(shown if columns is None else columns)
     key_tokens, key_special = grid.columns
     # SIMPLE_HEAD draws a one-cell gap between columns and a rule under the header.
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False, pad_edge=False)
     table.add_column("", no_wrap=True, overflow="ellipsis", width=label_width)
     for key in keys:
+        if key is None:
+            table.add_column(Text(f"{GAP_MARK}\n{GAP_MARK}", style="dim"), width=1, no_wrap=True)
+            continue
         header = Text(
             f"{key}\n{printable(key_tokens[key])}", style="italic" if key_special[key] else ""
         )
@@ -181,7 +270,7 @@ def matrix_table(
     return table
 
 
-def _add_row(table: Table, grid: TokenMatrix, query: int, keys: range) -> None:
+def _add_row(table: Table, grid: TokenMatrix, query: int, keys: list[int | None]) -> None:
     """One query token's label and its weights on the ``keys`` in sight."""
     index_width = len(str(len(grid.tokens) - 1))
     focused = query == grid.focus
@@ -193,6 +282,9 @@ def _add_row(table: Table, grid: TokenMatrix, query: int, keys: range) -> None:
     label = Text(f"{marker}{query:>{index_width}} {token}", style=label_style.strip())
     cells = []
     for key in keys:
+        if key is None:
+            cells.append(Text(GAP_MARK, style="dim"))
+            continue
         value = float(grid.matrix[query, key])
         style = grid.cell_style(value) if grid.cell_style else ""
         cells.append(Text(grid.cell_text(value), style=style))
@@ -219,25 +311,61 @@ HOW_TO_MOVE = "--full shows all, --window N sets the size, --focus TOKEN or @N m
 
 
 def window_note(
-    shown: range, length: int, columns: range | None = None, key_length: int | None = None
+    shown: range,
+    length: int,
+    columns: Sequence[int] | None = None,
+    key_length: int | None = None,
+    kept: str = "",
 ) -> Text | None:
     """Say what a windowed matrix leaves out and how to see it (``columns`` of ``key_length``
-    keys where they differ from the rows)."""
-    if columns is None or key_length is None:
-        columns, key_length = shown, length
+    keys where they differ from the rows; ``kept``: what stays in sight across the gaps)."""
+    keys = list(shown if columns is None else columns)
+    key_length = length if key_length is None else key_length
+    rows_out, columns_out = length - len(shown), key_length - len(keys)
+    if rows_out <= 0 and columns_out <= 0:
+        return None
+    if keys == list(shown) and key_length == length:
         where = f"tokens {shown.start}..{shown.stop - 1} of 0..{length - 1}"
     else:
         where = (
             f"rows {shown.start}..{shown.stop - 1} of 0..{length - 1} and "
-            f"columns {columns.start}..{columns.stop - 1} of 0..{key_length - 1}"
+            f"columns {spans(keys)} of 0..{key_length - 1}"
         )
-    rows_out, columns_out = length - len(shown), key_length - len(columns)
-    if rows_out <= 0 and columns_out <= 0:
-        return None
+    marks = ""
+    if kept and gap_count(keys):
+        marks = f"; {GAP_MARK} marks left-out columns; kept in sight: {kept}"
     return Text(
-        f"showing {where} ({rows_out} rows and {columns_out} columns left out); {HOW_TO_MOVE}",
+        f"showing {where} ({rows_out} rows and {columns_out} columns left out{marks}); "
+        f"{HOW_TO_MOVE}",
         style="yellow",
     )
+
+
+def matrix_blocks(
+    grid: TokenMatrix, shown: range, label_width: int, columns: Sequence[int], width: int
+) -> list[RenderableType]:
+    """The matrix as one table; where its columns are wider than ``width`` (``--full`` in a
+    pipe, a large ``--window``), as blocks of consecutive columns one under another, each with
+    every shown row, and a line that says so: never cells cut to ``0…``."""
+    room = max(width - label_width, grid.cell_width + 1)
+    blocks: list[list[int]] = [[]]
+    for column in columns:
+        if blocks[-1] and columns_width([*blocks[-1], column], grid.cell_width) > room:
+            blocks.append([])
+        blocks[-1].append(column)
+    if len(blocks) == 1:
+        return [matrix_table(grid, shown, label_width, columns)]
+    parts: list[RenderableType] = [
+        Text(
+            f"{len(columns)} columns do not fit {width} cells: the matrix in {len(blocks)} "
+            "blocks of columns, one under another (--format csv gives one weight a row, --save "
+            "FILE.html the whole matrix)",
+            style="yellow",
+        )
+    ]
+    for block in blocks:
+        parts += [Text(), matrix_table(grid, shown, label_width, block)]
+    return parts
 
 
 def _bar(weight: float) -> str:
@@ -274,16 +402,20 @@ def focus_table(inspection: Inspection, view: View) -> Group:
 
 def matrix_windows(
     inspection: Inspection, view: View, width: int, cell_width: int, size: int | None
-) -> tuple[range, range]:
+) -> tuple[range, list[int]]:
     """The query rows and key columns in sight: ``size`` of each (None: as many columns as fit
     ``width``), rows around the focus token, columns around it for self-attention and around
-    the key it attends to most for other kinds."""
-    fit = fitting_tokens(width, cell_width, label_width_for(inspection.tokens))
+    the key it attends to most for other kinds, plus the focus row's top keys and the special
+    tokens wherever they are (`key_columns`)."""
+    label_width = label_width_for(inspection.tokens)
+    fit = fitting_tokens(width, cell_width, label_width)
     rows = window(inspection.query_length, size or fit, view.focus)
-    if inspection.square:
-        return rows, rows
-    center = view.focus_top[0].index if view.focus_top else None
-    return rows, window(inspection.key_length, size or fit, center)
+    center = view.focus if inspection.square else None
+    if not inspection.square and view.focus_top:
+        center = view.focus_top[0].index
+    pins = pinned_keys(view.matrix, view.focus, inspection.keys.special, len(view.focus_top))
+    room = width - label_width
+    return rows, key_columns(inspection.key_length, room, cell_width, center, pins, size)
 
 
 def render_run(
@@ -300,11 +432,10 @@ def render_run(
     shown, columns = matrix_windows(inspection, view, console.width, precision + 2, size)
     parts: list[RenderableType] = [summary(inspection, view, shown, columns), Text()]
     cells = weight_matrix(inspection, view, precision, color)
-    parts.append(matrix_table(cells, shown, label_width_for(inspection.tokens), columns))
-    if inspection.square:
-        note = window_note(shown, inspection.length)
-    else:
-        note = window_note(shown, inspection.query_length, columns, inspection.key_length)
+    label_width = label_width_for(inspection.tokens)
+    parts += matrix_blocks(cells, shown, label_width, columns, console.width)
+    kept = kept_in_sight(view.focus)
+    note = window_note(shown, inspection.query_length, columns, inspection.key_length, kept)
     if note is not None:
         parts.append(note)
     return Group(*parts, *_below(inspection, view, color, precision))
