@@ -23,7 +23,7 @@ from attninspect.api.batching import (
 )
 from attninspect.api.flows import search_heads
 from attninspect.api.seq2seq import SEQ2SEQ_KINDS, Request, check_request, is_seq2seq
-from attninspect.errors import AttnInspectError, BadValueError, InputError
+from attninspect.errors import AttnInspectError, BadValueError, InputError, OutOfRangeError
 from attninspect.files.sources import Item, SourceText, chunks
 from attninspect.model.chat import Chat, check_template
 from attninspect.model.engines.base import Engine
@@ -242,9 +242,10 @@ class Inspector:
         for an encoder, cross attention of a decoder, ...), before any text runs."""
         kind = check_request(self.engine, request or Request())
         if options.rollout and kind == "cross":
-            raise BadValueError(
+            raise OutOfRangeError(
+                "rollout",
                 "rollout is defined for self-attention stacks, not for cross attention (its "
-                "queries and keys are different tokens); choose the encoder or decoder kind"
+                "queries and keys are different tokens); choose the encoder or decoder kind",
             )
         layers, heads = self.layers_of(kind)
         resolve_layer(options.layer, layers)

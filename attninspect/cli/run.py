@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,6 +15,7 @@ from attninspect.cli.options import (
     OUTPUT,
     SIZE_MAX,
     VIEW,
+    AttentionOption,
     CausalOption,
     ChatOption,
     DeviceOption,
@@ -25,6 +26,7 @@ from attninspect.cli.options import (
     DTypeOption,
     FocusOption,
     FullOption,
+    GenerateOption,
     HeadOption,
     HeadsOption,
     HideSpecialOption,
@@ -35,6 +37,7 @@ from attninspect.cli.options import (
     NoColorOption,
     NumHeadsOption,
     OutputOption,
+    PairOption,
     PrecisionOption,
     RolloutOption,
     RunFormat,
@@ -42,6 +45,7 @@ from attninspect.cli.options import (
     SaveOption,
     SeedOption,
     SystemOption,
+    TargetOption,
     TokenizerOption,
     TopOption,
     TruncateOption,
@@ -50,6 +54,7 @@ from attninspect.cli.options import (
     WordsOption,
     chat_options,
     default,
+    request_of,
     top_of,
     usage_error,
     within,
@@ -67,6 +72,7 @@ if TYPE_CHECKING:
     from attninspect.analysis.pipeline import ViewOptions
     from attninspect.analysis.selection import HeadChoice, IndexSpec, View
     from attninspect.api import Inspector
+    from attninspect.api.seq2seq import Request
     from attninspect.files.sources import TextSource
     from attninspect.files.writers import Writer
 
@@ -112,6 +118,9 @@ def run(
     truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
+    target: TargetOption = None,
+    generate: GenerateOption = None,
+    pair: PairOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
@@ -130,6 +139,7 @@ def run(
     words: WordsOption = False,
     hide_special: HideSpecialOption = False,
     rollout: RolloutOption = False,
+    attention: AttentionOption = None,
     stats: Annotated[
         bool,
         typer.Option(
@@ -167,6 +177,7 @@ def run(
     from attninspect.analysis.pipeline import ViewOptions
 
     check_combinations(text, file, output_format, output, rollout, head)
+    request = request_of(target, generate, pair, attention, rollout)
     kind = check_save(save, output)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
@@ -178,14 +189,30 @@ def run(
     keep = keep_of(output_format, all_layers or kind == "html", layers, heads)
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
-    inspector = inspector_for(server, no_color, truncate, batch_size, **engine)
-    inspector.check(options, keep)
+    inspector = inspector_for(local_only(server, request), no_color, truncate, batch_size, **engine)
+    inspector.check(options, keep, **local(request))
     counts = run_texts(inspector, source, options, output_format.value, output, layout,
-                       (keep, all_layers), skip_errors, no_color)  # fmt: skip
+                       (keep, all_layers, request), skip_errors, no_color)  # fmt: skip
     if save is not None and kind is not None and counts.first is not None:
         if counts.written > 1:
             feedback.warn(feedback.stderr_console(no_color), "--save draws the first text only")
         write_picture(save, run_picture(kind, dpi, *counts.first), no_color)
+
+
+def local(request: Request | None) -> dict[str, Any]:
+    """``request=`` for a local Inspector where the run asks for one (a server's model answers
+    plain runs only: `inspector_for` refuses --server with these options)."""
+    return {} if request is None else {"request": request}
+
+
+def local_only(server: str | None, request: Request | None) -> str | None:
+    """``--server``, refused where the run asks what only a local model answers."""
+    if server is not None and request is not None:
+        raise usage_error(
+            "--target, --generate, --pair and --attention need a local model: drop --server",
+            "'--server'",
+        )
+    return server
 
 
 def old_head_count(
@@ -270,15 +297,16 @@ def run_texts(
     output_format: str,
     output: Path | None,
     layout: TableLayout,
-    kept: tuple[WholeLayers, bool],
+    kept: tuple[WholeLayers, bool, Request | None],
     skip_errors: bool,
     no_color: bool,
 ) -> Counts:
     """Inspect every text of ``source`` and write each as it is done; raise on the first bad text
-    unless ``skip_errors``. ``kept``: what is kept whole, and whether the output shows it."""
+    unless ``skip_errors``. ``kept``: what is kept whole, whether the output shows it, and what
+    each text asks besides itself (a target, generation, a pair, the attention kind)."""
     from attninspect.files.sources import batches
 
-    keep, all_layers = kept
+    keep, all_layers, request = kept
     errors = feedback.stderr_console(no_color)
     on_terminal = output is None and feedback.stdout_is_terminal()
     table = run_table(layout)
@@ -288,7 +316,7 @@ def run_texts(
         feedback.progress_bar(errors, source, on_terminal) as advance,
     ):
         for batch in batches(source, inspector.read_ahead):
-            for result in inspector.view_batch(batch, options, keep):
+            for result in inspector.view_batch(batch, options, keep, **local(request)):
                 write_result(result, writer, options, all_layers, skip_errors, errors, counts)
                 advance()
         counts.check(source.description)
