@@ -98,7 +98,7 @@ def seq2seq_configs(sp_vocab: int, bl_vocab: int) -> dict:
 
     shared = {"d_model": 32, "encoder_attention_heads": 4, "decoder_attention_heads": 4,
               "encoder_ffn_dim": 64, "decoder_ffn_dim": 64, "encoder_layers": 2,
-              "decoder_layers": 3, "max_position_embeddings": 64, "init_std": 0.3}  # fmt: skip
+              "decoder_layers": 3, "max_position_embeddings": 64, "init_std": 0.1}  # fmt: skip
     return {
         "bart": BartConfig(
             vocab_size=bl_vocab, pad_token_id=0, bos_token_id=1, eos_token_id=2,
@@ -111,7 +111,7 @@ def seq2seq_configs(sp_vocab: int, bl_vocab: int) -> dict:
         "t5": T5Config(
             vocab_size=sp_vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2,
             num_decoder_layers=2, num_heads=4, pad_token_id=0, eos_token_id=1,
-            decoder_start_token_id=0, relative_attention_num_buckets=8, initializer_factor=4.0,
+            decoder_start_token_id=0, relative_attention_num_buckets=8,
         ),
     }  # fmt: skip
 

@@ -129,3 +129,65 @@ def test_cross_on_a_decoder_and_pair_on_a_decoder(runner, causal_lms, seq2seq_mo
     assert result.exit_code == 2 and "rollout is defined for self-attention" in result.stderr
     result = invoke(runner, "The cat", "-m", str(seq2seq_models["t5"]), "--target", " ")
     assert result.exit_code == 1 and "--target: the text is only white space" in result.stderr
+
+
+def test_heads_grid_and_diff_take_the_kind(runner, seq2seq_models) -> None:
+    from attninspect import Inspector
+
+    model = str(seq2seq_models["t5"])
+    whole = Inspector(model).run(SOURCE, target=TARGET)
+    result = runner.invoke(app, ["heads", SOURCE, "--from", "▁chat", "--to", "▁cat", "-m", model,
+                                 "--target", TARGET, "--format", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.stdout)
+    best = ranked["heads"][0] if "heads" in ranked else ranked["scores"][0]
+    query, key = whole.tokens.index("▁chat"), whole.key_tokens.index("▁cat")
+    assert best["weight"] == pytest.approx(float(whole.attention[:, :, query, key].max()), abs=1e-6)
+    result = runner.invoke(app, ["grid", SOURCE, "-m", model, "--target", TARGET, "--attention",
+                                 "decoder", "--no-color"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "target × " in result.stdout or "decoder" in result.stdout
+    result = runner.invoke(app, ["diff", SOURCE, "The dog sleeps on the mat.", "-m", model,
+                                 "--target", TARGET, "--attention", "encoder", "--format",
+                                 "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["a"]["attention_kind"] == record["b"]["attention_kind"] == "encoder"
+    result = runner.invoke(app, ["grid", SOURCE, "-m", model, "--target", TARGET, "--rollout"])
+    assert result.exit_code == 2 and "rollout is defined for self-attention" in result.stderr
+
+
+def test_explorer_key_switches_kind(seq2seq_models) -> None:
+    import asyncio
+    import concurrent.futures
+
+    from attninspect import Inspector
+    from attninspect.api.seq2seq import Request
+    from attninspect.explorer.app import ExplorerApp
+    from tests.explorer_helpers import status
+
+    def load():
+        inspector = Inspector(str(seq2seq_models["marian"]))
+        inspector.request = Request(target=TARGET)
+        return inspector
+
+    seen: list[tuple[str, tuple[int, int], str]] = []
+
+    async def drive() -> None:
+        app = ExplorerApp(load, SOURCE)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.wait_until_loaded()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            for _ in range(4):
+                view = app.current[1]
+                seen.append((app.inspection.kind, view.matrix.shape, status(app)))
+                await pilot.press("a")
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, drive()).result()
+    assert [kind for kind, _, _ in seen] == ["cross", "encoder", "decoder", "cross"]
+    assert all(line.startswith(f"{kind} attention") for kind, _, line in seen)
+    assert seen[0][1][1] == seen[1][1][0]  # cross columns are the encoder's tokens

@@ -15,7 +15,7 @@ from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
-from attninspect.api.flows import diff_of, head_digest, plan_diff
+from attninspect.api.flows import DiffPlan, diff_of, head_digest, plan_diff
 from attninspect.api.seq2seq import (
     KindDigests,
     Request,
@@ -326,9 +326,43 @@ def diff_streamed(
     finished: list[Viewed | InputError] = []
     for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
         finished += _digest_group(engine, group, [digests[position] for position, _, _ in group])
+    return _compared(plan, digests, finished, options.top)
+
+
+def _compared(
+    plan: DiffPlan, digests: list[TextDigest], finished: list[Viewed | InputError], top: int
+) -> TextDiff:
     sides = []
     for digest, result in zip(digests, finished, strict=True):
         if isinstance(result, InputError):
             raise result
         sides.append((*result, np.stack(digest.rows) if digest.rows else None))  # (L, T')
-    return diff_of(plan, sides[0], sides[1], options.top)
+    return diff_of(plan, sides[0], sides[1], top)
+
+
+def diff_whole(
+    texts: tuple[Inspection, Inspection], options: ViewOptions, keep: WholeLayers
+) -> TextDiff:
+    """`diff_streamed` of two whole inspections (an encoder–decoder model's chosen kind, a
+    generation, a pair): each layer fed to the same digests, then compared."""
+    bases = [_emptied(inspection) for inspection in texts]
+    plan = plan_diff(bases[0], bases[1], options)
+    digests = [
+        TextDigest(base, view_options, keep, base.num_layers)
+        for base, view_options in zip(bases, (options, plan.options_b), strict=True)
+    ]
+    for digest, inspection in zip(digests, texts, strict=True):
+        for layer, attention in enumerate(inspection.attention):  # (H, Tq, Tk)
+            digest.add(layer, attention)
+    finished = [
+        digest.finish(inspection.seconds) for digest, inspection in zip(digests, texts, strict=True)
+    ]
+    return _compared(plan, digests, finished, options.top)
+
+
+def _emptied(inspection: Inspection) -> Inspection:
+    """The inspection's tokens and metadata before any layer: (0, H, Tq, Tk)."""
+    empty = np.zeros((0, *inspection.attention.shape[1:]), np.float32)
+    return dataclasses.replace(
+        inspection, attention=empty, model_layers=inspection.num_layers, others={}
+    )

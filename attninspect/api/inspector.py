@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import WholeLayers
@@ -16,6 +16,7 @@ from attninspect.analysis.selection import resolve_head, resolve_indices, resolv
 from attninspect.api.batching import (
     Viewed,
     diff_streamed,
+    diff_whole,
     encode_pair,
     inspect_batch,
     search_streamed,
@@ -89,6 +90,9 @@ class Inspector:
         self.truncate = truncate
         self.batch_size = max(1, batch_size)
         self.chat = Chat(system) if chat else None
+        # What every run asks besides its text (a target, generation, a pair, the attention
+        # kind) unless it says otherwise: `run`, `heads`, `diff` and the explorer use it.
+        self.request = Request()
         if self.chat is not None:
             check_template(self.engine.tokenizer, self.engine.model_name)
 
@@ -149,7 +153,7 @@ class Inspector:
         the result holds (encoder, decoder or cross; the others are in ``others``).
         A bad text raises `InputError` naming it; a truncated one warns with `TruncationWarning`.
         """
-        request = Request(target, generate, pair, kind)
+        request = self._request(target, generate, pair, kind)
         check_request(self.engine, request)
         single = isinstance(texts, str)
         batch: list[object] = [texts] if isinstance(texts, str) else list(texts)
@@ -167,6 +171,20 @@ class Inspector:
             results.append(result)
         return results[0] if single else results
 
+    def _request(
+        self,
+        target: str | None = None,
+        generate: int | None = None,
+        pair: str | None = None,
+        kind: AttentionKind | None = None,
+    ) -> Request:
+        """``self.request`` with what a call gives in its place."""
+        given: dict[str, Any] = {"target": target, "generate": generate, "pair": pair,
+                                 "kind": kind}  # fmt: skip
+        return dataclasses.replace(
+            self.request, **{name: value for name, value in given.items() if value is not None}
+        )
+
     def stream(
         self, items: Iterable[Item], request: Request | None = None
     ) -> Iterator[Inspection | InputError]:
@@ -181,7 +199,7 @@ class Inspector:
         """One padded forward pass for the good texts of ``batch``; errors kept in place."""
         texts = [item for item in batch if isinstance(item, SourceText)]
         found = inspect_batch(
-            self.engine, texts, self.truncate, chat=self.chat, request=request or Request()
+            self.engine, texts, self.truncate, chat=self.chat, request=request or self.request
         )
         return _in_place(batch, found)
 
@@ -204,7 +222,7 @@ class Inspector:
             self.truncate,
             self.chat,
             self.batch_size,
-            request or Request(),
+            request or self.request,
         )
         return _in_place(batch, viewed)
 
@@ -240,7 +258,7 @@ class Inspector:
     ) -> None:
         """Refuse a layer or head this model does not have, or a request it cannot run (a target
         for an encoder, cross attention of a decoder, ...), before any text runs."""
-        kind = check_request(self.engine, request or Request())
+        kind = check_request(self.engine, request or self.request)
         if options.rollout and kind == "cross":
             raise OutOfRangeError(
                 "rollout",
@@ -267,7 +285,7 @@ class Inspector:
         """
         if not isinstance(text, str):
             raise BadValueError("heads() takes a text (str)")
-        if whole:
+        if whole or not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
             return search_heads(self.run(text), source, target, words)
         item = SourceText(text=text, index=0)
         search = search_streamed(self.engine, item, source, target, words, self.truncate, self.chat)
@@ -294,6 +312,8 @@ class Inspector:
         self.check(options)
         if not isinstance(text_a, str) or not isinstance(text_b, str):
             raise BadValueError("diff() takes two texts (str)")
+        if not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
+            return diff_whole(self._both(text_a, text_b), options, keep or WholeLayers())
         items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
         try:
             pending = encode_pair(self.engine, items, self.truncate, self.chat)
@@ -305,6 +325,16 @@ class Inspector:
             if shown.truncated_from is not None:
                 warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
         return comparison
+
+    def _both(self, text_a: str, text_b: str) -> tuple[Inspection, Inspection]:
+        """Both texts of `diff`, whole; a bad one named ``text A`` or ``text B``."""
+        found = []
+        for name, text in (("A", text_a), ("B", text_b)):
+            try:
+                found.append(self.run(text))
+            except InputError as error:
+                raise AttnInspectError(str(error).replace("the text:", f"text {name}:")) from error
+        return found[0], found[1]
 
 
 def truncation_message(inspection: Inspection) -> str:

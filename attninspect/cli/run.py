@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -52,8 +52,10 @@ from attninspect.cli.options import (
     TrustOption,
     VerboseOption,
     WordsOption,
+    asking,
     chat_options,
     default,
+    local_only,
     request_of,
     top_of,
     usage_error,
@@ -72,7 +74,6 @@ if TYPE_CHECKING:
     from attninspect.analysis.pipeline import ViewOptions
     from attninspect.analysis.selection import HeadChoice, IndexSpec, View
     from attninspect.api import Inspector
-    from attninspect.api.seq2seq import Request
     from attninspect.files.sources import TextSource
     from attninspect.files.writers import Writer
 
@@ -190,29 +191,13 @@ def run(
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
     inspector = inspector_for(local_only(server, request), no_color, truncate, batch_size, **engine)
-    inspector.check(options, keep, **local(request))
+    asking(inspector, request).check(options, keep)
     counts = run_texts(inspector, source, options, output_format.value, output, layout,
-                       (keep, all_layers, request), skip_errors, no_color)  # fmt: skip
+                       (keep, all_layers), skip_errors, no_color)  # fmt: skip
     if save is not None and kind is not None and counts.first is not None:
         if counts.written > 1:
             feedback.warn(feedback.stderr_console(no_color), "--save draws the first text only")
         write_picture(save, run_picture(kind, dpi, *counts.first), no_color)
-
-
-def local(request: Request | None) -> dict[str, Any]:
-    """``request=`` for a local Inspector where the run asks for one (a server's model answers
-    plain runs only: `inspector_for` refuses --server with these options)."""
-    return {} if request is None else {"request": request}
-
-
-def local_only(server: str | None, request: Request | None) -> str | None:
-    """``--server``, refused where the run asks what only a local model answers."""
-    if server is not None and request is not None:
-        raise usage_error(
-            "--target, --generate, --pair and --attention need a local model: drop --server",
-            "'--server'",
-        )
-    return server
 
 
 def old_head_count(
@@ -297,16 +282,15 @@ def run_texts(
     output_format: str,
     output: Path | None,
     layout: TableLayout,
-    kept: tuple[WholeLayers, bool, Request | None],
+    kept: tuple[WholeLayers, bool],
     skip_errors: bool,
     no_color: bool,
 ) -> Counts:
     """Inspect every text of ``source`` and write each as it is done; raise on the first bad text
-    unless ``skip_errors``. ``kept``: what is kept whole, whether the output shows it, and what
-    each text asks besides itself (a target, generation, a pair, the attention kind)."""
+    unless ``skip_errors``. ``kept``: what is kept whole, and whether the output shows it."""
     from attninspect.files.sources import batches
 
-    keep, all_layers, request = kept
+    keep, all_layers = kept
     errors = feedback.stderr_console(no_color)
     on_terminal = output is None and feedback.stdout_is_terminal()
     table = run_table(layout)
@@ -316,7 +300,7 @@ def run_texts(
         feedback.progress_bar(errors, source, on_terminal) as advance,
     ):
         for batch in batches(source, inspector.read_ahead):
-            for result in inspector.view_batch(batch, options, keep, **local(request)):
+            for result in inspector.view_batch(batch, options, keep):
                 write_result(result, writer, options, all_layers, skip_errors, errors, counts)
                 advance()
         counts.check(source.description)
