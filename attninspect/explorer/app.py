@@ -22,7 +22,7 @@ from textual.css.scalar import Scalar
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.inspection import AttentionKind, Inspection
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
 from attninspect.errors import AttnInspectError, InputError
@@ -34,6 +34,7 @@ from attninspect.explorer.view_cache import ViewCache
 from attninspect.explorer.widgets import MatrixView, Panel
 from attninspect.safe_text import printable
 
+SEQ2SEQ_ORDER: tuple[AttentionKind, ...] = ("encoder", "decoder", "cross")  # the a key's order
 CSS = """
 #sentence { height: 1; padding: 0 1; }
 #tokens { height: auto; max-height: 3; padding: 0 1; }
