@@ -295,9 +295,7 @@ class ExplorerApp(App[None]):
         if self.inspection is None or not self.inspection.others:
             self.warn("this model has one kind of attention (self)")
             return
-        order: list[str] = [
-            k for k in ("encoder", "decoder", "cross") if k in self.inspection.kinds
-        ]
+        order = [kind for kind in SEQ2SEQ_ORDER if kind in self.inspection.kinds]
         following = order[(order.index(self.inspection.kind) + 1) % len(order)]
         if self.state.rollout and following == "cross":
             self.state = replace(self.state, rollout=False)
