@@ -45,6 +45,7 @@ class PageDocument:
     key_tokens: list[str] | None = None
     key_special: list[bool] | None = None
     kind: str = "self"  # "self", "encoder", "decoder" or "cross"
+    pair_start: int | None = None  # a sentence pair: the first token of text B
 
 
 def quantise(attention: np.ndarray) -> str:
@@ -77,6 +78,8 @@ def _document_json(document: PageDocument) -> dict[str, object]:
         found["key_special"] = [bool(s) for s in special]
         found["kind"] = document.kind
         found["sides"] = list(AXIS_SIDES.get(document.kind) or ("query", "key"))
+    if document.pair_start is not None:
+        found["pair_start"] = document.pair_start
     return found
 
 

@@ -63,6 +63,7 @@ def document(
         key_tokens=None if inspection.square else list(inspection.key_tokens),
         key_special=None if inspection.square else list(inspection.keys.special),
         kind=inspection.kind,
+        pair_start=inspection.pair_start,
     )
 
 

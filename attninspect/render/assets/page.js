@@ -11,7 +11,7 @@
     "#bcbd22", "#17becf", "#393b79", "#f4a300", "#0b6e4f", "#b5179e"];
   const MEAN_COLOR = "#333";
   // sel is "mean" (the mean of every head) or a sorted, non-empty array of head indices.
-  const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null };
+  const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null, pair: "all" };
   let docs = DATA.documents.map(prepare);
 
   function prepare(doc) {
@@ -145,6 +145,8 @@
       title: "every head, each in its colour" }, "all");
     all.addEventListener("click", () => setState({ sel: [...d.heads.keys()] }));
     document.getElementById("heads").replaceChildren(...buttons, all);
+    document.getElementById("pair-label").hidden = d.pair_start === undefined;
+    document.getElementById("pair").value = state.pair;
   }
 
   // Queries on the left (from), keys on the right (to); for an encoder–decoder kind each
@@ -198,6 +200,13 @@
     svg.setAttribute("data-lines", count);
   }
 
+  // A sentence pair's filter (bertviz's): which text each token is in, A before pair_start.
+  function inPair(d, q, k) {
+    if (d.pair_start === undefined || state.pair === "all") return true;
+    const side = (i) => (i < d.pair_start ? "A" : "B");
+    return side(q) + side(k) === state.pair;
+  }
+
   // One head's lines (or the mean's) in its colour, opacity the weight, narrowed to the focus.
   function headLines(d, h, focus, y) {
     const K = d.K, m = matrix(d, state.layer, h);
@@ -206,6 +215,7 @@
       if (focus !== null && focus.side === "from" && focus.index !== q) continue;
       for (let k = 0; k < K; k++) {
         if (focus !== null && focus.side === "to" && focus.index !== k) continue;
+        if (!inPair(d, q, k)) continue;
         const w = m[q * K + k];
         if (w < 0.01) continue;
         group.appendChild(el("svg:line", { x1: 170, y1: y(q), x2: 350, y2: y(k),
@@ -303,6 +313,7 @@
   document.getElementById("doc").addEventListener("change", (e) =>
     setState({ doc: Number(e.target.value), layer: 0, sel: "mean", pinned: null }));
   document.getElementById("layer").addEventListener("change", (e) => setState({ layer: Number(e.target.value) }));
+  document.getElementById("pair").addEventListener("change", (e) => setState({ pair: e.target.value }));
   document.getElementById("matrix").addEventListener("mousemove", onMatrixHover);
   window.addEventListener("hashchange", () => { readHash(); render(); });
   state.layer = DATA.initial.layer;
