@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench_batch.py",
     "bench_pictures.py",
     "bench_memory_long.py",
+    "bench_seq2seq.py",
     "bench_explore.py",
     "bench_serve.py",
     "bench_stats.py",
