@@ -231,6 +231,11 @@ class Inspector:
         window's partial sums, failures and truncation notes, as soon as it is done."""
         from attninspect.api.corpus import stats_window
 
+        if is_seq2seq(self.engine):
+            raise AttnInspectError(
+                f"stats runs encoders and decoders; {self.model_name!r} is an encoder-decoder "
+                "model: inspect its texts with run --attention encoder|decoder|cross"
+            )
         plan.kept(self.engine)  # refuses a layer or head this model does not have, first
         for window in chunks(items, self.read_ahead):
             yield stats_window(self.engine, window, plan, self.chat)
