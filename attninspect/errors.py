@@ -14,6 +14,7 @@ class InputError(AttnInspectError):
 
     def __init__(self, message: str, line: int | None = None) -> None:
         self.line = line
+        self.reason = message  # without the line number
         super().__init__(f"line {line}: {message}" if line is not None else message)
 
 

@@ -15,6 +15,7 @@ BENCHMARKS = (
     "bench_pictures.py",
     "bench_page.py",
     "bench_memory_long.py",
+    "bench_seq2seq.py",
     "bench_explore.py",
     "bench_serve.py",
     "bench_stats.py",

@@ -248,3 +248,19 @@ def browser() -> Iterator[object]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="session")
+def seq2seq_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny BART (byte-level ``Ġ``), T5 and Marian (SentencePiece-style ``▁``) with their heads."""
+    from seq2seq_models import build_seq2seq
+
+    return build_seq2seq(tmp_path_factory.mktemp("seq2seq"))
+
+
+@pytest.fixture(scope="session")
+def causal_lms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny GPT-2 and Llama language models (with heads, so they generate), byte-level."""
+    from seq2seq_models import build_causal
+
+    return build_causal(tmp_path_factory.mktemp("causal-lm"))

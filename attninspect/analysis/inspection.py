@@ -77,6 +77,27 @@ class Inspection:
     key_axis: TokenAxis | None = None
     others: dict[AttentionKind, Inspection] = field(default_factory=dict)
     head_mean: np.ndarray | None = None  # (L', Tq, Tk) where ``heads`` narrows: every head's mean
+    pair_start: int | None = None  # the first query token of the second text of a pair
+    prompt_length: int | None = None  # query tokens before the generated ones
+    generated: list[str] | None = None  # the generated tokens, as strings
+
+    @property
+    def input_text(self) -> str:
+        """The text that was inspected: an encoder–decoder model's source, whatever the kind."""
+        for each in (self, *self.others.values()):
+            if each.kind == "encoder":
+                return each.text
+            if each.kind == "cross":
+                return each.keys.text
+        return self.text
+
+    @property
+    def target_text(self) -> str | None:
+        """An encoder–decoder model's target text (None for other models)."""
+        for each in (self, *self.others.values()):
+            if each.kind in ("decoder", "cross"):
+                return each.text
+        return None
 
     @property
     def query_axis(self) -> TokenAxis:
@@ -200,12 +221,14 @@ class Inspection:
         rollout: bool = False,
         focus: str | None = None,
         top: int = 5,
+        kind: AttentionKind | None = None,
     ) -> View:
         """The (T', T') matrix of one layer and head (or the mean / max over heads), after the
         chosen transforms, with its token labels; ``focus`` ranks what that token attends to.
 
         Raises ``OutOfRangeError`` for a layer or head the model does not have, ``InputError``
         for a focus token the text does not hold, ``ValueError`` for a malformed head or focus.
+        ``kind`` picks another of the text's attention kinds (``kinds``): encoder, decoder, cross.
         """
         from attninspect.analysis.pipeline import ViewOptions, view_of
 
@@ -218,4 +241,4 @@ class Inspection:
             rollout=rollout,
             top=top,
         )
-        return view_of(self, options)[1]
+        return view_of(self if kind is None else self.of_kind(kind), options)[1]

@@ -19,20 +19,51 @@ from attninspect.errors import BadValueError, InputError
 def word_groups(axis: TokenAxis) -> list[list[int]]:
     """Token positions grouped into words by the tokenizer's word ids, in order.
 
-    Special tokens (and any token without a word id) stay as their own entries.
+    Special tokens stay as their own entries. A token without a word id (a slow tokenizer's, or
+    a generated one) is grouped by its marker: ``##`` continues a word, ``▁`` and ``Ġ`` start
+    one, and a bare piece continues a word where the tokenizer marks word starts (▁, Ġ).
     """
+    prefixed = any(token.startswith(WORD_STARTS) for token in axis.tokens)
     groups: list[list[int]] = []
     previous: int | None = None
+    open_word = False  # whether the last group is a word that a marked piece may continue
     for position, word in enumerate(axis.word_ids):
-        if word is None or axis.special[position]:
+        token = axis.tokens[position]
+        if axis.special[position]:
             groups.append([position])
-            previous = None
-        elif word == previous:
+            previous, open_word = None, False
+            continue
+        by_marker = word is None and open_word and _continues(token, prefixed)
+        if by_marker or (word is not None and word == previous):
             groups[-1].append(position)
         else:
             groups.append([position])
-            previous = word
+        previous, open_word = word, True
     return groups
+
+
+WORD_STARTS = ("▁", "Ġ")
+
+
+def _continues(token: str, prefixed: bool) -> bool:
+    """Whether a token without a word id continues the word before it."""
+    if token.startswith("##"):
+        return True
+    if token.startswith(WORD_STARTS):
+        return False
+    return prefixed
+
+
+def _moved_marks(inspection: Inspection, firsts: list[int]) -> dict[str, int | None]:
+    """``pair_start`` and ``prompt_length`` where they fall among the rows that remain
+    (``firsts``: the first old position of each new row)."""
+    import bisect
+
+    found: dict[str, int | None] = {}
+    for name in ("pair_start", "prompt_length"):
+        value = getattr(inspection, name)
+        found[name] = None if value is None else bisect.bisect_left(firsts, value)
+    return found
 
 
 def _word_text(axis: TokenAxis, group: list[int]) -> str:
@@ -89,6 +120,7 @@ def merge_words(inspection: Inspection) -> Inspection:
             "words": [len(query_groups)] if keys is None else [len(query_groups), len(key_groups)],
             "attention": list(attention.shape),
         },
+        **_moved_marks(inspection, [group[0] for group in query_groups]),
     )
 
 
@@ -126,6 +158,7 @@ def hide_special(inspection: Inspection) -> Inspection:
         None if inspection.square else _kept_axis(inspection.keys, columns),
         attention=np.ascontiguousarray(kept, dtype=np.float32),
         shapes={**inspection.shapes, "shown": [len(rows), len(columns)]},
+        **_moved_marks(inspection, rows),
     )
 
 

@@ -12,10 +12,20 @@ import numpy as np
 from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import TextDigest, WholeLayers
 from attninspect.analysis.head_ranking import HeadSearch
-from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.inspection import AttentionKind, Inspection
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
-from attninspect.api.flows import diff_of, head_digest, plan_diff
+from attninspect.api.flows import DiffPlan, diff_of, head_digest, plan_diff
+from attninspect.api.seq2seq import (
+    KindDigests,
+    Request,
+    check_request,
+    digest_kinds,
+    is_seq2seq,
+    kind_bases,
+    marks,
+    prepared,
+)
 from attninspect.errors import InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.chat import Chat, render
@@ -25,16 +35,22 @@ from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, encode
 
 Pending = list[tuple[int, SourceText, Encoding]]
+PLAIN = Request()
 Finished_co = TypeVar("Finished_co", covariant=True)
 # Length-bucketed batches: a padded forward pass holds at most this many tokens (texts x longest).
 TOKEN_BUDGET = 8192
 
 
 def encode_items(
-    engine: Engine, items: list[SourceText], truncate: bool, chat: Chat | None = None
+    engine: Engine,
+    items: list[SourceText],
+    truncate: bool,
+    chat: Chat | None = None,
+    request: Request = PLAIN,
 ) -> tuple[list, Pending]:
     """Each item's encoding, or its InputError in place: (results so far, texts to run).
-    With ``chat``, an item's text becomes the prompt the chat template makes of it."""
+    With ``chat``, an item's text becomes the prompt the chat template makes of it; ``request``
+    adds a pair, a target or generated tokens (`seq2seq.prepared`)."""
     results: list = [None] * len(items)
     pending: Pending = []
     for position, item in enumerate(items):
@@ -42,14 +58,26 @@ def encode_items(
             if chat is not None:
                 prompt = render(engine.tokenizer, chat, item.text, item.line)
                 item = dataclasses.replace(item, text=prompt)
-            encoding = encode(
-                engine.tokenizer, item.text, engine.max_length, truncate, item.line, chat is None
-            )
+            encoding = _encoded(engine, item, truncate, chat is None, request)
         except InputError as error:
             results[position] = error
         else:
             pending.append((position, item, encoding))
     return results, pending
+
+
+def _encoded(
+    engine: Engine, item: SourceText, truncate: bool, special_tokens: bool, request: Request
+) -> Encoding:
+    """One text's encoding, with what ``request`` adds (a pair, a target, generated tokens)."""
+    encoding = None
+    if request.pair is None:
+        encoding = encode(
+            engine.tokenizer, item.text, engine.max_length, truncate, item.line, special_tokens
+        )
+        if request.plain and not is_seq2seq(engine):
+            return encoding
+    return prepared(engine, item, encoding, request, truncate)
 
 
 def fitting_groups(engine: Engine, pending: Pending, kept: tuple[int, int]) -> list[Pending]:
@@ -58,7 +86,8 @@ def fitting_groups(engine: Engine, pending: Pending, kept: tuple[int, int]) -> l
     if not pending:
         return []
     lengths = [len(encoding) for _, _, encoding in pending]
-    estimate = estimate_batch(engine.sizes, lengths, *kept)
+    targets = [len(e.target) for _, _, e in pending if e.target is not None]
+    estimate = estimate_batch(engine.sizes, lengths, *kept, targets=targets or None)
     free = available_bytes(engine.device)
     if estimate.beyond_weights <= free:
         return [pending]
@@ -99,9 +128,15 @@ def inspect_batch(
     truncate: bool = False,
     layers: Sequence[int] | None = None,
     chat: Chat | None = None,
+    request: Request = PLAIN,
 ) -> list[Inspection | InputError]:
-    """One result per item, in order: an Inspection, or the InputError that item raised."""
-    results, pending = encode_items(engine, items, truncate, chat)
+    """One result per item, in order: an Inspection, or the InputError that item raised (an
+    encoder–decoder model's: the chosen kind, with every layer of the others in ``others``)."""
+    if is_seq2seq(engine):
+        keep = WholeLayers(wanted=True)
+        viewed = view_batch(engine, items, ViewOptions(), keep, truncate, chat, None, request)
+        return [each if isinstance(each, InputError) else each[0] for each in viewed]
+    results, pending = encode_items(engine, items, truncate, chat, request)
     kept = (engine.num_layers if layers is None else len(layers), engine.num_heads)
     for group in fitting_groups(engine, pending, kept):
         started = time.perf_counter()
@@ -134,6 +169,7 @@ def wrap(
         truncated_from=encoding.truncated_from,
         index=item.index,
         line=item.line,
+        **marks(encoding),
     )
 
 
@@ -148,15 +184,21 @@ def view_batch(
     truncate: bool,
     chat: Chat | None = None,
     batch_size: int | None = None,
+    request: Request = PLAIN,
 ) -> list[Viewed | InputError]:
     """Padded forward passes (by length under ``batch_size``; one pass without it), each layer
     analysed as it arrives and then dropped: per item, in input order, the analysed inspection
-    and its view (as `pipeline.view_of` makes them), or an error."""
-    results, pending = encode_items(engine, items, truncate, chat)
+    and its view (as `pipeline.view_of` makes them), or an error. ``request`` adds a pair, a
+    target, generated tokens, and chooses the attention kind."""
+    kind = check_request(engine, request)
+    results, pending = encode_items(engine, items, truncate, chat, request)
     for group in bucketed_groups(engine, pending, _kept_sizes(engine, keep), batch_size):
-        for (position, _, _), result in zip(
-            group, _view_group(engine, group, options, keep), strict=True
-        ):
+        viewed = (
+            _view_kinds(engine, group, options, keep, kind, request)
+            if is_seq2seq(engine)
+            else _view_group(engine, group, options, keep)
+        )
+        for (position, _, _), result in zip(group, viewed, strict=True):
             results[position] = result
     return [result for result in results if result is not None]
 
@@ -177,6 +219,26 @@ def _view_group(
         for _, item, encoding in pending
     ]
     return _digest_group(engine, pending, digests)
+
+
+def _view_kinds(
+    engine: Engine,
+    pending: Pending,
+    options: ViewOptions,
+    keep: WholeLayers,
+    kind: AttentionKind,
+    request: Request,
+) -> list[Viewed | InputError]:
+    """One padded pass of an encoder–decoder model, each text's three kinds digested."""
+    digests = []
+    for _, item, encoding in pending:
+        base = _empty(engine, item, encoding)
+        target = request.target
+        if target is None and encoding.target is not None:
+            target = engine.tokenizer.decode(encoding.target.ids, skip_special_tokens=True)
+        bases = kind_bases(base, encoding, target or "", engine.layers_of)  # type: ignore[attr-defined]
+        digests.append(KindDigests.of(bases, kind, options, keep))
+    return digest_kinds(engine, pending, digests)
 
 
 class LayerConsumer(Protocol[Finished_co]):
@@ -264,9 +326,43 @@ def diff_streamed(
     finished: list[Viewed | InputError] = []
     for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
         finished += _digest_group(engine, group, [digests[position] for position, _, _ in group])
+    return _compared(plan, digests, finished, options.top)
+
+
+def _compared(
+    plan: DiffPlan, digests: list[TextDigest], finished: list[Viewed | InputError], top: int
+) -> TextDiff:
     sides = []
     for digest, result in zip(digests, finished, strict=True):
         if isinstance(result, InputError):
             raise result
         sides.append((*result, np.stack(digest.rows) if digest.rows else None))  # (L, T')
-    return diff_of(plan, sides[0], sides[1], options.top)
+    return diff_of(plan, sides[0], sides[1], top)
+
+
+def diff_whole(
+    texts: tuple[Inspection, Inspection], options: ViewOptions, keep: WholeLayers
+) -> TextDiff:
+    """`diff_streamed` of two whole inspections (an encoder–decoder model's chosen kind, a
+    generation, a pair): each layer fed to the same digests, then compared."""
+    bases = [_emptied(inspection) for inspection in texts]
+    plan = plan_diff(bases[0], bases[1], options)
+    digests = [
+        TextDigest(base, view_options, keep, base.num_layers)
+        for base, view_options in zip(bases, (options, plan.options_b), strict=True)
+    ]
+    for digest, inspection in zip(digests, texts, strict=True):
+        for layer, attention in enumerate(inspection.attention):  # (H, Tq, Tk)
+            digest.add(layer, attention)
+    finished = [
+        digest.finish(inspection.seconds) for digest, inspection in zip(digests, texts, strict=True)
+    ]
+    return _compared(plan, digests, finished, options.top)
+
+
+def _emptied(inspection: Inspection) -> Inspection:
+    """The inspection's tokens and metadata before any layer: (0, H, Tq, Tk)."""
+    empty = np.zeros((0, *inspection.attention.shape[1:]), np.float32)
+    return dataclasses.replace(
+        inspection, attention=empty, model_layers=inspection.num_layers, others={}
+    )

@@ -5,24 +5,26 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import WholeLayers
 from attninspect.analysis.head_ranking import HeadSearch
-from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.inspection import AttentionKind, Inspection
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.api.batching import (
     Viewed,
     diff_streamed,
+    diff_whole,
     encode_pair,
     inspect_batch,
     search_streamed,
     view_batch,
 )
 from attninspect.api.flows import search_heads
-from attninspect.errors import AttnInspectError, BadValueError, InputError
+from attninspect.api.seq2seq import SEQ2SEQ_KINDS, Request, check_request, is_seq2seq
+from attninspect.errors import AttnInspectError, BadValueError, InputError, OutOfRangeError
 from attninspect.files.sources import Item, SourceText, chunks
 from attninspect.model.chat import Chat, check_template
 from attninspect.model.engines.base import Engine
@@ -88,6 +90,9 @@ class Inspector:
         self.truncate = truncate
         self.batch_size = max(1, batch_size)
         self.chat = Chat(system) if chat else None
+        # What every run asks besides its text (a target, generation, a pair, the attention
+        # kind) unless it says otherwise: `run`, `heads`, `diff` and the explorer use it.
+        self.request = Request()
         if self.chat is not None:
             check_template(self.engine.tokenizer, self.engine.model_name)
 
@@ -108,17 +113,48 @@ class Inspector:
     def num_heads(self) -> int:
         return self.engine.num_heads
 
-    @overload
-    def run(self, texts: str) -> Inspection: ...  # type: ignore[overload-overlap]
+    @property
+    def kinds(self) -> list[AttentionKind]:
+        """The attention kinds this model has: self, or encoder, decoder and cross."""
+        return list(SEQ2SEQ_KINDS) if is_seq2seq(self.engine) else ["self"]
+
+    def layers_of(self, kind: AttentionKind | None = None) -> tuple[int, int]:
+        """Layers and heads of one attention kind (default: the model's default kind)."""
+        if is_seq2seq(self.engine):
+            return self.engine.layers_of(kind or "cross")  # type: ignore[attr-defined]
+        return self.num_layers, self.num_heads
 
     @overload
-    def run(self, texts: Sequence[str]) -> list[Inspection]: ...
+    def run(  # type: ignore[overload-overlap]
+        self, texts: str, *, target: str | None = ..., generate: int | None = ...,
+        pair: str | None = ..., kind: AttentionKind | None = ...,
+    ) -> Inspection: ...  # fmt: skip
 
-    def run(self, texts: str | Sequence[str]) -> Inspection | list[Inspection]:
+    @overload
+    def run(
+        self, texts: Sequence[str], *, target: str | None = ..., generate: int | None = ...,
+        pair: str | None = ..., kind: AttentionKind | None = ...,
+    ) -> list[Inspection]: ...  # fmt: skip
+
+    def run(
+        self,
+        texts: str | Sequence[str],
+        *,
+        target: str | None = None,
+        generate: int | None = None,
+        pair: str | None = None,
+        kind: AttentionKind | None = None,
+    ) -> Inspection | list[Inspection]:
         """Inspect one text (an `Inspection`) or several (a list, in order).
 
+        An encoder–decoder model runs its decoder on ``target`` (teacher forcing) or generates
+        ``generate`` greedy tokens (default 20); a decoder appends ``generate`` greedy tokens; an
+        encoder reads the text with ``pair`` as a sentence pair. ``kind`` chooses the attention
+        the result holds (encoder, decoder or cross; the others are in ``others``).
         A bad text raises `InputError` naming it; a truncated one warns with `TruncationWarning`.
         """
+        request = self._request(target, generate, pair, kind)
+        check_request(self.engine, request)
         single = isinstance(texts, str)
         batch: list[object] = [texts] if isinstance(texts, str) else list(texts)
         checked = [text for text in batch if isinstance(text, str)]
@@ -126,7 +162,7 @@ class Inspector:
             raise BadValueError("run() takes a text (str) or a list of texts")
         items = [SourceText(text=text, index=index) for index, text in enumerate(checked)]
         results: list[Inspection] = []
-        for result in self.stream(items):
+        for result in self.stream(items, request):
             if isinstance(result, InputError):
                 where = "the text" if single else f"text {len(results)}"
                 raise InputError(f"{where}: {result}") from result
@@ -135,22 +171,48 @@ class Inspector:
             results.append(result)
         return results[0] if single else results
 
-    def stream(self, items: Iterable[Item]) -> Iterator[Inspection | InputError]:
+    def _request(
+        self,
+        target: str | None = None,
+        generate: int | None = None,
+        pair: str | None = None,
+        kind: AttentionKind | None = None,
+    ) -> Request:
+        """``self.request`` with what a call gives in its place."""
+        given: dict[str, Any] = {"target": target, "generate": generate, "pair": pair,
+                                 "kind": kind}  # fmt: skip
+        return dataclasses.replace(
+            self.request, **{name: value for name, value in given.items() if value is not None}
+        )
+
+    def stream(
+        self, items: Iterable[Item], request: Request | None = None
+    ) -> Iterator[Inspection | InputError]:
         """Inspect texts as they come, in padded batches; yield one result per item, in order
         (the `InputError` of a bad text in its place, never raised)."""
         for batch in chunks(items, self.batch_size):
-            yield from self.inspect_batch(batch)
+            yield from self.inspect_batch(batch, request)
 
-    def inspect_batch(self, batch: list[Item]) -> list[Inspection | InputError]:
+    def inspect_batch(
+        self, batch: list[Item], request: Request | None = None
+    ) -> list[Inspection | InputError]:
         """One padded forward pass for the good texts of ``batch``; errors kept in place."""
         texts = [item for item in batch if isinstance(item, SourceText)]
-        return _in_place(batch, inspect_batch(self.engine, texts, self.truncate, chat=self.chat))
+        found = inspect_batch(
+            self.engine, texts, self.truncate, chat=self.chat, request=request or self.request
+        )
+        return _in_place(batch, found)
 
     def view_batch(
-        self, batch: list[Item], options: ViewOptions, keep: WholeLayers | None = None
+        self,
+        batch: list[Item],
+        options: ViewOptions,
+        keep: WholeLayers | None = None,
+        request: Request | None = None,
     ) -> list[Viewed | InputError]:
         """Like `inspect_batch`, but each layer is analysed as the model computes it and only what
-        the view (and ``keep``) needs is kept: per item, the analysed inspection and its view."""
+        the view (and ``keep``) needs is kept: per item, the analysed inspection and its view.
+        ``request``: a target, generated tokens or a pair, and the attention kind."""
         texts = [item for item in batch if isinstance(item, SourceText)]
         viewed = view_batch(
             self.engine,
@@ -160,6 +222,7 @@ class Inspector:
             self.truncate,
             self.chat,
             self.batch_size,
+            request or self.request,
         )
         return _in_place(batch, viewed)
 
@@ -168,6 +231,11 @@ class Inspector:
         window's partial sums, failures and truncation notes, as soon as it is done."""
         from attninspect.api.corpus import stats_window
 
+        if is_seq2seq(self.engine):
+            raise AttnInspectError(
+                f"stats runs encoders and decoders; {self.model_name!r} is an encoder-decoder "
+                "model: inspect its texts with run --attention encoder|decoder|cross"
+            )
         plan.kept(self.engine)  # refuses a layer or head this model does not have, first
         for window in chunks(items, self.read_ahead):
             yield stats_window(self.engine, window, plan, self.chat)
@@ -190,14 +258,25 @@ class Inspector:
             total.add(part)
         return CorpusStats(total.sums, self.model_name, words, hide_special)
 
-    def check(self, options: ViewOptions, keep: WholeLayers | None = None) -> None:
-        """Refuse a layer or head this model does not have, before any text runs."""
-        resolve_layer(options.layer, self.num_layers)
-        resolve_head(options.head, self.num_heads)
+    def check(
+        self, options: ViewOptions, keep: WholeLayers | None = None, request: Request | None = None
+    ) -> None:
+        """Refuse a layer or head this model does not have, or a request it cannot run (a target
+        for an encoder, cross attention of a decoder, ...), before any text runs."""
+        kind = check_request(self.engine, request or self.request)
+        if options.rollout and kind == "cross":
+            raise OutOfRangeError(
+                "rollout",
+                "rollout is defined for self-attention stacks, not for cross attention (its "
+                "queries and keys are different tokens); choose the encoder or decoder kind",
+            )
+        layers, heads = self.layers_of(kind)
+        resolve_layer(options.layer, layers)
+        resolve_head(options.head, heads)
         if keep is not None:
-            resolve_indices(keep.layers, self.num_layers, "layers")
+            resolve_indices(keep.layers, layers, "layers")
             if not options.rollout:
-                resolve_indices(keep.heads, self.num_heads, "heads")
+                resolve_indices(keep.heads, heads, "heads")
 
     def heads(
         self, text: str, source: str, target: str, words: bool = False, whole: bool = False
@@ -211,7 +290,7 @@ class Inspector:
         """
         if not isinstance(text, str):
             raise BadValueError("heads() takes a text (str)")
-        if whole:
+        if whole or not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
             return search_heads(self.run(text), source, target, words)
         item = SourceText(text=text, index=0)
         search = search_streamed(self.engine, item, source, target, words, self.truncate, self.chat)
@@ -238,6 +317,8 @@ class Inspector:
         self.check(options)
         if not isinstance(text_a, str) or not isinstance(text_b, str):
             raise BadValueError("diff() takes two texts (str)")
+        if not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
+            return diff_whole(self._both(text_a, text_b), options, keep or WholeLayers())
         items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
         try:
             pending = encode_pair(self.engine, items, self.truncate, self.chat)
@@ -249,6 +330,16 @@ class Inspector:
             if shown.truncated_from is not None:
                 warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
         return comparison
+
+    def _both(self, text_a: str, text_b: str) -> tuple[Inspection, Inspection]:
+        """Both texts of `diff`, whole; a bad one named ``text A`` or ``text B``."""
+        found = []
+        for name, text in (("A", text_a), ("B", text_b)):
+            try:
+                found.append(self.run(text))
+            except InputError as error:
+                raise AttnInspectError(str(error).replace("the text:", f"text {name}:")) from error
+        return found[0], found[1]
 
 
 def truncation_message(inspection: Inspection) -> str:

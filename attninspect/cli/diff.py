@@ -9,6 +9,7 @@ import typer
 
 from attninspect.cli import feedback
 from attninspect.cli.options import (
+    AttentionOption,
     CausalOption,
     ChatOption,
     CompareFormat,
@@ -21,6 +22,7 @@ from attninspect.cli.options import (
     DTypeOption,
     FocusOption,
     FullOption,
+    GenerateOption,
     HeadOption,
     HideSpecialOption,
     LayerOption,
@@ -29,18 +31,23 @@ from attninspect.cli.options import (
     NoColorOption,
     NumHeadsOption,
     OutputOption,
+    PairOption,
     PrecisionOption,
     RolloutOption,
     SaveOption,
     SeedOption,
     SystemOption,
+    TargetOption,
     TokenizerOption,
     TopOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
+    asking,
     chat_options,
+    local_only,
+    request_of,
     top_of,
 )
 from attninspect.cli.output import write_one
@@ -60,6 +67,9 @@ def diff(
     truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
+    target: TargetOption = None,
+    generate: GenerateOption = None,
+    pair: PairOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
@@ -78,6 +88,7 @@ def diff(
     words: WordsOption = False,
     hide_special: HideSpecialOption = False,
     rollout: RolloutOption = False,
+    attention: AttentionOption = None,
     output_format: CompareFormatOption = CompareFormat.table,
     output: OutputOption = None,
     precision: PrecisionOption = 2,
@@ -94,11 +105,13 @@ def diff(
 
     check_view(rollout, head)
     kind = check_save(save, output, dpi)
+    request = request_of(target, generate, pair, attention, rollout)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top_of(top, focus))
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)
-    inspector = inspector_for(server, no_color, truncate, **engine)
+    inspector = asking(inspector_for(local_only(server, request), no_color, truncate, **engine),
+                       request)  # fmt: skip
     with feedback.warnings_to(feedback.stderr_console(no_color)):
         comparison = inspector.diff(text_a, text_b, options, WholeLayers(wanted=kind == "html"))
     write_one(DiffResult(comparison), output_format.value, output, diff_table(precision, full),

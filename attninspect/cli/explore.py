@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from attninspect.cli.options import (
+    AttentionOption,
     CausalOption,
     ChatOption,
     DeviceOption,
@@ -18,17 +19,22 @@ from attninspect.cli.options import (
     DownloadOption,
     DType,
     DTypeOption,
+    GenerateOption,
     ModelChoice,
     ModelOption,
     NumHeadsOption,
     OldHeadCountOption,
+    PairOption,
     SeedOption,
     SystemOption,
+    TargetOption,
     TokenizerOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
+    asking,
     chat_options,
+    request_of,
     usage_error,
 )
 from attninspect.errors import AttnInspectError
@@ -41,6 +47,9 @@ def explore(
     truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
+    target: TargetOption = None,
+    generate: GenerateOption = None,
+    pair: PairOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
@@ -52,6 +61,7 @@ def explore(
     num_heads: NumHeadsOption = None,
     causal: CausalOption = False,
     seed: SeedOption = None,
+    attention: AttentionOption = None,
     old_heads: OldHeadCountOption = None,
 ) -> None:
     """Explore a sentence interactively: arrows move layer and head, ? lists the keys, q quits."""
@@ -67,12 +77,13 @@ def explore(
             "'--heads'",
         )
     engine = choice.engine(spelling) | chat_options(chat, system)
+    request = request_of(target, generate, pair, attention)
     check_terminal()
 
     def load():
         from attninspect.api import Inspector
 
-        return Inspector(truncate=truncate, **engine)
+        return asking(Inspector(truncate=truncate, **engine), request)
 
     loading = load_in_background(load)
     from attninspect.explorer.app import ExplorerApp

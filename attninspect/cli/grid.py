@@ -11,6 +11,7 @@ import typer
 
 from attninspect.cli import feedback
 from attninspect.cli.options import (
+    AttentionOption,
     CausalOption,
     ChatOption,
     DeviceOption,
@@ -19,6 +20,7 @@ from attninspect.cli.options import (
     DpiOption,
     DType,
     DTypeOption,
+    GenerateOption,
     HeadsOption,
     HideSpecialOption,
     LayersOption,
@@ -27,18 +29,23 @@ from attninspect.cli.options import (
     NoColorOption,
     NumHeadsOption,
     OutputOption,
+    PairOption,
     RolloutOption,
     RunFormat,
     RunFormatOption,
     SaveOption,
     SeedOption,
     SystemOption,
+    TargetOption,
     TokenizerOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
+    asking,
     chat_options,
+    local_only,
+    request_of,
     usage_error,
 )
 from attninspect.cli.output import open_writer
@@ -60,6 +67,9 @@ def grid(
     truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
+    target: TargetOption = None,
+    generate: GenerateOption = None,
+    pair: PairOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
@@ -74,6 +84,7 @@ def grid(
     words: WordsOption = False,
     hide_special: HideSpecialOption = False,
     rollout: RolloutOption = False,
+    attention: AttentionOption = None,
     output_format: RunFormatOption = RunFormat.table,
     output: OutputOption = None,
     layers: LayersOption = None,
@@ -91,13 +102,16 @@ def grid(
     if output_format is RunFormat.npz and output is None:
         raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
     kind = check_save(save, output, dpi)
+    request = request_of(target, generate, pair, attention, rollout)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)
-    inspector = inspector_for(server, no_color, truncate, **engine)
+    inspector = asking(inspector_for(local_only(server, request), no_color, truncate, **engine),
+                       request)  # fmt: skip
+    options = ViewOptions(words=words, hide_special=hide_special, rollout=rollout)
+    inspector.check(options)  # rollout of cross attention: a usage error
     with feedback.warnings_to(feedback.stderr_console(no_color)):
         inspection = inspector.run(text)
-    options = ViewOptions(words=words, hide_special=hide_special, rollout=rollout)
     analysed = analyse(inspection, options)
     shown, chosen = analysed.inspection, choose(analysed.inspection, layers, heads)
     table = partial(GridTable, shown=shown, chosen=chosen, note=_note(options), rollout=rollout)

@@ -12,6 +12,7 @@ from attninspect.cli.options import (
     COUNT,
     TOP,
     VIEW,
+    AttentionOption,
     CausalOption,
     ChatOption,
     CompareFormat,
@@ -22,20 +23,26 @@ from attninspect.cli.options import (
     DpiOption,
     DType,
     DTypeOption,
+    GenerateOption,
     ModelChoice,
     ModelOption,
     NoColorOption,
     NumHeadsOption,
     OutputOption,
+    PairOption,
     SaveOption,
     SeedOption,
     SystemOption,
+    TargetOption,
     TokenizerOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
+    asking,
     chat_options,
+    local_only,
+    request_of,
     selector,
 )
 from attninspect.cli.output import write_one
@@ -82,9 +89,13 @@ def heads(
         ),
     ] = TOP,
     words: WordsOption = False,
+    attention: AttentionOption = None,
     truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
+    decoder_text: TargetOption = None,
+    generate: GenerateOption = None,
+    pair: PairOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
@@ -107,10 +118,12 @@ def heads(
     from attninspect.files.records import HeadsResult
 
     kind = check_save(save, output, dpi)
+    request = request_of(decoder_text, generate, pair, attention)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)
-    inspector = inspector_for(server, no_color, truncate, **engine)
+    inspector = asking(inspector_for(local_only(server, request), no_color, truncate, **engine),
+                       request)  # fmt: skip
     with feedback.warnings_to(feedback.stderr_console(no_color)):
         search = inspector.heads(text, source.raw, target.raw, words, whole=kind == "html")  # type: ignore[attr-defined]
     write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)

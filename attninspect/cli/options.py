@@ -463,3 +463,97 @@ NoColorOption = Annotated[
     bool,
     typer.Option("--no-color", help="No colour (NO_COLOR works too).", rich_help_panel=OUTPUT),
 ]
+
+
+# ------------------------------------------------------------ Input: targets, generation, pairs
+
+
+class AttentionChoice(str, Enum):
+    self_ = "self"
+    encoder = "encoder"
+    decoder = "decoder"
+    cross = "cross"
+
+
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        metavar="TEXT",
+        help="Seq2seq: the decoder's text (teacher forcing).",
+        rich_help_panel=INPUT,
+    ),
+]
+GenerateOption = Annotated[
+    int | None,
+    typer.Option(
+        "--generate",
+        metavar="N",
+        callback=COUNT,
+        help="Greedy new tokens (seq2seq: 20 by default).",
+        rich_help_panel=INPUT,
+    ),
+]
+PairOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pair",
+        metavar="TEXT",
+        help="Encoder: a second text (sentence pair).",
+        rich_help_panel=INPUT,
+    ),
+]
+AttentionOption = Annotated[
+    AttentionChoice | None,
+    typer.Option(
+        "--attention",
+        metavar="KIND",
+        help="Seq2seq: encoder, decoder or cross (default).",
+        rich_help_panel=VIEW,
+    ),
+]
+
+
+def request_of(
+    target: str | None,
+    generate: int | None,
+    pair: str | None,
+    attention: AttentionChoice | None,
+    rollout: bool = False,
+) -> Any:
+    """The `Request` these options make (None when none is given); usage errors for options
+    that never go together, checked before any model loads."""
+    from attninspect.api.seq2seq import Request
+
+    if target is not None and generate is not None:
+        raise usage_error("--target gives the decoder's text; --generate makes it: not both",
+                          "'--generate'")  # fmt: skip
+    if pair is not None and (target is not None or generate is not None):
+        raise usage_error("--pair is for encoders; --target and --generate for models that "
+                          "decode", "'--pair'")  # fmt: skip
+    if rollout and attention is AttentionChoice.cross:
+        raise usage_error(
+            "rollout is defined for self-attention stacks, not for cross attention; choose "
+            "--attention encoder or decoder",
+            "'--rollout'",
+        )
+    kind = attention.value if attention is not None else None
+    request = Request(target=target, generate=generate, pair=pair, kind=kind)  # type: ignore[arg-type]
+    return None if request.plain else request
+
+
+def local_only(server: str | None, request: Any) -> str | None:
+    """``--server``, refused where the command asks what only a local model answers."""
+    if server is not None and request is not None:
+        raise usage_error(
+            "--target, --generate, --pair and --attention need a local model: drop --server",
+            "'--server'",
+        )
+    return server
+
+
+def asking(inspector: Any, request: Any) -> Any:
+    """The inspector, set to ask ``request`` of every text (where there is one)."""
+    if request is not None:
+        inspector.request = request
+    return inspector

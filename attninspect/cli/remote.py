@@ -15,8 +15,9 @@ ServerOption = Annotated[
     typer.Option(
         "--server",
         envvar="ATTNINSPECT_SERVER",
-        help="Use the model of a running `attninspect serve` at this URL (add ?token=T, or set "
-        "ATTNINSPECT_TOKEN). Output, -o and --save stay local.",
+        show_envvar=False,
+        metavar="URL",
+        help="A running attninspect serve (or $ATTNINSPECT_SERVER).",
         rich_help_panel=MODEL,
     ),
 ]

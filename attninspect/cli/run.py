@@ -15,6 +15,7 @@ from attninspect.cli.options import (
     OUTPUT,
     SIZE_MAX,
     VIEW,
+    AttentionOption,
     CausalOption,
     ChatOption,
     DeviceOption,
@@ -25,6 +26,7 @@ from attninspect.cli.options import (
     DTypeOption,
     FocusOption,
     FullOption,
+    GenerateOption,
     HeadOption,
     HeadsOption,
     HideSpecialOption,
@@ -35,6 +37,7 @@ from attninspect.cli.options import (
     NoColorOption,
     NumHeadsOption,
     OutputOption,
+    PairOption,
     PrecisionOption,
     RolloutOption,
     RunFormat,
@@ -42,14 +45,18 @@ from attninspect.cli.options import (
     SaveOption,
     SeedOption,
     SystemOption,
+    TargetOption,
     TokenizerOption,
     TopOption,
     TruncateOption,
     TrustOption,
     VerboseOption,
     WordsOption,
+    asking,
     chat_options,
     default,
+    local_only,
+    request_of,
     top_of,
     usage_error,
     within,
@@ -112,6 +119,9 @@ def run(
     truncate: TruncateOption = False,
     chat: ChatOption = False,
     system: SystemOption = None,
+    target: TargetOption = None,
+    generate: GenerateOption = None,
+    pair: PairOption = None,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     dtype: DTypeOption = DType.float32,
@@ -130,6 +140,7 @@ def run(
     words: WordsOption = False,
     hide_special: HideSpecialOption = False,
     rollout: RolloutOption = False,
+    attention: AttentionOption = None,
     stats: Annotated[
         bool,
         typer.Option(
@@ -167,6 +178,7 @@ def run(
     from attninspect.analysis.pipeline import ViewOptions
 
     check_combinations(text, file, output_format, output, rollout, head)
+    request = request_of(target, generate, pair, attention, rollout)
     kind = check_save(save, output, dpi)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
@@ -178,8 +190,8 @@ def run(
     keep = keep_of(output_format, all_layers or kind == "html", layers, heads)
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
-    inspector = inspector_for(server, no_color, truncate, batch_size, **engine)
-    inspector.check(options, keep)
+    inspector = inspector_for(local_only(server, request), no_color, truncate, batch_size, **engine)
+    asking(inspector, request).check(options, keep)
     counts = run_texts(inspector, source, options, output_format.value, output, layout,
                        (keep, all_layers), skip_errors, no_color)  # fmt: skip
     if save is not None and kind is not None and counts.first is not None:

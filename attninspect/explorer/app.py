@@ -22,7 +22,7 @@ from textual.css.scalar import Scalar
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.inspection import AttentionKind, Inspection
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
 from attninspect.errors import AttnInspectError, InputError
@@ -37,6 +37,7 @@ from attninspect.safe_text import printable
 
 INTERRUPTED = 130  # the command line's status for an interrupt
 
+SEQ2SEQ_ORDER: tuple[AttentionKind, ...] = ("encoder", "decoder", "cross")  # the a key's order
 CSS = """
 #sentence { height: 1; padding: 0 1; }
 #tokens { height: auto; max-height: 3; padding: 0 1; }
@@ -78,6 +79,7 @@ class ExplorerApp(App[None]):
         Binding("t", "edit", "text"),
         Binding("d", "diff", "diff"),
         Binding("e", "export", "export"),
+        Binding("a", "kind", "kind", show=False),  # encoder-decoder models: the next kind
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "interrupt", "interrupt", show=False),
@@ -186,7 +188,7 @@ class ExplorerApp(App[None]):
 
     def show_inspection(self, inspection: Inspection) -> None:
         """A new sentence: same layer, head and transforms; the focus where the token is."""
-        self.inspection, self.text = inspection, inspection.text
+        self.inspection, self.text = inspection, inspection.input_text
         self.views = ViewCache(inspection)
         self.recompute()
 
@@ -242,6 +244,8 @@ class ExplorerApp(App[None]):
         if self.inspection is None:
             return
         line = self.state.status(self.inspection.num_layers, self.inspection.num_heads)
+        if self.inspection.others:  # an encoder-decoder model: which of its kinds this is
+            line = f"{self.inspection.kind} attention (a: next)  │  {line}"
         self.set_status(line + ("  │  computing…" if self.pending is not None else ""))
 
     def redraw(self) -> None:
@@ -305,6 +309,20 @@ class ExplorerApp(App[None]):
             self.warn("rollout uses the mean of the heads: press r to see single heads")
             return
         self.change(self.state.move_head(step, self.inspection.num_heads))
+
+    def action_kind(self) -> None:
+        """An encoder-decoder model's next attention kind: encoder, decoder, cross."""
+        if self.inspection is None or not self.inspection.others:
+            self.warn("this model has one kind of attention (self)")
+            return
+        order = [kind for kind in SEQ2SEQ_ORDER if kind in self.inspection.kinds]
+        following = order[(order.index(self.inspection.kind) + 1) % len(order)]
+        if self.state.rollout and following == "cross":
+            self.state = replace(self.state, rollout=False)
+            self.warn("rollout needs self-attention: rollout off for cross attention")
+        shown = self.inspection.of_kind(following)
+        self.state = replace(self.state, layer=min(self.state.layer, shown.num_layers - 1))
+        self.show_inspection(shown)
 
     def action_switch(self, name: str) -> None:
         if name == "rollout" and self.inspection is not None and not self.inspection.square:

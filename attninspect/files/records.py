@@ -28,6 +28,7 @@ CSV_COLUMNS = (
     "key_index",
     "key_token",
     "weight",
+    "attention_kind",
 )
 
 
@@ -40,7 +41,7 @@ def _ranked(inspection: Inspection, entries: list[Ranked]) -> list[dict[str, Any
 def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> dict[str, Any]:
     """The JSON object of the command-line contract for one text."""
     record: dict[str, Any] = {
-        "text": inspection.text,
+        "text": inspection.input_text,
         "text_index": inspection.index,
         "model": inspection.model,
         "engine": inspection.engine,
@@ -61,10 +62,7 @@ def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> 
     }
     if view.stats is not None:
         record["stats"] = [stats.as_json() for stats in view.stats]
-    if inspection.line is not None:
-        record["line"] = inspection.line
-    if inspection.truncated_from is not None:
-        record["truncated_from"] = inspection.truncated_from
+    record.update(_marks(inspection))
     if view.focus is not None:
         record["focus"] = {
             "token": inspection.tokens[view.focus],
@@ -94,6 +92,24 @@ def _axes(inspection: Inspection) -> dict[str, Any]:
         found.update(
             {f"{side}_tokens": tokens for side, tokens in inspection.side_tokens().items()}
         )
+    return found
+
+
+def _marks(inspection: Inspection) -> dict[str, Any]:
+    """The input line, truncation, an encoder–decoder model's target text, a generation's new
+    tokens and prompt length, where a pair's second text starts: only the fields that apply."""
+    found: dict[str, Any] = {}
+    if inspection.line is not None:
+        found["line"] = inspection.line
+    if inspection.truncated_from is not None:
+        found["truncated_from"] = inspection.truncated_from
+    if inspection.target_text is not None:
+        found["target_text"] = inspection.target_text
+    if inspection.generated is not None:
+        found["generated"] = inspection.generated
+        found["prompt_length"] = inspection.prompt_length
+    if inspection.pair_start is not None:
+        found["pair_start"] = inspection.pair_start
     return found
 
 
@@ -162,6 +178,7 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
                     key,
                     keys[key],
                     weight,
+                    inspection.kind,
                 )
 
 
@@ -195,7 +212,7 @@ def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
     an encoder–decoder model also `key_tokens_i`, `source_tokens_i`, `target_tokens_i` and each
     kind's `<kind>_attention_i`."""
     arrays: dict[str, np.ndarray] = {
-        "texts": np.array([inspection.text for inspection in inspections], dtype=np.str_)
+        "texts": np.array([inspection.input_text for inspection in inspections], dtype=np.str_)
     }
     for number, inspection in enumerate(inspections):
         arrays[f"tokens_{number}"] = np.array(inspection.tokens, dtype=np.str_)

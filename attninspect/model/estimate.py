@@ -54,15 +54,40 @@ class Estimate:
         )
 
 
-def estimate_batch(sizes: Sizes, lengths: list[int], kept_layers: int, kept_heads: int) -> Estimate:
+def estimate_batch(
+    sizes: Sizes,
+    lengths: list[int],
+    kept_layers: int,
+    kept_heads: int,
+    targets: list[int] | None = None,
+) -> Estimate:
     """The peak of running texts of ``lengths`` tokens in one padded batch, keeping
-    ``kept_layers`` x ``kept_heads`` whole layers per text (0 for a single view)."""
+    ``kept_layers`` x ``kept_heads`` whole layers per text (0 for a single view). With
+    ``targets`` (an encoder–decoder model's decoder lengths), all three kinds are counted."""
+    if targets is not None:
+        return _estimate_pairs(sizes, lengths, targets, kept_layers, kept_heads)
     batch, longest = len(lengths), max(lengths, default=0)
     one_layer = batch * sizes.heads * longest * longest * FLOAT32  # (B, H, T, T)
     activations = ACTIVATIONS * batch * longest * max(sizes.hidden, 1) * FLOAT32  # (B, T, D)
     views = sum(n * n for n in lengths) * FLOAT32 * 2  # the view and focus rows, per text
     kept = sum(kept_layers * kept_heads * n * n * FLOAT32 for n in lengths)
     analysis = sizes.heads * longest * longest * FLOAT64  # one text's layer, in float64
+    return Estimate(sizes.weights, LAYER_COPIES * one_layer + activations, kept + views, analysis)
+
+
+def _estimate_pairs(
+    sizes: Sizes, sources: list[int], targets: list[int], kept_layers: int, kept_heads: int
+) -> Estimate:
+    """`estimate_batch` of an encoder–decoder model: the largest of the encoder (S x S), decoder
+    (T x T) and cross (T x S) layers is computed at a time; every-layer outputs keep all three."""
+    batch, source, target = len(sources), max(sources, default=0), max(targets, default=0)
+    widest = max(source * source, target * target, target * source)
+    one_layer = batch * sizes.heads * widest * FLOAT32  # (B, H, Tq, Tk)
+    activations = ACTIVATIONS * batch * (source + target) * max(sizes.hidden, 1) * FLOAT32
+    areas = [s * s + t * t + t * s for s, t in zip(sources, targets, strict=True)]
+    views = sum(areas) * FLOAT32 * 2  # each kind's view and focus rows, per text
+    kept = sum(kept_layers * kept_heads * area * FLOAT32 for area in areas)
+    analysis = sizes.heads * widest * FLOAT64  # one text's layer, in float64
     return Estimate(sizes.weights, LAYER_COPIES * one_layer + activations, kept + views, analysis)
 
 

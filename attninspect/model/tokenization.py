@@ -32,6 +32,9 @@ class Encoding:
     truncated_from: int | None = None
     type_ids: list[int] | None = None  # token_type_ids, where the tokenizer makes them
     offsets: list[tuple[int, int]] | None = None  # character span of each token in the text
+    pair_start: int | None = None  # where the second text of a pair starts (``run A --pair B``)
+    prompt_length: int | None = None  # tokens before the generated ones (``--generate``)
+    target: Encoding | None = None  # an encoder–decoder model's decoder tokens
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -216,3 +219,122 @@ def pad_batch(encodings: list[Encoding], pad_id: int) -> PaddedBatch:
     if all(e.type_ids is not None for e in encodings):
         type_ids = [e.type_ids + [0] * (width - len(e)) for e in encodings]  # type: ignore[operator]
     return PaddedBatch(ids, mask, type_ids)
+
+
+def encode_pair(
+    tokenizer: Any,
+    text: str,
+    pair: str,
+    max_length: int | None,
+    truncate: bool,
+    line: int | None = None,
+) -> Encoding:
+    """Two texts as the tokenizer joins them (``tokenizer(text, pair)``: its separators and
+    token type ids); ``pair_start`` is the first token of the second text. Offsets index the
+    first text only (the second's tokens get (0, 0))."""
+    check_text(text, max_length, line)
+    try:
+        check_text(pair, max_length, line)
+    except InputError as error:
+        raise InputError(f"--pair: {error.reason}", line) from None
+    batch = _tokenize(tokenizer, text, text_pair=pair)
+    count = len(batch["input_ids"])
+    if max_length is not None and count > max_length:
+        if not truncate:
+            raise InputError(
+                f"the pair has {count} tokens but the model takes at most {max_length}; "
+                "shorten it or pass --truncate",
+                line,
+            )
+        batch = _tokenize(tokenizer, text, text_pair=pair, truncation=True, max_length=max_length)
+    ids = list(batch["input_ids"])
+    sides = _sequence_ids(batch, len(ids))
+    start = next((i for i, side in enumerate(sides) if side == 1), len(ids))
+    offsets = None
+    if "offset_mapping" in batch:
+        offsets = [tuple(span) if side != 1 else (0, 0) for span, side in
+                   zip(batch["offset_mapping"], sides, strict=True)]  # fmt: skip
+    return Encoding(
+        ids=ids,
+        tokens=[str(token) for token in tokenizer.convert_ids_to_tokens(ids)],
+        special=special_flags(tokenizer, ids),
+        word_ids=_word_ids(batch, len(ids)),
+        truncated_from=count if len(ids) < count else None,
+        type_ids=list(batch["token_type_ids"]) if "token_type_ids" in batch else None,
+        offsets=offsets,
+        pair_start=start,
+    )
+
+
+def _sequence_ids(batch: Any, length: int) -> list[int | None]:
+    """Which text of a pair each token belongs to (0, 1, or None for special tokens)."""
+    try:
+        return list(batch.sequence_ids())
+    except (AttributeError, ValueError):
+        types = batch.get("token_type_ids")
+        return list(types) if types is not None else [0] * length
+
+
+def encode_target(
+    tokenizer: Any, text: str, max_length: int | None, truncate: bool, line: int | None = None
+) -> Encoding:
+    """The labels an encoder–decoder model is trained on for ``text`` (``text_target=``), with
+    the tokenizer's special tokens; refuse a target that tokenizes to nothing but them."""
+    try:
+        check_text(text, max_length, line)
+    except InputError as error:
+        raise InputError(f"--target: {error.reason}", line) from None
+    options: dict[str, Any] = {"truncation": True, "max_length": max_length} if truncate else {}
+    if getattr(tokenizer, "is_fast", False):
+        options["return_offsets_mapping"] = True
+    batch = tokenizer(text_target=text, verbose=False, **options)
+    ids = list(batch["input_ids"])
+    special = special_flags(tokenizer, ids)
+    tokens = [str(token) for token in tokenizer.convert_ids_to_tokens(ids)]
+    if all(flag or not token.strip("▁Ġ ") for flag, token in zip(special, tokens, strict=True)):
+        raise InputError("--target tokenizes to nothing but special tokens; give some text", line)
+    if max_length is not None and len(ids) > max_length:
+        raise InputError(
+            f"--target has {len(ids)} tokens but the decoder takes at most {max_length}; "
+            "shorten it or pass --truncate",
+            line,
+        )
+    return Encoding(
+        ids=ids,
+        tokens=tokens,
+        special=special,
+        word_ids=_word_ids(batch, len(ids)),
+        offsets=[tuple(span) for span in batch["offset_mapping"]]
+        if "offset_mapping" in batch
+        else None,
+    )
+
+
+def shifted(tokenizer: Any, labels: Encoding, decoder_ids: list[int]) -> Encoding:
+    """The decoder's input for ``labels`` (``decoder_ids``: the start token, then every label but
+    the last, as ``labels=`` feeds the decoder), with each label's word id and offsets carried."""
+    keep = len(decoder_ids) - 1
+    return Encoding(
+        ids=decoder_ids,
+        tokens=[str(token) for token in tokenizer.convert_ids_to_tokens(decoder_ids)],
+        special=special_flags(tokenizer, decoder_ids),
+        word_ids=[None, *labels.word_ids[:keep]],
+        offsets=[(0, 0), *labels.offsets[:keep]] if labels.offsets is not None else None,
+    )
+
+
+def extended(tokenizer: Any, encoding: Encoding, ids: list[int], prompt_length: int) -> Encoding:
+    """``encoding`` (the prompt's first ``prompt_length`` tokens) followed by generated ``ids``
+    (the whole sequence): the new tokens have no word ids or offsets of their own."""
+    new = len(ids) - prompt_length
+    return Encoding(
+        ids=ids,
+        tokens=[str(token) for token in tokenizer.convert_ids_to_tokens(ids)],
+        special=special_flags(tokenizer, ids),
+        word_ids=[*encoding.word_ids[:prompt_length], *[None] * new],
+        truncated_from=encoding.truncated_from,
+        offsets=[*encoding.offsets[:prompt_length], *[(0, 0)] * new]
+        if encoding.offsets is not None
+        else None,
+        prompt_length=prompt_length,
+    )

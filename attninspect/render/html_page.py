@@ -50,6 +50,7 @@ class PageDocument:
     head_mean: np.ndarray | None = None
     model_heads: int | None = None
     rollout: bool = False  # each layer's one matrix is the rollout, not a head
+    pair_start: int | None = None  # a sentence pair: the first token of text B
 
 
 def quantise(attention: np.ndarray) -> str:
@@ -87,6 +88,8 @@ def _document_json(document: PageDocument) -> dict[str, object]:
         found["key_special"] = [bool(s) for s in special]
         found["kind"] = document.kind
         found["sides"] = list(AXIS_SIDES.get(document.kind) or ("query", "key"))
+    if document.pair_start is not None:
+        found["pair_start"] = document.pair_start
     return found
 
 

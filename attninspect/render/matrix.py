@@ -88,6 +88,19 @@ def _token_lines(text: Text, inspection: Inspection, rows: range, columns: Seque
         _token_line(text, f"{column_side} tokens", inspection.keys, columns)
 
 
+def _marks_line(text: Text, inspection: Inspection) -> None:
+    """Which query tokens were generated (``--generate``), where a pair's second text starts."""
+    start, length = inspection.pair_start, inspection.prompt_length
+    if length is not None:
+        last = inspection.query_length - 1
+        count = max(last - length + 1, 0)
+        text.append(f"generated ({count})  ", style="bold")
+        text.append(f"@{length}..@{last}, after a prompt of {length}\n" if count else "none\n")
+    if start is not None and start < inspection.query_length:
+        text.append("pair  ", style="bold")
+        text.append(f"text B starts at @{start} ({printable(inspection.tokens[start])})\n")
+
+
 def summary(
     inspection: Inspection, view: View, shown: range, columns: Sequence[int] | None = None
 ) -> Text:
@@ -104,6 +117,7 @@ def summary(
         style="dim",
     )
     _token_lines(text, inspection, shown, shown if columns is None else columns)
+    _marks_line(text, inspection)
     text.append("shapes  ", style="bold")
     text.append("  ".join(f"{name} {_shape(shape)}" for name, shape in inspection.shapes.items()))
     text.append("\n")

@@ -73,6 +73,7 @@ def document(
         head_mean=mean,
         model_heads=mean_of,
         rollout=rollout,
+        pair_start=inspection.pair_start,
     )
 
 

@@ -143,6 +143,9 @@ def check_config(config: Any, names: list[str], name: str) -> None:
             f"config.json: hidden_size {hidden} is not divisible by num_attention_heads {heads}",
         )
     layers = getattr(config, "num_hidden_layers", None)
+    if getattr(config, "is_encoder_decoder", False) and isinstance(layers, int):
+        decoder = [getattr(config, n, None) for n in ("decoder_layers", "num_decoder_layers")]
+        layers = max([layers, *(n for n in decoder if isinstance(n, int))])  # the deeper stack
     found = checkpoint_layers(names)
     if isinstance(layers, int) and found is not None and layers != found:
         raise _fail(

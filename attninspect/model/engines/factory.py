@@ -65,16 +65,30 @@ def open_engine(settings: EngineSettings) -> Engine:
             verbose=settings.verbose,
         )
     from attninspect.model.engines.pretrained import PretrainedEngine
+    from attninspect.model.engines.seq2seq import Seq2SeqEngine
 
     source = resolve_model_source(settings.model, download=settings.download)
     if settings.tokenizer is not None:
         raise AttnInspectError(
             "--tokenizer applies to --model scratch; a pretrained model uses its own tokenizer"
         )
-    return PretrainedEngine(
+    engine = Seq2SeqEngine if is_encoder_decoder(source.location) else PretrainedEngine
+    return engine(
         source,
         device,
         dtype=settings.dtype,
         trust_remote_code=settings.trust_remote_code,
         verbose=settings.verbose,
     )
+
+
+def is_encoder_decoder(location: str) -> bool:
+    """Whether config.json describes an encoder–decoder model (BART, T5, Marian, ...)."""
+    import json
+    from pathlib import Path
+
+    try:
+        config = json.loads((Path(location) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the engine's own loading reports the problem
+    return isinstance(config, dict) and config.get("is_encoder_decoder") is True

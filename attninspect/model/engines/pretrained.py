@@ -25,7 +25,7 @@ from attninspect.model.engines.loading import (
 from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
 from attninspect.model.estimate import Sizes, refuse_heavy_weights
 from attninspect.model.memory import available_bytes
-from attninspect.model.tokenization import Encoding, max_tokens, pad_batch
+from attninspect.model.tokenization import Encoding, extended, max_tokens, pad_batch
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DECODER_TYPES = frozenset(
@@ -46,6 +46,8 @@ class PretrainedEngine:
     """Loads a model with eager attention and returns its own attention probabilities."""
 
     kind: EngineKind = "pretrained"
+    is_encoder_decoder = False
+    auto_class = "AutoModel"  # the transformers class that loads it
 
     def __init__(
         self,
@@ -65,7 +67,8 @@ class PretrainedEngine:
         self.tokenizer = load_tokenizer(source, trust_remote_code, verbose)
         self.config = _load_config(source, trust_remote_code, verbose)
         check_config(self.config, names, source.name)
-        model = _load_model(source, self.config, dtype, trust_remote_code, verbose)
+        self.trust_remote_code, self.verbose = trust_remote_code, verbose
+        model = _load_model(source, self.config, dtype, trust_remote_code, verbose, self.auto_class)
         self.model = model.to(device).eval()
         self.max_length = max_tokens(self.tokenizer, self.config)
         self.causal = _is_decoder(self.config)
@@ -128,6 +131,24 @@ class PretrainedEngine:
         width = int(hidden.shape[-1]) if hidden is not None else self.hidden_size
         return [self._shapes(len(encoding), width) for encoding in encodings]
 
+    def generate(self, encoding: Encoding, new_tokens: int, line: int | None = None) -> Encoding:
+        """The prompt followed by ``new_tokens`` greedy tokens (fewer where EOS comes first),
+        exactly as ``generate(do_sample=False, num_beams=1, max_new_tokens=N)`` makes them."""
+        from attninspect.model.engines.generation import greedy, language_model
+
+        if not self.causal:
+            raise AttnInspectError(
+                f"model {self.model_name!r} is an encoder: it does not generate; --generate "
+                "needs a decoder (GPT-2, Llama, ...) or an encoder-decoder model"
+            )
+        check_room(len(encoding), new_tokens, self.max_length, "the prompt", line)
+        if getattr(self, "language_model", None) is None:
+            self.language_model = language_model(self)
+            self.model = self.language_model.base_model
+            self.tapped = tapped_modules(self.model, attention_taps(self.model))
+        ids = greedy(self.language_model, {"input_ids": [encoding.ids]}, new_tokens, self.device)
+        return extended(self.tokenizer, encoding, ids, len(encoding))
+
     def _model_inputs(self, encodings: list[Encoding]) -> dict[str, torch.Tensor]:
         """input_ids, attention_mask and, where the model takes them, token_type_ids: (B, T)."""
         padded = pad_batch(encodings, self.pad_id)
@@ -184,15 +205,22 @@ def _load_config(source: ModelSource, trust_remote_code: bool, verbose: bool) ->
 
 
 def _load_model(
-    source: ModelSource, config: Any, dtype: str, trust_remote_code: bool, verbose: bool
+    source: ModelSource,
+    config: Any,
+    dtype: str,
+    trust_remote_code: bool,
+    verbose: bool,
+    auto_class: str = "AutoModel",
 ) -> Any:
-    """``AutoModel.from_pretrained`` with eager attention; any failure while reading the weights
-    (corrupt safetensors, memory) is a load error of the model, and incomplete weights refused."""
-    from transformers import AutoModel
+    """``AutoModel.from_pretrained`` (or ``auto_class``) with eager attention; any failure while
+    reading the weights (corrupt safetensors, memory) is a load error of the model, and
+    incomplete weights refused."""
+    import transformers
 
+    auto = getattr(transformers, auto_class)
     try:
         with quiet_libraries(verbose):
-            model, info = AutoModel.from_pretrained(
+            model, info = auto.from_pretrained(
                 source.location,
                 config=config,
                 attn_implementation="eager",
@@ -273,3 +301,18 @@ def _is_decoder(config: Any) -> bool:
         return True
     architectures = getattr(config, "architectures", None) or []
     return any("CausalLM" in name or "LMHead" in name for name in architectures)
+
+
+def check_room(
+    length: int, new_tokens: int, limit: int | None, what: str, line: int | None
+) -> None:
+    """Refuse ``--generate N`` where ``length`` + N tokens pass the model's positions."""
+    from attninspect.errors import InputError
+
+    if limit is not None and length + new_tokens > limit:
+        raise InputError(
+            f"{what} has {length} token{'s' if length != 1 else ''} and --generate {new_tokens} "
+            f"would make {length + new_tokens}, past the {limit} positions the model takes; "
+            "generate fewer tokens",
+            line,
+        )

@@ -38,10 +38,11 @@ class Tap:
         return f".{self.layer_name.strip('.')}." in f".{name}."
 
 
-def attention_taps(model: nn.Module) -> list[Tap]:
-    """The model's own attention recording specs, or [] where it declares none."""
+def attention_taps(model: nn.Module, output: str = "attentions") -> list[Tap]:
+    """The model's own recording specs for ``output`` (``attentions``, or ``cross_attentions``
+    of an encoder–decoder model's decoder), or [] where it declares none."""
     declared = getattr(model, "_can_record_outputs", None) or {}
-    specs = declared.get("attentions")
+    specs = declared.get(output)
     if specs is None:
         return []
     taps = []

@@ -13,7 +13,7 @@
   const CACHED = 32;  // matrices kept (every head of a layer and a few means): 1 MiB each at 512 tokens
   const FLOOR = 0.01;  // the head view draws no line for a smaller weight, and says so
   // sel is "mean" (the mean of every head) or a sorted, non-empty array of head indices.
-  const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null };
+  const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null, pair: "all" };
   let docs = DATA.documents.map(prepare);
 
   function prepare(doc) {
@@ -170,6 +170,8 @@
     all.addEventListener("click", () => setState({ sel: [...d.heads.keys()] }));
     const note = el("span", { id: "mean-note", class: "hint" }, d.rollout ? "" : "mean: " + meanTitle(d));
     document.getElementById("heads").replaceChildren(...buttons, ...(d.rollout ? [] : [all]), note);
+    document.getElementById("pair-label").hidden = d.pair_start === undefined;
+    document.getElementById("pair").value = state.pair;
   }
 
   // The head view: queries on the left (from), keys on the right (to); for an encoder–decoder
@@ -205,8 +207,9 @@
     const heads = drawn(), step = Math.min(3, 14 / heads.length);
     for (const [j, h] of heads.entries()) {
       const shift = (j - (heads.length - 1) / 2) * step;
-      const lines = strokeHead(ctx, d, h, focus, (i) => g.y(i) + shift, g);
-      summary.push({ head: headName(d, h), color: headColor(d, h), lines: lines });
+      const pairs = [];
+      const lines = strokeHead(ctx, d, h, focus, (i) => g.y(i) + shift, g, pairs);
+      summary.push({ head: headName(d, h), color: headColor(d, h), lines: lines, pairs: pairs });
       count += lines;
     }
     g.body.querySelector("svg").replaceChildren(...headLabels(d, g, focus));
@@ -215,10 +218,19 @@
   }
   let headViewDrawn = [];
 
+  // A sentence pair's filter (bertviz's): which text each token is in, A before pair_start.
+  function inPair(d, q, k) {
+    if (d.pair_start === undefined || state.pair === "all") return true;
+    const side = (i) => (i < d.pair_start ? "A" : "B");
+    return side(q) + side(k) === state.pair;
+  }
+
   // One head's lines (or the mean's) in its colour, opacity the weight, narrowed to the focus
   // and to the lines that cross the visible band; weights under FLOOR are not drawn. Lines go
-  // into a few paths by opacity, so thousands cost a few strokes. Returns how many it drew.
-  function strokeHead(ctx, d, h, focus, y, g) {
+  // into a few paths by opacity, so thousands cost a few strokes. Returns how many it drew, and
+  // records the first PAIRS_KEPT of them as [query, key] in ``pairs`` (what headView() reports).
+  const PAIRS_KEPT = 4096;
+  function strokeHead(ctx, d, h, focus, y, g, pairs) {
     const K = d.K, m = matrix(d, state.layer, h), paths = new Map();
     let count = 0;
     for (let q = 0; q < d.T; q++) {
@@ -226,6 +238,7 @@
       const y1 = y(q);
       for (let k = 0; k < K; k++) {
         if (focus !== null && focus.side === "to" && focus.index !== k) continue;
+        if (!inPair(d, q, k)) continue;
         const w = m[q * K + k];
         if (w < FLOOR) continue;
         const y2 = y(k);
@@ -234,6 +247,7 @@
         if (!paths.has(level)) paths.set(level, new Path2D());
         paths.get(level).moveTo(HV.left + 10, y1);
         paths.get(level).lineTo(HV.right - 10, y2);
+        if (pairs.length < PAIRS_KEPT) pairs.push([q, k]);
         count++;
       }
     }
@@ -458,6 +472,7 @@
   document.getElementById("doc").addEventListener("change", (e) =>
     setState({ doc: Number(e.target.value), layer: 0, sel: "mean", pinned: null }));
   document.getElementById("layer").addEventListener("change", (e) => setState({ layer: Number(e.target.value) }));
+  document.getElementById("pair").addEventListener("change", (e) => setState({ pair: e.target.value }));
   document.getElementById("matrix").addEventListener("mousemove", onMatrixHover);
   document.getElementById("head-view").addEventListener("scroll", onHeadViewScroll);
   window.addEventListener("hashchange", () => { readHash(); render(); });

@@ -1,0 +1,52 @@
+"""Greedy generation, exactly as ``model.generate(do_sample=False, num_beams=1)`` makes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from attninspect.errors import AttnInspectError
+
+
+def language_model(engine: Any) -> Any:
+    """The decoder with its language-model head (``AutoModelForCausalLM``), loaded once."""
+    from attninspect.model.engines.pretrained import _load_model
+
+    try:
+        model = _load_model(
+            engine.source,
+            engine.config,
+            engine.dtype,
+            engine.trust_remote_code,
+            engine.verbose,
+            "AutoModelForCausalLM",
+        )
+    except AttnInspectError as error:
+        raise AttnInspectError(
+            f"model {engine.model_name!r} cannot --generate: no language-model head loads from "
+            f"its checkpoint ({error})"
+        ) from error
+    return model.to(engine.device).eval()
+
+
+def greedy(
+    model: Any, inputs: dict[str, list[list[int]]], new_tokens: int, device: torch.device
+) -> list[int]:
+    """The whole sequence ``generate`` returns for one text (the prompt then up to
+    ``new_tokens`` tokens; an encoder–decoder model's starts at its decoder start token)."""
+    from attninspect.model.engines.loading import quiet_libraries
+
+    tensors = {
+        name: torch.tensor(ids, dtype=torch.long, device=device) for name, ids in inputs.items()
+    }
+    tensors["attention_mask"] = torch.ones_like(tensors["input_ids"])  # (1, T)
+    try:
+        with torch.inference_mode(), quiet_libraries():
+            output = model.generate(
+                **tensors, do_sample=False, num_beams=1, max_new_tokens=new_tokens
+            )
+    except (ValueError, TypeError, RuntimeError, IndexError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise AttnInspectError(f"generation failed ({type(error).__name__}: {message})") from error
+    return [int(token) for token in output[0].tolist()]
