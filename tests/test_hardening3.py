@@ -40,3 +40,67 @@ def test_reversed_layer_slices_store_layers_in_their_labelled_order(
     assert data["all_attention_layers"] == labels and data["all_attention_heads"] == [3, 2, 1, 0]
     got = torch.tensor(data["all_attention"])
     assert torch.allclose(got, expected[labels][:, [3, 2, 1, 0]], atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------ 2: one Inspector, many threads
+
+
+def test_threads_sharing_one_inspector_get_the_numbers_of_a_lone_caller(tiny_models) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from attninspect import Inspector
+
+    inspector = Inspector(str(tiny_models["bert"]))
+    texts = [f"the cat number {i} sat on mat {i}" for i in range(8)]  # same token length
+    texts += ["a short one", "and a much longer text than the others, by far, it is", *texts[:6]]
+    alone = [inspector.run(text).attention for text in texts]
+    barrier_free_rounds = 4  # many calls overlap; every answer must equal the lone one
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(barrier_free_rounds):
+            shared = list(pool.map(lambda text: inspector.run(text).attention, texts))
+            viewed = list(pool.map(lambda text: inspector.run([text, text])[1].attention, texts))
+            for expected, got, pair in zip(alone, shared, viewed, strict=True):
+                np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
+                np.testing.assert_allclose(pair, expected, atol=1e-6, rtol=0)
+
+
+def test_a_second_thread_never_enters_a_forward_pass_under_way(tiny_models) -> None:
+    """Deterministic: the first pass waits inside the model for a second one to start (which,
+    without the lock, mixes both passes' layers); with the lock the wait ends unanswered."""
+    import threading
+
+    from attninspect import Inspector
+
+    inspector = Inspector(str(tiny_models["bert"]))
+    texts = ["the cat sat on the mat", "a dog lay on a rug"]  # the same token length
+    alone = [inspector.run(text).attention for text in texts]
+    entered = threading.Semaphore(0)
+    first = threading.Event()
+
+    def meet(_module, _args) -> None:
+        if not first.is_set():
+            first.set()
+            entered.acquire(timeout=2)  # a second pass, if one can start, arrives meanwhile
+        else:
+            entered.release()
+
+    handle = inspector.engine.model.embeddings.register_forward_pre_hook(meet)
+    results: dict[int, object] = {}
+
+    def work(i: int) -> None:
+        try:
+            results[i] = inspector.run(texts[i]).attention
+        except Exception as error:  # noqa: BLE001 - the test reports it below
+            results[i] = error
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        handle.remove()
+    for expected, got in zip(alone, (results[0], results[1]), strict=True):
+        assert isinstance(got, np.ndarray), got
+        np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)

@@ -22,6 +22,7 @@ from attninspect.api.batching import (
     view_batch,
 )
 from attninspect.api.flows import search_heads
+from attninspect.api.sharing import lock_of, shared
 from attninspect.errors import AttnInspectError, BadValueError, InputError
 from attninspect.files.sources import Item, SourceText, chunks
 from attninspect.model.chat import Chat, check_template
@@ -48,6 +49,10 @@ class Inspector:
     module. ``chat=True`` wraps each text as a user message with the tokenizer's chat template
     (``system=`` adds a system message). Failures raise `AttnInspectError` subclasses with a
     message a user can act on.
+
+    One `Inspector` may be shared by several threads (a server's workers, a thread pool): each
+    forward pass, with the tokenizing before it, holds the model's lock, so calls never mix
+    their numbers; they run one batch at a time.
     """
 
     def __init__(
@@ -84,7 +89,8 @@ class Inspector:
         )
         if system is not None and not chat:
             raise AttnInspectError("system= adds a system message to chat=True; set chat=True")
-        self.engine: Engine = open_engine(settings)
+        self.engine: Engine = shared(open_engine(settings))
+        self._lock = lock_of(self.engine)
         self.truncate = truncate
         self.batch_size = max(1, batch_size)
         self.chat = Chat(system) if chat else None
@@ -144,7 +150,9 @@ class Inspector:
     def inspect_batch(self, batch: list[Item]) -> list[Inspection | InputError]:
         """One padded forward pass for the good texts of ``batch``; errors kept in place."""
         texts = [item for item in batch if isinstance(item, SourceText)]
-        return _in_place(batch, inspect_batch(self.engine, texts, self.truncate, chat=self.chat))
+        with self._lock:
+            inspected = inspect_batch(self.engine, texts, self.truncate, chat=self.chat)
+        return _in_place(batch, inspected)
 
     def view_batch(
         self, batch: list[Item], options: ViewOptions, keep: WholeLayers | None = None
@@ -152,15 +160,16 @@ class Inspector:
         """Like `inspect_batch`, but each layer is analysed as the model computes it and only what
         the view (and ``keep``) needs is kept: per item, the analysed inspection and its view."""
         texts = [item for item in batch if isinstance(item, SourceText)]
-        viewed = view_batch(
-            self.engine,
-            texts,
-            options,
-            keep or WholeLayers(),
-            self.truncate,
-            self.chat,
-            self.batch_size,
-        )
+        with self._lock:
+            viewed = view_batch(
+                self.engine,
+                texts,
+                options,
+                keep or WholeLayers(),
+                self.truncate,
+                self.chat,
+                self.batch_size,
+            )
         return _in_place(batch, viewed)
 
     def stats_windows(self, items: Iterable[Item], plan: StatsPlan) -> Iterator[WindowStats]:
@@ -170,7 +179,9 @@ class Inspector:
 
         plan.kept(self.engine)  # refuses a layer or head this model does not have, first
         for window in chunks(items, self.read_ahead):
-            yield stats_window(self.engine, window, plan, self.chat)
+            with self._lock:
+                part = stats_window(self.engine, window, plan, self.chat)
+            yield part
 
     def stats(
         self, texts: Iterable[str], words: bool = False, hide_special: bool = False, **kept: object
@@ -214,7 +225,10 @@ class Inspector:
         if whole:
             return search_heads(self.run(text), source, target, words)
         item = SourceText(text=text, index=0)
-        search = search_streamed(self.engine, item, source, target, words, self.truncate, self.chat)
+        with self._lock:
+            search = search_streamed(
+                self.engine, item, source, target, words, self.truncate, self.chat
+            )
         if search.inspection.truncated_from is not None:
             warnings.warn(truncation_message(search.inspection), TruncationWarning, stacklevel=2)
         return search
@@ -239,12 +253,13 @@ class Inspector:
         if not isinstance(text_a, str) or not isinstance(text_b, str):
             raise BadValueError("diff() takes two texts (str)")
         items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
-        try:
-            pending = encode_pair(self.engine, items, self.truncate, self.chat)
-        except InputError as error:
-            message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
-            raise AttnInspectError(message) from error
-        comparison = diff_streamed(self.engine, pending, options, keep or WholeLayers())
+        with self._lock:
+            try:
+                pending = encode_pair(self.engine, items, self.truncate, self.chat)
+            except InputError as error:
+                message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
+                raise AttnInspectError(message) from error
+            comparison = diff_streamed(self.engine, pending, options, keep or WholeLayers())
         for shown in (comparison.a, comparison.b):
             if shown.truncated_from is not None:
                 warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
