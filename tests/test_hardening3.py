@@ -104,3 +104,36 @@ def test_a_second_thread_never_enters_a_forward_pass_under_way(tiny_models) -> N
     for expected, got in zip(alone, (results[0], results[1]), strict=True):
         assert isinstance(got, np.ndarray), got
         np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------ 7: ASCII digits only
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "option"),
+    [("run", ["--all-layers", "--heads", "١"], "--heads"), ("run", ["--head", "١"], "--head"),
+     ("run", ["--all-layers", "--layers", "²"], "--layers"), ("run", ["--focus", "@١"], "--focus"),
+     ("run", ["--focus", "x#²"], "--focus"), ("run", ["--device", "cuda:١"], "--device"),
+     ("grid", ["--heads", "0:²"], "--heads"), ("stats", ["--layers", "١"], "--layers"),
+     ("heads", ["--from", "@١", "--to", "x"], "--from"), ("explore", ["--heads", "²"], "--heads")],
+)  # fmt: skip
+def test_numbers_take_ascii_digits_only(runner, command, args, option) -> None:
+    result = runner.invoke(app, [command, "x y", "--model", "scratch", *args])
+    assert result.exit_code == 2, result.stdout
+    assert option in result.stderr and "Traceback" not in result.stderr
+
+
+def test_parsers_refuse_other_digits() -> None:
+    from attninspect.analysis.ranges import parse_range
+    from attninspect.analysis.selection import parse_head
+    from attninspect.analysis.token_selectors import parse_selector
+    from attninspect.errors import BadValueError
+
+    for parse, text in [(parse_range, "١"), (parse_range, "1:٣"), (parse_head, "١"),
+                        (parse_selector, "@١"), (parse_selector, "it#²")]:  # fmt: skip
+        with pytest.raises(ValueError):
+            parse(text)
+    with pytest.raises(BadValueError, match="0-9"):
+        parse_selector("@٣")
+    assert parse_range("-1:3") == slice(-1, 3) and parse_head(" 2 ") == 2
+    assert parse_selector("C#").text == "C#" and parse_selector("it#2").occurrence == 2

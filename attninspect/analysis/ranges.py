@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 
-SLICE = re.compile(r"^\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?$")
+SLICE = re.compile(r"^\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?$", re.ASCII)
 
 
 def parse_range(text: str) -> int | slice:
     """``"3"`` -> 3, ``"2:4"`` -> slice(2, 4), ``"::2"`` -> every second; else ValueError."""
     text = text.strip()
-    if re.fullmatch(r"-?\d+", text):
+    if re.fullmatch(r"-?\d+", text, re.ASCII):
         return int(text)
+    if any(char.isdigit() and not char.isascii() for char in text):
+        raise ValueError(f"{text!r}: write the numbers with the digits 0-9")
     match = SLICE.match(text)
     if not match:
         raise ValueError(f"{text!r} is not an index or a slice like 2:4, -2: or ::2")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -28,10 +29,9 @@ def parse_head(value: str | int) -> HeadChoice:
         return "mean"
     if text == "max":
         return "max"
-    try:
+    if re.fullmatch(r"-?[0-9]+", text):
         return int(text)
-    except ValueError:
-        raise BadValueError(f"{value!r} is not a head: use an index, mean or max") from None
+    raise BadValueError(f"{value!r} is not a head: use an index (digits 0-9), mean or max")
 
 
 def resolve_layer(layer: int, num_layers: int) -> int:
