@@ -137,3 +137,93 @@ def test_parsers_refuse_other_digits() -> None:
         parse_selector("@٣")
     assert parse_range("-1:3") == slice(-1, 3) and parse_head(" 2 ") == 2
     assert parse_selector("C#").text == "C#" and parse_selector("it#2").occurrence == 2
+
+
+# ------------------------------------------------------------------ 8, 11: the API's arguments
+
+
+@pytest.fixture(scope="module")
+def scratch():
+    from attninspect import Inspector
+
+    return Inspector("scratch", dim=8, heads=2)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "says"),
+    [({"model": "scratch", "seed": 2**70}, "seed="), ({"model": "scratch", "seed": -1}, "seed="),
+     ({"model": "scratch", "dim": 2**40}, "dim="), ({"model": "scratch", "heads": 0}, "heads="),
+     ({"model": "scratch", "batch_size": "a"}, "batch_size="), ({"model": 5}, "model="),
+     ({"model": "scratch", "batch_size": 0}, "batch_size="), ({"model": "scratch", "bogus": 1}, "bogus="),
+     ({"model": "scratch", "dim": 2.5}, "dim="), ({"model": "scratch", "device": 0}, "device=")],
+)  # fmt: skip
+def test_inspector_refuses_bad_arguments_with_bad_value_error(keywords, says) -> None:
+    from attninspect import BadValueError, Inspector
+
+    with pytest.raises(BadValueError, match=says):
+        Inspector(**keywords)
+
+
+def test_scratch_keywords_on_a_pretrained_model_are_refused(tiny_models) -> None:
+    from attninspect import BadValueError, Inspector
+
+    with pytest.raises(BadValueError, match=r"heads= applies to Inspector\('scratch'\) only"):
+        Inspector(str(tiny_models["bert"]), heads=3)
+    with pytest.raises(BadValueError, match="tokenizer=, seed= apply"):
+        Inspector(str(tiny_models["bert"]), tokenizer="x", seed=1)
+
+
+def test_cli_and_api_share_the_seed_range(runner) -> None:
+    from attninspect.model.limits import SEED_MAX
+
+    for command in ("run", "explore"):
+        result = runner.invoke(app, [command, "x", "--model", "scratch", "--seed", str(2**70)])
+        assert result.exit_code == 2 and str(SEED_MAX) in result.stderr, result.stderr
+
+
+def test_numpy_integers_are_ints(scratch) -> None:
+    from attninspect import Inspector
+
+    assert Inspector("scratch", dim=np.int64(8), heads=np.int32(2), seed=np.int64(0)) is not None
+    result = scratch.run("the cat sat")
+    expected = result.view(layer=0, head=1).matrix
+    np.testing.assert_array_equal(result.view(layer=np.int64(0), head=np.int64(1)).matrix, expected)
+    stats = scratch.stats(["the cat sat"], layers=np.int64(0), heads=np.int64(1))
+    assert stats is not None
+    scratch.diff("the cat", "the dog", layer=np.int64(-1), top=np.int64(2))
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [(lambda i: i.run(None), "run"), (lambda i: i.run(5), "run"), (lambda i: i.run({"a": 1}), "run"),
+     (lambda i: i.run(["a", 5]), "text 1"), (lambda i: list(i.stream(5)), "stream"),
+     (lambda i: list(i.stream(["a", 5])), "item 1"), (lambda i: i.heads("a b", 5, 6), "source="),
+     (lambda i: i.run("a b").view(focus=5), "token selector"),
+     (lambda i: i.diff("a", "b", bogus=1), "bogus="), (lambda i: i.stats(["a"], bogus=1), "bogus="),
+     (lambda i: i.run("a b").view(layer="1"), "layer=")],
+)  # fmt: skip
+def test_api_type_errors_are_bad_value_errors(scratch, call, says) -> None:
+    from attninspect import BadValueError
+
+    with pytest.raises(BadValueError, match=says):
+        call(scratch)
+
+
+def test_stream_takes_plain_texts(scratch) -> None:
+    streamed = [result.attention for result in scratch.stream(["the cat", "a dog sat"])]
+    for got, text in zip(streamed, ["the cat", "a dog sat"], strict=True):
+        np.testing.assert_allclose(got, scratch.run(text).attention, atol=1e-6, rtol=0)
+
+
+def test_api_messages_speak_python(default_model_path) -> None:
+    from attninspect import InputError, Inspector, TruncationWarning
+
+    inspector = Inspector(default_model_path)
+    with pytest.raises(InputError) as caught:
+        inspector.run("word " * 600)
+    assert "truncate=True" in str(caught.value) and "--" not in str(caught.value)
+    with pytest.warns(TruncationWarning, match=r"\(truncate=True\)"):
+        Inspector(default_model_path, truncate=True).run("word " * 600)
+    with pytest.raises(Exception, match="download=True") as missing:
+        Inspector("nobody/no-such-model")
+    assert "--" not in str(missing.value)

@@ -34,6 +34,7 @@ from attninspect.analysis.transforms import (
     special_share,
 )
 from attninspect.errors import AttnInspectError, BadValueError, InputError
+from attninspect.model.limits import whole_number
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,17 @@ class ViewOptions:
     @classmethod
     def parse(cls, head: str | int = "mean", focus: str | None = None, **rest: object):
         """Options from loose values (a head as text, a focus as typed); BadValueError if bad."""
+        unknown = sorted(set(rest) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            known = "layer, head, words, hide_special, rollout, focus, top, stats"
+            raise BadValueError(f"no view keyword {unknown[0]}=; the keywords are {known}")
         choice = parse_head(head)
         for name in ("layer", "top"):
-            value = rest.get(name, 0)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise BadValueError(f"{name}={value!r}: give an int")
+            value = whole_number(rest.get(name, 0))
+            if value is None:
+                raise BadValueError(f"{name}={rest.get(name)!r}: give an int")
+            if name in rest:
+                rest[name] = value  # a numpy integer becomes an int
         if rest.get("rollout") and choice != "mean":
             raise AttnInspectError("rollout averages the heads of each layer; use head='mean'")
         selector = parse_selector(focus) if focus is not None else None

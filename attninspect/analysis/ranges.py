@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from attninspect.model.limits import whole_number
+
 SLICE = re.compile(r"^\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?$", re.ASCII)
 
 
@@ -27,6 +29,11 @@ def pick(spec: int | slice | None, count: int, what: str) -> list[int]:
     """The indices out of ``count`` that ``spec`` names (all without one); ValueError if none."""
     if spec is None:
         return list(range(count))
+    if not isinstance(spec, slice):
+        number = whole_number(spec)
+        if number is None:
+            raise ValueError(f"{spec!r}: give an index (int), a slice or None")
+        spec = number
     if isinstance(spec, int):
         if not -count <= spec < count:
             raise ValueError(f"{spec} is out of range: there are {count} {what} (0..{count - 1})")

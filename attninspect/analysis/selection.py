@@ -13,6 +13,7 @@ from attninspect.analysis.ranges import pick
 if TYPE_CHECKING:
     from attninspect.analysis.inspection import AttentionKind
 from attninspect.errors import BadValueError, OutOfRangeError
+from attninspect.model.limits import whole_number
 
 Aggregate = Literal["mean", "max"]
 AGGREGATES: tuple[Aggregate, ...] = ("mean", "max")
@@ -22,8 +23,9 @@ ViewKind = Literal["attention", "rollout"]
 
 def parse_head(value: str | int) -> HeadChoice:
     """``"mean"``, ``"max"`` or a head index; anything else raises BadValueError."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    number = whole_number(value)
+    if number is not None:
+        return number
     text = value.strip().lower() if isinstance(value, str) else ""
     if text == "mean":
         return "mean"

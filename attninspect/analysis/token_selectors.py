@@ -27,7 +27,11 @@ class TokenSelector:
 
 def parse_selector(raw: str) -> TokenSelector:
     """``it`` -> first ``it``; ``it#2`` -> second; ``@8`` -> position 8; raises ValueError."""
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(raw, str):
+        raise BadValueError(
+            f"{raw!r} is not a token selector: give a token's text ('it'), 'it#2' or '@8' (a str)"
+        )
+    if not raw.strip():
         raise BadValueError("a token selector cannot be empty")
     position = POSITION.match(raw)
     if position:

@@ -20,7 +20,7 @@ from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions, analyse, focus_index, shown_tokens
 from attninspect.analysis.selection import View
 from attninspect.analysis.token_selectors import parse_selector, resolve_selector
-from attninspect.errors import AttnInspectError
+from attninspect.errors import AttnInspectError, BadValueError
 
 
 def search_heads(inspection: Inspection, source: str, target: str, words: bool) -> HeadSearch:
@@ -49,7 +49,7 @@ def _parsed(raw: str, option: str):
     try:
         return parse_selector(raw)
     except ValueError as error:
-        raise AttnInspectError(f"{option}: {error}") from None
+        raise BadValueError(f"{option}: {error}") from None
 
 
 def partner_focus(options: ViewOptions, pairs, shown_a: Inspection, focus_a: int) -> int:

@@ -21,6 +21,13 @@ from attninspect.api.batching import (
     search_streamed,
     view_batch,
 )
+from attninspect.api.arguments import (
+    batch_size_of,
+    engine_settings,
+    items_of,
+    speaks_python,
+    texts_of,
+)
 from attninspect.api.flows import search_heads
 from attninspect.api.sharing import lock_of, shared
 from attninspect.errors import AttnInspectError, BadValueError, InputError
@@ -55,6 +62,7 @@ class Inspector:
     their numbers; they run one batch at a time.
     """
 
+    @speaks_python
     def __init__(
         self,
         model: str | None = None,
@@ -67,32 +75,25 @@ class Inspector:
         batch_size: int = 16,
         verbose: bool = False,
         tokenizer: str | None = None,
-        dim: int = EngineSettings.dim,
-        heads: int = EngineSettings.heads,
+        dim: int | None = None,
+        heads: int | None = None,
         causal: bool = False,
-        seed: int = EngineSettings.seed,
+        seed: int | None = None,
         chat: bool = False,
         system: str | None = None,
     ) -> None:
-        settings = EngineSettings(
-            model=model,
-            tokenizer=tokenizer,
-            device=device,
-            dtype=dtype,
-            trust_remote_code=trust_remote_code,
-            download=download,
-            verbose=verbose,
-            dim=dim,
-            heads=heads,
-            causal=causal,
-            seed=seed,
-        )
+        keywords = {
+            "tokenizer": tokenizer, "device": device, "dtype": dtype,
+            "trust_remote_code": trust_remote_code, "download": download, "verbose": verbose,
+            "dim": dim, "heads": heads, "causal": causal, "seed": seed,
+        }  # fmt: skip
+        settings = engine_settings(model, keywords)
+        self.batch_size = batch_size_of(batch_size)
         if system is not None and not chat:
             raise AttnInspectError("system= adds a system message to chat=True; set chat=True")
         self.engine: Engine = shared(open_engine(settings))
         self._lock = lock_of(self.engine)
         self.truncate = truncate
-        self.batch_size = max(1, batch_size)
         self.chat = Chat(system) if chat else None
         if self.chat is not None:
             check_template(self.engine.tokenizer, self.engine.model_name)
@@ -120,16 +121,13 @@ class Inspector:
     @overload
     def run(self, texts: Sequence[str]) -> list[Inspection]: ...
 
+    @speaks_python
     def run(self, texts: str | Sequence[str]) -> Inspection | list[Inspection]:
         """Inspect one text (an `Inspection`) or several (a list, in order).
 
         A bad text raises `InputError` naming it; a truncated one warns with `TruncationWarning`.
         """
-        single = isinstance(texts, str)
-        batch: list[object] = [texts] if isinstance(texts, str) else list(texts)
-        checked = [text for text in batch if isinstance(text, str)]
-        if len(checked) != len(batch):
-            raise BadValueError("run() takes a text (str) or a list of texts")
+        single, checked = texts_of(texts)
         items = [SourceText(text=text, index=index) for index, text in enumerate(checked)]
         results: list[Inspection] = []
         for result in self.stream(items):
@@ -141,10 +139,10 @@ class Inspector:
             results.append(result)
         return results[0] if single else results
 
-    def stream(self, items: Iterable[Item]) -> Iterator[Inspection | InputError]:
-        """Inspect texts as they come, in padded batches; yield one result per item, in order
-        (the `InputError` of a bad text in its place, never raised)."""
-        for batch in chunks(items, self.batch_size):
+    def stream(self, items: Iterable[Item | str]) -> Iterator[Inspection | InputError]:
+        """Inspect texts (str or `SourceText`) as they come, in padded batches; yield one result
+        per item, in order (the `InputError` of a bad text in its place, never raised)."""
+        for batch in chunks(items_of(items), self.batch_size):
             yield from self.inspect_batch(batch)
 
     def inspect_batch(self, batch: list[Item]) -> list[Inspection | InputError]:
@@ -183,6 +181,7 @@ class Inspector:
                 part = stats_window(self.engine, window, plan, self.chat)
             yield part
 
+    @speaks_python
     def stats(
         self, texts: Iterable[str], words: bool = False, hide_special: bool = False, **kept: object
     ) -> CorpusStats:
@@ -201,6 +200,7 @@ class Inspector:
             total.add(part)
         return CorpusStats(total.sums, self.model_name, words, hide_special)
 
+    @speaks_python
     def check(self, options: ViewOptions, keep: WholeLayers | None = None) -> None:
         """Refuse a layer or head this model does not have, before any text runs."""
         resolve_layer(options.layer, self.num_layers)
@@ -210,6 +210,7 @@ class Inspector:
             if not options.rollout:
                 resolve_indices(keep.heads, self.num_heads, "heads")
 
+    @speaks_python
     def heads(
         self, text: str, source: str, target: str, words: bool = False, whole: bool = False
     ) -> HeadSearch:
@@ -233,6 +234,7 @@ class Inspector:
             warnings.warn(truncation_message(search.inspection), TruncationWarning, stacklevel=2)
         return search
 
+    @speaks_python
     def diff(
         self,
         text_a: str,
@@ -266,11 +268,11 @@ class Inspector:
         return comparison
 
 
-def truncation_message(inspection: Inspection) -> str:
-    """What a truncation warning says."""
+def truncation_message(inspection: Inspection, spelling: str = "truncate=True") -> str:
+    """What a truncation warning says (``spelling``: how the caller asked to truncate)."""
     where = f"line {inspection.line}: " if inspection.line is not None else ""
     tokens = inspection.shapes.get("input_ids", [inspection.length])[-1]  # before --words
-    return f"{where}text truncated from {inspection.truncated_from} to {tokens} tokens (--truncate)"
+    return f"{where}text truncated from {inspection.truncated_from} to {tokens} tokens ({spelling})"
 
 
 def _in_place(batch: list[Item], results: list) -> list:

@@ -61,6 +61,7 @@ WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, 
 
 def exit_status(error: BaseException) -> int:
     """The exception-to-exit table: report the error (where there is something to say)."""
+    error = getattr(error, "original", error)  # the API's Python wording -> the option names
     if isinstance(error, _click_exception_type()):
         message = error.format_message()  # type: ignore[attr-defined]
         if message:  # no arguments at all: the help was the answer

@@ -18,15 +18,16 @@ import typer
 
 from attninspect.model.devices import DEVICE_HELP, is_device_spec
 
+# Bounds that make an absurd number a usage error (exit 2) instead of an overflow deep inside:
+# the ranges the `Inspector` checks too, defined once in model/limits.py.
+from attninspect.model.limits import SEED_MAX, SEED_MIN, SIZE_MAX
+
 if TYPE_CHECKING:
     from attninspect.analysis.selection import HeadChoice, IndexSpec
     from attninspect.analysis.token_selectors import TokenSelector
 
 INPUT, MODEL, VIEW, OUTPUT = "Input", "Model", "View", "Output"
 PANELS = (INPUT, MODEL, VIEW, OUTPUT)  # the order of the help panels of every command
-# Bounds that make an absurd number a usage error (exit 2) instead of an overflow deep inside.
-SIZE_MAX = 2**31 - 1
-SEED_MIN, SEED_MAX = 0, 2**63 - 1  # what torch.manual_seed and torch.Generator accept
 TOP = 5  # --top: how many entries a ranking lists, in every command
 
 

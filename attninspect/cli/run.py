@@ -350,7 +350,7 @@ def write_result(
             counts.first = (shown, view)
         counts.written += 1
         if shown.truncated_from is not None:
-            feedback.warn(errors, truncation_message(shown))
+            feedback.warn(errors, truncation_message(shown, "--truncate"))
     except InputError as error:
         if not skip_errors:
             raise

@@ -119,9 +119,10 @@ class ModelService:
             return work()
         except BadRequest as error:
             return error_answer(error.status, str(error))
-        except OutOfRangeError as error:
-            return error_answer(400, f"{error.what}: {error}", error if transport else None)
-        except AttnInspectError as error:
+        except AttnInspectError as caught:
+            error = getattr(caught, "original", caught)  # as a local command line run says it
+            if isinstance(error, OutOfRangeError):
+                return error_answer(400, f"{error.what}: {error}", error if transport else None)
             return error_answer(400, str(error), error if transport else None)
 
     def _truncating(self, truncate: bool | None) -> None:
