@@ -227,3 +227,48 @@ def test_api_messages_speak_python(default_model_path) -> None:
     with pytest.raises(Exception, match="download=True") as missing:
         Inspector("nobody/no-such-model")
     assert "--" not in str(missing.value)
+
+
+# ------------------------------------------------------------------ 9: output paths, before work
+
+LONG = "a" * 253
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["-o", "/missing/dir/x.json"], "--output '/missing/dir/x.json': the folder"),
+     (["-o", f"{LONG}.json"], "--output"), (["--save", f"{LONG}.png"], "--save"),
+     (["--save", "three.txt/x.png"], "--save 'three.txt/x.png'"),
+     (["-o", "three.txt/x.json"], "--output 'three.txt/x.json'"),
+     (["-o", "ro"], "--output 'ro' is a directory")],
+)  # fmt: skip
+def test_output_paths_fail_before_the_model_loads(runner, tmp_path, monkeypatch, args, says) -> None:
+    import attninspect.model.engines.factory as factory
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "three.txt").write_text("x")
+    (tmp_path / "ro").mkdir()
+
+    def no_load(*_args, **_kwargs):
+        raise AssertionError("the model loaded before the output path was checked")
+
+    monkeypatch.setattr(factory, "open_engine", no_load)
+    monkeypatch.setattr("attninspect.api.inspector.open_engine", no_load)
+    result = _run(runner, "a b", "--format", "json", *args)
+    assert result.exit_code == 1, result.stderr
+    assert says in result.stderr and "unexpected" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unwritable_folder_is_found_by_trying(tmp_path, monkeypatch) -> None:
+    """What permissions do not show (root in a read-only place, /proc): a probe file fails."""
+    from attninspect.errors import AttnInspectError
+    from attninspect.files import atomic
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
+    with pytest.raises(AttnInspectError, match="--save .*cannot write in .*Read-only file system"):
+        atomic.check_output_path(tmp_path / "x.png", "--save")
+    assert not list(tmp_path.iterdir())

@@ -125,6 +125,20 @@ def index_spec(value: str | None) -> int | slice | None:
         raise typer.BadParameter(str(error)) from None
 
 
+def writable(option: str) -> Callable[[Path | None], Path | None]:
+    """A callback that refuses, while the options are read (before any model loads), an output
+    path that cannot be written: `files.atomic.check_output_path`, naming ``option``."""
+
+    def check(value: Path | None) -> Path | None:
+        if value is not None:
+            from attninspect.files.atomic import check_output_path
+
+            check_output_path(value, option)
+        return value
+
+    return check
+
+
 def _model(value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise typer.BadParameter("is empty: give a model directory, a hub id or scratch")
@@ -379,6 +393,7 @@ OutputOption = Annotated[
         "--output",
         "-o",
         metavar="FILE",
+        callback=writable("--output"),
         help="Write there (atomically), not to stdout.",
         rich_help_panel=OUTPUT,
     ),
@@ -446,6 +461,7 @@ SaveOption = Annotated[
     typer.Option(
         "--save",
         metavar="FILE",
+        callback=writable("--save"),
         help="Save a picture too: .png, .svg, .pdf, .html.",
         rich_help_panel=OUTPUT,
     ),
