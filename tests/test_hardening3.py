@@ -243,7 +243,7 @@ LONG = "a" * 253
      (["-o", "ro"], "--output 'ro' is a directory")],
 )  # fmt: skip
 def test_output_paths_fail_before_the_model_loads(runner, tmp_path, monkeypatch, args, says) -> None:
-    import attninspect.model.engines.factory as factory
+    from attninspect.api.inspector import Inspector
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "three.txt").write_text("x")
@@ -252,8 +252,7 @@ def test_output_paths_fail_before_the_model_loads(runner, tmp_path, monkeypatch,
     def no_load(*_args, **_kwargs):
         raise AssertionError("the model loaded before the output path was checked")
 
-    monkeypatch.setattr(factory, "open_engine", no_load)
-    monkeypatch.setattr("attninspect.api.inspector.open_engine", no_load)
+    monkeypatch.setattr(Inspector, "__init__", no_load)
     result = _run(runner, "a b", "--format", "json", *args)
     assert result.exit_code == 1, result.stderr
     assert says in result.stderr and "unexpected" not in result.stderr, result.stderr
@@ -272,3 +271,35 @@ def test_an_unwritable_folder_is_found_by_trying(tmp_path, monkeypatch) -> None:
     with pytest.raises(AttnInspectError, match="--save .*cannot write in .*Read-only file system"):
         atomic.check_output_path(tmp_path / "x.png", "--save")
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ 10: serialisation counted
+
+
+def test_json_that_cannot_fit_is_refused_with_both_numbers(runner, tiny_models, monkeypatch) -> None:
+    from attninspect.model import memory
+    from attninspect.model.estimate import serialised_bytes
+
+    path = str(tiny_models["bert"])
+    values = 2 * 4 * 13 * 13 + 13 * 13  # all layers and heads of CAT's 13 tokens, and the view
+    for where in ("attninspect.api.batching", "attninspect.model.engines.pretrained"):
+        monkeypatch.setattr(f"{where}.available_bytes", lambda _device: 1 << 40)  # the model
+    monkeypatch.setattr(memory, "host_available_bytes", lambda: serialised_bytes(values) - 1)
+    result = _run(runner, CAT, "--model", path, "--all-layers", "--format", "json")
+    assert result.exit_code == 1, result.stdout
+    assert "needs about" in result.stderr and "is available" in result.stderr
+    assert f"{values:,} weights" in result.stderr and "npz" in result.stderr
+    monkeypatch.setattr(memory, "host_available_bytes", lambda: serialised_bytes(values))
+    assert _run(runner, CAT, "--model", path, "--all-layers", "--format", "json").exit_code == 0
+
+
+def test_a_json_array_is_written_as_before(runner, tiny_models) -> None:
+    import json as json_module
+
+    from attninspect.files.records import dump_json
+
+    result = runner.invoke(app, ["run", "-", "--model", str(tiny_models["bert"]), "--format",
+                                 "json"], input="the cat\nthe dog sat\n")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    records = json_module.loads(result.stdout)
+    assert result.stdout == dump_json(records) + "\n"

@@ -345,6 +345,7 @@ def write_result(
             raise result
         shown, view = result
         counts.grow(output_bytes(shown, view, counts.output_format, all_layers), errors)
+        refuse_unwritable(shown, view, counts, all_layers, writer)
         writer.write(RunResult(shown, view, all_layers, options.stats))
         if counts.first is None:
             counts.first = (shown, view)
@@ -367,3 +368,27 @@ def run_table(layout: TableLayout) -> Callable[[Console], Writer]:
         return RunTableWriter(console, layout.precision, layout.window, layout.full)
 
     return make
+
+
+def refuse_unwritable(
+    shown: Inspection, view: View, counts: Counts, all_layers: bool, writer: Writer
+) -> None:
+    """Refuse, before its weights become JSON text, a text whose serialisation (with what the
+    writer already holds) cannot fit in the memory available: one Error line, both numbers."""
+    if counts.output_format not in ("json", "jsonl"):
+        return
+    from attninspect.model.estimate import serialised_bytes
+    from attninspect.model.memory import host_available_bytes
+    from attninspect.units import format_bytes
+
+    values = view.matrix.size + (shown.attention.size if all_layers else 0)
+    needed = serialised_bytes(values, getattr(writer, "held", 0))
+    available = host_available_bytes()
+    if needed > available:
+        where = f"line {shown.line}" if shown.line is not None else f"text {counts.written}"
+        raise AttnInspectError(
+            f"writing {where} as {counts.output_format} needs about "
+            f"{format_bytes(needed)} ({values:,} weights as text), but {format_bytes(available)} "
+            "is available; keep fewer layers with --layers (or --heads), write fewer texts at "
+            "once, or use --format npz"
+        )
