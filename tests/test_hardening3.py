@@ -303,3 +303,35 @@ def test_a_json_array_is_written_as_before(runner, tiny_models) -> None:
     assert result.exit_code == 0, result.stderr
     records = json_module.loads(result.stdout)
     assert result.stdout == dump_json(records) + "\n"
+
+
+# ------------------------------------------------------------------ 16: @N is the model's token N
+
+
+@pytest.mark.parametrize("steps", [[], ["--hide-special"], ["--words"], ["--words", "--hide-special"]])
+def test_a_position_names_the_same_token_whatever_the_steps(runner, steps) -> None:
+    text = "The cat sat on the mat because it was warm."  # @8 is "it" in the model's tokens
+    focused = []
+    for focus in ("@8", "it"):
+        result = _run(runner, text, "--focus", focus, "--format", "json", *steps)
+        assert result.exit_code == 0, result.stderr
+        focused.append(json.loads(result.stdout)["focus"])
+    assert focused[0] == focused[1] and focused[0]["token"] == "it"
+
+
+def test_positions_in_heads_diff_and_the_api(runner, default_model_path) -> None:
+    from attninspect import Inspector
+
+    text = "The cat sat on the mat because it was warm."
+    inspection = Inspector(default_model_path).run(text)
+    for options in ({"hide_special": True}, {"words": True, "hide_special": True}):
+        by_position, by_text = (inspection.view(focus=f, **options) for f in ("@8", "it"))
+        assert by_position.focus == by_text.focus and by_position.tokens[by_text.focus] == "it"
+        assert by_position.focus_top == by_text.focus_top
+    heads = runner.invoke(app, ["heads", text, "--from", "@8", "--to", "@6", "--words",
+                                "--format", "json"])  # fmt: skip
+    assert heads.exit_code == 0, heads.stderr
+    found = json.loads(heads.stdout)
+    assert (found["from"]["token"], found["to"]["token"]) == ("it", "mat")
+    hidden = _run(runner, text, "--focus", "@0", "--hide-special")
+    assert hidden.exit_code == 1 and "--hide-special hides it" in hidden.stderr

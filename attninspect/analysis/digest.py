@@ -97,7 +97,9 @@ class TextDigest:
             self.sinks.extend(measure_bare(attention[None], self.special, self.head))
         if layer == 0 and self.options.focus is not None:
             try:
-                self.focus = focus_index(self.options, self.base if piece is None else piece)
+                self.focus = focus_index(
+                    self.options, self.base if piece is None else piece, self.base
+                )
             except InputError as error:
                 self.error = error
                 return

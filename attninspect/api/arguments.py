@@ -22,7 +22,8 @@ SCRATCH_ONLY = ("tokenizer", "dim", "heads", "causal", "seed")
 FLAGS = {"truncate", "chat", "words", "hide-special", "rollout", "stats", "download",
          "trust-remote-code", "verbose", "causal", "all-layers"}  # fmt: skip
 RENAMED = {"from": "source", "to": "target", "num-heads": "heads", "batch-size": "batch_size"}
-OPTION = re.compile(r"--([a-z][a-z-]*)\b")
+# An option, and the space before its value (not before a word of the sentence: "--model at").
+OPTION = re.compile(r"--([a-z][a-z-]*)\b( (?!(?:at|to|or|and|for|with|only|is|are)\b)(?=\S))?")
 
 
 def engine_settings(model: object, keywords: dict[str, Any]) -> EngineSettings:
@@ -92,7 +93,9 @@ def pythonic(message: str) -> str:
     def keyword(match: re.Match[str]) -> str:
         name = match[1]
         spelled = RENAMED.get(name, name.replace("-", "_"))
-        return f"{spelled}=True" if name in FLAGS else f"{spelled}="
+        if name in FLAGS:
+            return f"{spelled}=True" + (match[2] or "")
+        return f"{spelled}="
 
     return OPTION.sub(keyword, message)
 
