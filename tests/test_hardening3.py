@@ -335,3 +335,29 @@ def test_positions_in_heads_diff_and_the_api(runner, default_model_path) -> None
     assert (found["from"]["token"], found["to"]["token"]) == ("it", "mat")
     hidden = _run(runner, text, "--focus", "@0", "--hide-special")
     assert hidden.exit_code == 1 and "--hide-special hides it" in hidden.stderr
+
+
+# ------------------------------------------------------------------ 17: nothing silently ignored
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(["run", "x", "--dpi", "300"], "--dpi"), (["grid", "x", "--dpi", "300"], "--dpi"),
+     (["heads", "x", "--from", "x", "--to", "x", "--dpi", "300"], "--dpi"),
+     (["diff", "x", "y", "--dpi", "300"], "--dpi"), (["stats", "x", "--dpi", "300"], "--dpi"),
+     (["run", "x", "--top", "3"], "--top"), (["diff", "x", "y", "--top", "3"], "--top"),
+     (["run", "x", "--rollout", "--all-layers", "--heads", "0:2", "--format", "json"], "--heads"),
+     (["run", "x", "--rollout", "--format", "npz", "-o", "x.npz", "--heads", "0"], "--heads"),
+     (["run", "x", "--stats", "--all-layers", "--layers", "1", "--format", "csv"], "--stats")],
+)  # fmt: skip
+def test_options_that_would_be_ignored_are_usage_errors(runner, args, option) -> None:
+    result = runner.invoke(app, [*args, "--model", "scratch"])
+    assert result.exit_code == 2, result.stdout
+    assert option in result.stderr
+
+
+def test_dpi_with_save_still_works(runner, tmp_path) -> None:
+    target = tmp_path / "x.png"
+    result = _run(runner, "x y", "--model", "scratch", "--save", str(target), "--dpi", "40")
+    assert result.exit_code == 0, result.stderr
+    assert target.read_bytes().startswith(b"\x89PNG")

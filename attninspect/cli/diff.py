@@ -44,7 +44,7 @@ from attninspect.cli.options import (
     top_of,
 )
 from attninspect.cli.output import write_one
-from attninspect.cli.pictures import check_save, diff_picture, write_picture
+from attninspect.cli.pictures import check_save, dpi_of, diff_picture, write_picture
 from attninspect.cli.remote import ServerOption, inspector_for  # --server
 from attninspect.cli.run import check_view
 
@@ -83,7 +83,7 @@ def diff(
     precision: PrecisionOption = 2,
     full: FullOption = False,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     server: ServerOption = None,
 ) -> None:
@@ -94,6 +94,7 @@ def diff(
 
     check_view(rollout, head)
     kind = check_save(save, output)
+    dpi = dpi_of(dpi, save)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top_of(top, focus))
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip

@@ -42,7 +42,7 @@ from attninspect.cli.options import (
     usage_error,
 )
 from attninspect.cli.output import open_writer
-from attninspect.cli.pictures import check_save, write_picture
+from attninspect.cli.pictures import check_save, dpi_of, write_picture
 from attninspect.cli.remote import ServerOption, inspector_for  # --server
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def grid(
     layers: LayersOption = None,
     heads: HeadsOption = None,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     server: ServerOption = None,
 ) -> None:
@@ -91,6 +91,7 @@ def grid(
     if output_format is RunFormat.npz and output is None:
         raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
     kind = check_save(save, output)
+    dpi = dpi_of(dpi, save)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)

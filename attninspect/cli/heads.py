@@ -39,7 +39,7 @@ from attninspect.cli.options import (
     selector,
 )
 from attninspect.cli.output import write_one
-from attninspect.cli.pictures import check_save, heads_picture, write_picture
+from attninspect.cli.pictures import check_save, dpi_of, heads_picture, write_picture
 from attninspect.cli.remote import ServerOption, inspector_for  # --server
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def heads(
     output_format: CompareFormatOption = CompareFormat.table,
     output: OutputOption = None,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     server: ServerOption = None,
 ) -> None:
@@ -107,6 +107,7 @@ def heads(
     from attninspect.files.records import HeadsResult
 
     kind = check_save(save, output)
+    dpi = dpi_of(dpi, save)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     engine = choice.engine() | chat_options(chat, system)

@@ -467,12 +467,12 @@ SaveOption = Annotated[
     ),
 ]
 DpiOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--dpi",
         metavar="N",
         callback=within(20, 1200),
-        help="Resolution of a .png (20-1200).",
+        help="Resolution of a .png (20-1200). " + default(150),
         rich_help_panel=OUTPUT,
     ),
 ]

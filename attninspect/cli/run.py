@@ -55,7 +55,7 @@ from attninspect.cli.options import (
     within,
 )
 from attninspect.cli.output import open_writer
-from attninspect.cli.pictures import check_save, run_picture, write_picture
+from attninspect.cli.pictures import check_save, dpi_of, run_picture, write_picture
 from attninspect.cli.remote import ServerOption, inspector_for  # --server
 from attninspect.errors import AttnInspectError, InputError
 
@@ -159,7 +159,7 @@ def run(
     ] = None,
     full: FullOption = False,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     server: ServerOption = None,
 ) -> None:
@@ -176,6 +176,8 @@ def run(
         layer, head, words, hide_special, rollout, focus, top_of(top, focus), stats
     )
     keep = keep_of(output_format, all_layers or kind == "html", layers, heads)
+    check_narrowing(output_format, all_layers, keep, rollout, stats)
+    dpi = dpi_of(dpi, save)
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
     inspector = inspector_for(server, no_color, truncate, batch_size, **engine)
@@ -222,6 +224,24 @@ def keep_of(
             "'--layers'" if layers is not None else "'--heads'",
         )
     return WholeLayers(wanted=whole, layers=layers, heads=heads)
+
+
+def check_narrowing(
+    output_format: RunFormat, all_layers: bool, keep: WholeLayers, rollout: bool, stats: bool
+) -> None:
+    """Refuse a --layers / --heads / --all-layers that the output would silently ignore."""
+    if rollout and keep.heads is not None:
+        raise usage_error(
+            "--rollout averages the heads of each layer, so --heads cannot narrow it; drop "
+            "--heads (or --rollout)",
+            "'--heads'",
+        )
+    if stats and output_format is RunFormat.csv and (all_layers or keep.narrowed):
+        raise usage_error(
+            "--stats with --format csv writes one row per layer and head, not the weights; "
+            "drop --all-layers, --layers and --heads, or use --format json",
+            "'--stats'",
+        )
 
 
 def check_combinations(

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from attninspect.cli import feedback
+from attninspect.cli.pictures import dpi_of
 from attninspect.cli.options import (
     INPUT,
     OUTPUT,
@@ -126,7 +127,7 @@ def stats(
     output: OutputOption = None,
     precision: PrecisionOption = 2,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     engine: Annotated[
         StatsEngine,
@@ -173,6 +174,7 @@ def stats(
 
     check_stats_options(text, file, output_format, output, engine, (ray_address, num_gpus, actors))
     kind = check_save_of(save, output)
+    dpi = dpi_of(dpi, save)
     plan = StatsPlan(words, hide_special, layers, heads, batch_size, truncate)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
