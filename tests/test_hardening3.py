@@ -361,3 +361,32 @@ def test_dpi_with_save_still_works(runner, tmp_path) -> None:
     result = _run(runner, "x y", "--model", "scratch", "--save", str(target), "--dpi", "40")
     assert result.exit_code == 0, result.stderr
     assert target.read_bytes().startswith(b"\x89PNG")
+
+
+# ------------------------------------------------------------------ 18: real lengths, whole sentences
+
+
+def test_truncation_reports_the_real_length(default_model_path) -> None:
+    from attninspect import Inspector, TruncationWarning
+
+    with pytest.warns(TruncationWarning, match="truncated from 7702 to 512 tokens"):
+        result = Inspector(default_model_path, truncate=True).run("word " * 7700)
+    assert result.truncated_from == 7702 and len(result.tokens) == 512
+
+
+def test_a_long_error_is_cut_at_a_sentence_not_mid_word() -> None:
+    from attninspect.model.engines.loading import shortened
+
+    message = "First sentence here. " * 10 + "Then set 'HF_HUB_OFFLINE=1' to work offline."
+    cut = shortened(message, 200)
+    assert cut.endswith("here.") and len(cut) <= 200
+    words = shortened("word " * 100 + "'HF_HUB_OFFLINE'", 100)
+    assert words.endswith(" …") and "'" not in words
+
+
+def test_download_with_the_hub_offline_says_why(runner, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = _run(runner, "x", "--model", "nobody/no-such-model", "--download")
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("HF_HUB_OFFLINE is set, so nothing can be downloaded; "
+                                          "unset it to fetch")  # fmt: skip

@@ -60,6 +60,9 @@ def encode(
                 f"most {max_length}; shorten it or pass --truncate",
                 line,
             )
+        if at_least and len(text) <= MAX_TEXT_CHARS:  # the prefix's count: report the real one
+            whole = tokenizer(text, verbose=False, add_special_tokens=special_tokens)
+            count = len(whole["input_ids"])
         truncated_from = count
         batch = _tokenize(
             tokenizer,
