@@ -96,7 +96,7 @@ def _probe(folder: Path, where: str) -> None:
     promise (a read-only file system, a folder such as /proc) fails now, not after the work."""
     try:
         descriptor, name = tempfile.mkstemp(
-            dir=folder, prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX
+            dir=folder, prefix=TEMPORARY_PREFIX, suffix=".probe"
         )
     except OSError as error:
         reason = error.strerror or str(error)
