@@ -390,3 +390,47 @@ def test_download_with_the_hub_offline_says_why(runner, monkeypatch) -> None:
     assert result.exit_code == 1
     assert result.stderr.strip().endswith("HF_HUB_OFFLINE is set, so nothing can be downloaded; "
                                           "unset it to fetch")  # fmt: skip
+
+
+# ------------------------------------------------------------------ 19: notebooks
+
+
+def test_inspector_warns_nothing_in_a_notebook_without_ipywidgets(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = """
+import sys, types, warnings
+sys.modules["ipykernel.zmqshell"] = types.ModuleType("ipykernel.zmqshell")  # as in Jupyter
+fake = types.ModuleType("IPython")
+fake.get_ipython = lambda: types.SimpleNamespace()
+sys.modules["IPython"] = fake
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from attninspect import Inspector
+    Inspector("scratch", dim=8)
+print([f"{w.category.__name__}: {w.message}" for w in caught])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]" and done.stderr == ""
+
+
+def test_an_inspection_is_one_line_and_draws_the_page_in_jupyter(default_model_path) -> None:
+    import html
+
+    import attninspect
+    from attninspect import Inspector
+    from attninspect.render.html_page import render_page
+    from attninspect.render.pictures import document
+
+    result = Inspector(default_model_path).run("The cat sat on the mat because it was warm today.")
+    line = repr(result)
+    assert "\n" not in line and len(line) < 250 and "tokens=14" in line
+    assert "attention=(6, 12, 14, 14)" in line
+    frame = result._repr_html_()
+    assert frame.startswith("<iframe srcdoc=\"")
+    page = html.unescape(frame.split('srcdoc="', 1)[1].split('" title=', 1)[0])
+    assert page == render_page([document(result)], result.model)
+    assert "Inspector" in dir(attninspect) and "View" in dir(attninspect)

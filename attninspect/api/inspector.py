@@ -91,7 +91,9 @@ class Inspector:
         self.batch_size = batch_size_of(batch_size)
         if system is not None and not chat:
             raise AttnInspectError("system= adds a system message to chat=True; set chat=True")
-        self.engine: Engine = shared(open_engine(settings))
+        with warnings.catch_warnings():  # tqdm.auto warns in a notebook without ipywidgets
+            warnings.filterwarnings("ignore", module=r"tqdm(\.|$)")
+            self.engine: Engine = shared(open_engine(settings))
         self._lock = lock_of(self.engine)
         self.truncate = truncate
         self.chat = Chat(system) if chat else None
