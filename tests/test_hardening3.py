@@ -434,3 +434,68 @@ def test_an_inspection_is_one_line_and_draws_the_page_in_jupyter(default_model_p
     page = html.unescape(frame.split('srcdoc="', 1)[1].split('" title=', 1)[0])
     assert page == render_page([document(result)], result.model)
     assert "Inspector" in dir(attninspect) and "View" in dir(attninspect)
+
+
+# ------------------------------------------------------------------ 20: completion, info
+
+
+def _fake_hub_cache(root) -> None:
+    """A Hugging Face cache with one loadable model and one without a config."""
+    for name, files in (("org/tiny", ["config.json", "model.safetensors"]), ("org/bare", ["x.txt"])):
+        repo = root / f"models--{name.replace('/', '--')}"
+        snapshot = repo / "snapshots" / ("a" * 40)
+        snapshot.mkdir(parents=True)
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text("a" * 40)
+        (repo / "blobs").mkdir()
+        for file in files:
+            blob = repo / "blobs" / f"blob-{file}"
+            blob.write_text("{}")
+            (snapshot / file).symlink_to(blob)
+
+
+def test_info_says_where_the_models_are(runner, tmp_path, monkeypatch, default_model_path) -> None:
+    from huggingface_hub import constants
+
+    _fake_hub_cache(tmp_path)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    result = runner.invoke(app, ["info", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["bundled_model"]["path"] == default_model_path
+    assert found["hub_cache"] == str(tmp_path) and found["offline"] is True
+    assert [(m["name"], m["loadable"]) for m in found["cached_models"]] == [
+        ("org/bare", False), ("org/tiny", True)]  # fmt: skip
+    table = runner.invoke(app, ["info"])
+    assert table.exit_code == 0 and "org/tiny" in table.stdout and str(tmp_path) in table.stdout
+
+
+def test_info_without_a_cache_and_without_torch(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.argv = ['attninspect', 'info', '--format', 'json']\n"
+            "from attninspect.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n")  # fmt: skip
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "none")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["cached_models"] == []
+
+
+def test_shell_completion_is_offered_and_completes(runner) -> None:
+    import os
+    import subprocess
+    import sys
+
+    shown = runner.invoke(app, ["--show-completion", "bash"])
+    assert shown.exit_code == 0 and "complete" in shown.stdout
+    env = {**os.environ, "_ATTNINSPECT_COMPLETE": "complete_bash",
+           "COMP_WORDS": "attninspect run --for", "COMP_CWORD": "2"}  # fmt: skip
+    code = "import sys; sys.argv = ['attninspect']; from attninspect.cli import main; main()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=env, check=False)  # fmt: skip
+    assert done.stdout.split() == ["--format"], done.stderr

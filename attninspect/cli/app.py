@@ -99,6 +99,7 @@ class AttnInspectGroup(TyperGroup):
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)
         _plain_flags([option] if option is not None else [])
+        _plain_flags(self.params)  # typer adds the completion options after __init__
         return option
 
     def invoke(self, ctx: Any) -> Any:
@@ -148,7 +149,7 @@ app = typer.Typer(
     name="attninspect",
     help="See which token attends to which: tokens, shapes and attention, in the terminal.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(

@@ -221,3 +221,39 @@ def load_tokenizer(source: ModelSource, trust_remote_code: bool, verbose: bool =
             f"the tokenizer of {source.name!r} has only {len(tokenizer)} tokens; it is not usable"
         )
     return tokenizer
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """A model in the local Hugging Face cache, as `--model` can name it."""
+
+    repo_id: str
+    path: str  # its newest snapshot folder
+    size: int  # bytes on disk
+    loadable: bool  # the snapshot holds a config.json
+
+
+def hub_cache_dir() -> str:
+    """Where the Hugging Face cache is (HF_HUB_CACHE, HF_HOME, or ~/.cache/huggingface/hub)."""
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def cached_models(cache_dir: str | None = None) -> list[CachedModel]:
+    """The models in the local Hugging Face cache (none if there is no cache), by name."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        info = scan_cache_dir(cache_dir or hub_cache_dir())
+    except Exception:  # no cache yet, or one that cannot be read: nothing found there
+        return []
+    found = []
+    for repo in info.repos:
+        if repo.repo_type != "model" or not repo.revisions:
+            continue
+        newest = max(repo.revisions, key=lambda revision: revision.last_modified)
+        loadable = any(file.file_name == "config.json" for file in newest.files)
+        found.append(CachedModel(repo.repo_id, str(newest.snapshot_path), repo.size_on_disk,
+                                 loadable))  # fmt: skip
+    return sorted(found, key=lambda model: model.repo_id.casefold())
