@@ -26,7 +26,9 @@ def test_reversed_layer_slices_store_layers_in_their_labelled_order(
     path = str(tiny_models["llama"])
     expected = reference_attention(path, CAT)  # (L, H, T, T), model order
     target = tmp_path / "r.npz"
-    npz = _run(runner, CAT, "--model", path, "--format", "npz", "-o", str(target), "--layers", layers)
+    npz = _run(
+        runner, CAT, "--model", path, "--format", "npz", "-o", str(target), "--layers", layers
+    )
     assert npz.exit_code == 0, npz.stderr
     with np.load(target) as arrays:
         labels = arrays["layers_0"].tolist()
@@ -90,7 +92,7 @@ def test_a_second_thread_never_enters_a_forward_pass_under_way(tiny_models) -> N
     def work(i: int) -> None:
         try:
             results[i] = inspector.run(texts[i]).attention
-        except Exception as error:  # noqa: BLE001 - the test reports it below
+        except Exception as error:
             results[i] = error
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
@@ -154,7 +156,8 @@ def scratch():
     [({"model": "scratch", "seed": 2**70}, "seed="), ({"model": "scratch", "seed": -1}, "seed="),
      ({"model": "scratch", "dim": 2**40}, "dim="), ({"model": "scratch", "heads": 0}, "heads="),
      ({"model": "scratch", "batch_size": "a"}, "batch_size="), ({"model": 5}, "model="),
-     ({"model": "scratch", "batch_size": 0}, "batch_size="), ({"model": "scratch", "bogus": 1}, "bogus="),
+     ({"model": "scratch", "batch_size": 0}, "batch_size="),
+     ({"model": "scratch", "bogus": 1}, "bogus="),
      ({"model": "scratch", "dim": 2.5}, "dim="), ({"model": "scratch", "device": 0}, "device=")],
 )  # fmt: skip
 def test_inspector_refuses_bad_arguments_with_bad_value_error(keywords, says) -> None:
@@ -195,7 +198,8 @@ def test_numpy_integers_are_ints(scratch) -> None:
 
 @pytest.mark.parametrize(
     ("call", "says"),
-    [(lambda i: i.run(None), "run"), (lambda i: i.run(5), "run"), (lambda i: i.run({"a": 1}), "run"),
+    [(lambda i: i.run(None), "run"), (lambda i: i.run(5), "run"),
+     (lambda i: i.run({"a": 1}), "run"),
      (lambda i: i.run(["a", 5]), "text 1"), (lambda i: list(i.stream(5)), "stream"),
      (lambda i: list(i.stream(["a", 5])), "item 1"), (lambda i: i.heads("a b", 5, 6), "source="),
      (lambda i: i.run("a b").view(focus=5), "token selector"),
@@ -242,7 +246,9 @@ LONG = "a" * 253
      (["-o", "three.txt/x.json"], "--output 'three.txt/x.json'"),
      (["-o", "ro"], "--output 'ro' is a directory")],
 )  # fmt: skip
-def test_output_paths_fail_before_the_model_loads(runner, tmp_path, monkeypatch, args, says) -> None:
+def test_output_paths_fail_before_the_model_loads(
+    runner, tmp_path, monkeypatch, args, says
+) -> None:
     from attninspect.api.inspector import Inspector
 
     monkeypatch.chdir(tmp_path)
@@ -268,7 +274,7 @@ def test_an_unwritable_folder_is_found_by_trying(tmp_path, monkeypatch) -> None:
         raise PermissionError(13, "Read-only file system")
 
     monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
-    with pytest.raises(AttnInspectError, match="--save .*cannot write in .*Read-only file system"):
+    with pytest.raises(AttnInspectError, match=r"--save .*cannot write in .*Read-only file system"):
         atomic.check_output_path(tmp_path / "x.png", "--save")
     assert not list(tmp_path.iterdir())
 
@@ -276,7 +282,9 @@ def test_an_unwritable_folder_is_found_by_trying(tmp_path, monkeypatch) -> None:
 # ------------------------------------------------------------------ 10: serialisation counted
 
 
-def test_json_that_cannot_fit_is_refused_with_both_numbers(runner, tiny_models, monkeypatch) -> None:
+def test_json_that_cannot_fit_is_refused_with_both_numbers(
+    runner, tiny_models, monkeypatch
+) -> None:
     from attninspect.model import memory
     from attninspect.model.estimate import serialised_bytes
 
@@ -308,7 +316,9 @@ def test_a_json_array_is_written_as_before(runner, tiny_models) -> None:
 # ------------------------------------------------------------------ 16: @N is the model's token N
 
 
-@pytest.mark.parametrize("steps", [[], ["--hide-special"], ["--words"], ["--words", "--hide-special"]])
+@pytest.mark.parametrize(
+    "steps", [[], ["--hide-special"], ["--words"], ["--words", "--hide-special"]]
+)
 def test_a_position_names_the_same_token_whatever_the_steps(runner, steps) -> None:
     text = "The cat sat on the mat because it was warm."  # @8 is "it" in the model's tokens
     focused = []
@@ -363,7 +373,7 @@ def test_dpi_with_save_still_works(runner, tmp_path) -> None:
     assert target.read_bytes().startswith(b"\x89PNG")
 
 
-# ------------------------------------------------------------------ 18: real lengths, whole sentences
+# ------------------------------------------------------------------ 18: real lengths, sentences
 
 
 def test_truncation_reports_the_real_length(default_model_path) -> None:
@@ -430,7 +440,7 @@ def test_an_inspection_is_one_line_and_draws_the_page_in_jupyter(default_model_p
     assert "\n" not in line and len(line) < 250 and "tokens=14" in line
     assert "attention=(6, 12, 14, 14)" in line
     frame = result._repr_html_()
-    assert frame.startswith("<iframe srcdoc=\"")
+    assert frame.startswith('<iframe srcdoc="')
     page = html.unescape(frame.split('srcdoc="', 1)[1].split('" title=', 1)[0])
     assert page == render_page([document(result)], result.model)
     assert "Inspector" in dir(attninspect) and "View" in dir(attninspect)
@@ -441,7 +451,10 @@ def test_an_inspection_is_one_line_and_draws_the_page_in_jupyter(default_model_p
 
 def _fake_hub_cache(root) -> None:
     """A Hugging Face cache with one loadable model and one without a config."""
-    for name, files in (("org/tiny", ["config.json", "model.safetensors"]), ("org/bare", ["x.txt"])):
+    for name, files in (
+        ("org/tiny", ["config.json", "model.safetensors"]),
+        ("org/bare", ["x.txt"]),
+    ):
         repo = root / f"models--{name.replace('/', '--')}"
         snapshot = repo / "snapshots" / ("a" * 40)
         snapshot.mkdir(parents=True)
@@ -478,7 +491,8 @@ def test_info_without_a_cache_and_without_torch(tmp_path) -> None:
     code = ("import sys\nsys.argv = ['attninspect', 'info', '--format', 'json']\n"
             "from attninspect.cli import main\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n")  # fmt: skip
+            "assert 'torch' not in sys.modules\n"
+            "assert 'transformers' not in sys.modules\n")  # fmt: skip
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "none")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env=env, check=False)  # fmt: skip

@@ -29,10 +29,10 @@ from attninspect.analysis.transforms import (
     head_stats,
     hide_special,
     merge_words,
-    word_groups,
     rollout_step,
     sink_share,
     special_share,
+    word_groups,
 )
 from attninspect.errors import AttnInspectError, BadValueError, InputError
 from attninspect.model.limits import whole_number

@@ -39,13 +39,12 @@ def engine_settings(model: object, keywords: dict[str, Any]) -> EngineSettings:
         if not isinstance(keywords[name], str):
             raise BadValueError(f"{name}={keywords[name]!r}: give a str")
     given = {name: keywords[name] for name in SCRATCH_ONLY if keywords[name] not in (None, False)}
-    if model != SCRATCH:
-        if given:
-            names = ", ".join(f"{name}=" for name in given)
-            verb = "applies" if len(given) == 1 else "apply"
-            raise BadValueError(f"{names} {verb} to Inspector('scratch') only")
+    if model != SCRATCH and given:
+        names = ", ".join(f"{name}=" for name in given)
+        verb = "applies" if len(given) == 1 else "apply"
+        raise BadValueError(f"{names} {verb} to Inspector('scratch') only")
     settings = {name: value for name, value in keywords.items() if value is not None}
-    return EngineSettings(model=model, **settings)  # type: ignore[arg-type]
+    return EngineSettings(model=model, **settings)
 
 
 def batch_size_of(value: object) -> int:

@@ -13,6 +13,13 @@ from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
+from attninspect.api.arguments import (
+    batch_size_of,
+    engine_settings,
+    items_of,
+    speaks_python,
+    texts_of,
+)
 from attninspect.api.batching import (
     Viewed,
     diff_streamed,
@@ -20,13 +27,6 @@ from attninspect.api.batching import (
     inspect_batch,
     search_streamed,
     view_batch,
-)
-from attninspect.api.arguments import (
-    batch_size_of,
-    engine_settings,
-    items_of,
-    speaks_python,
-    texts_of,
 )
 from attninspect.api.flows import search_heads
 from attninspect.api.sharing import lock_of, shared

@@ -44,7 +44,7 @@ from attninspect.cli.options import (
     top_of,
 )
 from attninspect.cli.output import write_one
-from attninspect.cli.pictures import check_save, dpi_of, diff_picture, write_picture
+from attninspect.cli.pictures import check_save, diff_picture, dpi_of, write_picture
 from attninspect.cli.remote import ServerOption, inspector_for  # --server
 from attninspect.cli.run import check_view
 

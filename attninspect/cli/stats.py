@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.pictures import dpi_of
 from attninspect.cli.options import (
     INPUT,
     OUTPUT,
@@ -42,6 +41,7 @@ from attninspect.cli.options import (
     chat_options,
     usage_error,
 )
+from attninspect.cli.pictures import dpi_of
 from attninspect.errors import AttnInspectError
 
 ENGINE = "Engine"

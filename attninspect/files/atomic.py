@@ -95,9 +95,7 @@ def _probe(folder: Path, where: str) -> None:
     """Make and remove a temporary file where the output will go, so that what no check can
     promise (a read-only file system, a folder such as /proc) fails now, not after the work."""
     try:
-        descriptor, name = tempfile.mkstemp(
-            dir=folder, prefix=TEMPORARY_PREFIX, suffix=".probe"
-        )
+        descriptor, name = tempfile.mkstemp(dir=folder, prefix=TEMPORARY_PREFIX, suffix=".probe")
     except OSError as error:
         reason = error.strerror or str(error)
         raise AttnInspectError(f"{where}: cannot write in {str(folder)!r}: {reason}") from None

@@ -88,9 +88,7 @@ def encode(
     )
 
 
-def _real_count(
-    tokenizer: Any, text: str, count: int, at_least: bool, special_tokens: bool
-) -> int:
+def _real_count(tokenizer: Any, text: str, count: int, at_least: bool, special_tokens: bool) -> int:
     """The text's token count, where ``count`` was only its prefix's (a truncation warning
     reports the real length)."""
     if not at_least or len(text) > MAX_TEXT_CHARS:

@@ -26,7 +26,9 @@ def info_table(record: dict[str, Any]) -> RenderableType:
     models = record["cached_models"]
     if not models:
         return Group(places, Text("\nno models in the hub cache", style="dim"))
-    table = Table(title=f"{len(models)} models in the hub cache (--model NAME)", title_justify="left")
+    table = Table(
+        title=f"{len(models)} models in the hub cache (--model NAME)", title_justify="left"
+    )
     table.add_column("name")
     table.add_column("size", justify="right")
     table.add_column("loads", justify="center")

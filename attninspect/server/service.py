@@ -120,10 +120,10 @@ class ModelService:
         except BadRequest as error:
             return error_answer(error.status, str(error))
         except AttnInspectError as caught:
-            error = getattr(caught, "original", caught)  # as a local command line run says it
-            if isinstance(error, OutOfRangeError):
-                return error_answer(400, f"{error.what}: {error}", error if transport else None)
-            return error_answer(400, str(error), error if transport else None)
+            said: AttnInspectError = getattr(caught, "original", caught)  # as the CLI says it
+            if isinstance(said, OutOfRangeError):
+                return error_answer(400, f"{said.what}: {said}", said if transport else None)
+            return error_answer(400, str(said), said if transport else None)
 
     def _truncating(self, truncate: bool | None) -> None:
         """Set the per-request truncation (the worker is the only thread that reads it)."""
