@@ -40,6 +40,11 @@ _LAZY = {
 }
 
 
+def __dir__() -> list[str]:
+    """The face as `help` and tab completion should list it, the lazy parts included."""
+    return sorted({*globals(), *__all__})
+
+
 def __getattr__(name: str) -> Any:
     """Import the heavy parts of the face only when they are first used."""
     if name in _LAZY:

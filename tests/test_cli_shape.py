@@ -15,7 +15,7 @@ from attninspect.cli.options import PANELS, TOP
 from tests.conftest import CAT
 
 MODEL_LOADING = ("run", "heads", "diff", "grid", "explore", "serve", "stats")
-WRITES_DATA = ("run", "shapes", "heads", "diff", "grid", "stats")
+WRITES_DATA = ("run", "shapes", "heads", "diff", "grid", "stats", "info")
 SCRATCH = ["--model", "scratch"]
 
 

@@ -367,7 +367,7 @@ def test_a_too_long_first_sentence_is_truncated_with_a_notification(inspector, m
     text = " ".join(["the cat sat on the mat ."] * 100)  # 700 word pieces, over BERT's 512
 
     async def check(app, pilot) -> None:
-        wanted = "text truncated from 702 to 512 tokens (--truncate)"
+        wanted = "text truncated from 702 to 512 tokens (truncate=True)"  # the API's words
         for _ in range(100):  # delivered by the loading thread just after the first frame
             messages = [notification.message for notification in app._notifications]
             if any(wanted in message for message in messages):

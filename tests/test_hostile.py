@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -336,24 +335,55 @@ def test_module_rows_sum_to_one_for_any_shape(
 # --------------------------------------------------------------------------- interrupts
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.6, 1.5])  # importing the CLI, torch, the weights
-def test_ctrl_c_while_starting_or_loading_the_model(tmp_path: Path, delay: float) -> None:
+# Runs `attninspect run` through its entry point, but the first import of module STAGE writes a
+# line to the READY descriptor and then waits: the test's Ctrl-C arrives there, at that stage,
+# every time (no sleep that a loaded machine may outrun).
+PAUSED_RUN = """
+import os, sys, time
+from attninspect.entry import main
+
+STAGE, READY = sys.argv[1], int(sys.argv[2])
+
+
+class Pause:
+    def find_spec(self, name, path=None, target=None):
+        if name == STAGE:
+            sys.meta_path.remove(self)
+            os.write(READY, b"ready\\n")
+            time.sleep(120)  # the interrupt ends this
+        return None
+
+
+sys.meta_path.insert(0, Pause())
+sys.argv = ["attninspect", *sys.argv[3:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    "stage",
+    ["attninspect.cli", "torch", "transformers.models.bert.modeling_bert"],
+    ids=["importing the CLI", "importing torch", "loading the model"],
+)
+def test_ctrl_c_while_starting_or_loading_the_model(tmp_path: Path, stage: str) -> None:
     target = tmp_path / "out.json"
+    read_end, write_end = os.pipe()
+    arguments = [stage, str(write_end), "run", CAT, "--format", "json", "-o", str(target)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "attninspect", "run", CAT, "--format", "json", "-o", str(target)],
+        [sys.executable, "-c", PAUSED_RUN, *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        pass_fds=(write_end,),
     )
-    time.sleep(delay)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    if process.returncode == 0:
-        pytest.skip("the run finished before the interrupt arrived")
-    assert process.returncode == 130
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as ready:
+            assert ready.readline() == b"ready\n", process.communicate(timeout=60)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
     assert stderr.decode().strip() == "Error: interrupted"
-    leftovers = [path.name for path in tmp_path.iterdir()]
-    # no temporary file, and no output unless the run had completed just before the signal
-    assert leftovers in ([], ["out.json"])
-    if leftovers:
-        json.loads(target.read_text())  # complete, never partial
+    assert list(tmp_path.iterdir()) == []  # no output, no temporary file

@@ -105,6 +105,7 @@ def test_resolve_device_auto_and_cpu() -> None:
         ["diff", "--help"],
         ["grid", "--help"],
         ["explore", "--help"],
+        ["info", "--help"],
     ],
 )
 def test_fast_start_imports_neither_torch_nor_transformers(argv: list[str]) -> None:

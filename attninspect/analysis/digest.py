@@ -98,7 +98,9 @@ class TextDigest:
             self.sinks.extend(measure_bare(attention[None], self.special, self.head))
         if layer == 0 and self.options.focus is not None:
             try:
-                self.focus = focus_index(self.options, self.base if piece is None else piece)
+                self.focus = focus_index(
+                    self.options, self.base if piece is None else piece, self.base
+                )
             except InputError as error:
                 self.error = error
                 return
@@ -155,8 +157,9 @@ class TextDigest:
             name: [self.num_layers, *shape[1:]] if name in ("attention", "rollout") else shape
             for name, shape in {**self.base.shapes, **last.shapes}.items()
         }
-        if self.kept:
-            attention = np.stack(self.kept)  # (L', H', T', T')
+        if self.kept:  # arrived in model order; stored in the order (and labels) of the slice
+            arrived = dict(zip(sorted(self.kept_layers), self.kept, strict=True))
+            attention = np.stack([arrived[layer] for layer in self.kept_layers])  # (L', H', T', T')
         else:
             empty = (0, heads, last.query_length, last.key_length)
             attention = np.zeros(empty, np.float32)  # (0, H, Tq, Tk)

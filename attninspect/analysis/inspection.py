@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -34,6 +35,12 @@ class TokenAxis:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+
+# Draws an inspection as HTML for Jupyter's `_repr_html_`. The page renderer lives above
+# analysis, so the API layer sets this when it is imported (`api.notebook`); None: no drawing.
+HTML_DRAWER: Callable[[Inspection], str | None] | None = None
+REPR_TEXT = 40  # characters of the text a repr shows
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,18 @@ class Inspection:
             key_axis=keys,
             **changes,  # type: ignore[arg-type]
         )
+
+    def __repr__(self) -> str:
+        """One line: the text (cut), the model, the kind, the token count and the shape."""
+        text = self.text if len(self.text) <= REPR_TEXT else self.text[: REPR_TEXT - 1] + "…"
+        return (
+            f"<Inspection {text!r} model={self.model!r} kind={self.kind} "
+            f"tokens={self.query_length} attention={tuple(self.attention.shape)}>"
+        )
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter: the attention drawn as the HTML page draws it (None: the repr is shown)."""
+        return HTML_DRAWER(self) if HTML_DRAWER is not None else None
 
     @property
     def num_layers(self) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.inspection import Inspection, TokenAxis
 from attninspect.analysis.selection import (
     HeadChoice,
     View,
@@ -32,8 +32,11 @@ from attninspect.analysis.transforms import (
     rollout_step,
     sink_share,
     special_share,
+    word_groups,
 )
 from attninspect.errors import AttnInspectError, BadValueError, InputError
+from attninspect.model.limits import whole_number
+from attninspect.safe_text import printable
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,17 @@ class ViewOptions:
     @classmethod
     def parse(cls, head: str | int = "mean", focus: str | None = None, **rest: object):
         """Options from loose values (a head as text, a focus as typed); BadValueError if bad."""
+        unknown = sorted(set(rest) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            known = "layer, head, words, hide_special, rollout, focus, top, stats"
+            raise BadValueError(f"no view keyword {unknown[0]}=; the keywords are {known}")
         choice = parse_head(head)
         for name in ("layer", "top"):
-            value = rest.get(name, 0)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise BadValueError(f"{name}={value!r}: give an int")
+            value = whole_number(rest.get(name, 0))
+            if value is None:
+                raise BadValueError(f"{name}={rest.get(name)!r}: give an int")
+            if name in rest:
+                rest[name] = value  # a numpy integer becomes an int
         if rest.get("rollout") and choice != "mean":
             raise AttnInspectError("rollout averages the heads of each layer; use head='mean'")
         selector = parse_selector(focus) if focus is not None else None
@@ -149,14 +158,62 @@ def shown_tokens(base: Inspection, options: ViewOptions) -> Inspection:
     return analyse(base, options).inspection
 
 
-def focus_index(options: ViewOptions, inspection: Inspection) -> int | None:
-    """Where the focus selector points in this (analysed) text, or None without one."""
+def focus_index(
+    options: ViewOptions, inspection: Inspection, base: Inspection | None = None
+) -> int | None:
+    """Where the focus selector points in this (analysed) text, or None without one. ``@N`` is
+    the model's token N of ``base`` (the text before the steps), wherever the steps move it."""
     if options.focus is None:
         return None
     try:
-        return resolve_selector(options.focus, inspection.tokens)
+        selector = options.focus
+        if base is not None:
+            selector = shown_selector(selector, base.query_axis, options)
+        return resolve_selector(selector, inspection.tokens)
     except InputError as error:
         raise InputError(str(error), inspection.line) from error
+
+
+def shown_positions(axis: TokenAxis, options: ViewOptions) -> list[int | None]:
+    """For each model token of ``axis``, its index among the tokens the steps show (words
+    merged, special tokens hidden), or None where ``hide_special`` hides it."""
+    groups = word_groups(axis) if options.words else [[p] for p in range(len(axis))]
+    mapping: list[int | None] = [None] * len(axis)
+    shown = 0
+    for group in groups:
+        hidden = options.hide_special and axis.special[group[0]]
+        for position in group:
+            mapping[position] = None if hidden else shown
+        shown += 0 if hidden else 1
+    return mapping
+
+
+def shown_selector(
+    selector: TokenSelector, axis: TokenAxis, options: ViewOptions, option: str = "--focus"
+) -> TokenSelector:
+    """A position selector (``@N``: the model's token N of ``axis``) as the position it has
+    among the shown tokens; a text selector as it is."""
+    if selector.position is None or not (options.words or options.hide_special):
+        return selector
+    length = len(axis)
+    if not -length <= selector.position < length:
+        raise InputError(
+            f"{option} {printable(selector.raw)}: position out of range; the text has "
+            f"{length} tokens (@0..@{length - 1})"
+        )
+    position = selector.position % length
+    index = shown_positions(axis, options)[position]
+    if index is None:
+        raise InputError(
+            f"{option} {printable(selector.raw)}: token @{position} "
+            f"({printable(axis.tokens[position])}) is special, and --hide-special hides it"
+        )
+    return dataclasses.replace(selector, position=index)
+
+
+def model_position(axis: TokenAxis, options: ViewOptions, index: int) -> int:
+    """The first model token of ``axis`` shown at ``index`` (the inverse of `shown_positions`)."""
+    return shown_positions(axis, options).index(index)
 
 
 def make_view(analysed: Analysed, options: ViewOptions, focus: int | None) -> View:
@@ -183,5 +240,5 @@ def view_of(inspection: Inspection, options: ViewOptions) -> tuple[Inspection, V
     """Analyse one text, resolve the focus token in it, and build what is shown."""
     resolve_layer(options.layer, inspection.num_layers)
     analysed = analyse(inspection, options)
-    focus = focus_index(options, analysed.inspection)
+    focus = focus_index(options, analysed.inspection, inspection)
     return analysed.inspection, make_view(analysed, options, focus)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -12,6 +13,7 @@ from attninspect.analysis.ranges import pick
 if TYPE_CHECKING:
     from attninspect.analysis.inspection import AttentionKind
 from attninspect.errors import BadValueError, OutOfRangeError
+from attninspect.model.limits import whole_number
 
 Aggregate = Literal["mean", "max"]
 AGGREGATES: tuple[Aggregate, ...] = ("mean", "max")
@@ -21,17 +23,17 @@ ViewKind = Literal["attention", "rollout"]
 
 def parse_head(value: str | int) -> HeadChoice:
     """``"mean"``, ``"max"`` or a head index; anything else raises BadValueError."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    number = whole_number(value)
+    if number is not None:
+        return number
     text = value.strip().lower() if isinstance(value, str) else ""
     if text == "mean":
         return "mean"
     if text == "max":
         return "max"
-    try:
+    if re.fullmatch(r"-?[0-9]+", text):
         return int(text)
-    except ValueError:
-        raise BadValueError(f"{value!r} is not a head: use an index, mean or max") from None
+    raise BadValueError(f"{value!r} is not a head: use an index (digits 0-9), mean or max")
 
 
 def resolve_layer(layer: int, num_layers: int) -> int:

@@ -9,8 +9,10 @@ from attninspect.errors import BadValueError, InputError
 from attninspect.safe_text import printable
 
 SUBWORD_MARKERS = ("##", "Ġ", "▁", "Ċ")
-OCCURRENCE = re.compile(r"^(?P<text>.+?)#(?P<n>\d+)$")
-POSITION = re.compile(r"^@(?P<n>-?\d+)$")
+OCCURRENCE = re.compile(r"^(?P<text>.+?)#(?P<n>\d+)$", re.ASCII)
+POSITION = re.compile(r"^@(?P<n>-?\d+)$", re.ASCII)
+# ``@²``, ``it#١``: a number written with other digits, refused rather than read as text.
+OTHER_DIGITS = re.compile(r"^(?:@-?|.+#)(?P<n>\w+)$")
 
 
 @dataclass(frozen=True)
@@ -25,11 +27,18 @@ class TokenSelector:
 
 def parse_selector(raw: str) -> TokenSelector:
     """``it`` -> first ``it``; ``it#2`` -> second; ``@8`` -> position 8; raises ValueError."""
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(raw, str):
+        raise BadValueError(
+            f"{raw!r} is not a token selector: give a token's text ('it'), 'it#2' or '@8' (a str)"
+        )
+    if not raw.strip():
         raise BadValueError("a token selector cannot be empty")
     position = POSITION.match(raw)
     if position:
         return TokenSelector(raw=raw, position=int(position["n"]))
+    other = OTHER_DIGITS.match(raw)
+    if other and all(char.isdigit() for char in other["n"]) and not other["n"].isascii():
+        raise BadValueError(f"{raw!r}: write the number with the digits 0-9")
     occurrence = OCCURRENCE.match(raw)
     if occurrence:
         n = int(occurrence["n"])

@@ -17,17 +17,25 @@ from attninspect.analysis.alignment import (
 )
 from attninspect.analysis.head_ranking import HeadDigest, HeadSearch, rank_heads
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.pipeline import ViewOptions, analyse, focus_index, shown_tokens
+from attninspect.analysis.pipeline import (
+    ViewOptions,
+    analyse,
+    focus_index,
+    model_position,
+    shown_selector,
+    shown_tokens,
+)
 from attninspect.analysis.selection import View
 from attninspect.analysis.token_selectors import parse_selector, resolve_selector
-from attninspect.errors import AttnInspectError
+from attninspect.errors import AttnInspectError, BadValueError
 
 
 def search_heads(inspection: Inspection, source: str, target: str, words: bool) -> HeadSearch:
     """Every layer x head of a whole inspection ranked by the attention ``source`` (a query
     token) gives ``target`` (a key token), after the analysis pipeline."""
-    shown = analyse(inspection, ViewOptions(words=words)).inspection
-    i, j = _from_to(shown, source, target)
+    options = ViewOptions(words=words)
+    shown = analyse(inspection, options).inspection
+    i, j = _from_to(shown, source, target, inspection, options)
     return HeadSearch(shown, i, j, rank_heads(shown.attention, i, j))
 
 
@@ -35,13 +43,19 @@ def head_digest(base: Inspection, source: str, target: str, words: bool) -> Head
     """The streamed `search_heads` for a text not yet run: ``base`` has its tokens and no
     attention; the selectors are resolved (against its words, with ``words``) before any layer."""
     options = ViewOptions(words=words)
-    return HeadDigest(base, *_from_to(shown_tokens(base, options), source, target), options)
+    shown = shown_tokens(base, options)
+    return HeadDigest(base, *_from_to(shown, source, target, base, options), options)
 
 
-def _from_to(shown: Inspection, source: str, target: str) -> tuple[int, int]:
-    """``source`` among the query tokens, ``target`` among the key tokens."""
-    i = resolve_selector(_parsed(source, "--from"), shown.query_tokens, "--from")
-    j = resolve_selector(_parsed(target, "--to"), shown.key_tokens, "--to")
+def _from_to(
+    shown: Inspection, source: str, target: str, base: Inspection, options: ViewOptions
+) -> tuple[int, int]:
+    """``source`` among the query tokens, ``target`` among the key tokens (``@N``: the model's
+    token N of ``base``)."""
+    selector = shown_selector(_parsed(source, "--from"), base.query_axis, options, "--from")
+    i = resolve_selector(selector, shown.query_tokens, "--from")
+    selector = shown_selector(_parsed(target, "--to"), base.keys, options, "--to")
+    j = resolve_selector(selector, shown.key_tokens, "--to")
     return i, j
 
 
@@ -49,7 +63,7 @@ def _parsed(raw: str, option: str):
     try:
         return parse_selector(raw)
     except ValueError as error:
-        raise AttnInspectError(f"{option}: {error}") from None
+        raise BadValueError(f"{option}: {error}") from None
 
 
 def partner_focus(options: ViewOptions, pairs, shown_a: Inspection, focus_a: int) -> int:
@@ -80,11 +94,12 @@ def plan_diff(base_a: Inspection, base_b: Inspection, options: ViewOptions) -> D
     (``base_*`` have tokens and an empty attention)."""
     shown_a, shown_b = shown_tokens(base_a, options), shown_tokens(base_b, options)
     alignment = align_tokens(shown_a.tokens, shown_b.tokens)
-    focus_a = focus_index(options, shown_a)
+    focus_a = focus_index(options, shown_a, base_a)
     options_b = options
     if focus_a is not None:
         focus_b = partner_focus(options, alignment.pairs, shown_a, focus_a)
-        options_b = dataclasses.replace(options, focus=parse_selector(f"@{focus_b}"))
+        at = model_position(base_b.query_axis, options, focus_b)  # @N: a model position
+        options_b = dataclasses.replace(options, focus=parse_selector(f"@{at}"))
     return DiffPlan(alignment, focus_a, options_b, key_alignment(shown_a, shown_b))
 
 

@@ -13,6 +13,13 @@ from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
+from attninspect.api.arguments import (
+    batch_size_of,
+    engine_settings,
+    items_of,
+    speaks_python,
+    texts_of,
+)
 from attninspect.api.batching import (
     Viewed,
     diff_streamed,
@@ -24,6 +31,7 @@ from attninspect.api.batching import (
 )
 from attninspect.api.flows import search_heads
 from attninspect.api.seq2seq import SEQ2SEQ_KINDS, Request, check_request, is_seq2seq
+from attninspect.api.sharing import lock_of, shared
 from attninspect.errors import AttnInspectError, BadValueError, InputError, OutOfRangeError
 from attninspect.files.sources import Item, SourceText, chunks
 from attninspect.model.chat import Chat, check_template
@@ -50,8 +58,13 @@ class Inspector:
     module. ``chat=True`` wraps each text as a user message with the tokenizer's chat template
     (``system=`` adds a system message). Failures raise `AttnInspectError` subclasses with a
     message a user can act on.
+
+    One `Inspector` may be shared by several threads (a server's workers, a thread pool): each
+    forward pass, with the tokenizing before it, holds the model's lock, so calls never mix
+    their numbers; they run one batch at a time.
     """
 
+    @speaks_python
     def __init__(
         self,
         model: str | None = None,
@@ -64,31 +77,27 @@ class Inspector:
         batch_size: int = 16,
         verbose: bool = False,
         tokenizer: str | None = None,
-        dim: int = EngineSettings.dim,
-        heads: int = EngineSettings.heads,
+        dim: int | None = None,
+        heads: int | None = None,
         causal: bool = False,
-        seed: int = EngineSettings.seed,
+        seed: int | None = None,
         chat: bool = False,
         system: str | None = None,
     ) -> None:
-        settings = EngineSettings(
-            model=model,
-            tokenizer=tokenizer,
-            device=device,
-            dtype=dtype,
-            trust_remote_code=trust_remote_code,
-            download=download,
-            verbose=verbose,
-            dim=dim,
-            heads=heads,
-            causal=causal,
-            seed=seed,
-        )
+        keywords = {
+            "tokenizer": tokenizer, "device": device, "dtype": dtype,
+            "trust_remote_code": trust_remote_code, "download": download, "verbose": verbose,
+            "dim": dim, "heads": heads, "causal": causal, "seed": seed,
+        }  # fmt: skip
+        settings = engine_settings(model, keywords)
+        self.batch_size = batch_size_of(batch_size)
         if system is not None and not chat:
             raise AttnInspectError("system= adds a system message to chat=True; set chat=True")
-        self.engine: Engine = open_engine(settings)
+        with warnings.catch_warnings():  # tqdm.auto warns in a notebook without ipywidgets
+            warnings.filterwarnings("ignore", module=r"tqdm(\.|$)")
+            self.engine: Engine = shared(open_engine(settings))
+        self._lock = lock_of(self.engine)
         self.truncate = truncate
-        self.batch_size = max(1, batch_size)
         self.chat = Chat(system) if chat else None
         # What every run asks besides its text (a target, generation, a pair, the attention
         # kind) unless it says otherwise: `run`, `heads`, `diff` and the explorer use it.
@@ -131,6 +140,7 @@ class Inspector:
     ) -> Inspection: ...  # fmt: skip
 
     @overload
+    @speaks_python
     def run(
         self, texts: Sequence[str], *, target: str | None = ..., generate: int | None = ...,
         pair: str | None = ..., kind: AttentionKind | None = ...,
@@ -155,11 +165,7 @@ class Inspector:
         """
         request = self._request(target, generate, pair, kind)
         check_request(self.engine, request)
-        single = isinstance(texts, str)
-        batch: list[object] = [texts] if isinstance(texts, str) else list(texts)
-        checked = [text for text in batch if isinstance(text, str)]
-        if len(checked) != len(batch):
-            raise BadValueError("run() takes a text (str) or a list of texts")
+        single, checked = texts_of(texts)
         items = [SourceText(text=text, index=index) for index, text in enumerate(checked)]
         results: list[Inspection] = []
         for result in self.stream(items, request):
@@ -186,11 +192,11 @@ class Inspector:
         )
 
     def stream(
-        self, items: Iterable[Item], request: Request | None = None
+        self, items: Iterable[Item | str], request: Request | None = None
     ) -> Iterator[Inspection | InputError]:
-        """Inspect texts as they come, in padded batches; yield one result per item, in order
-        (the `InputError` of a bad text in its place, never raised)."""
-        for batch in chunks(items, self.batch_size):
+        """Inspect texts (str or `SourceText`) as they come, in padded batches; yield one result
+        per item, in order (the `InputError` of a bad text in its place, never raised)."""
+        for batch in chunks(items_of(items), self.batch_size):
             yield from self.inspect_batch(batch, request)
 
     def inspect_batch(
@@ -198,9 +204,10 @@ class Inspector:
     ) -> list[Inspection | InputError]:
         """One padded forward pass for the good texts of ``batch``; errors kept in place."""
         texts = [item for item in batch if isinstance(item, SourceText)]
-        found = inspect_batch(
-            self.engine, texts, self.truncate, chat=self.chat, request=request or self.request
-        )
+        with self._lock:
+            found = inspect_batch(
+                self.engine, texts, self.truncate, chat=self.chat, request=request or self.request
+            )
         return _in_place(batch, found)
 
     def view_batch(
@@ -214,16 +221,17 @@ class Inspector:
         the view (and ``keep``) needs is kept: per item, the analysed inspection and its view.
         ``request``: a target, generated tokens or a pair, and the attention kind."""
         texts = [item for item in batch if isinstance(item, SourceText)]
-        viewed = view_batch(
-            self.engine,
-            texts,
-            options,
-            keep or WholeLayers(),
-            self.truncate,
-            self.chat,
-            self.batch_size,
-            request or self.request,
-        )
+        with self._lock:
+            viewed = view_batch(
+                self.engine,
+                texts,
+                options,
+                keep or WholeLayers(),
+                self.truncate,
+                self.chat,
+                self.batch_size,
+                request or self.request,
+            )
         return _in_place(batch, viewed)
 
     def stats_windows(self, items: Iterable[Item], plan: StatsPlan) -> Iterator[WindowStats]:
@@ -238,8 +246,11 @@ class Inspector:
             )
         plan.kept(self.engine)  # refuses a layer or head this model does not have, first
         for window in chunks(items, self.read_ahead):
-            yield stats_window(self.engine, window, plan, self.chat)
+            with self._lock:
+                part = stats_window(self.engine, window, plan, self.chat)
+            yield part
 
+    @speaks_python
     def stats(
         self, texts: Iterable[str], words: bool = False, hide_special: bool = False, **kept: object
     ) -> CorpusStats:
@@ -258,6 +269,7 @@ class Inspector:
             total.add(part)
         return CorpusStats(total.sums, self.model_name, words, hide_special)
 
+    @speaks_python
     def check(
         self, options: ViewOptions, keep: WholeLayers | None = None, request: Request | None = None
     ) -> None:
@@ -278,6 +290,7 @@ class Inspector:
             if not options.rollout:
                 resolve_indices(keep.heads, heads, "heads")
 
+    @speaks_python
     def heads(
         self, text: str, source: str, target: str, words: bool = False, whole: bool = False
     ) -> HeadSearch:
@@ -293,11 +306,15 @@ class Inspector:
         if whole or not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
             return search_heads(self.run(text), source, target, words)
         item = SourceText(text=text, index=0)
-        search = search_streamed(self.engine, item, source, target, words, self.truncate, self.chat)
+        with self._lock:
+            search = search_streamed(
+                self.engine, item, source, target, words, self.truncate, self.chat
+            )
         if search.inspection.truncated_from is not None:
             warnings.warn(truncation_message(search.inspection), TruncationWarning, stacklevel=2)
         return search
 
+    @speaks_python
     def diff(
         self,
         text_a: str,
@@ -320,12 +337,13 @@ class Inspector:
         if not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
             return diff_whole(self._both(text_a, text_b), options, keep or WholeLayers())
         items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
-        try:
-            pending = encode_pair(self.engine, items, self.truncate, self.chat)
-        except InputError as error:
-            message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
-            raise AttnInspectError(message) from error
-        comparison = diff_streamed(self.engine, pending, options, keep or WholeLayers())
+        with self._lock:
+            try:
+                pending = encode_pair(self.engine, items, self.truncate, self.chat)
+            except InputError as error:
+                message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
+                raise AttnInspectError(message) from error
+            comparison = diff_streamed(self.engine, pending, options, keep or WholeLayers())
         for shown in (comparison.a, comparison.b):
             if shown.truncated_from is not None:
                 warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
@@ -342,11 +360,11 @@ class Inspector:
         return found[0], found[1]
 
 
-def truncation_message(inspection: Inspection) -> str:
-    """What a truncation warning says."""
+def truncation_message(inspection: Inspection, spelling: str = "truncate=True") -> str:
+    """What a truncation warning says (``spelling``: how the caller asked to truncate)."""
     where = f"line {inspection.line}: " if inspection.line is not None else ""
     tokens = inspection.shapes.get("input_ids", [inspection.length])[-1]  # before --words
-    return f"{where}text truncated from {inspection.truncated_from} to {tokens} tokens (--truncate)"
+    return f"{where}text truncated from {inspection.truncated_from} to {tokens} tokens ({spelling})"
 
 
 def _in_place(batch: list[Item], results: list) -> list:

@@ -61,6 +61,7 @@ WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, 
 
 def exit_status(error: BaseException) -> int:
     """The exception-to-exit table: report the error (where there is something to say)."""
+    error = getattr(error, "original", error)  # the API's Python wording -> the option names
     if isinstance(error, _click_exception_type()):
         message = error.format_message()  # type: ignore[attr-defined]
         if message:  # no arguments at all: the help was the answer
@@ -98,6 +99,7 @@ class AttnInspectGroup(TyperGroup):
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)
         _plain_flags([option] if option is not None else [])
+        _plain_flags(self.params)  # typer adds the completion options after __init__
         return option
 
     def invoke(self, ctx: Any) -> Any:
@@ -147,7 +149,7 @@ app = typer.Typer(
     name="attninspect",
     help="See which token attends to which: tokens, shapes and attention, in the terminal.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(

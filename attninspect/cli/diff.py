@@ -51,7 +51,7 @@ from attninspect.cli.options import (
     top_of,
 )
 from attninspect.cli.output import write_one
-from attninspect.cli.pictures import check_save, diff_picture, write_picture
+from attninspect.cli.pictures import check_save, diff_picture, dpi_of, write_picture
 from attninspect.cli.remote import ServerOption, inspector_for  # --server
 from attninspect.cli.run import check_view
 
@@ -94,7 +94,7 @@ def diff(
     precision: PrecisionOption = 2,
     full: FullOption = False,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     server: ServerOption = None,
 ) -> None:
@@ -104,6 +104,7 @@ def diff(
     from attninspect.files.records import DiffResult
 
     check_view(rollout, head)
+    dpi = dpi_of(dpi, save)
     kind = check_save(save, output, dpi)
     request = request_of(target, generate, pair, attention, rollout)
     options = ViewOptions(layer, head, words, hide_special, rollout, focus, top_of(top, focus))

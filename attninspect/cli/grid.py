@@ -49,7 +49,7 @@ from attninspect.cli.options import (
     usage_error,
 )
 from attninspect.cli.output import open_writer
-from attninspect.cli.pictures import check_save, write_picture
+from attninspect.cli.pictures import check_save, dpi_of, write_picture
 from attninspect.cli.remote import ServerOption, inspector_for  # --server
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def grid(
     layers: LayersOption = None,
     heads: HeadsOption = None,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     server: ServerOption = None,
 ) -> None:
@@ -101,6 +101,7 @@ def grid(
         raise usage_error("--rollout shows one panel per layer; drop --heads", "'--heads'")
     if output_format is RunFormat.npz and output is None:
         raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
+    dpi = dpi_of(dpi, save)
     kind = check_save(save, output, dpi)
     request = request_of(target, generate, pair, attention, rollout)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,

@@ -46,7 +46,7 @@ from attninspect.cli.options import (
     selector,
 )
 from attninspect.cli.output import write_one
-from attninspect.cli.pictures import check_save, heads_picture, write_picture
+from attninspect.cli.pictures import check_save, dpi_of, heads_picture, write_picture
 from attninspect.cli.remote import ServerOption, inspector_for  # --server
 
 if TYPE_CHECKING:
@@ -110,13 +110,14 @@ def heads(
     output_format: CompareFormatOption = CompareFormat.table,
     output: OutputOption = None,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     server: ServerOption = None,
 ) -> None:
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.files.records import HeadsResult
 
+    dpi = dpi_of(dpi, save)
     kind = check_save(save, output, dpi)
     request = request_of(decoder_text, generate, pair, attention)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,

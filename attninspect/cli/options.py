@@ -18,15 +18,16 @@ import typer
 
 from attninspect.model.devices import DEVICE_HELP, is_device_spec
 
+# Bounds that make an absurd number a usage error (exit 2) instead of an overflow deep inside:
+# the ranges the `Inspector` checks too, defined once in model/limits.py.
+from attninspect.model.limits import SEED_MAX, SEED_MIN, SIZE_MAX
+
 if TYPE_CHECKING:
     from attninspect.analysis.selection import HeadChoice, IndexSpec
     from attninspect.analysis.token_selectors import TokenSelector
 
 INPUT, MODEL, VIEW, OUTPUT = "Input", "Model", "View", "Output"
 PANELS = (INPUT, MODEL, VIEW, OUTPUT)  # the order of the help panels of every command
-# Bounds that make an absurd number a usage error (exit 2) instead of an overflow deep inside.
-SIZE_MAX = 2**31 - 1
-SEED_MIN, SEED_MAX = 0, 2**63 - 1  # what torch.manual_seed and torch.Generator accept
 TOP = 5  # --top: how many entries a ranking lists, in every command
 
 
@@ -122,6 +123,20 @@ def index_spec(value: str | None) -> int | slice | None:
         return parse_range(value)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+
+
+def writable(option: str) -> Callable[[Path | None], Path | None]:
+    """A callback that refuses, while the options are read (before any model loads), an output
+    path that cannot be written: `files.atomic.check_output_path`, naming ``option``."""
+
+    def check(value: Path | None) -> Path | None:
+        if value is not None:
+            from attninspect.files.atomic import check_output_path
+
+            check_output_path(value, option)
+        return value
+
+    return check
 
 
 def _model(value: str | None) -> str | None:
@@ -378,6 +393,7 @@ OutputOption = Annotated[
         "--output",
         "-o",
         metavar="FILE",
+        callback=writable("--output"),
         help="Write there (atomically), not to stdout.",
         rich_help_panel=OUTPUT,
     ),
@@ -445,17 +461,18 @@ SaveOption = Annotated[
     typer.Option(
         "--save",
         metavar="FILE",
+        callback=writable("--save"),
         help="Save a picture too: .png, .svg, .pdf, .html.",
         rich_help_panel=OUTPUT,
     ),
 ]
 DpiOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--dpi",
         metavar="N",
         callback=within(20, 1200),
-        help="Resolution of a .png (20-1200).",
+        help="Resolution of a .png (20-1200). " + default(150),
         rich_help_panel=OUTPUT,
     ),
 ]

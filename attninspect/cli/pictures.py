@@ -49,6 +49,19 @@ def picture_memory() -> int:
     )
 
 
+DPI = 150  # --dpi's default
+
+
+def dpi_of(dpi: int | None, save: Path | None) -> int:
+    """``--dpi`` sets a saved picture's resolution: without --save it is a usage error."""
+    if dpi is not None and save is None:
+        import typer
+
+        raise typer.BadParameter("--dpi sets the resolution of --save: add --save FILE.png",
+                                 param_hint="'--dpi'")  # fmt: skip
+    return DPI if dpi is None else dpi
+
+
 def write_picture(path: Path, data: bytes, no_color: bool) -> None:
     """Write ``data`` to ``path`` atomically and say on stderr where it went."""
     from attninspect.files.atomic import atomic_file

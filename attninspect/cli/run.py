@@ -62,7 +62,7 @@ from attninspect.cli.options import (
     within,
 )
 from attninspect.cli.output import open_writer
-from attninspect.cli.pictures import check_save, run_picture, write_picture
+from attninspect.cli.pictures import check_save, dpi_of, run_picture, write_picture
 from attninspect.cli.remote import ServerOption, inspector_for  # --server
 from attninspect.errors import AttnInspectError, InputError
 
@@ -170,7 +170,7 @@ def run(
     ] = None,
     full: FullOption = False,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     server: ServerOption = None,
 ) -> None:
@@ -179,6 +179,7 @@ def run(
 
     check_combinations(text, file, output_format, output, rollout, head)
     request = request_of(target, generate, pair, attention, rollout)
+    dpi = dpi_of(dpi, save)
     kind = check_save(save, output, dpi)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
@@ -188,6 +189,7 @@ def run(
         layer, head, words, hide_special, rollout, focus, top_of(top, focus), stats
     )
     keep = keep_of(output_format, all_layers or kind == "html", layers, heads)
+    check_narrowing(output_format, all_layers, keep, rollout, stats)
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
     inspector = inspector_for(local_only(server, request), no_color, truncate, batch_size, **engine)
@@ -234,6 +236,24 @@ def keep_of(
             "'--layers'" if layers is not None else "'--heads'",
         )
     return WholeLayers(wanted=whole, layers=layers, heads=heads)
+
+
+def check_narrowing(
+    output_format: RunFormat, all_layers: bool, keep: WholeLayers, rollout: bool, stats: bool
+) -> None:
+    """Refuse a --layers / --heads / --all-layers that the output would silently ignore."""
+    if rollout and keep.heads is not None:
+        raise usage_error(
+            "--rollout averages the heads of each layer, so --heads cannot narrow it; drop "
+            "--heads (or --rollout)",
+            "'--heads'",
+        )
+    if stats and output_format is RunFormat.csv and (all_layers or keep.narrowed):
+        raise usage_error(
+            "--stats with --format csv writes one row per layer and head, not the weights; "
+            "drop --all-layers, --layers and --heads, or use --format json",
+            "'--stats'",
+        )
 
 
 def check_combinations(
@@ -358,12 +378,13 @@ def write_result(
             raise result
         shown, view = result
         counts.grow(output_bytes(shown, view, counts.output_format, all_layers), errors)
+        refuse_unwritable(shown, view, counts, all_layers, writer)
         writer.write(RunResult(shown, view, all_layers, options.stats))
         if counts.first is None:
             counts.first = (shown, view)
         counts.written += 1
         if shown.truncated_from is not None:
-            feedback.warn(errors, truncation_message(shown))
+            feedback.warn(errors, truncation_message(shown, "--truncate"))
     except InputError as error:
         if not skip_errors:
             raise
@@ -380,3 +401,27 @@ def run_table(layout: TableLayout) -> Callable[[Console], Writer]:
         return RunTableWriter(console, layout.precision, layout.window, layout.full)
 
     return make
+
+
+def refuse_unwritable(
+    shown: Inspection, view: View, counts: Counts, all_layers: bool, writer: Writer
+) -> None:
+    """Refuse, before its weights become JSON text, a text whose serialisation (with what the
+    writer already holds) cannot fit in the memory available: one Error line, both numbers."""
+    if counts.output_format not in ("json", "jsonl"):
+        return
+    from attninspect.model.estimate import serialised_bytes
+    from attninspect.model.memory import host_available_bytes
+    from attninspect.units import format_bytes
+
+    values = view.matrix.size + (shown.attention.size if all_layers else 0)
+    needed = serialised_bytes(values, getattr(writer, "held", 0))
+    available = host_available_bytes()
+    if needed > available:
+        where = f"line {shown.line}" if shown.line is not None else f"text {counts.written}"
+        raise AttnInspectError(
+            f"writing {where} as {counts.output_format} needs about "
+            f"{format_bytes(needed)} ({values:,} weights as text), but {format_bytes(available)} "
+            "is available; keep fewer layers with --layers (or --heads), write fewer texts at "
+            "once, or use --format npz"
+        )

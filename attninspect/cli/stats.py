@@ -43,6 +43,7 @@ from attninspect.cli.options import (
     usage_error,
     within,
 )
+from attninspect.cli.pictures import dpi_of
 from attninspect.errors import AttnInspectError
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def stats(
     heads: HeadsOption = None,
     precision: PrecisionOption = 2,
     save: SaveOption = None,
-    dpi: DpiOption = 150,
+    dpi: DpiOption = None,
     no_color: NoColorOption = False,
     engine: Annotated[
         StatsEngine,
@@ -197,6 +198,7 @@ def stats(
 
     check_stats_options(text, file, output_format, output, engine, (ray_address, num_gpus, actors))
     kind = check_save_of(save, output)
+    dpi = dpi_of(dpi, save)
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     settings = choice.engine() | chat_options(chat, system)

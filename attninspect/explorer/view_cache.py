@@ -51,4 +51,5 @@ class ViewCache:
         head = resolve_head(options.head, self.inspection.num_heads)
         analysed = measure(self.base(options), options, head, 0)
         shown = analysed.inspection
-        return shown, make_view(analysed, options, focus_index(options, shown))
+        focus = focus_index(options, shown, self.inspection)
+        return shown, make_view(analysed, options, focus)

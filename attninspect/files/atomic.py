@@ -33,9 +33,9 @@ def _mode_of(path: Path, option: str = "--output") -> int | None:
         raise AttnInspectError(f"{option} {str(path)!r}: {error.strerror}") from error
 
 
-def is_stream_target(path: Path) -> bool:
+def is_stream_target(path: Path, option: str = "--output") -> bool:
     """A character device or FIFO: written in place, never replaced."""
-    mode = _mode_of(path)
+    mode = _mode_of(path, option)
     return mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode))
 
 
@@ -45,16 +45,25 @@ def replace_target(path: Path) -> Path:
 
 
 def check_output_path(path: Path, option: str = "--output") -> None:
-    """Refuse, before any work, an output path that cannot be written."""
+    """Refuse, before any work, an output path that cannot be written: a missing or read-only
+    folder, a name too long, a folder where a temporary file cannot be made."""
     where = f"{option} {str(path)!r}"
-    if path.is_dir():
+    try:
+        _check_output_path(path, option, where)
+    except OSError as error:
+        raise AttnInspectError(f"{where}: {error.strerror or error}") from None
+
+
+def _check_output_path(path: Path, option: str, where: str) -> None:
+    if _mode_of(path, option) is not None and path.is_dir():
         raise AttnInspectError(f"{where} is a directory; give a file name")
-    if is_stream_target(path):
+    if is_stream_target(path, option):
         if not os.access(path, os.W_OK):
             raise AttnInspectError(f"{where}: no permission to write to it")
         return
     target = replace_target(path)
     folder = target.parent
+    _check_name(target, where)
     if not folder.exists():
         raise AttnInspectError(f"{where}: the folder {str(folder)!r} does not exist")
     if not folder.is_dir():
@@ -66,6 +75,32 @@ def check_output_path(path: Path, option: str = "--output") -> None:
         raise AttnInspectError(f"{where}: no permission to write in {str(folder)!r}")
     if mode is not None and not os.access(target, os.W_OK):
         raise AttnInspectError(f"{where} exists and is read-only")
+    _probe(folder, where)
+
+
+def _check_name(target: Path, where: str) -> None:
+    """Refuse a file name longer than the file system takes (ENAMETOOLONG after the work)."""
+    length = len(os.fsencode(target.name))
+    try:
+        limit = os.pathconf(target.parent, "PC_NAME_MAX") if target.parent.is_dir() else 255
+    except (OSError, ValueError):
+        limit = 255
+    if length > limit:
+        raise AttnInspectError(
+            f"{where}: the file name is {length} bytes long; this file system takes at most {limit}"
+        )
+
+
+def _probe(folder: Path, where: str) -> None:
+    """Make and remove a temporary file where the output will go, so that what no check can
+    promise (a read-only file system, a folder such as /proc) fails now, not after the work."""
+    try:
+        descriptor, name = tempfile.mkstemp(dir=folder, prefix=TEMPORARY_PREFIX, suffix=".probe")
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise AttnInspectError(f"{where}: cannot write in {str(folder)!r}: {reason}") from None
+    os.close(descriptor)
+    os.unlink(name)
 
 
 class _Unseekable(io.RawIOBase):

@@ -10,7 +10,7 @@ from attninspect.errors import AttnInspectError
 if TYPE_CHECKING:
     import torch
 
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$", re.ASCII)
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto picks CUDA, then MPS, then CPU)"
 
 

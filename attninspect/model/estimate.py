@@ -91,6 +91,18 @@ def _estimate_pairs(
     return Estimate(sizes.weights, LAYER_COPIES * one_layer + activations, kept + views, analysis)
 
 
+# Writing weights as JSON: each becomes a Python float in a list (24 + 8 bytes) and then about
+# 20 characters of text; a JSON array of several texts holds each text's text until the end.
+PYTHON_FLOAT = 24 + 8
+JSON_CHARACTERS = 20
+
+
+def serialised_bytes(values: int, held: int = 0) -> int:
+    """The peak of writing ``values`` weights as JSON text, with ``held`` bytes of earlier
+    records already kept (`--format json` writes them all at the end)."""
+    return values * (PYTHON_FLOAT + JSON_CHARACTERS) + held
+
+
 class DoesNotFit(AttnInspectError):
     """A batch (or a single text) whose estimated peak exceeds the memory available."""
 

@@ -17,6 +17,7 @@ __all__ = [
     "available_bytes",
     "cgroup_available_bytes",
     "format_bytes",
+    "host_available_bytes",
     "refuse_unless_fits",
     "system_available_bytes",
 ]
@@ -31,6 +32,12 @@ def available_bytes(device: torch.device) -> int:
 
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
+    return host_available_bytes()
+
+
+def host_available_bytes() -> int:
+    """System memory free for this process: the least of what the system, the address-space
+    limit (ulimit -v) and the cgroup leave."""
     return min(system_available_bytes(), address_space_left(), cgroup_available_bytes())
 
 

@@ -63,7 +63,7 @@ def encode(
                 f"most {max_length}; shorten it or pass --truncate",
                 line,
             )
-        truncated_from = count
+        truncated_from = _real_count(tokenizer, text, count, at_least, special_tokens)
         batch = _tokenize(
             tokenizer,
             _prefix(text, max_length),
@@ -89,6 +89,14 @@ def encode(
         if "offset_mapping" in batch
         else None,
     )
+
+
+def _real_count(tokenizer: Any, text: str, count: int, at_least: bool, special_tokens: bool) -> int:
+    """The text's token count, where ``count`` was only its prefix's (a truncation warning
+    reports the real length)."""
+    if not at_least or len(text) > MAX_TEXT_CHARS:
+        return count
+    return len(tokenizer(text, verbose=False, add_special_tokens=special_tokens)["input_ids"])
 
 
 def check_text(text: str, max_length: int | None, line: int | None) -> None:

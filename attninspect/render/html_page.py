@@ -11,13 +11,14 @@ import base64
 import html
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
 
-from attninspect.analysis.inspection import AXIS_SIDES
-from attninspect.analysis.selection import HeadChoice
+from attninspect.analysis.inspection import AXIS_SIDES, Inspection
+from attninspect.analysis.selection import HeadChoice, heads_view
 
 # Inside <script>, "</script" or "<!--" would end or confuse the element: escape every <, > and &,
 # and the two line terminators JavaScript once refused inside strings.
@@ -152,3 +153,52 @@ def page_data(
         "initial": initial_state(first, layer, head),
         "documents": [_document_json(document) for document in documents],
     }
+
+
+def document(
+    inspection: Inspection,
+    label: str | None = None,
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    rollout: bool = False,
+) -> PageDocument:
+    """The page's copy of one inspection, narrowed to ``layers`` x ``heads`` when given; its
+    "mean" stays the mean of every head, as in the terminal (``rollout``: one matrix a layer)."""
+    kept_layers, kept_heads = inspection.layer_ids, inspection.head_ids  # model numbers
+    layers = kept_layers if layers is None else list(layers)
+    heads = kept_heads if heads is None else list(heads)
+    rows = [kept_layers.index(layer) for layer in layers]
+    columns = [kept_heads.index(head) for head in heads]
+    attention = inspection.attention[rows][:, columns]  # (L', H', Tq, Tk)
+    mean, mean_of = _head_mean(inspection, rows, len(heads))
+    return PageDocument(
+        label=label or inspection.text,
+        tokens=list(inspection.tokens),
+        special=list(inspection.special),
+        attention=attention,
+        layers=layers,
+        heads=heads,
+        key_tokens=None if inspection.square else list(inspection.key_tokens),
+        key_special=None if inspection.square else list(inspection.keys.special),
+        kind=inspection.kind,
+        head_mean=mean,
+        model_heads=mean_of,
+        rollout=rollout,
+        pair_start=inspection.pair_start,
+    )
+
+
+def _head_mean(
+    inspection: Inspection, rows: list[int], shown: int
+) -> tuple[np.ndarray | None, int]:
+    """(L', Tq, Tk): every head's mean of the kept layers ``rows``, where the page shows fewer
+    heads than the model has (None where it shows them all: the page averages them itself),
+    and how many heads the page's mean averages."""
+    every = inspection.num_heads
+    if shown == every:
+        return None, every
+    if inspection.head_mean is not None:  # the run kept fewer heads: it kept their mean too
+        return inspection.head_mean[rows], every
+    if inspection.attention.shape[1] == every:  # every head is at hand
+        return heads_view(inspection.attention[rows], "mean"), every
+    return None, shown  # only the shown heads are at hand: the page's mean is theirs, and says so

@@ -7,13 +7,13 @@ and PDF come from `figures` (matplotlib, imported only here, only when asked); H
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from attninspect.analysis.inspection import Inspection
-from attninspect.analysis.selection import HeadChoice, heads_view
+from attninspect.analysis.selection import HeadChoice
 from attninspect.errors import AttnInspectError
 from attninspect.render.figures import (
     KeyAxis,
@@ -23,7 +23,7 @@ from attninspect.render.figures import (
     panels_figure,
 )
 from attninspect.render.grid import grid_panels
-from attninspect.render.html_page import PageDocument, render_page
+from attninspect.render.html_page import document, render_page
 
 PICTURE_KINDS = ("png", "svg", "pdf", "html")
 
@@ -42,55 +42,6 @@ def _figure(
 ) -> bytes:
     """The figure's bytes; a PNG that needs more than ``available`` bytes is refused."""
     return figure_bytes(build, kind, dpi, available)  # type: ignore[arg-type]
-
-
-def document(
-    inspection: Inspection,
-    label: str | None = None,
-    layers: Sequence[int] | None = None,
-    heads: Sequence[int] | None = None,
-    rollout: bool = False,
-) -> PageDocument:
-    """The page's copy of one inspection, narrowed to ``layers`` x ``heads`` when given; its
-    "mean" stays the mean of every head, as in the terminal (``rollout``: one matrix a layer)."""
-    kept_layers, kept_heads = inspection.layer_ids, inspection.head_ids  # model numbers
-    layers = kept_layers if layers is None else list(layers)
-    heads = kept_heads if heads is None else list(heads)
-    rows = [kept_layers.index(layer) for layer in layers]
-    columns = [kept_heads.index(head) for head in heads]
-    attention = inspection.attention[rows][:, columns]  # (L', H', Tq, Tk)
-    mean, mean_of = _head_mean(inspection, rows, len(heads))
-    return PageDocument(
-        label=label or inspection.text,
-        tokens=list(inspection.tokens),
-        special=list(inspection.special),
-        attention=attention,
-        layers=layers,
-        heads=heads,
-        key_tokens=None if inspection.square else list(inspection.key_tokens),
-        key_special=None if inspection.square else list(inspection.keys.special),
-        kind=inspection.kind,
-        head_mean=mean,
-        model_heads=mean_of,
-        rollout=rollout,
-        pair_start=inspection.pair_start,
-    )
-
-
-def _head_mean(
-    inspection: Inspection, rows: list[int], shown: int
-) -> tuple[np.ndarray | None, int]:
-    """(L', Tq, Tk): every head's mean of the kept layers ``rows``, where the page shows fewer
-    heads than the model has (None where it shows them all: the page averages them itself),
-    and how many heads the page's mean averages."""
-    every = inspection.num_heads
-    if shown == every:
-        return None, every
-    if inspection.head_mean is not None:  # the run kept fewer heads: it kept their mean too
-        return inspection.head_mean[rows], every
-    if inspection.attention.shape[1] == every:  # every head is at hand
-        return heads_view(inspection.attention[rows], "mean"), every
-    return None, shown  # only the shown heads are at hand: the page's mean is theirs, and says so
 
 
 def key_axis(inspection: Inspection) -> KeyAxis:

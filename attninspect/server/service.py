@@ -119,10 +119,11 @@ class ModelService:
             return work()
         except BadRequest as error:
             return error_answer(error.status, str(error))
-        except OutOfRangeError as error:
-            return error_answer(400, f"{error.what}: {error}", error if transport else None)
-        except AttnInspectError as error:
-            return error_answer(400, str(error), error if transport else None)
+        except AttnInspectError as caught:
+            said: AttnInspectError = getattr(caught, "original", caught)  # as the CLI says it
+            if isinstance(said, OutOfRangeError):
+                return error_answer(400, f"{said.what}: {said}", said if transport else None)
+            return error_answer(400, str(said), said if transport else None)
 
     def _truncating(self, truncate: bool | None) -> None:
         """Set the per-request truncation (the worker is the only thread that reads it)."""

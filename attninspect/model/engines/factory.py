@@ -9,6 +9,7 @@ from attninspect.errors import AttnInspectError, BadValueError
 from attninspect.model.devices import resolve_device
 from attninspect.model.engines.base import Engine
 from attninspect.model.engines.loading import resolve_model_source
+from attninspect.model.limits import out_of_range, whole_number
 
 SCRATCH = "scratch"
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
@@ -36,10 +37,14 @@ class EngineSettings:
             raise BadValueError(f"dtype {self.dtype!r}: use one of {', '.join(DTYPE_NAMES)}")
         if self.model is not None and not str(self.model).strip():
             raise BadValueError("the model name is empty: give a directory, a hub id or scratch")
-        for name in ("dim", "heads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise BadValueError(f"{name}={value!r}: give a whole number >= 1")
+        for name in ("dim", "heads", "seed"):
+            value = whole_number(getattr(self, name))
+            if value is None:
+                raise BadValueError(f"{name}={getattr(self, name)!r}: give a whole number (int)")
+            problem = out_of_range(name, value)
+            if problem:
+                raise BadValueError(f"{name}={problem}")
+            object.__setattr__(self, name, value)  # a numpy integer becomes an int
         if self.dim % self.heads:
             raise BadValueError(f"heads={self.heads} must divide dim={self.dim}")
 

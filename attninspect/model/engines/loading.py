@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import pickle
 import re
 import warnings
@@ -87,8 +88,22 @@ def hub_snapshot(repo_id: str, download: bool) -> str:
                 f"--model {repo_id!r} is not in the local Hugging Face cache; pass --download to "
                 f"fetch it, or {LOCAL_HINT}"
             ) from error
-        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        reason = shortened(" ".join(str(error).split()), 300) or type(error).__name__
+        if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+            reason = "HF_HUB_OFFLINE is set, so nothing can be downloaded; unset it to fetch"
         raise AttnInspectError(f"could not download --model {repo_id!r}: {reason}") from error
+
+
+def shortened(message: str, limit: int) -> str:
+    """``message`` cut to whole sentences within ``limit`` characters (else whole words, and
+    an ellipsis), so that a cut never ends mid-word or inside a quoted name."""
+    if len(message) <= limit:
+        return message
+    head = message[:limit]
+    end = max(head.rfind(". "), head.rfind("; "))
+    if end > limit // 3:
+        return head[: end + 1].rstrip(";")
+    return head.rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
 @contextlib.contextmanager
@@ -123,8 +138,7 @@ def load_failure(source: ModelSource, what: str, error: BaseException) -> AttnIn
         )
     if isinstance(error, json.JSONDecodeError):
         return AttnInspectError(f"could not load {what} {source.name!r}: a JSON file is corrupt")
-    if len(message) > 300:
-        message = message[:300] + "…"
+    message = shortened(message, 300)
     return AttnInspectError(f"could not load {what} {source.name!r}: {message}")
 
 
@@ -207,3 +221,39 @@ def load_tokenizer(source: ModelSource, trust_remote_code: bool, verbose: bool =
             f"the tokenizer of {source.name!r} has only {len(tokenizer)} tokens; it is not usable"
         )
     return tokenizer
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """A model in the local Hugging Face cache, as `--model` can name it."""
+
+    repo_id: str
+    path: str  # its newest snapshot folder
+    size: int  # bytes on disk
+    loadable: bool  # the snapshot holds a config.json
+
+
+def hub_cache_dir() -> str:
+    """Where the Hugging Face cache is (HF_HUB_CACHE, HF_HOME, or ~/.cache/huggingface/hub)."""
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def cached_models(cache_dir: str | None = None) -> list[CachedModel]:
+    """The models in the local Hugging Face cache (none if there is no cache), by name."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        info = scan_cache_dir(cache_dir or hub_cache_dir())
+    except Exception:  # no cache yet, or one that cannot be read: nothing found there
+        return []
+    found = []
+    for repo in info.repos:
+        if repo.repo_type != "model" or not repo.revisions:
+            continue
+        newest = max(repo.revisions, key=lambda revision: revision.last_modified)
+        loadable = any(file.file_name == "config.json" for file in newest.files)
+        found.append(CachedModel(repo.repo_id, str(newest.snapshot_path), repo.size_on_disk,
+                                 loadable))  # fmt: skip
+    return sorted(found, key=lambda model: model.repo_id.casefold())
