@@ -146,10 +146,10 @@ def test_marks_follow_words_and_hidden_special(causal_lms) -> None:
 @pytest.mark.parametrize(
     ("model", "request_", "message"),
     [
-        ("bert", {"target": "x"}, "--target is the decoder's text of an encoder-decoder model"),
+        ("bert", {"target": "x"}, "target= is the decoder's text of an encoder-decoder model"),
         ("gpt2", {"kind": "cross"}, "its attention is self, not cross"),
-        ("bert", {"generate": 3}, "--generate needs a decoder or an encoder-decoder model"),
-        ("gpt2", {"pair": "b"}, "--pair encodes two texts for an encoder"),
+        ("bert", {"generate": 3}, "generate= needs a decoder or an encoder-decoder model"),
+        ("gpt2", {"pair": "b"}, "pair= encodes two texts for an encoder"),
         ("marian", {"kind": "self"}, "its attention is encoder or decoder or cross, not self"),
         ("marian", {"target": "<pad> </s>"}, "tokenizes to nothing but special tokens"),
         ("marian", {"generate": 64}, "past the 64 positions the model takes"),

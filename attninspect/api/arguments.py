@@ -23,7 +23,11 @@ FLAGS = {"truncate", "chat", "words", "hide-special", "rollout", "stats", "downl
          "trust-remote-code", "verbose", "causal", "all-layers"}  # fmt: skip
 RENAMED = {"from": "source", "to": "target", "num-heads": "heads", "batch-size": "batch_size"}
 # An option, and the space before its value (not before a word of the sentence: "--model at").
-OPTION = re.compile(r"--([a-z][a-z-]*)\b( (?!(?:at|to|or|and|for|with|only|is|are)\b)(?=\S))?")
+SENTENCE_WORDS = (
+    "at|to|or|and|for|with|only|is|are|needs|encodes|sets|applies|takes|must|would|can|cannot"
+    "|has|was|keeps|gives|names|reads|writes"
+)
+OPTION = re.compile(rf"--([a-z][a-z-]*)\b( (?!(?:{SENTENCE_WORDS})\b)(?=\S))?")
 
 
 def engine_settings(model: object, keywords: dict[str, Any]) -> EngineSettings:

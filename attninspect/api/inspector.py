@@ -140,12 +140,12 @@ class Inspector:
     ) -> Inspection: ...  # fmt: skip
 
     @overload
-    @speaks_python
     def run(
         self, texts: Sequence[str], *, target: str | None = ..., generate: int | None = ...,
         pair: str | None = ..., kind: AttentionKind | None = ...,
     ) -> list[Inspection]: ...  # fmt: skip
 
+    @speaks_python
     def run(
         self,
         texts: str | Sequence[str],
