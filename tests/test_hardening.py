@@ -554,3 +554,18 @@ def test_fifo_in_a_tokenizer_directory_never_hangs(
     for args in (["--model", str(folder)], ["--model", "scratch", "--tokenizer", str(folder)]):
         line = one_error_line(run(runner, CAT, *args))
         assert "tokenizer.json is not a regular file" in line
+
+
+def test_running_out_of_memory_is_one_line_not_a_bug_report(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import attninspect.model.shape_report as shape_report
+
+    def exhausted(_settings):
+        raise MemoryError
+
+    monkeypatch.setattr(shape_report, "inspect_shapes", exhausted)
+    result = runner.invoke(app, ["shapes"])
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 1 and len(lines) == 1
+    assert lines[0].startswith("Error: ran out of memory") and "report" not in lines[0]

@@ -82,6 +82,12 @@ def exit_status(error: BaseException) -> int:
     if isinstance(error, OSError) and error.errno in WRITE_FAILURES:
         report_error(f"cannot write the output: {error.strerror or error}")
         return 1
+    if isinstance(error, MemoryError):  # past the estimates (another process took the memory)
+        report_error(
+            "ran out of memory: free some, or ask for less (fewer or shorter texts, "
+            "--layers/--heads, --format npz instead of json, a smaller --batch-size)"
+        )
+        return 1
     report_error(
         f"unexpected {type(error).__name__}: {error} "
         f"(set {DEBUG_VARIABLE}=1 to see the traceback, and please report it)"
