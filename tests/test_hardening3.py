@@ -500,13 +500,20 @@ def test_info_without_a_cache_and_without_torch(tmp_path) -> None:
     assert json.loads(done.stdout)["cached_models"] == []
 
 
-def test_shell_completion_is_offered_and_completes(runner) -> None:
+def test_shell_completion_is_offered_and_completes() -> None:
     import os
+    import shlex
     import subprocess
     import sys
 
-    shown = runner.invoke(app, ["--show-completion", "bash"])
-    assert shown.exit_code == 0 and "complete" in shown.stdout
+    # Typer finds the shell from the process tree: start the command from bash itself, as a
+    # user does (under make or CI the parent is /bin/sh, which Typer does not complete).
+    code = "import sys; sys.argv[0] = 'attninspect'; from attninspect.cli import main; main()"
+    # not bash's last command, so bash stays the parent (it would exec a last simple command)
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(code)} --show-completion; exit $?"
+    shown = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60,
+                           check=False)  # fmt: skip
+    assert shown.returncode == 0 and "complete_bash" in shown.stdout, shown.stderr
     env = {**os.environ, "_ATTNINSPECT_COMPLETE": "complete_bash",
            "COMP_WORDS": "attninspect run --for", "COMP_CWORD": "2"}  # fmt: skip
     code = "import sys; sys.argv = ['attninspect']; from attninspect.cli import main; main()"
