@@ -14,13 +14,10 @@ forward).
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ENV, PYTHON, report
+from common import peak_run, report
 
 SOURCE_TOKENS, TARGET_TOKENS, LAYERS = 2000, 400, 6
 
@@ -49,12 +46,6 @@ try:
 except SystemExit as stop:
     if stop.code:
         raise
-"""
-
-PEAK = """
-for line in open("/proc/self/status"):
-    if line.startswith("VmHWM:"):
-        print("PEAK", int(line.split()[1]) * 1024, file=sys.stderr)
 """
 
 
@@ -87,16 +78,7 @@ def build_models(root: Path) -> dict[int, Path]:
 
 def measure(code: str, model: Path, source: Path, target: Path) -> tuple[int, float]:
     """(peak bytes, wall seconds) of ``code`` in a fresh interpreter."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [PYTHON, "-c", code + PEAK, str(model), str(source), str(target)],
-        env=ENV, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    if done.returncode:
-        sys.exit(f"failed ({done.returncode}): {done.stderr[-2000:]}")
-    peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK")][-1]
-    return int(peak.split()[1]), seconds
+    return peak_run(code, model, source, target)
 
 
 def main() -> None:

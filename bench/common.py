@@ -64,3 +64,25 @@ def report(name: str, ours: float, floor: float, goal: str, unit: str = "s") -> 
     )
     print(line, flush=True)
     return line
+
+
+# Appended to a child's code: its peak resident set (VmHWM) on stderr, read back by `peak_run`.
+PEAK = """
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print("PEAK", int(line.split()[1]) * 1024, file=sys.stderr)
+"""
+
+
+def peak_run(code: str, *args: object) -> tuple[int, float]:
+    """(peak bytes, wall seconds) of ``code`` (which imports sys) in a fresh interpreter."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [PYTHON, "-c", code + PEAK, *map(str, args)],
+        env=ENV, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        sys.exit(f"failed ({done.returncode}): {done.stderr[-2000:]}")
+    peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK")][-1]
+    return int(peak.split()[1]), seconds
