@@ -18,7 +18,8 @@ from tests.oracles import rollout
 
 PACKAGE = Path(__file__).parents[1] / "attninspect"
 STEPS = re.compile(
-    r"\b(merge_words|hide_special|sink_share|special_share|head_stats|rollout_step)\("
+    r"\b(merge_words|hide_special|sink_share|special_share|padded_special_share|head_stats|"
+    r"rollout_step)\("
 )
 TOKENS = ["[CLS]", "the", "cat", "sat", "on", "the", "mat", "[SEP]"]
 TARGET = ["<s>", "▁Le", "▁chat", "▁dort", "</s>"]

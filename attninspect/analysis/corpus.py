@@ -25,11 +25,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from attninspect.analysis.digest import BatchFeed, per_text_feed
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions, analyse, shown_tokens
 from attninspect.errors import InputError
 
 STATISTICS = ("entropy", "previous", "same", "next", "special", "duplicate", "induction")
+# A batch is measured at once (`stats_feed`) while its cell masks take at most this many bytes.
+BATCH_MASK_BYTES = 16 * 1024**2
 POSITIONAL = frozenset({"previous", "same", "next", "duplicate", "induction"})
 
 
@@ -129,19 +132,68 @@ def layer_sums(attention: np.ndarray, masks: RowMasks) -> tuple[np.ndarray, np.n
     a = attention.astype(np.float64)  # (H, Tq, Tk)
     heads, queries, _ = a.shape
     sums = np.zeros((heads, len(STATISTICS)))
-    rows = np.zeros(len(STATISTICS), np.int64)
     logs = np.log2(a, out=np.zeros_like(a), where=a > 0)
     sums[:, 0] = -(a * logs).sum(axis=(1, 2))
     sums[:, 4] = a[:, :, masks.special].sum(axis=(1, 2))
-    rows[[0, 4]] = queries
     if masks.duplicate is not None and masks.induction is not None and queries:  # square only
         for column, offset in ((1, -1), (2, 0), (3, 1)):
             sums[:, column] = np.diagonal(a, offset=offset, axis1=1, axis2=2).sum(axis=-1)
-            rows[column] = queries - abs(offset)
         for column, mask in ((5, masks.duplicate), (6, masks.induction)):
             sums[:, column] = (a * mask).sum(axis=(1, 2))
+    return sums, row_counts(masks, queries)
+
+
+@dataclass(frozen=True)
+class BatchMasks:
+    """`RowMasks` of a padded batch's texts, as the weights of `batch_layer_sums`: for each
+    text, which (query, key) cells each statistic but entropy adds up."""
+
+    queries: np.ndarray  # (B, T) bool: real query rows
+    cells: np.ndarray  # (B, T * T, S - 1) float64: 1 where the statistic counts the cell
+
+    @classmethod
+    def of(cls, masks: Sequence[RowMasks | None], lengths: Sequence[int]) -> BatchMasks:
+        """Padded to the longest text; a text without masks (one that failed) adds nothing."""
+        width = max(lengths)
+        queries = np.zeros((len(masks), width), bool)  # (B, T)
+        cells = np.zeros((len(masks), width, width, len(STATISTICS) - 1))  # (B, T, T, S - 1)
+        for row, (found, n) in enumerate(zip(masks, lengths, strict=True)):
+            if found is None or found.duplicate is None or found.induction is None:
+                continue
+            queries[row, :n] = True
+            for column, offset in ((0, -1), (1, 0), (2, 1)):  # previous, same, next
+                cells[row, :n, :n, column] = np.eye(n, k=offset)
+            cells[row, :n, :n, 3] = found.special[None, :]
+            cells[row, :n, :n, 4] = found.duplicate
+            cells[row, :n, :n, 5] = found.induction
+        return cls(queries, cells.reshape(len(masks), width * width, -1))
+
+
+def batch_layer_sums(attention: np.ndarray, masks: BatchMasks) -> np.ndarray:
+    """`layer_sums` of one layer for a whole padded batch of self-attention (B, H, T, T): each
+    text's sums of row values (B, H, S). Padded query rows are zeroed first (so that even a
+    non-finite one adds nothing); each statistic is then one masked sum, as a matrix product."""
+    a = attention.astype(np.float64)  # (B, H, T, T)
+    batch, heads, width, _ = a.shape
+    np.copyto(a, 0.0, where=~masks.queries[:, None, :, None])
+    logs = np.log2(a, out=np.zeros_like(a), where=a > 0)
+    flat = a.reshape(batch, heads, width * width)  # (B, H, T * T)
+    sums = np.empty((batch, heads, len(STATISTICS)))
+    sums[..., 0] = -(a * logs).sum(axis=(-2, -1))
+    sums[..., 1:] = flat @ masks.cells  # (B, H, S - 1)
+    return sums
+
+
+def row_counts(masks: RowMasks, queries: int) -> np.ndarray:
+    """(S,) the rows where each statistic is defined, for a text of ``queries`` query rows."""
+    rows = np.zeros(len(STATISTICS), np.int64)
+    rows[[0, 4]] = queries
+    if masks.duplicate is not None and masks.induction is not None and queries:  # square only
+        for column, offset in ((1, -1), (2, 0), (3, 1)):
+            rows[column] = queries - abs(offset)
+        for column, mask in ((5, masks.duplicate), (6, masks.induction)):
             rows[column] = int(mask.any(axis=1).sum())
-    return sums, rows
+    return rows
 
 
 @dataclass
@@ -178,8 +230,12 @@ class StatsDigest:
         if self.transformed:
             piece = dataclasses.replace(self.base, attention=attention[None])  # (1, H, Tq, Tk)
             attention = analyse(piece, self.options).inspection.attention[0]
-        position = self.layers.index(layer)
         sums, rows = layer_sums(attention[self.heads], self.masks)
+        self.add_sums(layer, sums, rows)
+
+    def add_sums(self, layer: int, sums: np.ndarray, rows: np.ndarray) -> None:
+        """Add one kept layer's (H', S) sums and (S,) row counts, measured by the caller."""
+        position = self.layers.index(layer)
         self.sums.sums[position] += sums
         self.sums.rows[position] += rows
 
@@ -226,3 +282,34 @@ class CorpusStats:
 
 def _number(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
+
+
+def stats_feed(digests: Sequence[StatsDigest], lengths: Sequence[int]) -> BatchFeed:
+    """`digest.per_text_feed`, but where no text's tokens are transformed (no --words or
+    --hide-special) and all are self-attention, each kept layer is measured for the whole
+    batch at once (`batch_layer_sums`) instead of text by text."""
+    plain = all(not digest.transformed for digest in digests)
+    square = all(digest.masks is None or digest.masks.square for digest in digests)
+    width = max(lengths, default=0)
+    cells = len(digests) * width * width * (len(STATISTICS) - 1) * 8  # BatchMasks.cells
+    if not digests or not plain or not square or cells > BATCH_MASK_BYTES:
+        return per_text_feed(digests, lengths)  # long texts: the per-text work is the smaller
+    layers, heads = digests[0].layers, digests[0].heads
+    masks = BatchMasks.of([digest.masks for digest in digests], lengths)
+    counts = [
+        row_counts(digest.masks, n) if digest.masks is not None else None
+        for digest, n in zip(digests, lengths, strict=True)
+    ]
+    one_by_one = per_text_feed(digests, lengths)
+
+    def feed(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
+        if layer not in layers:
+            return
+        if weights.shape[-1] != width or weights.shape[-2] != width:
+            return one_by_one(layer, weights)  # padded past the longest text
+        sums = batch_layer_sums(weights[:, heads], masks)  # (B, H', S)
+        for row, (digest, rows) in enumerate(zip(digests, counts, strict=True)):
+            if digest.error is None and rows is not None:
+                digest.add_sums(layer, sums[row], rows)
+
+    return feed

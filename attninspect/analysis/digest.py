@@ -9,7 +9,9 @@ the results equal those of the whole tensor.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -20,6 +22,7 @@ from attninspect.analysis.pipeline import (
     analyse,
     focus_index,
     measure_bare,
+    measure_bare_batch,
     needs_steps,
 )
 from attninspect.analysis.selection import (
@@ -57,6 +60,25 @@ class WholeLayers:
         return self.layers is not None or self.heads is not None
 
 
+# What `_digest_group` calls with each layer of a padded batch: (layer, (B, H, T, T) weights).
+BatchFeed = Callable[[int, np.ndarray], None]
+
+
+class TakesLayers(Protocol):
+    """A text's consumer of streamed layers (`TextDigest`, `HeadDigest`, `StatsDigest`)."""
+
+    def add(self, layer: int, attention: np.ndarray) -> None: ...
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One text's layer as measured with its whole batch (`batch_feed`): its sink share and the
+    chosen heads' (T, T) view, so that `TextDigest.add` need not work them out again."""
+
+    sink: float
+    shown: np.ndarray  # (T, T)
+
+
 @dataclass
 class TextDigest:
     """One text's consumer: `add` each layer's (H, T, T) in order, then `finish`."""
@@ -89,12 +111,15 @@ class TextDigest:
         self.bare = not needs_steps(self.options)
         self.special = np.array(self.base.keys.special, dtype=bool)  # (Tk,)
 
-    def add(self, layer: int, attention: np.ndarray) -> None:
-        """Take layer ``layer``'s (H, T, T) attention; keep only what the output needs of it."""
+    def add(self, layer: int, attention: np.ndarray, measured: Measured | None = None) -> None:
+        """Take layer ``layer``'s (H, T, T) attention; keep only what the output needs of it.
+        ``measured``: what `batch_feed` already measured of this bare text's layer."""
         if self.error is not None:
             return
         piece = None if self.bare else self._analysed(layer, attention)
-        if self.bare:  # the pipeline would only measure the sink share: no object per layer
+        if measured is not None:
+            self.sinks.append(measured.sink)
+        elif self.bare:  # the pipeline would only measure the sink share: no object per layer
             self.sinks.extend(measure_bare(attention[None], self.special, self.head))
         if layer == 0 and self.options.focus is not None:
             try:
@@ -108,7 +133,8 @@ class TextDigest:
         if self.focus is not None:
             self.rows.append(np.array(focus_rows(shown, self.focus, self.head)[0]))  # (T',)
         if layer == self.layer:
-            self.matrix = np.array(heads_view(shown[0], self.head))  # (T', T')
+            chosen = measured.shown if measured is not None else heads_view(shown[0], self.head)
+            self.matrix = np.array(chosen)  # (T', T')
         if layer in self.kept_layers:
             heads = self.keep.head_ids(shown.shape[1])
             self.kept.append(np.ascontiguousarray(shown[0, heads]))  # (H', T', T')
@@ -177,3 +203,41 @@ class TextDigest:
             model_heads=heads,
             head_mean=np.stack(self.means) if narrowed and self.means else None,  # (L', T', T')
         )
+
+
+def per_text_feed(digests: Sequence[TakesLayers], lengths: Sequence[int]) -> BatchFeed:
+    """Each text's (H, T, T) part of a padded batch's layer, to its digest in turn."""
+
+    def feed(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
+        for row, (digest, n) in enumerate(zip(digests, lengths, strict=True)):
+            digest.add(layer, weights[row, :, :n, :n])  # (H, T, T)
+
+    return feed
+
+
+def batch_feed(digests: Sequence[TextDigest], lengths: Sequence[int]) -> BatchFeed:
+    """`per_text_feed`, but where every text is bare (no step but the sink share) with the same
+    heads chosen, each layer's sink shares and head views are measured for the whole batch at
+    once (`pipeline.measure_bare_batch`) instead of text by text."""
+    heads = {digest.head for digest in digests}
+    if not digests or len(heads) != 1 or not all(digest.bare for digest in digests):
+        return per_text_feed(digests, lengths)
+    if any(len(digest.special) != n for digest, n in zip(digests, lengths, strict=True)):
+        return per_text_feed(digests, lengths)
+    head = heads.pop()
+    counts = np.array(lengths, np.int64)  # (B,)
+    special = np.zeros((len(digests), int(counts.max())), bool)  # (B, T) keys' flags
+    for row, digest in enumerate(digests):
+        special[row, : len(digest.special)] = digest.special
+
+    one_by_one = per_text_feed(digests, lengths)
+
+    def feed(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
+        if weights.shape[-1] != special.shape[1] or weights.shape[-2] != special.shape[1]:
+            return one_by_one(layer, weights)  # padded past the longest text
+        shown, sinks = measure_bare_batch(weights, special, counts, head)  # (B, T, T), (B,)
+        for row, (digest, n) in enumerate(zip(digests, lengths, strict=True)):
+            measured = Measured(float(sinks[row]), shown[row, :n, :n])
+            digest.add(layer, weights[row, :, :n, :n], measured)  # (H, T, T)
+
+    return feed

@@ -18,6 +18,7 @@ from attninspect.analysis.selection import (
     HeadChoice,
     View,
     build_view,
+    heads_view,
     parse_head,
     resolve_head,
     resolve_layer,
@@ -29,6 +30,7 @@ from attninspect.analysis.transforms import (
     head_stats,
     hide_special,
     merge_words,
+    padded_special_share,
     rollout_step,
     sink_share,
     special_share,
@@ -150,6 +152,16 @@ def measure_bare(attention: np.ndarray, special: np.ndarray, head: HeadChoice) -
     """What `analyse` measures when `needs_steps` is false (the sink share alone), on a bare
     (L, H, Tq, Tk) array and its keys' (Tk,) special flags."""
     return special_share(attention, special, head)
+
+
+def measure_bare_batch(
+    weights: np.ndarray, special: np.ndarray, lengths: np.ndarray, head: HeadChoice
+) -> tuple[np.ndarray, np.ndarray]:
+    """`measure_bare` for one layer of a padded batch (B, H, T, T), every text at once: the
+    chosen heads' (B, T, T) view and each text's (B,) sink share. ``special``: (B, T) key flags,
+    ``lengths``: (B,) token counts."""
+    shown = heads_view(weights, head)  # (B, T, T)
+    return shown, padded_special_share(shown, special, lengths)
 
 
 def shown_tokens(base: Inspection, options: ViewOptions) -> Inspection:

@@ -196,6 +196,16 @@ def special_share(attention: np.ndarray, special: np.ndarray, head: HeadChoice) 
     return [float(value) for value in per_layer[:, :, special].sum(axis=-1).mean(axis=-1)]
 
 
+def padded_special_share(shown: np.ndarray, special: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """`special_share` of one layer for a whole padded batch at once: ``shown`` is the chosen
+    heads' (B, T, T) view, ``special`` the (B, T) keys' flags (False on padding), ``lengths``
+    each text's (B,) token count. Padded query rows are left out; padded keys carry no flag."""
+    mass = np.where(special[:, None, :], shown, np.float32(0)).sum(axis=-1)  # (B, T)
+    real = np.arange(shown.shape[-2])[None, :] < lengths[:, None]  # (B, T)
+    per_text = np.where(real, mass, np.float32(0)).sum(axis=-1, dtype=np.float32)  # (B,)
+    return per_text / lengths.astype(np.float32)
+
+
 @dataclass(frozen=True)
 class HeadStats:
     """How one head spreads its attention, averaged over query rows. The positional shares

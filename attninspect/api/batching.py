@@ -10,7 +10,13 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from attninspect.analysis.alignment import TextDiff
-from attninspect.analysis.digest import TextDigest, WholeLayers
+from attninspect.analysis.digest import (
+    BatchFeed,
+    TextDigest,
+    WholeLayers,
+    batch_feed,
+    per_text_feed,
+)
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
 from attninspect.analysis.pipeline import ViewOptions
@@ -32,7 +38,7 @@ from attninspect.model.chat import Chat, render
 from attninspect.model.engines.base import Engine, TextResult, collect
 from attninspect.model.estimate import DoesNotFit, estimate_batch
 from attninspect.model.memory import available_bytes
-from attninspect.model.tokenization import Encoding, encode
+from attninspect.model.tokenization import Encoding, encode, encode_many
 
 Pending = list[tuple[int, SourceText, Encoding]]
 PLAIN = Request()
@@ -53,6 +59,15 @@ def encode_items(
     adds a pair, a target or generated tokens (`seq2seq.prepared`)."""
     results: list = [None] * len(items)
     pending: Pending = []
+    if chat is None and request.plain and not is_seq2seq(engine):  # one tokenizer call
+        texts = [(item.text, item.line) for item in items]
+        encoded = encode_many(engine.tokenizer, texts, engine.max_length, truncate)
+        for position, (item, found) in enumerate(zip(items, encoded, strict=True)):
+            if isinstance(found, InputError):
+                results[position] = found
+            else:
+                pending.append((position, item, found))
+        return results, pending
     for position, item in enumerate(items):
         try:
             if chat is not None:
@@ -218,7 +233,8 @@ def _view_group(
         TextDigest(_empty(engine, item, encoding), options, keep, engine.num_layers)
         for _, item, encoding in pending
     ]
-    return _digest_group(engine, pending, digests)
+    lengths = [len(encoding) for _, _, encoding in pending]
+    return _digest_group(engine, pending, digests, batch_feed(digests, lengths))
 
 
 def _view_kinds(
@@ -252,16 +268,16 @@ class LayerConsumer(Protocol[Finished_co]):
 
 
 def _digest_group(
-    engine: Engine, pending: Pending, digests: Sequence[LayerConsumer[Finished_co]]
+    engine: Engine,
+    pending: Pending,
+    digests: Sequence[LayerConsumer[Finished_co]],
+    feed: BatchFeed | None = None,
 ) -> list[Finished_co]:
     """One padded forward pass for ``pending``, each layer handed to its text's digest (a
-    `TextDigest` or a `HeadDigest`); what each digest's ``finish`` makes of it, in order."""
+    `TextDigest`, `HeadDigest` or `StatsDigest`), by ``feed`` where the digests' module
+    measures a whole batch at once; what each digest's ``finish`` makes of it, in order."""
     lengths = [len(encoding) for _, _, encoding in pending]
-
-    def consume(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
-        for row, (digest, n) in enumerate(zip(digests, lengths, strict=True)):
-            digest.add(layer, weights[row, :, :n, :n])  # (H, T, T)
-
+    consume = feed or per_text_feed(digests, lengths)
     started = time.perf_counter()
     shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume)
     seconds = (time.perf_counter() - started) / len(pending)

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from attninspect.analysis.corpus import CorpusSums, StatsDigest, statistics_options
+from attninspect.analysis.corpus import (
+    CorpusSums,
+    StatsDigest,
+    statistics_options,
+    stats_feed,
+)
 from attninspect.analysis.selection import resolve_indices
 from attninspect.api.batching import Pending, _digest_group, _empty, bucketed_groups, encode_items
 from attninspect.errors import InputError
@@ -87,7 +92,8 @@ def _measure(engine: Engine, group: Pending, plan: StatsPlan) -> list[CorpusSums
         StatsDigest(_empty(engine, item, encoding), options, layers, heads)
         for _, item, encoding in group
     ]
-    return _digest_group(engine, group, digests)
+    lengths = [len(encoding) for _, _, encoding in group]
+    return _digest_group(engine, group, digests, stats_feed(digests, lengths))
 
 
 def _truncated(pending: Pending) -> list[InputError]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,61 @@ def encode(
         offsets=[tuple(span) for span in batch["offset_mapping"]]
         if "offset_mapping" in batch
         else None,
+    )
+
+
+def encode_many(
+    tokenizer: Any,
+    texts: Sequence[tuple[str, int | None]],
+    max_length: int | None,
+    truncate: bool,
+) -> list[Encoding | InputError]:
+    """`encode` for many (text, line) pairs, each result the same as `encode` gives (or the
+    InputError it raises); with a fast tokenizer, the texts that fit are tokenized in one call,
+    and only the others (long, empty, refused) go through `encode` one by one."""
+    found: list[Encoding | InputError | None] = [None] * len(texts)
+    quick = []
+    for position, (text, line) in enumerate(texts):
+        try:
+            check_text(text, max_length, line)
+        except InputError as error:
+            found[position] = error
+            continue
+        if max_length is None or _prefix(text, max_length) == text:
+            quick.append(position)
+    if quick and getattr(tokenizer, "is_fast", False):
+        batch = tokenizer(
+            [texts[position][0] for position in quick], verbose=False, return_offsets_mapping=True
+        )
+        specials = special_ids(tokenizer)
+        for slot, position in enumerate(quick):
+            ids = list(batch["input_ids"][slot])
+            if ids and (max_length is None or len(ids) <= max_length):
+                found[position] = _encoding_of(tokenizer, batch, slot, ids, specials)
+    for position, (text, line) in enumerate(texts):
+        if found[position] is None:
+            try:
+                found[position] = encode(tokenizer, text, max_length, truncate, line)
+            except InputError as error:
+                found[position] = error
+    return [each for each in found if each is not None]
+
+
+def _encoding_of(
+    tokenizer: Any, batch: Any, slot: int, ids: list[int], specials: frozenset[int]
+) -> Encoding:
+    """The Encoding of text ``slot`` of a tokenized batch (as `encode` makes it of one text)."""
+    try:
+        word_ids = batch.word_ids(slot)
+    except (AttributeError, ValueError):
+        word_ids = None
+    return Encoding(
+        ids=ids,
+        tokens=[str(token) for token in tokenizer.convert_ids_to_tokens(ids)],
+        special=[token_id in specials for token_id in ids],
+        word_ids=list(word_ids) if word_ids is not None else [None] * len(ids),
+        type_ids=list(batch["token_type_ids"][slot]) if "token_type_ids" in batch else None,
+        offsets=[tuple(span) for span in batch["offset_mapping"][slot]],
     )
 
 
