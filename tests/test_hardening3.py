@@ -520,3 +520,21 @@ def test_shell_completion_is_offered_and_completes() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, env=env, check=False)  # fmt: skip
     assert done.stdout.split() == ["--format"], done.stderr
+
+
+def test_free_memory_is_read_again_when_a_record_needs_much_of_it(monkeypatch) -> None:
+    from attninspect.cli import run as run_module
+    from attninspect.model import memory
+
+    readings = []
+    monkeypatch.setattr(memory, "host_available_bytes", lambda: readings.append(1) or 1000)
+    clock = [100.0]
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    counts = run_module.Counts(output_format="jsonl")
+    assert counts.host_free(10) == 1000 and len(readings) == 1
+    assert counts.host_free(250) == 1000 and len(readings) == 1  # a wide margin: no new reading
+    counts.host_free(251)  # over a quarter of what was free: read again
+    assert len(readings) == 2
+    clock[0] += run_module.FREE_READING_AGE
+    counts.host_free(1)  # the reading is old: read again
+    assert len(readings) == 3

@@ -42,8 +42,12 @@ if TYPE_CHECKING:
     from attninspect.analysis.corpus import CorpusStats
     from attninspect.api.corpus import StatsPlan, WindowStats
 
-# File and stdin runs read ahead this many batches, then run them by token length.
-READ_AHEAD_BATCHES = 8
+# File and stdin runs read ahead this many batches, then run them by token length (from 8 to
+# 32 batches, the padding of 1,000 sentences of 8 to 33 tokens fell from 7 % to 2 %) ...
+READ_AHEAD_BATCHES = 32
+# ... or this many where whole layers are kept (--all-layers, npz): each text's (L, H, T, T)
+# is held until its window is written.
+READ_AHEAD_WHOLE_BATCHES = 8
 
 
 class TruncationWarning(UserWarning):
@@ -109,6 +113,10 @@ class Inspector:
     def read_ahead(self) -> int:
         """Texts read ahead (and batched by length) at a time from a file or standard input."""
         return self.batch_size * READ_AHEAD_BATCHES
+
+    def read_ahead_for(self, keep: WholeLayers) -> int:
+        """`read_ahead`, less where ``keep`` holds whole layers of every text until written."""
+        return self.batch_size * (READ_AHEAD_WHOLE_BATCHES if keep.wanted else READ_AHEAD_BATCHES)
 
     @property
     def model_name(self) -> str:

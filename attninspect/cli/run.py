@@ -319,8 +319,10 @@ def run_texts(
         open_writer(output_format, output, table, no_color) as writer,
         feedback.progress_bar(errors, source, on_terminal) as advance,
     ):
-        # read ahead, batched by length (a remote server batches a request as it comes)
-        for batch in batches(source, getattr(inspector, "read_ahead", inspector.batch_size)):
+        # read ahead, batched by length
+        read_ahead = getattr(inspector, "read_ahead_for", None)  # a remote server batches
+        window = read_ahead(keep) if read_ahead else inspector.batch_size  # as requests come
+        for batch in batches(source, window):
             for result in inspector.view_batch(batch, options, keep):
                 write_result(result, writer, options, all_layers, skip_errors, errors, counts)
                 advance()
@@ -330,6 +332,8 @@ def run_texts(
 
 
 LARGE_OUTPUT = 1024**3  # announced on stderr before it is written
+FREE_READING_AGE = 1.0  # seconds a reading of the host's free memory is trusted ...
+FREE_MARGIN = 4  # ... for a record that needs at most a quarter of it
 
 
 @dataclass
@@ -340,6 +344,21 @@ class Counts:
     output_bytes: int = 0
     announced: bool = False
     first: tuple[Inspection, View] | None = None  # the first text shown and its view, for --save
+    free: int = 0  # host memory available at the last reading (see `host_free`)
+    free_read_at: float = float("-inf")
+
+    def host_free(self, needed: int) -> int:
+        """Host memory available, read again unless a reading under FREE_READING_AGE seconds old
+        leaves ``needed`` bytes a wide margin (reading it costs more than a short record)."""
+        import time
+
+        from attninspect.model.memory import host_available_bytes
+
+        now = time.monotonic()
+        fresh = now - self.free_read_at < FREE_READING_AGE
+        if not fresh or needed * FREE_MARGIN > self.free:
+            self.free, self.free_read_at = host_available_bytes(), now
+        return self.free
 
     def grow(self, size: int, errors: Console) -> None:
         """Count one result's output; announce once when the whole passes LARGE_OUTPUT."""
@@ -411,12 +430,11 @@ def refuse_unwritable(
     if counts.output_format not in ("json", "jsonl"):
         return
     from attninspect.model.estimate import serialised_bytes
-    from attninspect.model.memory import host_available_bytes
     from attninspect.units import format_bytes
 
     values = view.matrix.size + (shown.attention.size if all_layers else 0)
     needed = serialised_bytes(values, getattr(writer, "held", 0))
-    available = host_available_bytes()
+    available = counts.host_free(needed)
     if needed > available:
         where = f"line {shown.line}" if shown.line is not None else f"text {counts.written}"
         raise AttnInspectError(

@@ -38,14 +38,12 @@ class JsonWriter:
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self.records: list[str] = []  # as JSON text: a list of Python floats is 8 times larger
-
-    @property
-    def held(self) -> int:
-        """Bytes of JSON text held until `close`."""
-        return sum(len(record) for record in self.records)
+        self.held = 0  # characters of JSON text held until `close`
 
     def write(self, result: Result) -> None:
-        self.records.append(dump_json(result.record()))
+        record = dump_json(result.record())
+        self.records.append(record)
+        self.held += len(record)
 
     def close(self) -> None:
         if not self.records:
