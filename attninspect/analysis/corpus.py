@@ -31,8 +31,10 @@ from attninspect.analysis.pipeline import ViewOptions, analyse, shown_tokens
 from attninspect.errors import InputError
 
 STATISTICS = ("entropy", "previous", "same", "next", "special", "duplicate", "induction")
-# A batch is measured at once (`stats_feed`) while its cell masks take at most this many bytes.
-BATCH_MASK_BYTES = 16 * 1024**2
+# A batch is measured at once (`stats_feed`) while its cell masks take at most this many bytes
+# (its work buffer, 2 x H / 6 times that): longer texts are measured one by one.
+BATCH_MASK_BYTES = 4 * 1024**2
+TINY = np.finfo(np.float64).tiny  # log(max(a, TINY)) is finite, and a * it is 0 where a is
 POSITIONAL = frozenset({"previous", "same", "next", "duplicate", "induction"})
 
 
@@ -150,6 +152,7 @@ class BatchMasks:
 
     queries: np.ndarray  # (B, T) bool: real query rows
     cells: np.ndarray  # (B, T * T, S - 1) float64: 1 where the statistic counts the cell
+    rows: np.ndarray  # (B, T * T, 1) float64: 1 in the cells of real query rows (entropy)
 
     @classmethod
     def of(cls, masks: Sequence[RowMasks | None], lengths: Sequence[int]) -> BatchMasks:
@@ -166,21 +169,32 @@ class BatchMasks:
             cells[row, :n, :n, 3] = found.special[None, :]
             cells[row, :n, :n, 4] = found.duplicate
             cells[row, :n, :n, 5] = found.induction
-        return cls(queries, cells.reshape(len(masks), width * width, -1))
+        rows = np.repeat(queries, width, axis=1).astype(np.float64)[:, :, None]  # (B, T * T, 1)
+        return cls(queries, cells.reshape(len(masks), width * width, -1), rows)
 
 
-def batch_layer_sums(attention: np.ndarray, masks: BatchMasks) -> np.ndarray:
+def batch_layer_sums(
+    attention: np.ndarray, masks: BatchMasks, work: np.ndarray | None = None
+) -> np.ndarray:
     """`layer_sums` of one layer for a whole padded batch of self-attention (B, H, T, T): each
-    text's sums of row values (B, H, S). Padded query rows are zeroed first (so that even a
-    non-finite one adds nothing); each statistic is then one masked sum, as a matrix product."""
-    a = attention.astype(np.float64)  # (B, H, T, T)
+    text's sums of row values (B, H, S). Padded query rows add nothing (where one is not finite,
+    it is zeroed first); each statistic but entropy is one masked sum, as a matrix product.
+    ``work``: a (2, B, H, T, T) float64 buffer to reuse from layer to layer (two fresh arrays of
+    this size cost more than the arithmetic where memory comes back page by page)."""
+    if work is None:
+        work = np.empty((2, *attention.shape))
+    a, plogp = work  # (B, H, T, T) each
     batch, heads, width, _ = a.shape
-    np.copyto(a, 0.0, where=~masks.queries[:, None, :, None])
-    logs = np.log2(a, out=np.zeros_like(a), where=a > 0)
-    flat = a.reshape(batch, heads, width * width)  # (B, H, T * T)
+    a[...] = attention
+    if not np.isfinite(a).all():  # only a padded row can be: the engine refuses real ones
+        np.copyto(a, 0.0, where=~masks.queries[:, None, :, None])
+    np.maximum(a, TINY, out=plogp)
+    np.log(plogp, out=plogp)
+    plogp *= a  # p log p: 0 where a weight is 0
+    cells = width * width
     sums = np.empty((batch, heads, len(STATISTICS)))
-    sums[..., 0] = -(a * logs).sum(axis=(-2, -1))
-    sums[..., 1:] = flat @ masks.cells  # (B, H, S - 1)
+    sums[..., 0] = -(plogp.reshape(batch, heads, cells) @ masks.rows)[..., 0] / np.log(2)  # bits
+    sums[..., 1:] = a.reshape(batch, heads, cells) @ masks.cells  # (B, H, S - 1)
     return sums
 
 
@@ -302,12 +316,14 @@ def stats_feed(digests: Sequence[StatsDigest], lengths: Sequence[int]) -> BatchF
     ]
     one_by_one = per_text_feed(digests, lengths)
 
+    work = np.empty((2, len(digests), len(heads), width, width))  # reused by every layer
+
     def feed(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
         if layer not in layers:
             return
         if weights.shape[-1] != width or weights.shape[-2] != width:
             return one_by_one(layer, weights)  # padded past the longest text
-        sums = batch_layer_sums(weights[:, heads], masks)  # (B, H', S)
+        sums = batch_layer_sums(weights[:, heads], masks, work)  # (B, H', S)
         for row, (digest, rows) in enumerate(zip(digests, counts, strict=True)):
             if digest.error is None and rows is not None:
                 digest.add_sums(layer, sums[row], rows)

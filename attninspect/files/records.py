@@ -16,6 +16,7 @@ from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import HeadChoice, Ranked, View
+from attninspect.files.weights_json import weights_json
 from attninspect.safe_text import ESCAPED_CATEGORIES
 
 CSV_COLUMNS = (
@@ -38,8 +39,11 @@ def _ranked(inspection: Inspection, entries: list[Ranked]) -> list[dict[str, Any
     return [{"token": keys[e.index], "index": e.index, "weight": e.weight} for e in entries]
 
 
-def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> dict[str, Any]:
-    """The JSON object of the command-line contract for one text."""
+def run_record(
+    inspection: Inspection, view: View, all_layers: bool = False, arrays: bool = False
+) -> dict[str, Any]:
+    """The JSON object of the command-line contract for one text. With ``arrays``, the weights
+    stay numpy arrays, for `dump_json` to write without a Python float per weight."""
     record: dict[str, Any] = {
         "text": inspection.input_text,
         "text_index": inspection.index,
@@ -57,7 +61,7 @@ def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> 
         "view": view.kind,
         "words": view.words,
         "hide_special": view.hidden_special,
-        "attention": view.matrix.tolist(),
+        "attention": view.matrix if arrays else view.matrix.tolist(),
         "sink_share": view.sink_share,
     }
     if view.stats is not None:
@@ -74,7 +78,7 @@ def run_record(inspection: Inspection, view: View, all_layers: bool = False) -> 
             ],
         }
     if all_layers:
-        record.update(_all_attention(inspection))
+        record.update(_all_attention(inspection, arrays))
     record["seconds"] = round(inspection.seconds, 6)
     return record
 
@@ -113,9 +117,10 @@ def _marks(inspection: Inspection) -> dict[str, Any]:
     return found
 
 
-def _all_attention(inspection: Inspection) -> dict[str, Any]:
+def _all_attention(inspection: Inspection, arrays: bool = False) -> dict[str, Any]:
     """Every kept layer and head; with --layers / --heads, which ones they are."""
-    found: dict[str, Any] = {"all_attention": inspection.attention.tolist()}
+    weights = inspection.attention
+    found: dict[str, Any] = {"all_attention": weights if arrays else weights.tolist()}
     if inspection.layers is not None:
         found["all_attention_layers"] = inspection.layer_ids
         found["all_attention_heads"] = inspection.head_ids
@@ -129,10 +134,46 @@ def dump_json(record: Any) -> str:
     the line separators U+2028/U+2029/U+0085 (which some readers split lines on) become \\uXXXX,
     so the output is terminal-safe and one record per line, and parses back to the exact text.
     """
-    text = json.dumps(record, ensure_ascii=False, allow_nan=False)
+    text = _json_text(record)
     if text.isascii() and "\x7f" not in text:  # nothing to escape: skip building the table
         return text
     return unsafe_in_json().sub(_json_escape, text)
+
+
+def _json_text(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, allow_nan=False)``, where numpy arrays (at the top
+    or as values of a top-level object) are written as their lists would be, by `weights_json`."""
+    if isinstance(value, np.ndarray):
+        return weights_json(value)
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        if any(isinstance(item, np.ndarray) for item in value.values()):
+            return _object_with_arrays(value)
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, default=_listed)
+
+
+def _object_with_arrays(record: dict[str, Any]) -> str:
+    """A top-level object whose arrays `weights_json` writes: the items between two arrays go
+    through one `json.dumps` (its text between the braces), in the record's order."""
+    parts: list[str] = []
+    plain: dict[str, Any] = {}
+    for key, item in record.items():
+        if not isinstance(item, np.ndarray):
+            plain[key] = item
+            continue
+        if plain:
+            parts.append(_json_text(plain)[1:-1])
+            plain = {}
+        parts.append(f"{_json_text(key)}: {weights_json(item)}")
+    if plain:
+        parts.append(_json_text(plain)[1:-1])
+    return "{" + ", ".join(parts) + "}"
+
+
+def _listed(value: Any) -> Any:
+    """What `json.dumps` writes for a numpy array deeper in a record: its list."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _json_escape(match: re.Match[str]) -> str:
@@ -312,7 +353,7 @@ class RunResult:
         return STATS_COLUMNS if self.stats else CSV_COLUMNS
 
     def record(self) -> dict[str, Any]:
-        return run_record(self.inspection, self.view, self.all_layers)
+        return run_record(self.inspection, self.view, self.all_layers, arrays=True)
 
     def rows(self) -> Iterable[tuple]:
         if self.stats:
