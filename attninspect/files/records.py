@@ -145,9 +145,12 @@ def _json_text(value: Any) -> str:
     or as values of a top-level object) are written as their lists would be, by `weights_json`."""
     if isinstance(value, np.ndarray):
         return weights_json(value)
-    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
-        if any(isinstance(item, np.ndarray) for item in value.values()):
-            return _object_with_arrays(value)
+    if (
+        isinstance(value, dict)
+        and all(isinstance(key, str) for key in value)
+        and any(isinstance(item, np.ndarray) for item in value.values())
+    ):
+        return _object_with_arrays(value)
     return json.dumps(value, ensure_ascii=False, allow_nan=False, default=_listed)
 
 
