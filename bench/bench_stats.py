@@ -5,7 +5,8 @@ Throughput: 1,000 generated sentences (5 to 30 words). The floor loads the same 
 batches of 32 in file order with output_attentions=True, writing nothing; ours run with
 --batch-size 32 (the same cap), read ahead and batch by token length. All three are timed
 in-process after the model is loaded (engines are cached per process), so the comparison is the
-per-sentence work; two interleaved rounds, the best of each (BENCH_STATS_ROUNDS).
+per-sentence work; two interleaved rounds, the best of each (BENCH_STATS_ROUNDS). The floor
+shares the process, so it gains too from what loading an engine does to it (gc.freeze).
 Goals: run >= 1.5x the floor's throughput, and stats at least as fast as run.
 
 Memory: `stats` in a fresh process on 1,000 and on 10,000 short texts (2 to 6 words, to keep

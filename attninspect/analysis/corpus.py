@@ -225,8 +225,8 @@ class StatsDigest:
 
     def __post_init__(self) -> None:
         self.sums = CorpusSums.empty(self.layers, self.heads)
-        try:
-            shown = shown_tokens(self.base, self.options)
+        try:  # the tokens the statistics see: the text's own unless a step changes them
+            shown = shown_tokens(self.base, self.options) if self.transformed else self.base
         except InputError as error:
             self.error = error
             return
@@ -310,12 +310,16 @@ def stats_feed(digests: Sequence[StatsDigest], lengths: Sequence[int]) -> BatchF
         return per_text_feed(digests, lengths)  # long texts: the per-text work is the smaller
     layers, heads = digests[0].layers, digests[0].heads
     masks = BatchMasks.of([digest.masks for digest in digests], lengths)
-    counts = [
-        row_counts(digest.masks, n) if digest.masks is not None else None
-        for digest, n in zip(digests, lengths, strict=True)
-    ]
+    # Every text's sums live in one (B, L', H', S) array (and its row counts in (B, L', S)),
+    # so that a layer is added for the whole batch at once; a text that failed keeps its own.
+    sums = np.zeros((len(digests), *digests[0].sums.sums.shape))
+    rows = np.zeros((len(digests), *digests[0].sums.rows.shape), np.int64)
+    counts = np.zeros((len(digests), len(STATISTICS)), np.int64)  # (B, S) rows of any layer
+    for row, (digest, n) in enumerate(zip(digests, lengths, strict=True)):
+        if digest.error is None and digest.masks is not None:
+            digest.sums.sums, digest.sums.rows = sums[row], rows[row]
+            counts[row] = row_counts(digest.masks, n)
     one_by_one = per_text_feed(digests, lengths)
-
     work = np.empty((2, len(digests), len(heads), width, width))  # reused by every layer
 
     def feed(layer: int, weights: np.ndarray) -> None:  # (B, H, T, T)
@@ -323,9 +327,10 @@ def stats_feed(digests: Sequence[StatsDigest], lengths: Sequence[int]) -> BatchF
             return
         if weights.shape[-1] != width or weights.shape[-2] != width:
             return one_by_one(layer, weights)  # padded past the longest text
-        sums = batch_layer_sums(weights[:, heads], masks, work)  # (B, H', S)
-        for row, (digest, rows) in enumerate(zip(digests, counts, strict=True)):
-            if digest.error is None and rows is not None:
-                digest.add_sums(layer, sums[row], rows)
+        every_head = heads == list(range(weights.shape[1]))
+        kept = weights if every_head else weights[:, heads]  # (B, H', T, T)
+        position = layers.index(layer)
+        sums[:, position] += batch_layer_sums(kept, masks, work)  # (B, H', S)
+        rows[:, position] += counts
 
     return feed
