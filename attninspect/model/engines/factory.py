@@ -57,10 +57,18 @@ def open_engine(settings: EngineSettings) -> Engine:
     Engines are cached per settings within a process, so a library caller (or a test session) that
     inspects many texts with the same model loads it once.
     """
-    engine = _loaded(settings)
-    # torch, transformers and the model are some 400,000 long-lived objects: every full
-    # collection would walk them all (0.2 s each, every few hundred texts of a file). Loading
-    # leaves next to no cyclic garbage (15 objects for the default model), so nothing is lost.
+    # Importing torch and transformers and loading the model make some 400,000 long-lived
+    # objects and next to no cyclic garbage (15 objects for the default model): collecting while
+    # they are made only walks them again and again (0.7 s of a one-text run), and so would every
+    # full collection afterwards (0.2 s each, every few hundred texts of a file), and the one at
+    # exit. So the collector pauses while they are made, and then leaves them out for good.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        engine = _loaded(settings)
+    finally:
+        if collecting:
+            gc.enable()
     gc.freeze()
     return engine
 
