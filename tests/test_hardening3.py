@@ -538,3 +538,17 @@ def test_free_memory_is_read_again_when_a_record_needs_much_of_it(monkeypatch) -
     clock[0] += run_module.FREE_READING_AGE
     counts.host_free(1)  # the reading is old: read again
     assert len(readings) == 3
+
+
+def test_a_windowed_diff_names_only_options_diff_has(runner, tiny_models) -> None:
+    words = " ".join(["the cat sat on the mat"] * 8)
+    result = runner.invoke(
+        app,
+        ["diff", words, words.replace("cat", "dog"), "--model", str(tiny_models["bert"]),
+         "--no-color"],
+        terminal_width=80,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    note = " ".join((result.stdout + result.stderr).split())
+    assert "left out" in note and "--full shows all" in note
+    assert "--window" not in note  # diff has no --window

@@ -12,6 +12,7 @@ from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import window
 from attninspect.render.matrix import (
+    HOW_TO_MOVE_WITHOUT_WINDOW,
     TokenMatrix,
     fitting_tokens,
     kept_in_sight,
@@ -134,7 +135,9 @@ def _delta_matrix(
     parts: list[RenderableType] = [Text("A − B", style="bold")]
     parts += matrix_blocks(grid, shown, label_width, columns, console.width)
     kept = kept_in_sight(grid.focus, "changes")
-    note = window_note(shown, len(grid.tokens), columns, len(key_labels), kept)
+    note = window_note(
+        shown, len(grid.tokens), columns, len(key_labels), kept, HOW_TO_MOVE_WITHOUT_WINDOW
+    )
     if note is not None:
         parts.append(note)
     if color:

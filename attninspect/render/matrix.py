@@ -322,6 +322,7 @@ def weight_matrix(inspection: Inspection, view: View, precision: int, color: boo
 
 
 HOW_TO_MOVE = "--full shows all, --window N sets the size, --focus TOKEN or @N moves it"
+HOW_TO_MOVE_WITHOUT_WINDOW = "--full shows all, --focus TOKEN or @N moves it"  # diff: no --window
 
 
 def window_note(
@@ -330,9 +331,11 @@ def window_note(
     columns: Sequence[int] | None = None,
     key_length: int | None = None,
     kept: str = "",
+    how_to_move: str = HOW_TO_MOVE,
 ) -> Text | None:
     """Say what a windowed matrix leaves out and how to see it (``columns`` of ``key_length``
-    keys where they differ from the rows; ``kept``: what stays in sight across the gaps)."""
+    keys where they differ from the rows; ``kept``: what stays in sight across the gaps;
+    ``how_to_move``: the options of the command that drew it)."""
     keys = list(shown if columns is None else columns)
     key_length = length if key_length is None else key_length
     rows_out, columns_out = length - len(shown), key_length - len(keys)
@@ -350,7 +353,7 @@ def window_note(
         marks = f"; {GAP_MARK} marks left-out columns; kept in sight: {kept}"
     return Text(
         f"showing {where} ({rows_out} rows and {columns_out} columns left out{marks}); "
-        f"{HOW_TO_MOVE}",
+        f"{how_to_move}",
         style="yellow",
     )
 
