@@ -78,13 +78,15 @@ def test_run_batch_feed_falls_back_where_a_step_applies() -> None:
     assert feed.__qualname__.startswith("per_text_feed")
 
 
-def _stats(make, inspections, batch, lengths, options=None) -> list[CorpusSums]:
+def _stats(
+    make, inspections, batch, lengths, options=None, layers=(0, 1), heads=(0, 2)
+) -> list[CorpusSums]:
     digests = [
         StatsDigest(
             _empty(inspection),
             options or statistics_options(False, False),
-            [0, 2],
-            [1, 3],
+            list(layers),
+            list(heads),
         )
         for inspection in inspections
     ]
@@ -96,15 +98,40 @@ def _stats(make, inspections, batch, lengths, options=None) -> list[CorpusSums]:
     return finished  # type: ignore[return-value]
 
 
-def test_stats_batch_feed_equals_text_by_text() -> None:
+@pytest.mark.parametrize("heads", [(0, 2), tuple(range(HEADS))])  # a subset, every head
+def test_stats_batch_feed_equals_text_by_text(heads) -> None:
     inspections, batch, lengths = _padded_batch()
-    together = _stats(stats_feed, inspections, batch, lengths)
-    alone = _stats(per_text_feed, inspections, batch, lengths)
+    assert np.isnan(batch[1, :, 0]).any()  # layer 1, head 0 holds the NaN padded row
+    together = _stats(stats_feed, inspections, batch, lengths, heads=heads)
+    alone = _stats(per_text_feed, inspections, batch, lengths, heads=heads)
     for mine, theirs in zip(together, alone, strict=True):
         assert np.isfinite(mine.sums).all()  # the NaN padded row left nothing behind
         np.testing.assert_allclose(mine.sums, theirs.sums, rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(mine.rows, theirs.rows)
         assert (mine.texts, mine.tokens) == (theirs.texts, theirs.tokens)
+
+
+def test_batch_feeds_padded_past_the_longest_text_go_text_by_text() -> None:
+    inspections, batch, lengths = _padded_batch()
+    wider = np.zeros((*batch.shape[:3], batch.shape[-2] + 2, batch.shape[-1] + 2), np.float32)
+    wider[..., : batch.shape[-2], : batch.shape[-1]] = batch
+    together = _stats(stats_feed, inspections, wider, lengths)
+    alone = _stats(per_text_feed, inspections, batch, lengths)
+    for mine, theirs in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(mine.sums, theirs.sums)
+    views = []
+    for weights in (wider, batch):
+        digests = [
+            TextDigest(_empty(inspection), ViewOptions(), WholeLayers(), LAYERS)
+            for inspection in inspections
+        ]
+        feed = batch_feed(digests, lengths)
+        for layer in range(LAYERS):
+            feed(layer, weights[layer])
+        views.append([digest.finish(0.0)[1] for digest in digests])
+    for mine, theirs in zip(*views, strict=True):
+        np.testing.assert_allclose(mine.sink_share, theirs.sink_share, atol=1e-7)
+        np.testing.assert_array_equal(mine.matrix, theirs.matrix)
 
 
 def test_stats_batch_feed_keeps_to_its_memory_bound(monkeypatch) -> None:
@@ -117,13 +144,12 @@ def test_stats_batch_feed_keeps_to_its_memory_bound(monkeypatch) -> None:
     assert stats_feed(digests, lengths).__qualname__.startswith("per_text_feed")
 
 
-def test_stats_batch_feed_with_words_is_text_by_text() -> None:
-    inspections, batch, lengths = _padded_batch()
-    options = statistics_options(True, False)
-    together = _stats(stats_feed, inspections, batch, lengths, options)
-    alone = _stats(per_text_feed, inspections, batch, lengths, options)
-    for mine, theirs in zip(together, alone, strict=True):
-        np.testing.assert_array_equal(mine.sums, theirs.sums)
+@pytest.mark.parametrize("words, hide_special", [(True, False), (False, True)])
+def test_stats_batch_feed_where_a_step_applies_is_text_by_text(words, hide_special) -> None:
+    inspections, _, lengths = _padded_batch()
+    options = statistics_options(words, hide_special)
+    digests = [StatsDigest(_empty(each), options, [0], [0]) for each in inspections]
+    assert stats_feed(digests, lengths).__qualname__.startswith("per_text_feed")
 
 
 WINDOW = [
@@ -167,3 +193,33 @@ def test_encode_many_equals_encode(default_model, truncate) -> None:
             else:
                 assert mine == theirs
         assert sum(isinstance(each, InputError) for each in many) >= 3  # empty, blank, NUL
+
+
+def test_the_collector_pauses_while_loading_and_only_the_command_line_freezes(
+    runner, tiny_models
+) -> None:
+    import gc
+
+    from attninspect.api import Inspector
+    from attninspect.cli.app import app
+    from attninspect.model.engines import factory
+
+    gc.unfreeze()
+    factory.open_engine.cache_clear()
+    seen = []
+    original = factory._loaded
+    try:
+        factory._loaded = lambda settings: seen.append(gc.isenabled()) or original(settings)
+        Inspector(model=str(tiny_models["bert"]))
+        assert seen == [False] and gc.isenabled()  # paused while loading, then back on
+        gc.disable()
+        factory.open_engine.cache_clear()
+        Inspector(model=str(tiny_models["bert"]))
+        assert not gc.isenabled()  # a caller's own choice is left as it was
+    finally:
+        gc.enable()
+        factory._loaded = original
+    assert gc.get_freeze_count() == 0  # the library leaves the heap as it found it
+    result = runner.invoke(app, ["run", "the cat", "--model", str(tiny_models["bert"])])
+    assert result.exit_code == 0, result.stderr
+    assert gc.get_freeze_count() > 0  # a command's process freezes what loading made

@@ -186,3 +186,19 @@ def test_live_batches_keep_order_and_errors_in_place() -> None:
         len(batch) <= 2
         for batch in batches(TextSource(items=iter(mixed), description="pipe", live=True), 2)
     )
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_window_ends_at_its_characters(live: bool) -> None:
+    texts = ["x" * 10, "y" * 10, "z" * 10, "w" * 30, "v" * 5, "u" * 5]
+    mixed = [SourceText(text, index) for index, text in enumerate(texts)]
+    mixed.insert(2, InputError("bad", line=3))  # an error holds no characters
+    source = TextSource(items=iter(mixed), description="t", live=live)
+    got = list(batches(source, 100, characters=25))
+    assert [item for batch in got for item in batch] == mixed  # input order, nothing lost
+    if not live:  # a pipe's batches may end sooner: at what has arrived
+        assert [len(batch) for batch in got] == [4, 1, 2]  # 10+10+err+10; 30; 5+5 (the end)
+    assert all(
+        sum(len(item.text) for item in batch[:-1] if isinstance(item, SourceText)) < 25
+        for batch in got
+    )

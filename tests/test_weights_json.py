@@ -54,6 +54,7 @@ def test_what_orjson_does_not_cover_goes_through_json() -> None:
     assert weights_json(np.array([1e16, 2.5])) == "[1e+16, 2.5]"
     assert weights_json(np.zeros((0, 3), np.float32)) == "[]"
     assert weights_json(np.array([[1, 2]], np.int64)) == "[[1, 2]]"
+    assert weights_json(np.array(0.5, np.float32)) == "0.5"  # 0-d: a number, not a list
     with pytest.raises(ValueError, match="not JSON compliant"):
         weights_json(np.array([np.nan], np.float32))
 

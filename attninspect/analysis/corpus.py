@@ -160,12 +160,12 @@ class BatchMasks:
         width = max(lengths)
         queries = np.zeros((len(masks), width), bool)  # (B, T)
         cells = np.zeros((len(masks), width, width, len(STATISTICS) - 1))  # (B, T, T, S - 1)
+        diagonals = np.stack([np.eye(width, k=k) for k in (-1, 0, 1)], -1)  # previous, same, next
         for row, (found, n) in enumerate(zip(masks, lengths, strict=True)):
             if found is None or found.duplicate is None or found.induction is None:
                 continue
             queries[row, :n] = True
-            for column, offset in ((0, -1), (1, 0), (2, 1)):  # previous, same, next
-                cells[row, :n, :n, column] = np.eye(n, k=offset)
+            cells[row, :n, :n, :3] = diagonals[:n, :n]
             cells[row, :n, :n, 3] = found.special[None, :]
             cells[row, :n, :n, 4] = found.duplicate
             cells[row, :n, :n, 5] = found.induction
@@ -186,7 +186,7 @@ def batch_layer_sums(
     a, plogp = work  # (B, H, T, T) each
     batch, heads, width, _ = a.shape
     a[...] = attention
-    if not np.isfinite(a).all():  # only a padded row can be: the engine refuses real ones
+    if not np.isfinite(attention).all():  # only a padded row can be: the engine refuses real ones
         np.copyto(a, 0.0, where=~masks.queries[:, None, :, None])
     np.maximum(a, TINY, out=plogp)
     np.log(plogp, out=plogp)

@@ -46,8 +46,11 @@ if TYPE_CHECKING:
 # 32 batches, the padding of 1,000 sentences of 8 to 33 tokens fell from 7 % to 2 %) ...
 READ_AHEAD_BATCHES = 32
 # ... or this many where whole layers are kept (--all-layers, npz): each text's (L, H, T, T)
-# is held until its window is written.
+# is held until its window is written ...
 READ_AHEAD_WHOLE_BATCHES = 8
+# ... and at most this many characters a batch: what every text's result holds until its window
+# is written grows with its length, so long texts keep to what 8 batches of 2,000 held before.
+READ_AHEAD_CHARACTERS = 8 * 2_000
 
 
 class TruncationWarning(UserWarning):
@@ -114,9 +117,16 @@ class Inspector:
         """Texts read ahead (and batched by length) at a time from a file or standard input."""
         return self.batch_size * READ_AHEAD_BATCHES
 
-    def read_ahead_for(self, keep: WholeLayers) -> int:
-        """`read_ahead`, less where ``keep`` holds whole layers of every text until written."""
-        return self.batch_size * (READ_AHEAD_WHOLE_BATCHES if keep.wanted else READ_AHEAD_BATCHES)
+    @property
+    def read_ahead_characters(self) -> int:
+        """Characters of text read ahead at most (a window ends at this or `read_ahead`)."""
+        return self.batch_size * READ_AHEAD_CHARACTERS
+
+    def read_ahead_for(self, keep: WholeLayers) -> tuple[int, int]:
+        """(texts, characters) a window reads ahead at most: fewer texts where ``keep`` holds
+        whole layers of every text until written."""
+        batches = READ_AHEAD_WHOLE_BATCHES if keep.wanted else READ_AHEAD_BATCHES
+        return self.batch_size * batches, self.read_ahead_characters
 
     @property
     def model_name(self) -> str:
@@ -253,7 +263,7 @@ class Inspector:
                 "model: inspect its texts with run --attention encoder|decoder|cross"
             )
         plan.kept(self.engine)  # refuses a layer or head this model does not have, first
-        for window in chunks(items, self.read_ahead):
+        for window in chunks(items, self.read_ahead, self.read_ahead_characters):
             with self._lock:
                 part = stats_window(self.engine, window, plan, self.chat)
             yield part

@@ -321,8 +321,8 @@ def run_texts(
     ):
         # read ahead, batched by length
         read_ahead = getattr(inspector, "read_ahead_for", None)  # a remote server batches
-        window = read_ahead(keep) if read_ahead else inspector.batch_size  # as requests come
-        for batch in batches(source, window):
+        texts, characters = read_ahead(keep) if read_ahead else (inspector.batch_size, None)
+        for batch in batches(source, texts, characters):
             for result in inspector.view_batch(batch, options, keep):
                 write_result(result, writer, options, all_layers, skip_errors, errors, counts)
                 advance()

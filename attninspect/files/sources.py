@@ -166,31 +166,41 @@ class _ReadFailure:
         self.error = error
 
 
-def batches(source: TextSource, size: int) -> Iterator[list[Item]]:
-    """Groups of at most ``size`` items, in order.
+def batches(source: TextSource, size: int, characters: int | None = None) -> Iterator[list[Item]]:
+    """Groups of at most ``size`` items, in order, each ending once its texts reach
+    ``characters`` (when given).
 
     From a pipe, a batch holds only the lines that have already arrived, so the first record goes
     out before the whole input has been read.
     """
     if not source.live:
-        yield from chunks(source.items, size)
+        yield from chunks(source.items, size, characters)
         return
-    yield from _live_batches(source.items, size)
+    yield from _live_batches(source.items, size, characters)
 
 
-def chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    """Consecutive groups of at most ``size`` items, in order (the last may be shorter)."""
+def chunks(items: Iterable[Item], size: int, characters: int | None = None) -> Iterator[list[Item]]:
+    """Consecutive groups of at most ``size`` items, in order (the last may be shorter); with
+    ``characters``, a group also ends once its texts hold that many characters."""
     batch: list[Item] = []
+    held = 0
     for item in items:
         batch.append(item)
-        if len(batch) >= size:
+        held += _characters(item)
+        if len(batch) >= size or (characters is not None and held >= characters):
             yield batch
-            batch = []
+            batch, held = [], 0
     if batch:
         yield batch
 
 
-def _live_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+def _characters(item: Item) -> int:
+    return len(item.text) if isinstance(item, SourceText) else 0
+
+
+def _live_batches(
+    items: Iterable[Item], size: int, characters: int | None = None
+) -> Iterator[list[Item]]:
     arrived: queue.Queue[object] = queue.Queue(maxsize=max(4 * size, 64))
 
     def pump() -> None:
@@ -208,7 +218,8 @@ def _live_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         if first is _DONE:
             return
         batch = [first]
-        while len(batch) < size:
+        held = _characters(first)
+        while len(batch) < size and (characters is None or held < characters):
             try:
                 following = _checked(arrived.get_nowait())
             except queue.Empty:
@@ -217,6 +228,7 @@ def _live_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
                 yield batch
                 return
             batch.append(following)
+            held += _characters(following)
         yield batch
 
 

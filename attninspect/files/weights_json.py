@@ -5,8 +5,8 @@ the model (0.25 s of ~3 s for 1,000 sentences).
 orjson writes each number's shortest round-trip digits, the digits Python's ``repr`` writes;
 only the layout differs, and is put right here: ``", "`` between items, and Python's exponent
 style below 1e-4 (``7.9e-05`` where orjson writes ``0.000079`` and ``3.4e-06`` for ``3.4e-6``).
-Arrays this does not cover (empty, not floating point, non-finite, or with magnitudes from 1e16
-up, where Python writes ``1e+16``) go through ``json.dumps`` itself.
+Arrays this does not cover (empty, 0-d, not floating point, non-finite, or with magnitudes from
+1e16 up, where Python writes ``1e+16``) go through ``json.dumps`` itself.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ POSITIONAL_LIMIT = 1e16  # from here Python writes 1e+16; orjson, another style
 def weights_json(array: np.ndarray) -> str:
     """``json.dumps(array.tolist(), allow_nan=False)``, character for character."""
     values = np.asarray(array)
-    if values.size == 0 or values.dtype.kind != "f" or values.dtype.itemsize > 8:
+    if values.size == 0 or values.ndim == 0 or values.dtype.kind != "f" or values.itemsize > 8:
         return json.dumps(values.tolist(), allow_nan=False)
     values = values.astype(np.float64, copy=False)  # exact: a float32 is a float64 too
     if not np.isfinite(values).all() or np.abs(values).max() >= POSITIONAL_LIMIT:

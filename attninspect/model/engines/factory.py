@@ -59,18 +59,15 @@ def open_engine(settings: EngineSettings) -> Engine:
     """
     # Importing torch and transformers and loading the model make some 400,000 long-lived
     # objects and next to no cyclic garbage (15 objects for the default model): collecting while
-    # they are made only walks them again and again (0.7 s of a one-text run), and so would every
-    # full collection afterwards (0.2 s each, every few hundred texts of a file), and the one at
-    # exit. So the collector pauses while they are made, and then leaves them out for good.
+    # they are made only walks them again and again (0.7 s of a one-text run). So the collector
+    # pauses meanwhile (the command line then freezes them: `feedback.load_inspector`).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        engine = _loaded(settings)
+        return _loaded(settings)
     finally:
         if collecting:
             gc.enable()
-    gc.freeze()
-    return engine
 
 
 def _loaded(settings: EngineSettings) -> Engine:
