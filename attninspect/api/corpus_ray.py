@@ -100,18 +100,19 @@ def run_on_ray(
     items: Iterable[Item],
     plan: StatsPlan,
     choice: tuple[str | None, int, float | None],
-    window: int,
+    window: tuple[int, int],
 ) -> tuple[WindowStats, str]:
     """Every window measured on Ray; the total (failures in input order) and the model's name.
     ``choice``: the cluster address (None: RAY_ADDRESS or a new local instance), the number
-    of actors and the GPUs per actor (None: 1 where the cluster has GPUs)."""
+    of actors and the GPUs per actor (None: 1 where the cluster has GPUs); ``window``: the
+    texts and characters a window holds at most, as the local engine's."""
     ray = _ray()
     address, actors, num_gpus = choice
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     rows = [
         {"window": number, "items": _encode_items(part)}
-        for number, part in enumerate(chunks(items, window))
+        for number, part in enumerate(chunks(items, *window))
     ]
     if not rows:
         raise AttnInspectError("nothing to measure: the input had no text")
