@@ -79,17 +79,7 @@ def encode(
                 f"and one token of text need ({len(ids)}); this model cannot inspect text",
                 line,
             )
-    return Encoding(
-        ids=ids,
-        tokens=[str(token) for token in tokenizer.convert_ids_to_tokens(ids)],
-        special=special_flags(tokenizer, ids),
-        word_ids=_word_ids(batch, len(ids)),
-        truncated_from=truncated_from,
-        type_ids=list(batch["token_type_ids"]) if "token_type_ids" in batch else None,
-        offsets=[tuple(span) for span in batch["offset_mapping"]]
-        if "offset_mapping" in batch
-        else None,
-    )
+    return _encoding_of(tokenizer, batch, ids, truncated_from=truncated_from)
 
 
 def encode_many(
@@ -119,7 +109,7 @@ def encode_many(
         for slot, position in enumerate(quick):
             ids = list(batch["input_ids"][slot])
             if ids and (max_length is None or len(ids) <= max_length):
-                found[position] = _encoding_of(tokenizer, batch, slot, ids, specials)
+                found[position] = _encoding_of(tokenizer, batch, ids, slot, specials=specials)
     for position, (text, line) in enumerate(texts):
         if found[position] is None:
             try:
@@ -130,20 +120,31 @@ def encode_many(
 
 
 def _encoding_of(
-    tokenizer: Any, batch: Any, slot: int, ids: list[int], specials: frozenset[int]
+    tokenizer: Any,
+    batch: Any,
+    ids: list[int],
+    slot: int | None = None,
+    truncated_from: int | None = None,
+    specials: frozenset[int] | None = None,
 ) -> Encoding:
-    """The Encoding of text ``slot`` of a tokenized batch (as `encode` makes it of one text)."""
-    try:
-        word_ids = batch.word_ids(slot)
-    except (AttributeError, ValueError):
-        word_ids = None
+    """The Encoding of ``ids`` as ``batch`` tokenized them: one text's batch, or text ``slot``
+    of many (``specials``: the tokenizer's `special_ids`, when the caller has them)."""
+
+    def of_text(name: str) -> Any:
+        if name not in batch:
+            return None
+        return batch[name] if slot is None else batch[name][slot]
+
+    type_ids, offsets = of_text("token_type_ids"), of_text("offset_mapping")
+    specials = special_ids(tokenizer) if specials is None else specials
     return Encoding(
         ids=ids,
         tokens=[str(token) for token in tokenizer.convert_ids_to_tokens(ids)],
         special=[token_id in specials for token_id in ids],
-        word_ids=list(word_ids) if word_ids is not None else [None] * len(ids),
-        type_ids=list(batch["token_type_ids"][slot]) if "token_type_ids" in batch else None,
-        offsets=[tuple(span) for span in batch["offset_mapping"][slot]],
+        word_ids=_word_ids(batch, len(ids), slot or 0),
+        truncated_from=truncated_from,
+        type_ids=list(type_ids) if type_ids is not None else None,
+        offsets=[tuple(span) for span in offsets] if offsets is not None else None,
     )
 
 
@@ -234,9 +235,9 @@ def special_ids(tokenizer: Any) -> frozenset[int]:
     )
 
 
-def _word_ids(batch: Any, length: int) -> list[int | None]:
+def _word_ids(batch: Any, length: int, index: int = 0) -> list[int | None]:
     try:
-        word_ids = batch.word_ids()
+        word_ids = batch.word_ids(index)
     except (AttributeError, ValueError):
         return [None] * length
     return list(word_ids) if word_ids is not None else [None] * length
