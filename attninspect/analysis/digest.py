@@ -220,9 +220,9 @@ def batch_feed(digests: Sequence[TextDigest], lengths: Sequence[int]) -> BatchFe
     heads chosen, each layer's sink shares and head views are measured for the whole batch at
     once (`pipeline.measure_bare_batch`) instead of text by text."""
     heads = {digest.head for digest in digests}
-    if not digests or len(heads) != 1 or not all(digest.bare for digest in digests):
-        return per_text_feed(digests, lengths)
-    if any(len(digest.special) != n for digest, n in zip(digests, lengths, strict=True)):
+    bare = all(digest.bare for digest in digests)
+    square = all(len(digest.special) == n for digest, n in zip(digests, lengths, strict=True))
+    if not digests or len(heads) != 1 or not bare or not square:
         return per_text_feed(digests, lengths)
     head = heads.pop()
     counts = np.array(lengths, np.int64)  # (B,)

@@ -53,6 +53,13 @@ READ_AHEAD_WHOLE_BATCHES = 8
 READ_AHEAD_CHARACTERS = 8 * 2_000
 
 
+def read_ahead(batch_size: int, whole_layers: bool = False) -> tuple[int, int]:
+    """(texts, characters) a window of a file or standard input holds at most, for batches of
+    ``batch_size``: fewer texts where ``whole_layers`` of every text are held until written."""
+    batches = READ_AHEAD_WHOLE_BATCHES if whole_layers else READ_AHEAD_BATCHES
+    return batch_size * batches, batch_size * READ_AHEAD_CHARACTERS
+
+
 class TruncationWarning(UserWarning):
     """A text was longer than the model takes and was cut (``truncate=True``)."""
 
@@ -112,21 +119,10 @@ class Inspector:
         if self.chat is not None:
             check_template(self.engine.tokenizer, self.engine.model_name)
 
-    @property
-    def read_ahead(self) -> int:
-        """Texts read ahead (and batched by length) at a time from a file or standard input."""
-        return self.batch_size * READ_AHEAD_BATCHES
-
-    @property
-    def read_ahead_characters(self) -> int:
-        """Characters of text read ahead at most (a window ends at this or `read_ahead`)."""
-        return self.batch_size * READ_AHEAD_CHARACTERS
-
     def read_ahead_for(self, keep: WholeLayers) -> tuple[int, int]:
-        """(texts, characters) a window reads ahead at most: fewer texts where ``keep`` holds
-        whole layers of every text until written."""
-        batches = READ_AHEAD_WHOLE_BATCHES if keep.wanted else READ_AHEAD_BATCHES
-        return self.batch_size * batches, self.read_ahead_characters
+        """(texts, characters) read ahead (and batched by length) at a time from a file or
+        standard input, as `read_ahead` gives them for this batch size and ``keep``."""
+        return read_ahead(self.batch_size, keep.wanted)
 
     @property
     def model_name(self) -> str:
@@ -253,7 +249,7 @@ class Inspector:
         return _in_place(batch, viewed)
 
     def stats_windows(self, items: Iterable[Item], plan: StatsPlan) -> Iterator[WindowStats]:
-        """Corpus statistics window by window (`read_ahead` items each, batched by length): each
+        """Corpus statistics window by window (`read_ahead`, each batched by length): each
         window's partial sums, failures and truncation notes, as soon as it is done."""
         from attninspect.api.corpus import stats_window
 
@@ -263,7 +259,7 @@ class Inspector:
                 "model: inspect its texts with run --attention encoder|decoder|cross"
             )
         plan.kept(self.engine)  # refuses a layer or head this model does not have, first
-        for window in chunks(items, self.read_ahead, self.read_ahead_characters):
+        for window in chunks(items, *read_ahead(self.batch_size)):
             with self._lock:
                 part = stats_window(self.engine, window, plan, self.chat)
             yield part

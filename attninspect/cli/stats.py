@@ -291,12 +291,11 @@ def ray_corpus(
     """The same windows on Ray Data actors; the partial sums merged here."""
     from attninspect.analysis.corpus import CorpusStats
     from attninspect.api.corpus_ray import run_on_ray
-    from attninspect.api.inspector import READ_AHEAD_BATCHES, READ_AHEAD_CHARACTERS
+    from attninspect.api.inspector import read_ahead
 
     errors = feedback.stderr_console(no_color)
     choice = (ray.address, ray.actors, ray.num_gpus)
-    # the local engine's windows (`Inspector.read_ahead`, `read_ahead_characters`)
-    window = (plan.batch_size * READ_AHEAD_BATCHES, plan.batch_size * READ_AHEAD_CHARACTERS)
+    window = read_ahead(plan.batch_size)  # the local engine's windows
     total, model_name = run_on_ray(settings, source.items, plan, choice, window)
     skipped = report_failures(total, skip_errors, errors)
     finish(source, total.sums.texts, skipped, errors)
