@@ -184,10 +184,11 @@ def refit(expected: list[str], actual: list[str]) -> list[str]:
 @dataclass
 class Place:
     folder: Path
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)
     port: str = SHOWN_PORT
-    serve_output: list[str] | None = None
-    printed: dict[str, list[str]] = field(default_factory=dict)  # a command shown twice runs once
+    serve_output: list[str] | None = field(default=None, repr=False)
+    # a command shown on several pages runs once
+    printed: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
 
 @pytest.fixture(scope="module")
