@@ -30,13 +30,13 @@ def language_model(engine: Any) -> Any:
 
 
 def greedy(
-    model: Any, inputs: dict[str, list[list[int]]], new_tokens: int, device: torch.device
+    model: Any, inputs: dict[str, torch.Tensor], new_tokens: int, device: torch.device
 ) -> list[int]:
     """The whole sequence ``generate`` returns for one text (the prompt then up to
-    ``new_tokens`` tokens; an encoder–decoder model's starts at its decoder start token)."""
-    tensors = {
-        name: torch.tensor(ids, dtype=torch.long, device=device) for name, ids in inputs.items()
-    }
+    ``new_tokens`` tokens; an encoder–decoder model's starts at its decoder start token).
+    ``inputs``: the (1, T) tensors a forward pass over the prompt takes (``input_ids``, and
+    ``token_type_ids`` where the engine passes them); the mask covers every token."""
+    tensors = {name: tensor.to(device) for name, tensor in inputs.items()}
     tensors["attention_mask"] = torch.ones_like(tensors["input_ids"])  # (1, T)
     try:
         with torch.inference_mode(), quiet_libraries():

@@ -143,7 +143,10 @@ class PretrainedEngine:
             self.language_model = language_model(self)
             self.model = self.language_model.base_model
             self.tapped = tapped_modules(self.model, attention_taps(self.model))
-        ids = greedy(self.language_model, {"input_ids": [encoding.ids]}, new_tokens, self.device)
+        # The prompt goes in as a run passes it (token type ids included where the model takes
+        # them), so its rows and the generated tokens are those of `generate(**tokenizer(text))`.
+        inputs = self._model_inputs([encoding])  # (1, T) each
+        ids = greedy(self.language_model, inputs, new_tokens, self.device)
         return extended(self.tokenizer, encoding, ids, len(encoding))
 
     def _model_inputs(self, encodings: list[Encoding]) -> dict[str, torch.Tensor]:
