@@ -175,3 +175,26 @@ def test_diff_page_names_the_two_sources(runner, seq2seq_models, tmp_path) -> No
     assert result.exit_code == 0, result.output
     html = page.read_text(encoding="utf-8")
     assert f"A: {SOURCE_A}" in html and f"B: {SOURCE_B}" in html
+
+
+@pytest.mark.parametrize("name", ["typed-gpt2", "llama"])
+def test_generation_leaves_the_shared_engine_its_model(
+    typed_decoder, causal_lms, tmp_path, name: str
+) -> None:
+    import shutil
+
+    from attninspect import Inspector
+
+    path = tmp_path / name  # a copy: an engine of its own, not one a test before has used
+    shutil.copytree(typed_decoder if name == "typed-gpt2" else causal_lms["llama"], path)
+    inspector = Inspector(str(path))
+    engine = inspector.engine
+    model, tapped = engine.model, engine.tapped
+    plain = inspector.run("the cat sat").attention
+    inspector.run("the cat sat", generate=2)
+    assert engine.model is model and engine.tapped is tapped  # nothing swapped
+    head = engine.language_model
+    assert head.base_model is model  # the weights held once
+    if head.config.tie_word_embeddings:
+        assert head.get_output_embeddings().weight is model.get_input_embeddings().weight
+    np.testing.assert_array_equal(inspector.run("the cat sat").attention, plain)

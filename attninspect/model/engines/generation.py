@@ -11,7 +11,9 @@ from attninspect.model.engines.loading import load_model, quiet_libraries
 
 
 def language_model(engine: Any) -> Any:
-    """The decoder with its language-model head (``AutoModelForCausalLM``), loaded once."""
+    """The decoder with its language-model head (``AutoModelForCausalLM``), loaded once, built
+    on the engine's own model: the engine (shared by every `Inspector` of these settings) keeps
+    the model it streams attention from, and the weights are held once."""
     try:
         model = load_model(
             engine.source,
@@ -26,7 +28,20 @@ def language_model(engine: Any) -> Any:
             f"model {engine.model_name!r} cannot --generate: no language-model head loads from "
             f"its checkpoint ({error})"
         ) from error
+    _share_base(model, engine.model)
     return model.to(engine.device).eval()
+
+
+def _share_base(model: Any, base: Any) -> None:
+    """Put ``base`` (the engine's model, the same weights from the same checkpoint) in place of
+    the language model's own copy of it, and tie the output embeddings to it again where the
+    config ties them. A language model whose base is of another class keeps its own."""
+    prefix = getattr(model, "base_model_prefix", "")
+    own = getattr(model, prefix, None) if prefix else None
+    if own is None or type(own) is not type(base):
+        return
+    setattr(model, prefix, base)
+    model.tie_weights()
 
 
 def greedy(
