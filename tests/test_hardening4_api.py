@@ -4,6 +4,7 @@ ids, and diff naming an encoder–decoder model's two sources."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -166,6 +167,10 @@ def test_diff_of_an_encoder_decoder_names_its_two_sources(runner, seq2seq_models
              "encoder": r"\d+ source"}[kind]  # fmt: skip
     for name, source in (("A", SOURCE_A), ("B", SOURCE_B)):
         assert re.search(rf"{name} {re.escape(source)} \({count} tokens\)", out), out
+    as_json = runner.invoke(app, ["diff", SOURCE_A, SOURCE_B, "-m", model, "--target", TARGET,
+                                  "--attention", kind, "--format", "json"])  # fmt: skip
+    record = json.loads(as_json.stdout)
+    assert (record["a"]["text"], record["b"]["text"]) == (SOURCE_A, SOURCE_B)
 
 
 def test_diff_page_names_the_two_sources(runner, seq2seq_models, tmp_path) -> None:
