@@ -19,8 +19,8 @@ COMMANDS = ("", "run", "shapes", "heads", "diff", "grid", "explore", "stats", "s
 def help_text(command: str, columns: int) -> str:
     runner = CliRunner()
     args = [command, "--help"] if command else ["--help"]
-    result = runner.invoke(app, args, prog_name="attninspect",
-                           env={"COLUMNS": str(columns), "NO_COLOR": "1", "TERM": "dumb"})  # fmt: skip
+    env = {"COLUMNS": str(columns), "NO_COLOR": "1", "TERM": "dumb"}
+    result = runner.invoke(app, args, prog_name="attninspect", env=env)
     assert result.exit_code == 0, result.output
     return result.stdout
 
