@@ -1,9 +1,11 @@
 """Options that several commands share: one definition, one parser, one default each.
 
-Every command that loads a model declares the same Input and Model options (``TruncateOption`` ..
-``SeedOption``, in that order) and hands them to `ModelChoice`; every command that writes data
-declares ``FormatOption``-style ``--format`` and ``OutputOption``. Help panels come in `PANELS`
-order, whatever order a command lists its options in (see `app.AttnInspectCommand`).
+Each option is declared here once, as an ``Annotated[..., typer.Option(...)]`` alias with its
+panel; the shared ones are listed once more, with their defaults, as the fields of the option
+groups of `cli.choices` (`ModelChoice`, `ViewChoice`, `OutputChoice`, `TextsChoice`), which a
+command takes as one parameter each (`cli.groups`; `cli.choices` says how to add an option to
+every model command). Help panels come in `PANELS` order, whatever order a command lists its
+options in (see `app.AttnInspectCommand`).
 """
 
 from __future__ import annotations
