@@ -56,10 +56,13 @@ def _values(data: dict) -> np.ndarray:
     )
 
 
-def test_ray_equals_the_local_engine(local_ray, corpus: Path) -> None:
-    local = _stats(corpus)
-    remote = _stats(corpus, "--engine", "ray", "--actors", "2")
+@pytest.mark.parametrize("convention", ["attninspect", "clark", "transformerlens"])
+def test_ray_equals_the_local_engine(local_ray, corpus: Path, convention: str) -> None:
+    local = _stats(corpus, "--convention", convention)
+    remote = _stats(corpus, "--engine", "ray", "--actors", "2", "--convention", convention)
     assert remote["engine"] == "ray" and local["engine"] == "local"
+    assert remote["convention"] == local["convention"] == convention
     assert remote["texts"] == local["texts"] == 19 and remote["skipped"] == 1
-    assert [e["rows"] for e in remote["stats"]] == [e["rows"] for e in local["stats"]]
+    unit = local["averaged_over"]
+    assert [e[unit] for e in remote["stats"]] == [e[unit] for e in local["stats"]]
     np.testing.assert_allclose(_values(remote), _values(local), rtol=0, atol=1e-9)

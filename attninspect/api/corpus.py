@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from attninspect.analysis.corpus import (
+    ATTNINSPECT,
+    CONVENTIONS,
     CorpusSums,
     StatsDigest,
     statistics_options,
@@ -19,7 +21,7 @@ from attninspect.analysis.corpus import (
 )
 from attninspect.analysis.selection import resolve_indices
 from attninspect.api.batching import Pending, _digest_group, _empty, bucketed_groups, encode_items
-from attninspect.errors import InputError
+from attninspect.errors import BadValueError, InputError
 from attninspect.files.sources import Item, SourceText
 from attninspect.model.chat import Chat
 from attninspect.model.engines.base import Engine
@@ -27,7 +29,8 @@ from attninspect.model.engines.base import Engine
 
 @dataclass(frozen=True)
 class StatsPlan:
-    """What `stats` measures: the analysis steps, and the layers and heads kept (IndexSpecs)."""
+    """What `stats` measures: the analysis steps, the layers and heads kept (IndexSpecs), and
+    how the statistics are averaged (`corpus.CONVENTIONS`)."""
 
     words: bool = False
     hide_special: bool = False
@@ -35,6 +38,12 @@ class StatsPlan:
     heads: int | slice | None = None
     batch_size: int = 16
     truncate: bool = False
+    convention: str = ATTNINSPECT
+
+    def __post_init__(self) -> None:
+        if self.convention not in CONVENTIONS:
+            choices = ", ".join(CONVENTIONS)
+            raise BadValueError(f"convention must be one of {choices}, not {self.convention!r}")
 
     def kept(self, engine: Engine) -> tuple[list[int], list[int]]:
         """The model's layer and head numbers kept; an out-of-range choice raises."""
@@ -89,7 +98,7 @@ def _measure(engine: Engine, group: Pending, plan: StatsPlan) -> list[CorpusSums
     options = statistics_options(plan.words, plan.hide_special)
     layers, heads = plan.kept(engine)
     digests = [
-        StatsDigest(_empty(engine, item, encoding), options, layers, heads)
+        StatsDigest(_empty(engine, item, encoding), options, layers, heads, plan.convention)
         for _, item, encoding in group
     ]
     lengths = [len(encoding) for _, _, encoding in group]

@@ -269,7 +269,8 @@ class Inspector:
         self, texts: Iterable[str], words: bool = False, hide_special: bool = False, **kept: object
     ) -> CorpusStats:
         """Per layer x head, every statistic over every query row of every text (``layers=``,
-        ``heads=``: an index or a slice). A bad text raises `InputError` naming it."""
+        ``heads=``: an index or a slice; ``convention=``: "attninspect", "clark" or
+        "transformerlens", see `corpus.DEFINITIONS`). A bad text raises `InputError` naming it."""
         from attninspect.analysis.corpus import CorpusStats
         from attninspect.api.corpus import StatsPlan, empty_stats
 
@@ -281,7 +282,9 @@ class Inspector:
             if part.failures:
                 raise part.failures[0]
             total.add(part)
-        return CorpusStats(total.sums, self.model_name, words, hide_special)
+        return CorpusStats(
+            total.sums, self.model_name, words, hide_special, convention=plan.convention
+        )
 
     @speaks_python
     def check(

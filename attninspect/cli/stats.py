@@ -15,6 +15,8 @@ from attninspect.cli.options import (
     SIZE_MAX,
     CausalOption,
     ChatOption,
+    Convention,
+    ConventionOption,
     DeviceOption,
     DimOption,
     DownloadOption,
@@ -146,6 +148,7 @@ def stats(
             rich_help_panel=OUTPUT,
         ),
     ] = StatsFormat.table,
+    convention: ConventionOption = Convention.attninspect,
     output: OutputOption = None,
     layers: LayersOption = None,
     heads: HeadsOption = None,
@@ -192,8 +195,10 @@ def stats(
         ),
     ] = None,
 ) -> None:
-    """Per layer x head over every row of every text: entropy, previous/same/next/special shares,
-    duplicate-token and induction scores, with row counts."""
+    """Per layer x head over every row of every text: entropy (bits), previous/same/next/special
+    shares, and the weight on earlier copies of a row's token (duplicate) and on the tokens after
+    them (induction), each a mean over the rows where it is defined, with row counts.
+    --convention clark or transformerlens averages as those papers' code does instead."""
     from attninspect.api.corpus import StatsPlan
 
     check_stats_options(text, file, output_format, output, engine, (ray_address, num_gpus, actors))
@@ -202,7 +207,7 @@ def stats(
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     settings = choice.engine() | chat_options(chat, system)
-    plan = StatsPlan(words, hide_special, layers, heads, batch_size, truncate)
+    plan = StatsPlan(words, hide_special, layers, heads, batch_size, truncate, convention.value)
     source = open_stats_source(text, file)
     if engine is StatsEngine.ray:
         ray = RayChoice(ray_address, actors, num_gpus)
@@ -279,9 +284,8 @@ def local_corpus(
             total.sums.add(part.sums)
             advance(part.sums.texts + len(part.failures))
     finish(source, total.sums.texts, skipped, errors)
-    return CorpusStats(
-        total.sums, inspector.model_name, plan.words, plan.hide_special, "local", skipped
-    )
+    return CorpusStats(total.sums, inspector.model_name, plan.words, plan.hide_special, "local",
+                       skipped, convention=plan.convention)  # fmt: skip
 
 
 def ray_corpus(
@@ -299,7 +303,8 @@ def ray_corpus(
     total, model_name = run_on_ray(settings, source.items, plan, choice, window)
     skipped = report_failures(total, skip_errors, errors)
     finish(source, total.sums.texts, skipped, errors)
-    return CorpusStats(total.sums, model_name, plan.words, plan.hide_special, "ray", skipped)
+    return CorpusStats(total.sums, model_name, plan.words, plan.hide_special, "ray", skipped,
+                       convention=plan.convention)  # fmt: skip
 
 
 def report_failures(part: WindowStats, skip_errors: bool, errors: Console) -> int:
