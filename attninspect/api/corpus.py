@@ -9,6 +9,7 @@ into a total as they finish; the Ray engine runs the same function in its actors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from attninspect.analysis.corpus import (
@@ -72,15 +73,27 @@ def empty_stats(engine: Engine, plan: StatsPlan) -> WindowStats:
 
 
 def stats_window(
-    engine: Engine, items: list[Item], plan: StatsPlan, chat: Chat | None = None
+    engine: Engine,
+    items: list[Item],
+    plan: StatsPlan,
+    chat: Chat | None = None,
+    done: Callable[[int], None] | None = None,
 ) -> WindowStats:
-    """One window: every text's sums added in input order, failures kept in their order."""
+    """One window: every text's sums added in input order, failures kept in their order.
+    ``done(n)``: told after each forward pass how many texts it finished, and at the end how
+    many more the window held (its failures), so a progress bar moves as texts finish."""
     texts = [item for item in items if isinstance(item, SourceText)]
     results, pending = encode_items(engine, texts, plan.truncate, chat)
     layers, heads = plan.kept(engine)
+    finished = 0
     for group in bucketed_groups(engine, pending, (0, 0), plan.batch_size):
         for (position, _, _), result in zip(group, _measure(engine, group, plan), strict=True):
             results[position] = result
+        finished += len(group)
+        if done is not None:
+            done(len(group))
+    if done is not None and len(items) > finished:
+        done(len(items) - finished)
     found = WindowStats(CorpusSums.empty(layers, heads))
     computed = iter(results)
     for item in items:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from attninspect.analysis.alignment import TextDiff
@@ -248,9 +248,12 @@ class Inspector:
             )
         return _in_place(batch, viewed)
 
-    def stats_windows(self, items: Iterable[Item], plan: StatsPlan) -> Iterator[WindowStats]:
+    def stats_windows(
+        self, items: Iterable[Item], plan: StatsPlan, done: Callable[[int], None] | None = None
+    ) -> Iterator[WindowStats]:
         """Corpus statistics window by window (`read_ahead`, each batched by length): each
-        window's partial sums, failures and truncation notes, as soon as it is done."""
+        window's partial sums, failures and truncation notes, as soon as it is done.
+        ``done(n)``: told as each forward pass finishes n texts (and n failures)."""
         from attninspect.api.corpus import stats_window
 
         if is_seq2seq(self.engine):
@@ -261,7 +264,7 @@ class Inspector:
         plan.kept(self.engine)  # refuses a layer or head this model does not have, first
         for window in chunks(items, *read_ahead(self.batch_size)):
             with self._lock:
-                part = stats_window(self.engine, window, plan, self.chat)
+                part = stats_window(self.engine, window, plan, self.chat, done)
             yield part
 
     @speaks_python

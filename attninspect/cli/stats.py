@@ -279,10 +279,9 @@ def local_corpus(
     total = empty_stats(inspector.engine, plan)
     skipped = 0
     with feedback.progress_bar(errors, source, False) as advance:
-        for part in inspector.stats_windows(source.items, plan):
+        for part in inspector.stats_windows(source.items, plan, advance):  # per batch
             skipped += report_failures(part, skip_errors, errors)
             total.sums.add(part.sums)
-            advance(part.sums.texts + len(part.failures))
     finish(source, total.sums.texts, skipped, errors)
     return CorpusStats(total.sums, inspector.model_name, plan.words, plan.hide_special, "local",
                        skipped, convention=plan.convention)  # fmt: skip
