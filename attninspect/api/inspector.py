@@ -23,7 +23,6 @@ from attninspect.api.arguments import (
 from attninspect.api.batching import (
     Viewed,
     diff_streamed,
-    diff_whole,
     encode_pair,
     inspect_batch,
     search_streamed,
@@ -323,12 +322,12 @@ class Inspector:
         """
         if not isinstance(text, str):
             raise BadValueError("heads() takes a text (str)")
-        if whole or not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
+        if whole:  # every layer of the kind, for the page
             return search_heads(self.run(text), source, target, words)
         item = SourceText(text=text, index=0)
         with self._lock:
             search = search_streamed(
-                self.engine, item, source, target, words, self.truncate, self.chat
+                self.engine, item, source, target, words, self.truncate, self.chat, self.request
             )
         if search.inspection.truncated_from is not None:
             warnings.warn(truncation_message(search.inspection), TruncationWarning, stacklevel=2)
@@ -354,30 +353,19 @@ class Inspector:
         self.check(options)
         if not isinstance(text_a, str) or not isinstance(text_b, str):
             raise BadValueError("diff() takes two texts (str)")
-        if not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
-            return diff_whole(self._both(text_a, text_b), options, keep or WholeLayers())
         items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
+        request, keep = self.request, keep or WholeLayers()
         with self._lock:
             try:
-                pending = encode_pair(self.engine, items, self.truncate, self.chat)
+                pending = encode_pair(self.engine, items, self.truncate, self.chat, request)
             except InputError as error:
                 message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
                 raise AttnInspectError(message) from error
-            comparison = diff_streamed(self.engine, pending, options, keep or WholeLayers())
+            comparison = diff_streamed(self.engine, pending, options, keep, request)
         for shown in (comparison.a, comparison.b):
             if shown.truncated_from is not None:
                 warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
         return comparison
-
-    def _both(self, text_a: str, text_b: str) -> tuple[Inspection, Inspection]:
-        """Both texts of `diff`, whole; a bad one named ``text A`` or ``text B``."""
-        found = []
-        for name, text in (("A", text_a), ("B", text_b)):
-            try:
-                found.append(self.run(text))
-            except InputError as error:
-                raise AttnInspectError(str(error).replace("the text:", f"text {name}:")) from error
-        return found[0], found[1]
 
 
 def truncation_message(inspection: Inspection, spelling: str = "truncate=True") -> str:
