@@ -370,6 +370,7 @@ class CorpusStats:
     skipped: int = 0  # texts that failed, under --skip-errors
     seconds: float = 0.0
     convention: str = ATTNINSPECT
+    kind: str = "self"  # the attention measured: self, or encoder, decoder or cross
 
     @property
     def unit(self) -> str:

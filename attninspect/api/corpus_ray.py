@@ -46,7 +46,8 @@ class StatsActor:
         for encoded in batch["items"]:
             items = _decode_items(str(encoded))
             part = stats_window(self.inspector.engine, items, self.plan, self.inspector.chat)
-            packed.append(pack(part, self.inspector.model_name))
+            kind = self.plan.kind_of(self.inspector.engine)
+            packed.append(pack(part, f"{kind}\t{self.inspector.model_name}"))
         return {"window": np.asarray(batch["window"]), "stats": np.array(packed, dtype=object)}
 
 
@@ -112,7 +113,8 @@ def run_on_ray(
     """Every window measured on Ray; the total (failures in input order) and the model's name.
     ``choice``: the cluster address (None: RAY_ADDRESS or a new local instance), the number
     of actors and the GPUs per actor (None: 1 where the cluster has GPUs); ``window``: the
-    texts and characters a window holds at most, as the local engine's."""
+    texts and characters a window holds at most, as the local engine's. What comes back names
+    the model as ``KIND<TAB>MODEL`` (the kind of attention measured)."""
     ray = _ray()
     address, actors, num_gpus = choice
     if not ray.is_initialized():

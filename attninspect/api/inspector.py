@@ -255,12 +255,7 @@ class Inspector:
         ``done(n)``: told as each forward pass finishes n texts (and n failures)."""
         from attninspect.api.corpus import stats_window
 
-        if is_seq2seq(self.engine):
-            raise AttnInspectError(
-                f"stats runs encoders and decoders; {self.model_name!r} is an encoder-decoder "
-                "model: inspect its texts with run --attention encoder|decoder|cross"
-            )
-        plan.kept(self.engine)  # refuses a layer or head this model does not have, first
+        plan.kept(self.engine)  # refuses a kind, layer or head this model does not have, first
         for window in chunks(items, *read_ahead(self.batch_size)):
             with self._lock:
                 part = stats_window(self.engine, window, plan, self.chat, done)
@@ -285,7 +280,12 @@ class Inspector:
                 raise part.failures[0]
             total.add(part)
         return CorpusStats(
-            total.sums, self.model_name, words, hide_special, convention=plan.convention
+            total.sums,
+            self.model_name,
+            words,
+            hide_special,
+            convention=plan.convention,
+            kind=plan.kind_of(self.engine),
         )
 
     @speaks_python

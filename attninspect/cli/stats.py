@@ -13,6 +13,7 @@ from attninspect.cli.options import (
     INPUT,
     OUTPUT,
     SIZE_MAX,
+    AttentionOption,
     CausalOption,
     ChatOption,
     Convention,
@@ -23,6 +24,7 @@ from attninspect.cli.options import (
     DpiOption,
     DType,
     DTypeOption,
+    GenerateOption,
     HeadsOption,
     HideSpecialOption,
     LayersOption,
@@ -118,6 +120,8 @@ def stats(
         typer.Option("--skip-errors", help="Report a bad text and go on.", rich_help_panel=INPUT),
     ] = False,
     truncate: TruncateOption = False,
+    generate: GenerateOption = None,
+    attention: AttentionOption = None,
     chat: ChatOption = False,
     system: SystemOption = None,
     model: ModelOption = None,
@@ -207,7 +211,9 @@ def stats(
     choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
                          dim, num_heads, causal, seed)  # fmt: skip
     settings = choice.engine() | chat_options(chat, system)
-    plan = StatsPlan(words, hide_special, layers, heads, batch_size, truncate, convention.value)
+    measured = attention.value if attention is not None else None  # the attention kind
+    plan = StatsPlan(words, hide_special, layers, heads, batch_size, truncate, convention.value,
+                     measured, generate)  # type: ignore[arg-type]  # fmt: skip
     source = open_stats_source(text, file)
     if engine is StatsEngine.ray:
         ray = RayChoice(ray_address, actors, num_gpus)
@@ -284,7 +290,8 @@ def local_corpus(
             total.sums.add(part.sums)
     finish(source, total.sums.texts, skipped, errors)
     return CorpusStats(total.sums, inspector.model_name, plan.words, plan.hide_special, "local",
-                       skipped, convention=plan.convention)  # fmt: skip
+                       skipped, convention=plan.convention,
+                       kind=plan.kind_of(inspector.engine))  # fmt: skip
 
 
 def ray_corpus(
@@ -299,11 +306,12 @@ def ray_corpus(
     errors = feedback.stderr_console(no_color)
     choice = (ray.address, ray.actors, ray.num_gpus)
     window = read_ahead(plan.batch_size)  # the local engine's windows
-    total, model_name = run_on_ray(settings, source.items, plan, choice, window)
+    total, measured = run_on_ray(settings, source.items, plan, choice, window)
+    kind, _, model_name = measured.partition("\t")
     skipped = report_failures(total, skip_errors, errors)
     finish(source, total.sums.texts, skipped, errors)
     return CorpusStats(total.sums, model_name, plan.words, plan.hide_special, "ray", skipped,
-                       convention=plan.convention)  # fmt: skip
+                       convention=plan.convention, kind=kind)  # fmt: skip
 
 
 def report_failures(part: WindowStats, skip_errors: bool, errors: Console) -> int:

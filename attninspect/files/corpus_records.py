@@ -23,6 +23,7 @@ def corpus_record(stats: CorpusStats) -> dict[str, Any]:
     return {
         "model": stats.model,
         "engine": stats.engine,
+        "attention_kind": stats.kind,
         "convention": stats.convention,
         "averaged_over": stats.unit,
         "texts": sums.texts,
@@ -56,6 +57,7 @@ def corpus_arrays(stats: CorpusStats) -> dict[str, np.ndarray]:
     return {
         **arrays,
         "convention": np.array(stats.convention, dtype=np.str_),
+        "attention_kind": np.array(stats.kind, dtype=np.str_),
         "means": stats.means,
         "statistics": np.array(STATISTICS, dtype=np.str_),
         "model": np.array(stats.model, dtype=np.str_),

@@ -40,6 +40,7 @@ def _heading(stats: CorpusStats, statistic: str) -> Text:
     title.append(printable(stats.model), style="bold")
     how = [f"{sums.texts:,} text{'s' * (sums.texts != 1)}", f"{sums.tokens:,} rows"]
     how += ["words"] * stats.words + ["special tokens hidden"] * stats.hide_special
+    how += [f"{stats.kind} attention"] * (stats.kind != "self")
     how += [f"{stats.convention} convention"]
     title.append("  " + " · ".join(how) + "\n", style="dim")
     rows = sums.rows[:, STATISTICS.index(statistic)]
