@@ -15,6 +15,7 @@ from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.api.arguments import (
     batch_size_of,
+    corpus_of,
     engine_settings,
     items_of,
     speaks_python,
@@ -263,17 +264,23 @@ class Inspector:
 
     @speaks_python
     def stats(
-        self, texts: Iterable[str], words: bool = False, hide_special: bool = False, **kept: object
+        self,
+        texts: str | Iterable[str],
+        words: bool = False,
+        hide_special: bool = False,
+        **kept: object,
     ) -> CorpusStats:
-        """Per layer x head, every statistic over every query row of every text (``layers=``,
-        ``heads=``: an index or a slice; ``convention=``: "attninspect", "clark" or
-        "transformerlens", see `corpus.DEFINITIONS`). A bad text raises `InputError` naming it."""
+        """Per layer x head, every statistic over every query row of every text (a str: one
+        text; ``layers=``, ``heads=``: an index or a slice; ``convention=``: "attninspect",
+        "clark" or "transformerlens", see `corpus.DEFINITIONS`; ``kind=``, ``generate=``: an
+        encoder–decoder model's kind and new tokens). A bad text raises `InputError` naming it."""
         from attninspect.analysis.corpus import CorpusStats
         from attninspect.api.corpus import StatsPlan, empty_stats
 
         plan = StatsPlan(words, hide_special, batch_size=self.batch_size, truncate=self.truncate)
         plan = dataclasses.replace(plan, **kept)  # type: ignore[arg-type]
-        items = (SourceText(text=text, index=index) for index, text in enumerate(texts))
+        corpus = corpus_of(texts)
+        items = (SourceText(text=text, index=index) for index, text in enumerate(corpus))
         total = empty_stats(self.engine, plan)
         for part in self.stats_windows(items, plan):
             if part.failures:
@@ -362,6 +369,8 @@ class Inspector:
                 message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
                 raise AttnInspectError(message) from error
             comparison = diff_streamed(self.engine, pending, options, keep, request)
+        if is_seq2seq(self.engine):  # the rows are the target's: name the texts compared
+            comparison = dataclasses.replace(comparison, sources=(text_a, text_b))
         for shown in (comparison.a, comparison.b):
             if shown.truncated_from is not None:
                 warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
