@@ -498,6 +498,24 @@ WindowOption = Annotated[
 ]
 
 
+class Convention(str, Enum):
+    attninspect = "attninspect"
+    clark = "clark"
+    transformerlens = "transformerlens"
+
+
+ConventionOption = Annotated[
+    Convention,
+    typer.Option(
+        "--convention",
+        metavar="NAME",
+        help="How stats averages: attninspect (over the rows where each is defined), clark "
+        "(Clark et al. 2019: per text, then over texts) or transformerlens (detect_head scores).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+
+
 # ------------------------------------------------------------ Input: targets, generation, pairs
 
 
