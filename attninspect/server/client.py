@@ -39,7 +39,7 @@ class Connection:
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ServerError(f"--server {url!r}: give a URL such as http://127.0.0.1:8765")
         self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-        self.shown = self.url.split("@")[-1]
+        self.shown = shown_url(url)
         self.prefix = parts.path.rstrip("/")
         query_token = parse_qs(parts.query).get("token", [None])[0]
         self.token = token or query_token or os.environ.get(TOKEN_VARIABLE) or None
@@ -185,6 +185,12 @@ def _warned(answer: dict[str, Any]) -> Any:
     for message in answer.get("warnings", []):
         warnings.warn(str(message), TruncationWarning, stacklevel=3)
     return answer["result"]
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: without its query (``?token=``) or user and password."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return f"{parts.scheme}://{parts.netloc.split('@')[-1]}{parts.path.rstrip('/')}"
 
 
 def resolve_server(value: str | None) -> str | None:

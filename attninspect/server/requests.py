@@ -22,6 +22,7 @@ MAX_TEXTS = 64  # per request (the command line's --server sends its batches)
 MAX_BODY_BYTES = 2 * 1024 * 1024
 SIZE_MAX = 2**31 - 1
 LAYER_BOUND = 2**31  # a layer index beyond this is nonsense, not just out of range
+MAX_SPEC = 100  # characters of a layers/heads spec ("2:4", "::2"); a longer one is refused
 
 TOP = 5  # the command line's one --top default, for run and diff alike
 VIEW_FIELDS = ("layer", "head", "words", "hide_special", "rollout", "focus", "top")
@@ -150,8 +151,11 @@ def _range(body: dict[str, Any], name: str):
         raise BadRequest(400, f"{name}: give an index or a slice such as '2:4'")
     if isinstance(value, int):
         return value
+    if len(value) > MAX_SPEC:
+        raise BadRequest(400, f"{name}: give an index or a slice such as '2:4' (at most "
+                              f"{MAX_SPEC} characters)")  # fmt: skip
     try:
-        return parse_range(value[:100])
+        return parse_range(value)
     except ValueError as error:
         raise BadRequest(400, f"{name}: {error}") from None
 

@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from urllib.parse import quote
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -72,7 +73,7 @@ def url_of(sock: socket.socket, host: str, token: str | None) -> str:
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
     url = f"http://{shown}:{port}/"
-    return f"{url}?token={token}" if token else url
+    return f"{url}?token={quote(token, safe='')}" if token else url
 
 
 def serve(app: ASGIApp, sock: socket.socket, announce: Callable[[], None]) -> None:
