@@ -224,14 +224,15 @@ def page_diff_work(service: ModelService, request: DiffRequest) -> Callable[[], 
         comparison = service.inspector.diff(
             request.a, request.b, request.options, WholeLayers(wanted=True)
         )
-        paired, pairs = comparison.paired, comparison.alignment.pairs
+        paired = comparison.paired  # (P, Pk): rows pair the queries, columns the keys
+        rows, columns = comparison.alignment.pairs, comparison.keys.pairs
         order = np.argsort(-np.abs(paired), axis=None, kind="stable")[:8]
         largest = []
         for flat in order:
             row, column = divmod(int(flat), paired.shape[1])
             largest.append({
-                "query": comparison.a.tokens[pairs[row][0]],
-                "key": comparison.a.tokens[pairs[column][0]],
+                "query": comparison.a.query_tokens[rows[row][0]],
+                "key": comparison.a.key_tokens[columns[column][0]],
                 "delta": float(paired[row, column]),
             })  # fmt: skip
         record = DiffResult(comparison).record()
