@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
 import socket
 import sys
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp
 from attninspect.errors import AttnInspectError
 
 GRACE_SECONDS = 3
+BACKLOG = 2048  # uvicorn's own
 
 
 class Server(uvicorn.Server):
@@ -57,10 +59,14 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
+        # Listen at once: two sockets with SO_REUSEADDR may both bind a port nobody listens on
+        # yet, so a second server started while the first loads its model would bind too.
+        sock.listen(BACKLOG)
     except OSError as error:
         sock.close()
+        reason = f"port {port} is in use" if error.errno == errno.EADDRINUSE else error.strerror
         raise AttnInspectError(
-            f"cannot listen on {host}:{port}: {error.strerror}; choose another --port"
+            f"cannot listen on {host}:{port}: {reason}; choose another --port"
         ) from None
     sock.set_inheritable(True)
     return sock
