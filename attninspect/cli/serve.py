@@ -137,7 +137,7 @@ def _serve(inspector, sock, host: str, token: str | None, time_limit: float, no_
         sys.stdout.flush()
 
     try:
-        serve(application, sock, announce)
+        serve(application, sock, announce, work=service)
     finally:
         service.close()
         sock.close()

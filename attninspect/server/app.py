@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
@@ -250,7 +250,7 @@ def endpoint(
     async def handle(request: Request) -> Response:
         try:
             work = make(await read_json(request))
-            return _bytes(await service.call(work, transport))
+            return _bytes(await _unless_gone(request, service.call(work, transport)))
         except BadRequest as error:
             return _bytes(error_answer(error.status, str(error)))
         except Busy as error:
@@ -259,6 +259,28 @@ def endpoint(
             return Response(status_code=400)  # nobody reads it
 
     return handle
+
+
+async def _unless_gone(request: Request, answer: Awaitable[Answer]) -> Answer:
+    """``answer``, unless the client leaves first: then its work is dropped if it has not
+    begun (`ClientDisconnect`), so that nobody's forward waits behind an abandoned one."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    answering, leaving = asyncio.ensure_future(answer), asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({answering, leaving}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # the request itself was cancelled
+        answering.cancel()
+        raise
+    finally:
+        leaving.cancel()
+    if not answering.done():
+        answering.cancel()
+        raise ClientDisconnect()
+    return answering.result()
 
 
 def create_app(service: ModelService, settings: Settings | None = None) -> ASGIApp:

@@ -2,14 +2,19 @@
 
 `Inspector` is not thread-safe, so every call on it runs in a single worker thread, one after
 another (a queue, bounded so that a flood is refused instead of piling up). Each request waits at
-most `time_limit` seconds for its answer. The answers are bytes, made in the worker too: the
-public API's JSON (what `--format json` prints) or the command line's wire format.
+most `time_limit` seconds for its answer; when the server stops, the requests still waiting are
+answered 503 at once, work nobody waits for any more is dropped, and a forward already running
+is left behind (`busy`: the runner then exits without waiting for it). The answers are bytes,
+made in the worker too: the public API's JSON (what `--format json` prints) or the command
+line's wire format.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import queue
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -37,6 +42,9 @@ def set_threads(count: int) -> None:
     import torch
 
     torch.set_num_threads(count)
+
+
+Job = tuple["concurrent.futures.Future[Answer]", Callable[[], "Answer"]]
 
 
 class Busy(Exception):
@@ -76,7 +84,13 @@ class ModelService:
         self.max_queue = max_queue
         self.pending = 0
         self.lock = threading.Lock()  # guards `pending`; the worker serialises the model
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model")
+        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.closed = False
+        self.stopping = False
+        self.waiting: set[asyncio.Future[None]] = set()  # one per call, set when stopping
+        self.running = False  # the worker is inside a job
+        self.worker = threading.Thread(target=self._work, name="model", daemon=True)
+        self.worker.start()
 
     @property
     def health(self) -> dict[str, Any]:
@@ -88,26 +102,71 @@ class ModelService:
         }
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        """No more work: what is queued is dropped, and the worker ends after its current one
+        (nobody waits for it)."""
+        self.closed = True
+        self.jobs.put(None)
+
+    def stop(self) -> int:
+        """The server is stopping: every call still waiting answers 503 now (one log line says
+        how many); the number of them."""
+        self.stopping = True
+        waiting = [each for each in self.waiting if not each.done()]
+        for each in waiting:
+            each.set_result(None)
+        if waiting:
+            print(f"attninspect serve: stopping: {len(waiting)} request(s) in flight answered 503",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        return len(waiting)
+
+    def _work(self) -> None:
+        """The worker thread: each job in turn, unless nobody waits for it any more."""
+        while (job := self.jobs.get()) is not None and not self.closed:
+            future, run = job
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller gave up (gone, timed out, or the server stopped)
+            self.running = True
+            try:
+                future.set_result(run())
+            except BaseException as error:  # the caller's to answer (a bug is a JSON 500)
+                future.set_exception(error)
+            finally:
+                self.running = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether a forward is still running (after `stop`, nobody waits for it)."""
+        return self.running
 
     async def call(self, work: Callable[[], Answer], transport: bool = False) -> Answer:
-        """Run ``work`` in the worker thread after those before it; refuse when too many wait.
+        """Run ``work`` in the worker thread after those before it; refuse when too many wait,
+        when no answer comes within the time limit, or when the server stops meanwhile.
         ``transport``: errors carry the error itself for the command line's client."""
+        if self.stopping or self.closed:
+            raise Busy("the server is stopping: try again when it is back")
         with self.lock:
             if self.pending >= self.max_queue:
                 raise Busy(f"the server is busy ({self.pending} requests waiting): try again")
             self.pending += 1
-        try:
-            future = self.executor.submit(self._guarded, work, transport)
-        except RuntimeError:  # shutting down
-            self._done()
-            raise Busy("the server is shutting down") from None
+        future: concurrent.futures.Future[Answer] = concurrent.futures.Future()
         future.add_done_callback(lambda _: self._done())
+        self.jobs.put((future, lambda: self._guarded(work, transport)))
+        answer = asyncio.wrap_future(future)
+        stopped = asyncio.get_running_loop().create_future()
+        self.waiting.add(stopped)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.time_limit)
-        except asyncio.TimeoutError:
-            future.cancel()
-            raise Busy(f"no answer within {self.time_limit:g} s: try a shorter text") from None
+            done, _ = await asyncio.wait(
+                {answer, stopped}, timeout=self.time_limit, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self.waiting.discard(stopped)
+            if not answer.done():
+                answer.cancel()  # cancels the job too, unless it is already running
+        if answer in done:
+            return answer.result()
+        if stopped in done:
+            raise Busy("the server is stopping: try again when it is back")
+        raise Busy(f"no answer within {self.time_limit:g} s: try a shorter text")
 
     def _done(self) -> None:
         with self.lock:
