@@ -24,6 +24,8 @@ from typing import Any
 from attninspect.analysis.digest import WholeLayers
 from attninspect.errors import AttnInspectError, InputError, OutOfRangeError
 from attninspect.files.records import DiffResult, HeadsResult, RunResult, dump_json
+from attninspect.model.estimate import serialised_bytes
+from attninspect.model.memory import host_available_bytes
 from attninspect.server import wire
 from attninspect.server.requests import (
     BadRequest,
@@ -32,9 +34,14 @@ from attninspect.server.requests import (
     InspectRequest,
     RunRequest,
 )
+from attninspect.units import format_bytes
 
 MAX_QUEUE = 256
 TIME_LIMIT = 60.0
+# What one answer may hold: attention weights over all its texts (texts x tokens^2 x layers x
+# heads), 256 MiB as float32; one 512-token text with every layer of a 12 x 12 model holds 38 M.
+MAX_ANSWER_VALUES = 2**26
+WIRE_BYTES = 16  # a weight in the command line's transport: float32, base64 text, the bytes
 
 
 def set_threads(count: int) -> None:
@@ -76,9 +83,14 @@ class ModelService:
     """One `Inspector`, and the single worker thread that may touch it."""
 
     def __init__(
-        self, inspector: Any, time_limit: float = TIME_LIMIT, max_queue: int = MAX_QUEUE
+        self,
+        inspector: Any,
+        time_limit: float = TIME_LIMIT,
+        max_queue: int = MAX_QUEUE,
+        max_values: int = MAX_ANSWER_VALUES,
     ) -> None:
         self.inspector = inspector
+        self.max_values = max_values
         self.default_truncate = bool(inspector.truncate)
         self.time_limit = time_limit
         self.max_queue = max_queue
@@ -190,11 +202,43 @@ class ModelService:
 
     # The work itself: each runs in the worker thread.
 
+    def budget(self, values: int, transport: bool, advice: str) -> None:
+        """Refuse (413) an answer of ``values`` weights over `max_values`, or one whose
+        serialisation (the command line's estimate for JSON) needs more memory than is free."""
+        if values > self.max_values:
+            raise BadRequest(
+                413, f"the answer would hold {values:,} attention weights, over the server's "
+                     f"{self.max_values:,} a request: {advice}")  # fmt: skip
+        needed = values * WIRE_BYTES if transport else serialised_bytes(values)
+        available = host_available_bytes()
+        if needed > available:
+            raise BadRequest(
+                413, f"the answer needs about {format_bytes(needed)} ({values:,} weights as "
+                     f"text), but {format_bytes(available)} is available: {advice}")  # fmt: skip
+
+    def _viewed(self, request: RunRequest, transport: bool) -> list[Any]:
+        """`Inspector.view_batch` a batch at a time, refused (413) as soon as what the texts
+        viewed so far hold passes the budget: no request holds more than that and one batch."""
+        step = max(1, int(getattr(self.inspector, "batch_size", len(request.items))))
+        results: list[Any] = []
+        values = 0
+        advice = BUDGET_ADVICE[transport]
+        for start in range(0, len(request.items), step):
+            part = self.inspector.view_batch(
+                request.items[start : start + step], request.options, request.keep
+            )
+            results += part
+            values += sum(_held(each, request.all_layers) for each in part)
+            if values > self.max_values:
+                break
+        self.budget(values, transport, advice)
+        return results
+
     def run(self, request: RunRequest, transport: bool) -> Callable[[], Answer]:
         def work() -> Answer:
             self._truncating(request.truncate)
             self.inspector.check(request.options, request.keep)
-            results = self.inspector.view_batch(request.items, request.options, request.keep)
+            results = self._viewed(request, transport)
             if transport:
                 return Answer(200, wire.dumps({"results": results}))
             (result,) = results
@@ -214,6 +258,8 @@ class ModelService:
                 search = self.inspector.heads(
                     request.text, request.source, request.target, request.words, request.whole
                 )
+            if request.whole:
+                self.budget(_layers_held(search.inspection), transport, BUDGET_ADVICE[transport])
             if transport:
                 return _transported(search, caught)
             return json_answer(HeadsResult(search).record())
@@ -228,6 +274,9 @@ class ModelService:
                 comparison = self.inspector.diff(
                     request.a, request.b, request.options, WholeLayers(wanted=request.whole)
                 )
+            if request.whole:
+                held = _layers_held(comparison.a) + _layers_held(comparison.b)
+                self.budget(held, transport, BUDGET_ADVICE[transport])
             if transport:
                 return _transported(comparison, caught)
             return json_answer(DiffResult(comparison).record())
@@ -240,9 +289,30 @@ class ModelService:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 inspection = self.inspector.run(request.text)
+            self.budget(_layers_held(inspection), True, BUDGET_ADVICE[True])
             return _transported(inspection, caught)
 
         return work
+
+
+BUDGET_ADVICE = {
+    False: 'keep fewer layers with "layers" (or "heads"), or send a shorter text',
+    True: "keep fewer layers with --layers (or --heads), or send fewer texts at once "
+    "(--batch-size)",
+}
+
+
+def _held(result: Any, all_layers: bool) -> int:
+    """The attention weights one text's answer holds (its view, and its layers if kept)."""
+    if isinstance(result, InputError):
+        return 0
+    shown, view = result
+    return int(view.matrix.size) + (_layers_held(shown) if all_layers else 0)
+
+
+def _layers_held(inspection: Any) -> int:
+    """The weights of every layer an inspection holds, of every attention kind."""
+    return sum(int(each.attention.size) for each in (inspection, *inspection.others.values()))
 
 
 def _transported(result: Any, caught: list[warnings.WarningMessage]) -> Answer:
@@ -264,6 +334,7 @@ def page_work(service: ModelService, request: RunRequest) -> Callable[[], Answer
         (result,) = service.inspector.view_batch(request.items, request.options, keep)
         if isinstance(result, InputError):
             raise result
+        service.budget(_held(result, True), False, BUDGET_ADVICE[False])
         shown, view = result
         record = RunResult(shown, view, False, False).record()
         return json_answer({"page": run_page_data(shown, view), "record": record})
@@ -283,6 +354,8 @@ def page_diff_work(service: ModelService, request: DiffRequest) -> Callable[[], 
         comparison = service.inspector.diff(
             request.a, request.b, request.options, WholeLayers(wanted=True)
         )
+        held = _layers_held(comparison.a) + _layers_held(comparison.b)
+        service.budget(held, False, BUDGET_ADVICE[False])
         paired = comparison.paired  # (P, Pk): rows pair the queries, columns the keys
         rows, columns = comparison.alignment.pairs, comparison.keys.pairs
         order = np.argsort(-np.abs(paired), axis=None, kind="stable")[:8]
