@@ -20,7 +20,7 @@ import pytest
 from fake_server import BIG
 from serve_helpers import ENV, ROOT, START_SECONDS, stop
 
-from attninspect.errors import AttnInspectError
+from attninspect.errors import AttnInspectError, InputError
 from attninspect.server.runner import bind
 
 
@@ -176,3 +176,67 @@ def test_a_second_ctrl_c_exits_at_once_whatever_is_in_flight() -> None:
         process.send_signal(signal.SIGINT)
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
+
+
+class Recorded:
+    """An inspector whose first forward waits for ``release``; it records every text it runs."""
+
+    truncate = False
+    model_name, num_layers, num_heads = "recorded", 1, 1
+
+    def __init__(self) -> None:
+        self.release, self.ran = threading.Event(), []
+
+    def check(self, *_args: object) -> None:
+        pass
+
+    def view_batch(self, items, *_args: object) -> list:
+        self.ran += [item.text for item in items]
+        self.release.wait(60)
+        return [InputError("a stand-in")] * len(items)
+
+
+def test_work_whose_client_left_is_dropped_not_run() -> None:
+    import asyncio
+
+    from attninspect.server.app import create_app
+    from attninspect.server.service import ModelService
+
+    inspector = Recorded()
+    app = create_app(ModelService(inspector))
+
+    async def request(text: str, leaves: asyncio.Event) -> list[dict]:
+        headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
+        scope = {"type": "http", "method": "POST", "path": "/api/run", "query_string": b"",
+                 "headers": headers}  # fmt: skip
+        body = json.dumps({"text": text}).encode()
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop()
+            await leaves.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return sent
+
+    async def scenario() -> None:
+        stays, leaves = asyncio.Event(), asyncio.Event()
+        first = asyncio.ensure_future(request("first", stays))
+        while not inspector.ran:
+            await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(request("second", leaves))
+        await asyncio.sleep(0.2)
+        leaves.set()  # the second client goes while the first forward runs
+        await asyncio.wait_for(second, 60)  # answered (to nobody) before the first is done
+        assert not first.done()
+        inspector.release.set()
+        await asyncio.wait_for(first, 60)
+
+    asyncio.run(scenario())
+    assert inspector.ran == ["first"]
