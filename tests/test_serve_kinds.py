@@ -49,3 +49,151 @@ def test_the_page_diff_labels_key_columns_with_key_tokens(bart, bart_client) -> 
     for cell in largest:
         assert (cell["query"], cell["key"], cell["delta"]) in expected.values()
         assert cell["key"] in comparison.a.key_tokens
+
+
+# Item 1: the JSON API and --server take target, generate, pair and attention.
+
+TARGET = "le chat dort sur le tapis"
+
+
+def _timeless(record):
+    if isinstance(record, dict):
+        return {k: _timeless(v) for k, v in record.items() if k != "seconds"}
+    if isinstance(record, list):
+        return [_timeless(v) for v in record]
+    return record
+
+
+def _local_json(runner, *args: str) -> dict:
+    import json
+
+    from attninspect.cli import app
+
+    result = runner.invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("fields", "options"),
+    [
+        ({"target": TARGET}, ["--target", TARGET]),
+        ({"target": TARGET, "attention": "encoder"},
+         ["--target", TARGET, "--attention", "encoder"]),
+        ({"target": TARGET, "attention": "decoder", "focus": "@1"},
+         ["--target", TARGET, "--attention", "decoder", "--focus", "@1"]),
+        ({"generate": 3, "attention": "cross", "all_layers": True},
+         ["--generate", "3", "--attention", "cross", "--all-layers"]),
+    ],
+)  # fmt: skip
+def test_run_on_bart_answers_what_the_command_line_prints(
+    runner, seq2seq_models, bart_client, fields, options
+) -> None:
+    answer = bart_client.post("/api/run", json={"text": SOURCES[0], **fields})
+    assert answer.status_code == 200, answer.text
+    path = str(seq2seq_models["bart"])
+    expected = _local_json(runner, "run", SOURCES[0], "--model", path, *options)
+    assert _timeless(answer.json()) == _timeless(expected)
+
+
+def test_heads_and_diff_on_bart_answer_what_the_command_line_prints(
+    runner, seq2seq_models, bart_client
+) -> None:
+    path = str(seq2seq_models["bart"])
+    body = {"text": SOURCES[0], "from": "@1", "to": "@0", "target": TARGET}
+    answer = bart_client.post("/api/heads", json=body)
+    assert answer.status_code == 200, answer.text
+    expected = _local_json(runner, "heads", SOURCES[0], "--from", "@1", "--to", "@0",
+                           "--target", TARGET, "--model", path)  # fmt: skip
+    assert _timeless(answer.json()) == _timeless(expected)
+    body = {"a": SOURCES[0], "b": SOURCES[1], "target": TARGET, "attention": "encoder"}
+    answer = bart_client.post("/api/diff", json=body)
+    assert answer.status_code == 200, answer.text
+    expected = _local_json(runner, "diff", *SOURCES, "--target", TARGET, "--attention",
+                           "encoder", "--model", path)  # fmt: skip
+    assert _timeless(answer.json()) == _timeless(expected)
+
+
+def test_generate_on_gpt2_and_pair_on_an_encoder(runner, causal_lms) -> None:
+    from attninspect import Inspector
+
+    path = str(causal_lms["gpt2"])
+    app = create_app(ModelService(Inspector(path)))
+    with starlette_testclient.TestClient(app, base_url="http://127.0.0.1") as client:
+        answer = client.post("/api/run", json={"text": "the cat sat", "generate": 4})
+        assert answer.status_code == 200, answer.text
+        expected = _local_json(runner, "run", "the cat sat", "--generate", "4", "--model", path)
+        assert _timeless(answer.json()) == _timeless(expected)
+        refused = client.post("/api/run", json={"text": "the cat", "pair": "a dog"})
+        assert refused.status_code == 400 and "--pair encodes two texts" in refused.text
+    app = create_app(ModelService(Inspector()))
+    with starlette_testclient.TestClient(app, base_url="http://127.0.0.1") as client:
+        body = {"text": "The cat sat.", "pair": "It was warm.", "focus": "it"}
+        answer = client.post("/api/run", json=body)
+        assert answer.status_code == 200, answer.text
+        expected = _local_json(runner, "run", "The cat sat.", "--pair", "It was warm.",
+                               "--focus", "it")  # fmt: skip
+        assert _timeless(answer.json()) == _timeless(expected)
+        plain = client.post("/api/run", json={"text": "The cat sat."})  # nothing left over
+        assert plain.json()["tokens"] == ["[CLS]", "the", "cat", "sat", ".", "[SEP]"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"target": TARGET, "generate": 2}, "not both"),
+        ({"pair": "x", "target": TARGET}, "pair is for encoders"),
+        ({"attention": "sideways"}, "attention: give one of"),
+        ({"generate": 0}, "generate: 0 is out of range"),
+        ({"target": 5}, "target: give a string"),
+        ({"rollout": True, "attention": "cross"}, "rollout: rollout is defined for self-attention"),
+        ({"attention": "self"}, "its attention is encoder or decoder or cross, not self"),
+    ],
+)
+def test_what_cannot_go_together_is_a_400(bart_client, fields, says) -> None:
+    answer = bart_client.post("/api/run", json={"text": SOURCES[0], **fields})
+    assert answer.status_code == 400, answer.text
+    assert says in answer.json()["error"]
+
+
+def test_health_lists_each_kind(bart, bart_client) -> None:
+    kinds = bart_client.get("/api/health").json()["kinds"]
+    assert kinds == {kind: list(bart.layers_of(kind)) for kind in ("encoder", "decoder", "cross")}
+
+
+@pytest.fixture(scope="module")
+def served_bart(seq2seq_models):
+    from serve_helpers import serve
+
+    # torch's own thread count, as the local runs: --threads 1 changes the last bits of BART's sums
+    with serve("--model", str(seq2seq_models["bart"]), token="t-1") as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", SOURCES[0], "--target", TARGET],
+        ["run", SOURCES[0], "--target", TARGET, "--attention", "encoder", "--format", "json"],
+        ["run", SOURCES[0], "--generate", "3", "--attention", "decoder", "--focus", "@1"],
+        ["run", SOURCES[0], "--target", TARGET, "--all-layers", "--layers", "0",
+         "--format", "json"],
+        ["heads", SOURCES[0], "--from", "@1", "--to", "@0", "--target", TARGET],
+        ["diff", *SOURCES, "--target", TARGET, "--attention", "encoder"],
+        ["run", SOURCES[0], "--target", TARGET, "--layer", "2", "--attention", "encoder"],
+        ["run", SOURCES[0], "--attention", "self"],
+    ],
+)  # fmt: skip
+def test_the_server_answers_every_kind_as_a_local_run(runner, seq2seq_models, served_bart, args):
+    import re
+
+    from attninspect.cli import app
+
+    timing = re.compile(r"\d+\.\d+ s\b|\"seconds\": [0-9.e-]+")
+    path = str(seq2seq_models["bart"])
+    here = runner.invoke(app, [*args, "--model", path])
+    there = runner.invoke(app, [*args, "--server", served_bart.url])
+    assert there.exit_code == here.exit_code, (here.output, there.output)
+    assert timing.sub("S", there.stdout) == timing.sub("S", here.stdout)
+    if here.exit_code:
+        assert there.output == here.output

@@ -21,6 +21,7 @@ from attninspect.analysis.digest import WholeLayers
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
+from attninspect.api.seq2seq import Request
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.server import wire
 
@@ -140,10 +141,23 @@ class RemoteInspector:
         if not isinstance(model, str) or not all(_count(n) for n in (layers, heads)):
             raise not_ours(self.connection.shown, "GET /api/health")
         self.model_name, self.num_layers, self.num_heads = model, layers, heads
+        self.shapes = _kinds(health.get("kinds"), layers, heads, self.connection.shown)
+        self.request = Request()  # what every text is asked besides itself (`Inspector.request`)
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(self.shapes)
+
+    def layers_of(self, kind: str | None = None) -> tuple[int, int]:
+        """Layers and heads of one attention kind (default: the model's default kind)."""
+        return self.shapes.get(kind or self.kinds[-1], (self.num_layers, self.num_heads))
 
     def _post(self, path: str, body: dict[str, Any], expected: type | tuple[type, ...]) -> Any:
         """The answer's ``result`` (or ``results``), checked to be what ``expected`` says."""
-        body = {**body, "truncate": self.truncate}
+        ask = self.request
+        asked = {"target": ask.target, "generate": ask.generate, "pair": ask.pair,
+                 "attention": ask.kind}  # fmt: skip
+        body = {**body, "truncate": self.truncate, **asked}
         payload = self.connection.request("POST", path, body)
         try:
             answer = wire.loads(payload)
@@ -157,14 +171,23 @@ class RemoteInspector:
             raise not_ours(self.connection.shown, f"POST {path}")
         return answer
 
-    def check(self, options: ViewOptions, keep: WholeLayers | None = None) -> None:
-        """Refuse a layer or head the server's model does not have, as `Inspector.check`."""
-        resolve_layer(options.layer, self.num_layers)
-        resolve_head(options.head, self.num_heads)
+    def check(
+        self, options: ViewOptions, keep: WholeLayers | None = None, request: Any = None
+    ) -> None:
+        """Refuse a layer or head the server's model does not have, as `Inspector.check` (what
+        the model cannot be asked, the server refuses with the same line)."""
+        kind = (request or self.request).kind
+        if kind is not None and kind not in self.shapes:
+            return  # the server's error says which kinds this model has
+        layers, heads = self.layers_of(kind)
+        if options.rollout and (kind or self.kinds[-1]) == "cross":
+            return  # the server's error names rollout
+        resolve_layer(options.layer, layers)
+        resolve_head(options.head, heads)
         if keep is not None:
-            resolve_indices(keep.layers, self.num_layers, "layers")
+            resolve_indices(keep.layers, layers, "layers")
             if not options.rollout:
-                resolve_indices(keep.heads, self.num_heads, "heads")
+                resolve_indices(keep.heads, heads, "heads")
 
     def view_batch(
         self, batch: Sequence[Any], options: ViewOptions, keep: WholeLayers | None = None
@@ -206,6 +229,24 @@ class RemoteInspector:
 
     def run(self, text: str):
         return _warned(self._post("/api/wire/inspect", {"text": text}, Inspection))
+
+
+def _kinds(sent: Any, layers: int, heads: int, shown: str) -> dict[str, tuple[int, int]]:
+    """Each attention kind's (layers, heads) from the health answer (a server before the kinds:
+    self-attention with the model's counts)."""
+    if sent is None:
+        return {"self": (layers, heads)}
+    kinds = ("self", "encoder", "decoder", "cross")
+    if (
+        not isinstance(sent, dict)
+        or not sent
+        or not all(
+            kind in kinds and isinstance(pair, list) and len(pair) == 2 and all(map(_count, pair))
+            for kind, pair in sent.items()
+        )
+    ):
+        raise not_ours(shown, "GET /api/health")
+    return {kind: (pair[0], pair[1]) for kind, pair in sent.items()}
 
 
 def _count(value: Any) -> bool:

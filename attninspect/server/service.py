@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attninspect.analysis.digest import WholeLayers
+from attninspect.api.seq2seq import Request
 from attninspect.errors import AttnInspectError, InputError, OutOfRangeError
 from attninspect.files.records import DiffResult, HeadsResult, RunResult, dump_json
 from attninspect.model.estimate import serialised_bytes
@@ -106,12 +107,22 @@ class ModelService:
 
     @property
     def health(self) -> dict[str, Any]:
+        kinds = getattr(self.inspector, "kinds", ["self"])
         return {
             "status": "ok",
             "model": self.inspector.model_name,
             "layers": self.inspector.num_layers,
             "heads": self.inspector.num_heads,
+            # each attention kind's [layers, heads] (an encoder-decoder model's three differ)
+            "kinds": {kind: list(self._layers_of(kind)) for kind in kinds},
         }
+
+    def _layers_of(self, kind: str) -> tuple[int, int]:
+        layers_of = getattr(self.inspector, "layers_of", None)
+        if layers_of is None:
+            return self.inspector.num_layers, self.inspector.num_heads
+        layers, heads = layers_of(kind)
+        return layers, heads
 
     def close(self) -> None:
         """No more work: what is queued is dropped, and the worker ends after its current one
@@ -196,9 +207,11 @@ class ModelService:
                 return error_answer(400, f"{said.what}: {said}", said if transport else None)
             return error_answer(400, str(said), said if transport else None)
 
-    def _truncating(self, truncate: bool | None) -> None:
-        """Set the per-request truncation (the worker is the only thread that reads it)."""
+    def _truncating(self, truncate: bool | None, ask: Request | None = None) -> None:
+        """Set the per-request truncation and what the request asks besides its texts (a
+        target, generation, a pair, the kind): the worker is the only thread that reads them."""
         self.inspector.truncate = self.default_truncate if truncate is None else truncate
+        self.inspector.request = ask or Request()
 
     # The work itself: each runs in the worker thread.
 
@@ -236,8 +249,8 @@ class ModelService:
 
     def run(self, request: RunRequest, transport: bool) -> Callable[[], Answer]:
         def work() -> Answer:
-            self._truncating(request.truncate)
-            self.inspector.check(request.options, request.keep)
+            self._truncating(request.truncate, request.ask)
+            self.inspector.check(request.options, request.keep, request.ask)
             results = self._viewed(request, transport)
             if transport:
                 return Answer(200, wire.dumps({"results": results}))
@@ -252,7 +265,7 @@ class ModelService:
 
     def heads(self, request: HeadsRequest, transport: bool) -> Callable[[], Answer]:
         def work() -> Answer:
-            self._truncating(request.truncate)
+            self._truncating(request.truncate, request.ask)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 search = self.inspector.heads(
@@ -268,7 +281,7 @@ class ModelService:
 
     def diff(self, request: DiffRequest, transport: bool) -> Callable[[], Answer]:
         def work() -> Answer:
-            self._truncating(request.truncate)
+            self._truncating(request.truncate, request.ask)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 comparison = self.inspector.diff(
@@ -285,7 +298,7 @@ class ModelService:
 
     def inspect(self, request: InspectRequest) -> Callable[[], Answer]:
         def work() -> Answer:
-            self._truncating(request.truncate)
+            self._truncating(request.truncate, request.ask)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 inspection = self.inspector.run(request.text)
@@ -328,9 +341,9 @@ def page_work(service: ModelService, request: RunRequest) -> Callable[[], Answer
     from attninspect.server.page import run_page_data
 
     def work() -> Answer:
-        service._truncating(request.truncate)
+        service._truncating(request.truncate, request.ask)
         keep = WholeLayers(wanted=True)
-        service.inspector.check(request.options, keep)
+        service.inspector.check(request.options, keep, request.ask)
         (result,) = service.inspector.view_batch(request.items, request.options, keep)
         if isinstance(result, InputError):
             raise result
@@ -350,7 +363,7 @@ def page_diff_work(service: ModelService, request: DiffRequest) -> Callable[[], 
     from attninspect.server.page import diff_page_data
 
     def work() -> Answer:
-        service._truncating(request.truncate)
+        service._truncating(request.truncate, request.ask)
         comparison = service.inspector.diff(
             request.a, request.b, request.options, WholeLayers(wanted=True)
         )
