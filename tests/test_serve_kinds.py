@@ -197,3 +197,45 @@ def test_the_server_answers_every_kind_as_a_local_run(runner, seq2seq_models, se
     assert timing.sub("S", there.stdout) == timing.sub("S", here.stdout)
     if here.exit_code:
         assert there.output == here.output
+
+
+@pytest.mark.browser
+def test_the_live_page_asks_a_target_a_count_and_a_kind(browser, bart, served_bart) -> None:
+    wait = 120_000
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(served_bart.url)
+        page.wait_for_selector("#text")
+        kinds = page.eval_on_selector_all("#opt-attention option", "os => os.map(o => o.value)")
+        assert kinds == ["", "encoder", "decoder", "cross"]
+        assert page.is_visible("#opt-target") and page.is_visible("#opt-generate")
+
+        def inspect(kind: str) -> list[str]:
+            page.select_option("#opt-attention", kind)
+            page.fill("#text", SOURCES[0])
+            page.press("#text", "Enter")
+            page.wait_for_function(
+                "t => document.body.dataset.text === t && document.body.dataset.busy === '0'",
+                arg=SOURCES[0], timeout=wait,
+            )  # fmt: skip
+            assert not page.locator("#live-status.error").count(), page.text_content("#live-status")
+            return page.eval_on_selector_all(
+                "#head-view text[data-side=from]", "ns => ns.map(n => n.firstChild.textContent)"
+            )
+
+        page.fill("#opt-target", TARGET)
+        inspection = bart.run(SOURCES[0], target=TARGET, kind="cross")
+        assert inspect("cross") == inspection.query_tokens  # the target's tokens ask
+        assert (
+            inspect("encoder") == bart.run(SOURCES[0], target=TARGET, kind="encoder").query_tokens
+        )
+        page.fill("#opt-target", "")
+        page.fill("#opt-generate", "3")
+        generated = bart.run(SOURCES[0], generate=3, kind="decoder")
+        assert inspect("decoder") == generated.query_tokens
+        assert not errors, errors
+    finally:
+        context.close()

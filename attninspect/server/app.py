@@ -351,7 +351,7 @@ def _routes(service: ModelService) -> list[Route]:
 
 def _page_handler(service: ModelService) -> Callable[[Request], Any]:
     """`GET /`: the live page (made once, on the first visit)."""
-    limits = {"max_text_bytes": MAX_TEXT_BYTES}
+    limits = {"max_text_bytes": MAX_TEXT_BYTES, **service.asks}
     made: list[bytes] = []
 
     async def page(_: Request) -> Response:

@@ -117,6 +117,16 @@ class ModelService:
             "kinds": {kind: list(self._layers_of(kind)) for kind in kinds},
         }
 
+    @property
+    def asks(self) -> dict[str, Any]:
+        """What the live page may ask this model besides a text: its attention ``kinds``, and
+        whether it ``generates`` (a decoder, or an encoder-decoder model)."""
+        kinds = list(getattr(self.inspector, "kinds", ["self"]))
+        engine = getattr(self.inspector, "engine", None)
+        pretrained = getattr(engine, "kind", "") == "pretrained"  # with a language-model head
+        causal = bool(getattr(engine, "causal", False)) and pretrained
+        return {"kinds": kinds, "generates": "cross" in kinds or causal}
+
     def _layers_of(self, kind: str) -> tuple[int, int]:
         layers_of = getattr(self.inspector, "layers_of", None)
         if layers_of is None:
