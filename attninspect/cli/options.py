@@ -593,16 +593,6 @@ def request_of(
     return None if request.plain else request
 
 
-def local_only(server: str | None, request: Any) -> str | None:
-    """``--server``, refused where the command asks what only a local model answers."""
-    if server is not None and request is not None:
-        raise usage_error(
-            "--target, --generate, --pair and --attention need a local model: drop --server",
-            "'--server'",
-        )
-    return server
-
-
 def asking(inspector: Any, request: Any) -> Any:
     """The inspector, set to ask ``request`` of every text (where there is one)."""
     if request is not None:
