@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from attninspect.model.engines.seam import TapRequest
 from attninspect.model.estimate import Sizes
 from attninspect.model.tokenization import Encoding
 
@@ -41,14 +42,16 @@ class Engine(Protocol):
     num_heads: int
     device: Any  # torch.device
     sizes: Sizes  # for memory estimates
+    captures: frozenset[str]  # the parts (`seam.PARTS`) it hands over besides weights
 
     @property
     def device_name(self) -> str: ...
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink
+        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
     ) -> list[dict[str, list[int]]]:
-        """Run one padded batch, call ``sink`` once per layer in order; each text's shapes."""
+        """Run one padded batch, call ``sink`` once per layer in order; each text's shapes.
+        ``tap``: the parts of the layers it names, to its own sink (`seam`)."""
         ...
 
 
