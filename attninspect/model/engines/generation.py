@@ -6,15 +6,14 @@ from typing import Any
 
 import torch
 
-from attninspect.errors import AttnInspectError
+from attninspect.errors import AttnInspectError, InputError
+from attninspect.model.engines.loading import load_model, quiet_libraries
 
 
 def language_model(engine: Any) -> Any:
     """The decoder with its language-model head (``AutoModelForCausalLM``), loaded once."""
-    from attninspect.model.engines.pretrained import _load_model
-
     try:
-        model = _load_model(
+        model = load_model(
             engine.source,
             engine.config,
             engine.dtype,
@@ -35,8 +34,6 @@ def greedy(
 ) -> list[int]:
     """The whole sequence ``generate`` returns for one text (the prompt then up to
     ``new_tokens`` tokens; an encoder–decoder model's starts at its decoder start token)."""
-    from attninspect.model.engines.loading import quiet_libraries
-
     tensors = {
         name: torch.tensor(ids, dtype=torch.long, device=device) for name, ids in inputs.items()
     }
@@ -50,3 +47,16 @@ def greedy(
         message = " ".join(str(error).split())[:300]
         raise AttnInspectError(f"generation failed ({type(error).__name__}: {message})") from error
     return [int(token) for token in output[0].tolist()]
+
+
+def check_room(
+    length: int, new_tokens: int, limit: int | None, what: str, line: int | None
+) -> None:
+    """Refuse ``--generate N`` where ``length`` + N tokens pass the model's positions."""
+    if limit is not None and length + new_tokens > limit:
+        raise InputError(
+            f"{what} has {length} token{'s' if length != 1 else ''} and --generate {new_tokens} "
+            f"would make {length + new_tokens}, past the {limit} positions the model takes; "
+            "generate fewer tokens",
+            line,
+        )

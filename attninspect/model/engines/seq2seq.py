@@ -19,11 +19,8 @@ import torch
 from attninspect.errors import AttnInspectError
 from attninspect.model.engines.attention_tap import open_tap, tapping
 from attninspect.model.engines.base import LayerSink
-from attninspect.model.engines.pretrained import (
-    PretrainedEngine,
-    _LastLayerDone,
-    check_room,
-)
+from attninspect.model.engines.generation import check_room, greedy
+from attninspect.model.engines.pretrained import PretrainedEngine, _LastLayerDone
 from attninspect.model.engines.seam import TapRequest, check_captures
 from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
 from attninspect.model.estimate import Sizes
@@ -108,8 +105,6 @@ class Seq2SeqEngine(PretrainedEngine):
         """The source with, as its target, the decoder start token and up to ``new_tokens``
         greedy tokens, exactly as ``generate(do_sample=False, num_beams=1)`` makes them."""
         from dataclasses import replace
-
-        from attninspect.model.engines.generation import greedy
 
         check_room(1, new_tokens, self.max_length, "the decoder's start", line)
         ids = greedy(self.model, {"input_ids": [encoding.ids]}, new_tokens, self.device)
