@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from attninspect.analysis.measures import norm_of_sum, norms
 from attninspect.errors import AttnInspectError
 from attninspect.model.engines.factory import EngineSettings, open_engine
 from attninspect.model.engines.seam import PARTS, LayerParts, TapRequest
@@ -44,6 +45,18 @@ ROTARY = r"layers\.(\d+)\.self_attn$"  # Llama: (cos, sin) handed to the attenti
 T5_BIAS = [("encoder", r"encoder\.block\.(\d+)\.layer\.0\.SelfAttention$"),
            ("decoder", r"decoder\.block\.(\d+)\.layer\.0\.SelfAttention$"),
            ("cross", r"decoder\.block\.(\d+)\.layer\.1\.EncDecAttention$")]  # fmt: skip
+# The output projection W_O of each (kind, layer), named in the reference model.
+PROJECTIONS = {
+    ("bert", "self"): "encoder.layer.{}.attention.output.dense",
+    ("gpt2", "self"): "h.{}.attn.c_proj",
+    ("llama", "self"): "layers.{}.self_attn.o_proj",
+    ("bart", "encoder"): "model.encoder.layers.{}.self_attn.out_proj",
+    ("bart", "decoder"): "model.decoder.layers.{}.self_attn.out_proj",
+    ("bart", "cross"): "model.decoder.layers.{}.encoder_attn.out_proj",
+    ("t5", "encoder"): "encoder.block.{}.layer.0.SelfAttention.o",
+    ("t5", "decoder"): "decoder.block.{}.layer.0.SelfAttention.o",
+    ("t5", "cross"): "decoder.block.{}.layer.1.EncDecAttention.o",
+}
 WEIGHT_FIELDS = {"self": "attentions", "encoder": "encoder_attentions",
                  "decoder": "decoder_attentions", "cross": "cross_attentions"}  # fmt: skip
 SEQ2SEQ = ("bart", "t5")
@@ -57,6 +70,7 @@ class Reference:
     rotary: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     bias: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
     weights: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
+    projections: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
 
 
 def _path(name: str, tiny_models, seq2seq_models) -> str:
@@ -127,7 +141,25 @@ def _reference(path: str, name: str, inputs: dict[str, torch.Tensor]) -> Referen
     for kind, output_field in WEIGHT_FIELDS.items():
         for layer, weights in enumerate(getattr(outputs, output_field, None) or ()):
             found.weights[(kind, layer)] = weights
+            projection = model.get_submodule(PROJECTIONS[(name, kind)].format(layer))
+            weight = projection.weight.detach()  # Linear: (D, H d); GPT-2's Conv1D: (H d, D)
+            found.projections[(kind, layer)] = weight if name == "gpt2" else weight.T
     return found
+
+
+def kobayashi(
+    weights: torch.Tensor, value: torch.Tensor, dense: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Norm-based attention as Kobayashi et al.'s code computes it (their modeling_bert.py):
+    value (B, H, T, d) -> (B, T, H, 1, d); the output dense weight, here (H d, D) as x W,
+    -> (H, d, D); transformed f(x) = v W_h (B, H, T, D); weighted α f(x) (B, H, Tq, Tk, D);
+    ‖α f(x)‖ per head, and ‖Σ_h α f(x)‖ over heads."""
+    batch, heads, length, size = value.shape
+    value = value.permute(0, 2, 1, 3).contiguous().view(batch, length, heads, 1, size)
+    dense = dense.reshape(heads, size, -1)  # (H, d, D)
+    transformed = value.matmul(dense).view(batch, length, heads, -1).permute(0, 2, 1, 3)
+    weighted = torch.einsum("bhks,bhsd->bhksd", weights, transformed)  # (B, H, Tq, Tk, D)
+    return torch.norm(weighted, dim=-1), torch.norm(weighted.sum(dim=1), dim=-1)
 
 
 def _heads(state: torch.Tensor, size: int) -> torch.Tensor:
@@ -210,6 +242,12 @@ def test_every_layer_head_and_kind_is_exact(tiny_models, seq2seq_models, name: s
         want = logits.masked_fill(masked, float("nan")).numpy()
         np.testing.assert_allclose(parts.scores, want, atol=1e-5, rtol=0)  # NaN where NaN
         assert np.isnan(parts.scores).any() == bool(masked.any())
+        alpha = found.weights[key]
+        per_head, summed = kobayashi(
+            alpha, v.repeat_interleave(groups, dim=1), found.projections[key]
+        )
+        np.testing.assert_allclose(norms(alpha.numpy(), parts.transformed), per_head, atol=1e-5)
+        np.testing.assert_allclose(norm_of_sum(alpha.numpy(), parts.transformed), summed, atol=1e-5)
 
 
 def test_gpt2_upcast_path_is_kept(tmp_path, default_model_path) -> None:

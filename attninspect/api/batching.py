@@ -19,7 +19,9 @@ from attninspect.analysis.digest import (
 )
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
+from attninspect.analysis.measures import MEASURE_PARTS, Measure, measured
 from attninspect.analysis.pipeline import ViewOptions
+from attninspect.analysis.record import HeadVectors
 from attninspect.analysis.selection import View
 from attninspect.api.flows import DiffPlan, diff_of, head_digest, plan_diff
 from attninspect.api.seq2seq import (
@@ -32,10 +34,11 @@ from attninspect.api.seq2seq import (
     marks,
     prepared,
 )
-from attninspect.errors import InputError
+from attninspect.errors import AttnInspectError, InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.chat import Chat, render
 from attninspect.model.engines.base import Engine, TextResult, collect
+from attninspect.model.engines.seam import NO_PARTS, VECTOR_PARTS, capture_refusal
 from attninspect.model.estimate import DoesNotFit, estimate_batch
 from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, encode, encode_many
@@ -144,10 +147,19 @@ def inspect_batch(
     layers: Sequence[int] | None = None,
     chat: Chat | None = None,
     request: Request = PLAIN,
+    measure: Measure = "weights",
 ) -> list[Inspection | InputError]:
     """One result per item, in order: an Inspection, or the InputError that item raised (an
-    encoder–decoder model's: the chosen kind, with every layer of the others in ``others``)."""
+    encoder–decoder model's: the chosen kind, with every layer of the others in ``others``).
+    ``measure``: what the attention holds (`analysis.measures`); the query, key and value
+    vectors of the kept layers come along where the engine hands them over."""
+    parts = tap_parts(engine, measure)
     if is_seq2seq(engine):
+        if measure != "weights":
+            raise AttnInspectError(
+                f"--measure {measure} is not built yet for encoder-decoder models; "
+                "their weights are available"
+            )
         keep = WholeLayers(wanted=True)
         viewed = view_batch(engine, items, ViewOptions(), keep, truncate, chat, None, request)
         return [each if isinstance(each, InputError) else each[0] for each in viewed]
@@ -155,24 +167,53 @@ def inspect_batch(
     kept = (engine.num_layers if layers is None else len(layers), engine.num_heads)
     for group in fitting_groups(engine, pending, kept):
         started = time.perf_counter()
-        outputs = collect(engine, [encoding for _, _, encoding in group], layers)
+        outputs = collect(engine, [encoding for _, _, encoding in group], layers, parts)
         seconds = (time.perf_counter() - started) / len(group)
         for (position, item, encoding), output in zip(group, outputs, strict=True):
-            results[position] = wrap(engine, item, encoding, output, seconds)
+            results[position] = wrap(engine, item, encoding, output, seconds, measure)
     return [result for result in results if result is not None]
 
 
+def tap_parts(engine: Engine, measure: Measure) -> frozenset[str]:
+    """What to tap for ``measure``, with the query, key and value vectors where the engine gives
+    them; a measure the engine cannot make is refused in one line naming the model class."""
+    needed = MEASURE_PARTS[measure]
+    captures = frozenset(getattr(engine, "captures", NO_PARTS))
+    missing = sorted(needed - captures)
+    if missing:
+        raise AttnInspectError(capture_refusal(engine, missing, f"--measure {measure}"))
+    return needed | (VECTOR_PARTS & captures)
+
+
 def wrap(
-    engine: Engine, item: SourceText, encoding: Encoding, output: TextResult, seconds: float
+    engine: Engine,
+    item: SourceText,
+    encoding: Encoding,
+    output: TextResult,
+    seconds: float,
+    measure: Measure = "weights",
 ) -> Inspection:
-    """The Inspection of one text: its tokens, its attention and where they came from."""
+    """The Inspection of one text: its tokens, its attention (as ``measure`` measures it), the
+    kept layers' vectors and where they came from."""
+    attention, head_sum = measured(measure, output.attention, output.parts)
+    vectors = None
+    if output.parts and output.parts[0].queries is not None:
+        vectors = HeadVectors(
+            layers=[found.layer for found in output.parts],
+            queries=[found.queries for found in output.parts if found.queries is not None],
+            keys=[found.keys for found in output.parts if found.keys is not None],
+            values=[found.values for found in output.parts if found.values is not None],
+        )
     return Inspection(
+        measure=measure,
+        head_sum=head_sum,
+        vectors=vectors,
         text=item.text,
         tokens=encoding.tokens,
         token_ids=encoding.ids,
         special=encoding.special,
         word_ids=encoding.word_ids,
-        attention=output.attention,
+        attention=attention,
         shapes=output.shapes,
         model=engine.model_name,
         engine=engine.kind,

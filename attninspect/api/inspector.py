@@ -11,6 +11,7 @@ from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import WholeLayers
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
+from attninspect.analysis.measures import Measure, parse_measure
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.api.arguments import (
@@ -27,6 +28,7 @@ from attninspect.api.batching import (
     encode_pair,
     inspect_batch,
     search_streamed,
+    tap_parts,
     view_batch,
 )
 from attninspect.api.flows import search_heads
@@ -150,13 +152,13 @@ class Inspector:
     @overload
     def run(  # type: ignore[overload-overlap]
         self, texts: str, *, target: str | None = ..., generate: int | None = ...,
-        pair: str | None = ..., kind: AttentionKind | None = ...,
+        pair: str | None = ..., kind: AttentionKind | None = ..., measure: str = ...,
     ) -> Inspection: ...  # fmt: skip
 
     @overload
     def run(
         self, texts: Sequence[str], *, target: str | None = ..., generate: int | None = ...,
-        pair: str | None = ..., kind: AttentionKind | None = ...,
+        pair: str | None = ..., kind: AttentionKind | None = ..., measure: str = ...,
     ) -> list[Inspection]: ...  # fmt: skip
 
     @speaks_python
@@ -168,6 +170,7 @@ class Inspector:
         generate: int | None = None,
         pair: str | None = None,
         kind: AttentionKind | None = None,
+        measure: str = "weights",
     ) -> Inspection | list[Inspection]:
         """Inspect one text (an `Inspection`) or several (a list, in order).
 
@@ -175,14 +178,21 @@ class Inspector:
         ``generate`` greedy tokens (default 20); a decoder appends ``generate`` greedy tokens; an
         encoder reads the text with ``pair`` as a sentence pair. ``kind`` chooses the attention
         the result holds (encoder, decoder or cross; the others are in ``others``).
+        ``measure`` is what its attention holds: ``weights`` (the softmax), ``scores`` (the
+        logits before it, NaN where masked) or ``norms`` (‖α f(x)‖, Kobayashi et al. 2020; the
+        head mean of a view is the norm of the sum over heads). Where the model's attention
+        passes transformers' attention interface, ``.queries(layer)``, ``.keys(layer)`` and
+        ``.values(layer)`` give the layer's vectors.
         A bad text raises `InputError` naming it; a truncated one warns with `TruncationWarning`.
         """
         request = self._request(target, generate, pair, kind)
         check_request(self.engine, request)
+        chosen = parse_measure(measure)
+        tap_parts(self.engine, chosen)  # refuses a measure this model cannot make, first
         single, checked = texts_of(texts)
         items = [SourceText(text=text, index=index) for index, text in enumerate(checked)]
         results: list[Inspection] = []
-        for result in self.stream(items, request):
+        for result in self.stream(items, request, chosen):
             if isinstance(result, InputError):
                 where = "the text" if single else f"text {len(results)}"
                 raise InputError(f"{where}: {result}") from result
@@ -206,21 +216,29 @@ class Inspector:
         )
 
     def stream(
-        self, items: Iterable[Item | str], request: Request | None = None
+        self,
+        items: Iterable[Item | str],
+        request: Request | None = None,
+        measure: Measure = "weights",
     ) -> Iterator[Inspection | InputError]:
         """Inspect texts (str or `SourceText`) as they come, in padded batches; yield one result
         per item, in order (the `InputError` of a bad text in its place, never raised)."""
         for batch in chunks(items_of(items), self.batch_size):
-            yield from self.inspect_batch(batch, request)
+            yield from self.inspect_batch(batch, request, measure)
 
     def inspect_batch(
-        self, batch: list[Item], request: Request | None = None
+        self, batch: list[Item], request: Request | None = None, measure: Measure = "weights"
     ) -> list[Inspection | InputError]:
         """One padded forward pass for the good texts of ``batch``; errors kept in place."""
         texts = [item for item in batch if isinstance(item, SourceText)]
         with self._lock:
             found = inspect_batch(
-                self.engine, texts, self.truncate, chat=self.chat, request=request or self.request
+                self.engine,
+                texts,
+                self.truncate,
+                chat=self.chat,
+                request=request or self.request,
+                measure=measure,
             )
         return _in_place(batch, found)
 

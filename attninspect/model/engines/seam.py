@@ -25,6 +25,7 @@ from attninspect.errors import AttnInspectError
 
 PARTS = ("queries", "keys", "values", "scores", "transformed")
 NO_PARTS: frozenset[str] = frozenset()
+VECTOR_PARTS = frozenset({"queries", "keys", "values"})
 PART_WORDS = {"transformed": "norms (value vectors through the output projection)"}
 
 
@@ -96,11 +97,12 @@ def check_captures(engine: object, tap: TapRequest | None) -> None:
         raise AttnInspectError(capture_refusal(engine, missing))
 
 
-def capture_refusal(engine: object, missing: list[str]) -> str:
-    """One line: why ``engine`` cannot hand over ``missing`` parts."""
+def capture_refusal(engine: object, missing: list[str], wanted: str | None = None) -> str:
+    """One line: why ``engine`` cannot hand over ``missing`` parts (``wanted``: what was asked,
+    in the caller's words)."""
     model = getattr(engine, "model", None)
     name = type(model).__name__ if model is not None else "the from-scratch module"
-    wanted = ", ".join(PART_WORDS.get(part, part) for part in missing)
+    wanted = wanted or ", ".join(PART_WORDS.get(part, part) for part in missing)
     if getattr(engine, "captures", ()):
         reason = "attninspect found no output projection for its attention"
     else:
