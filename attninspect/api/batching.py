@@ -19,7 +19,13 @@ from attninspect.analysis.digest import (
 )
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
-from attninspect.analysis.measures import MEASURE_PARTS, Measure, measured
+from attninspect.analysis.measures import (
+    MEASURE_PARTS,
+    Measure,
+    measured,
+    norm_of_sum,
+    norms,
+)
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.record import HeadVectors
 from attninspect.analysis.selection import View
@@ -38,7 +44,13 @@ from attninspect.errors import AttnInspectError, InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.chat import Chat, render
 from attninspect.model.engines.base import Engine, TextResult, collect
-from attninspect.model.engines.seam import NO_PARTS, VECTOR_PARTS, capture_refusal
+from attninspect.model.engines.seam import (
+    NO_PARTS,
+    VECTOR_PARTS,
+    LayerParts,
+    TapRequest,
+    capture_refusal,
+)
 from attninspect.model.estimate import DoesNotFit, estimate_batch
 from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, encode, encode_many
@@ -275,7 +287,36 @@ def _view_group(
         for _, item, encoding in pending
     ]
     lengths = [len(encoding) for _, _, encoding in pending]
-    return _digest_group(engine, pending, digests, batch_feed(digests, lengths))
+    tap, feed = measuring(engine, options, batch_feed(digests, lengths))
+    return _digest_group(engine, pending, digests, feed, tap)
+
+
+def measuring(
+    engine: Engine, options: ViewOptions, feed: BatchFeed
+) -> tuple[TapRequest | None, BatchFeed]:
+    """``feed`` as is for weights; for another measure, the tap that each layer's parts come
+    from and a feed that hands the digests that layer as ``options.measure`` measures it:
+    scores (B, H, Tq, Tk), norms per head (B, H, Tq, Tk), or for the head mean of norms the
+    norm of the sum over heads as one head (B, 1, Tq, Tk)."""
+    if options.measure == "weights":
+        return None, feed
+    waiting: dict[int, LayerParts] = {}  # a layer's parts arrive just before its weights
+    tap = TapRequest(
+        MEASURE_PARTS[options.measure],
+        {"self": frozenset(range(engine.num_layers))},
+        lambda parts: waiting.__setitem__(parts.layer, parts),
+    )
+
+    def fed(layer: int, weights: np.ndarray) -> None:  # (B, H, Tq, Tk)
+        parts = waiting.pop(layer)
+        if parts.scores is not None:
+            return feed(layer, parts.scores)
+        assert parts.transformed is not None  # asked for by MEASURE_PARTS["norms"]
+        if options.head == "mean":
+            return feed(layer, norm_of_sum(weights, parts.transformed)[:, None])
+        return feed(layer, norms(weights, parts.transformed))
+
+    return tap, fed
 
 
 def _view_kinds(
@@ -313,6 +354,7 @@ def _digest_group(
     pending: Pending,
     digests: Sequence[LayerConsumer[Finished_co]],
     feed: BatchFeed | None = None,
+    tap: TapRequest | None = None,
 ) -> list[Finished_co]:
     """One padded forward pass for ``pending``, each layer handed to its text's digest (a
     `TextDigest`, `HeadDigest` or `StatsDigest`), by ``feed`` where the digests' module
@@ -320,7 +362,7 @@ def _digest_group(
     lengths = [len(encoding) for _, _, encoding in pending]
     consume = feed or per_text_feed(digests, lengths)
     started = time.perf_counter()
-    shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume)
+    shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume, tap)
     seconds = (time.perf_counter() - started) / len(pending)
     finished = []
     for digest, stages in zip(digests, shapes, strict=True):

@@ -11,7 +11,7 @@ from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import WholeLayers
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
-from attninspect.analysis.measures import Measure, parse_measure
+from attninspect.analysis.measures import Measure, check_steps, parse_measure
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.api.arguments import (
@@ -308,6 +308,7 @@ class Inspector:
         """Refuse a layer or head this model does not have, or a request it cannot run (a target
         for an encoder, cross attention of a decoder, ...), before any text runs."""
         kind = check_request(self.engine, request or self.request)
+        self._check_measure(options)
         if options.rollout and kind == "cross":
             raise OutOfRangeError(
                 "rollout",
@@ -321,6 +322,19 @@ class Inspector:
             resolve_indices(keep.layers, layers, "layers")
             if not options.rollout:
                 resolve_indices(keep.heads, heads, "heads")
+
+    def _check_measure(self, options: ViewOptions) -> None:
+        """Refuse a measure this model cannot make, or a step defined on weights alone."""
+        measure = parse_measure(options.measure)
+        if measure == "weights":
+            return
+        check_steps(measure, options.rollout, options.words, options.stats, options.hide_special)
+        if is_seq2seq(self.engine):
+            raise AttnInspectError(
+                f"--measure {measure} is not built yet for encoder-decoder models; their "
+                "weights are available"
+            )
+        tap_parts(self.engine, measure)
 
     @speaks_python
     def heads(

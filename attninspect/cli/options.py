@@ -37,6 +37,12 @@ class DType(str, Enum):
     float16 = "float16"
 
 
+class MeasureName(str, Enum):
+    weights = "weights"
+    scores = "scores"
+    norms = "norms"
+
+
 class RunFormat(str, Enum):
     table = "table"
     json = "json"
@@ -375,6 +381,16 @@ HideSpecialOption = Annotated[
 RolloutOption = Annotated[
     bool,
     typer.Option("--rollout", help="Attention rollout (head mean).", rich_help_panel=VIEW),
+]
+MeasureOption = Annotated[
+    MeasureName,
+    typer.Option(
+        "--measure",
+        metavar="M",
+        help="weights (default), scores or norms.",
+        show_default=False,
+        rich_help_panel=VIEW,
+    ),
 ]
 
 

@@ -32,6 +32,8 @@ from attninspect.cli.options import (
     HideSpecialOption,
     LayerOption,
     LayersOption,
+    MeasureName,
+    MeasureOption,
     ModelChoice,
     ModelOption,
     NoColorOption,
@@ -140,6 +142,7 @@ def run(
     words: WordsOption = False,
     hide_special: HideSpecialOption = False,
     rollout: RolloutOption = False,
+    measure: MeasureOption = MeasureName.weights,
     attention: AttentionOption = None,
     stats: Annotated[
         bool,
@@ -178,6 +181,7 @@ def run(
     from attninspect.analysis.pipeline import ViewOptions
 
     check_combinations(text, file, output_format, output, rollout, head)
+    check_measure(measure, server, rollout, words, stats, hide_special)
     request = request_of(target, generate, pair, attention, rollout)
     dpi = dpi_of(dpi, save)
     kind = check_save(save, output, dpi)
@@ -186,10 +190,17 @@ def run(
     choice, heads, spelling = old_head_count(choice, heads)
     engine = choice.engine(spelling) | chat_options(chat, system)
     options = ViewOptions(
-        layer, head, words, hide_special, rollout, focus, top_of(top, focus), stats
-    )
+        layer, head, words, hide_special, rollout, focus, top_of(top, focus), stats,
+        measure=measure.value,
+    )  # fmt: skip
     keep = keep_of(output_format, all_layers or kind == "html", layers, heads)
     check_narrowing(output_format, all_layers, keep, rollout, stats)
+    if measure is MeasureName.norms and head == "mean" and keep.heads is not None:
+        raise usage_error(
+            "with --measure norms the head mean is one matrix per layer (the norm of the sum "
+            "over heads): --heads needs --head N or --head max",
+            "'--heads'",
+        )
     layout = TableLayout(precision, window, full)
     source = open_source(text, file)
     inspector = inspector_for(local_only(server, request), no_color, truncate, batch_size, **engine)
@@ -200,6 +211,22 @@ def run(
         if counts.written > 1:
             feedback.warn(feedback.stderr_console(no_color), "--save draws the first text only")
         write_picture(save, run_picture(kind, dpi, *counts.first), no_color)
+
+
+def check_measure(measure: MeasureName, server: str | None, *steps: bool) -> None:
+    """Refuse --measure where it cannot apply: with --server, or with a step defined on
+    weights alone (--rollout, --words, --stats, --hide-special)."""
+    from attninspect.analysis.measures import check_steps
+    from attninspect.errors import AttnInspectError
+
+    if measure is MeasureName.weights:
+        return
+    if server is not None:
+        raise usage_error("--measure needs a local model: drop --server", "'--server'")
+    try:
+        check_steps(measure.value, *steps)
+    except AttnInspectError as error:
+        raise usage_error(str(error), "'--measure'") from None
 
 
 def old_head_count(
