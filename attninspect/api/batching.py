@@ -379,6 +379,37 @@ def _empty(engine: Engine, item: SourceText, encoding: Encoding) -> Inspection:
     return wrap(engine, item, encoding, TextResult(empty, shapes), 0.0)
 
 
+NEURON_PARTS = frozenset({"queries", "keys", "values", "scores"})
+
+
+def neurons_pass(
+    engine: Engine,
+    item: SourceText,
+    layer: int,
+    truncate: bool,
+    chat: Chat | None = None,
+) -> tuple[Inspection, LayerParts]:
+    """One text run for the neuron view: the weights of ``layer`` alone (1, H, T, T) and its
+    queries, keys, values and scores; nothing of the other layers is kept. A bad text (as
+    `Inspector.run` words it) raises; a model without the tap is refused first."""
+    missing = sorted(NEURON_PARTS - frozenset(getattr(engine, "captures", NO_PARTS)))
+    if missing or is_seq2seq(engine):
+        raise AttnInspectError(
+            capture_refusal(engine, missing, "the neuron view")
+            if missing
+            else "the neuron view is not built yet for encoder-decoder models"
+        )
+    (error,), pending = encode_items(engine, [item], truncate, chat)
+    if error is not None:
+        raise InputError(f"the text: {error}") from error
+    fitting_groups(engine, pending, (1, engine.num_heads))  # refuses a text that cannot fit
+    _, item, encoding = pending[0]
+    started = time.perf_counter()
+    (output,) = collect(engine, [encoding], [layer], NEURON_PARTS)
+    inspection = wrap(engine, item, encoding, output, time.perf_counter() - started)
+    return inspection, output.parts[0]
+
+
 def search_streamed(
     engine: Engine,
     item: SourceText,

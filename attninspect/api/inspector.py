@@ -13,7 +13,12 @@ from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
 from attninspect.analysis.measures import Measure, check_steps, parse_measure
 from attninspect.analysis.pipeline import ViewOptions
-from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
+from attninspect.analysis.selection import (
+    parse_head,
+    resolve_head,
+    resolve_indices,
+    resolve_layer,
+)
 from attninspect.api.arguments import (
     batch_size_of,
     corpus_of,
@@ -28,6 +33,7 @@ from attninspect.api.batching import (
     diff_whole,
     encode_pair,
     inspect_batch,
+    neurons_pass,
     search_streamed,
     tap_parts,
     view_batch,
@@ -43,6 +49,7 @@ from attninspect.model.engines.factory import EngineSettings, open_engine
 
 if TYPE_CHECKING:
     from attninspect.analysis.corpus import CorpusStats
+    from attninspect.analysis.neurons import Neurons
     from attninspect.api.corpus import StatsPlan, WindowStats
 
 # File and stdin runs read ahead this many batches, then run them by token length (from 8 to
@@ -342,6 +349,47 @@ class Inspector:
                 "weights are available"
             )
         tap_parts(self.engine, measure)
+
+    @speaks_python
+    def neurons(self, text: str, focus: str, layer: int = -1, head: int = 0) -> Neurons:
+        """The neuron view of one head (an index: the head mean has no single query) for the
+        query token ``focus`` (as `--focus`: ``it``, ``it#2``, ``@8``): q, each k, q⊙k, q·k, the
+        model's score and the weight. Only ``layer`` is kept."""
+        from attninspect.analysis.neurons import neurons_of
+        from attninspect.analysis.token_selectors import parse_selector, resolve_selector
+
+        if not isinstance(text, str):
+            raise BadValueError("neurons() takes a text (str)")
+        number = resolve_layer(layer, self.num_layers)
+        chosen = resolve_head(parse_head(head), self.num_heads)
+        if not isinstance(chosen, int):
+            raise BadValueError(
+                f"--head {chosen}: the neuron view is one head's (the {chosen} over heads has "
+                "no single query); give --head N"
+            )
+        check_request(self.engine, self.request)
+        if not self.request.plain:
+            raise AttnInspectError(
+                "the neuron view reads one text: drop --target, --generate, --pair"
+            )
+        with self._lock:
+            inspection, parts = neurons_pass(
+                self.engine, SourceText(text=text, index=0), number, self.truncate, self.chat
+            )
+        index = resolve_selector(parse_selector(focus), inspection.tokens)
+        assert parts.queries is not None and parts.keys is not None  # NEURON_PARTS
+        assert parts.values is not None and parts.scores is not None
+        return neurons_of(
+            number,
+            chosen,
+            index,
+            (inspection.tokens, inspection.key_tokens),
+            parts.queries,
+            parts.keys,
+            parts.values,
+            parts.scores,
+            inspection.attention[0],
+        )
 
     @speaks_python
     def heads(

@@ -327,7 +327,7 @@ LayerOption = Annotated[
         "--layer",
         "-l",
         metavar="N",
-        help="Layer; negative counts from the end.",
+        help="Layer (-1: the last).",
         rich_help_panel=VIEW,
     ),
 ]

@@ -20,7 +20,7 @@ from attninspect.cli.options import (
     RunFormatOption,
     usage_error,
 )
-from attninspect.cli.output import open_writer
+from attninspect.cli.output import open_writer, write_one
 from attninspect.cli.pictures import run_picture, write_picture
 from attninspect.errors import AttnInspectError, InputError
 
@@ -57,10 +57,20 @@ def run(
             "--stats", help="Per head: entropy, previous/same/next share.", rich_help_panel=VIEW
         ),
     ] = False,
+    neurons: Annotated[
+        bool,
+        typer.Option(
+            "--neurons",
+            help="Neuron view of --focus in one --head.",
+            rich_help_panel=VIEW,
+        ),
+    ] = False,
     output_format: RunFormatOption = RunFormat.table,
     out: OutputChoice,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
+    if neurons:
+        return run_neurons(texts, view, model, output_format, out)
     check_combinations(texts, output_format, out.output, view.rollout, view.head)
     check_measure(view, model.server, stats)
     request = model.request(view.rollout)
@@ -86,6 +96,52 @@ def run(
         if counts.written > 1:
             feedback.warn(feedback.stderr_console(out.no_color), "--save draws the first text only")
         write_picture(out.save, run_picture(kind, dpi, *counts.first), out.no_color)
+
+
+def run_neurons(
+    texts: TextsChoice,
+    view: ViewChoice,
+    model: ModelChoice,
+    output_format: RunFormat,
+    out: OutputChoice,
+) -> None:
+    """``run TEXT --focus TOKEN --neurons --layer L --head H``: the neuron view of one head, as
+    a table or one JSON object (with the head's ``queries``, ``keys`` and ``values``)."""
+    if texts.text is None or texts.text == "-" or texts.file is not None:
+        raise usage_error("--neurons reads one TEXT argument", "'--neurons'")
+    if view.focus is None:
+        raise usage_error("--neurons shows one query token: add --focus TOKEN", "'--neurons'")
+    if not isinstance(view.head, int):
+        raise usage_error(
+            f"--neurons shows one head; the {view.head} over heads has no single query: give "
+            "--head N",
+            "'--head'",
+        )
+    if output_format not in (RunFormat.table, RunFormat.json):
+        raise usage_error("--neurons writes a table or --format json", "'--format'")
+    steps = view.words or view.hide_special or view.rollout or view.measure.value != "weights"
+    if steps:
+        raise usage_error(
+            "--neurons shows the model's own vectors: drop --words, --hide-special, --rollout "
+            "and --measure",
+            "'--neurons'",
+        )
+    inspector = model.inspector(model.settings("--num-heads"), None, out.no_color, 1)
+    found = inspector.neurons(texts.text, view.focus.raw, view.layer, view.head)
+    from attninspect.analysis.neurons import neuron_record
+    from attninspect.files.records import PlainRecord
+
+    record = {"text": texts.text, "model": inspector.model_name, **neuron_record(found),
+              "key_tokens": found.key_tokens}  # fmt: skip
+
+    def make(console: Console) -> Writer:
+        from attninspect.render.neurons import render_neurons
+        from attninspect.render.table import TableWriter
+
+        return TableWriter(console, lambda _result, shown: render_neurons(found, shown))
+
+    write_one(PlainRecord(record), output_format.value, out.output, make, out.no_color)
+    return None
 
 
 def check_measure(view: ViewChoice, server: str | None, stats: bool) -> None:
