@@ -392,6 +392,37 @@ class Inspector:
         )
 
     @speaks_python
+    def stage_shapes(self, text: str, layer: int = -1) -> dict[str, list[int]]:
+        """The shape of every stage of one real forward pass of ``text``, for ``layer``: input
+        ids, embeddings, Q (B, H, T, d), K and V (B, KV, T, d), K repeated for grouped keys
+        (B, H, T, d), scores and weights (B, H, T, T), the heads' outputs (weights · V,
+        (B, H, T, d)) and the layer's output (B, T, D); Q to weights as the tap saw them."""
+        if not isinstance(text, str):
+            raise BadValueError("stage_shapes() takes a text (str)")
+        number = resolve_layer(layer, self.num_layers)
+        with self._lock:
+            inspection, parts = neurons_pass(
+                self.engine, SourceText(text=text, index=0), number, self.truncate, self.chat
+            )
+        assert parts.queries is not None and parts.keys is not None  # NEURON_PARTS
+        assert parts.values is not None and parts.scores is not None
+        batch, heads, rows, size = (1, *parts.queries.shape)  # one text: B = 1
+        kv_heads, columns = parts.keys.shape[:2]
+        found = {
+            "input_ids": inspection.shapes["input_ids"],
+            "embeddings": inspection.shapes["embeddings"],
+            "query": [batch, heads, rows, size],
+            "key": [batch, kv_heads, columns, size],
+            "value": [batch, *parts.values.shape],
+            "key_repeated": [batch, heads, columns, size],
+            "scores": [batch, *parts.scores.shape],
+            "weights": [batch, *inspection.attention.shape[1:]],
+            "head_outputs": [batch, heads, rows, int(parts.values.shape[-1])],
+            "output": inspection.shapes["output"],
+        }
+        return {name: [int(n) for n in shape] for name, shape in found.items()}
+
+    @speaks_python
     def heads(
         self, text: str, source: str, target: str, words: bool = False, whole: bool = False
     ) -> HeadSearch:
