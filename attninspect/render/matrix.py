@@ -436,6 +436,8 @@ def focus_table(inspection: Inspection, view: View) -> Group:
         f"what {printable(inspection.tokens[view.focus])!s} (@{view.focus}) attends to, "
         f"per layer ({_head_label(view, inspection.num_heads)})"
     )
+    if inspection.measure == "norms" and view.head == "mean":
+        title = title.replace("(mean of", "(norm of the sum over")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("layer", justify="right", no_wrap=True, min_width=5)
     for rank in range(top):
