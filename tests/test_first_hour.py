@@ -44,3 +44,52 @@ def test_show_completion_refuses_an_unknown_shell() -> None:
     assert shown.returncode == 2 and shown.stdout == ""
     assert shown.stderr.startswith("Error: ") and "tcsh" in shown.stderr
     assert "bash, zsh, fish" in shown.stderr and shown.stderr.count("\n") == 1
+
+
+# ------------------------------------------------------------------ robustness: chat templates
+
+# One C call of many seconds (7 ** 30,000,000 takes 45 s on a laptop core, in 11 MB): no Python
+# line runs while it does, so a trace function never sees the time run out. (A string multiplied
+# by 10**9 is the same case, in gigabytes.)
+SLOW_BUILT_IN = "{{ (7 ** (30000000 * (messages|length))) % 10 }}x"
+
+
+def test_a_slow_built_in_in_a_chat_template_is_stopped(
+    runner, tiny_models, tmp_path, monkeypatch, template
+) -> None:
+    from attninspect.cli.app import app
+    from attninspect.model import chat
+    from tests.test_chat import _with_template
+
+    monkeypatch.setattr(chat, "RENDER_SECONDS", 1.0)
+    model = _with_template(tiny_models, tmp_path, SLOW_BUILT_IN)
+    result = runner.invoke(app, ["run", "Hi", "--model", str(model), "--chat"])
+    assert result.exit_code == 1, result.stdout[:300]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: the chat template did not finish")
+    assert "1 s)" in lines[0]
+
+
+def test_a_helper_renders_as_the_tokenizer_does_and_is_ended(tiny_models, tmp_path) -> None:
+    """The helper's prompt is the tokenizer's own; a closed helper is replaced on the next
+    render, and ending the helpers leaves no process behind."""
+    from transformers import AutoTokenizer
+
+    from attninspect.model import chat, chat_worker
+    from tests.test_chat import TEMPLATE, _with_template
+
+    tokenizer = AutoTokenizer.from_pretrained(_with_template(tiny_models, tmp_path, TEMPLATE))
+    expected = tokenizer.apply_chat_template(
+        chat.Chat("Be brief.").messages("Hi"), tokenize=False, add_generation_prompt=True
+    )
+    assert chat.render(tokenizer, chat.Chat("Be brief."), "Hi") == expected
+    worker = chat_worker.worker_for(tokenizer)
+    assert worker._process is not None
+    first = worker._process
+    worker.close()
+    assert first.poll() is not None  # killed and waited for
+    assert chat.render(tokenizer, chat.Chat("Be brief."), "Hi") == expected
+    second = worker._process
+    assert second is not None and second is not first
+    chat_worker.close_all()
+    assert second.poll() is not None
