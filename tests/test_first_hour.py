@@ -93,3 +93,47 @@ def test_a_helper_renders_as_the_tokenizer_does_and_is_ended(tiny_models, tmp_pa
     assert second is not None and second is not first
     chat_worker.close_all()
     assert second.poll() is not None
+
+
+# ------------------------------------------------------------------ robustness: forks after a run
+
+FORKED_AFTER_A_RUN = """
+import multiprocessing, os, sys
+from attninspect import Inspector
+
+inspector = Inspector()
+inspector.run(["The cat sat on the mat because it was warm."] * 40)  # a batched tokenizer call
+
+def worker(queue):  # tokenizes, as a DataLoader worker does
+    tokens = inspector.engine.tokenizer(["A dog barked."] * 8)["input_ids"][0]
+    queue.put((os.environ.get("TOKENIZERS_PARALLELISM"), tokens))
+
+context = multiprocessing.get_context("fork")
+queue = context.Queue()
+process = context.Process(target=worker, args=(queue,))
+process.start()
+child_setting, tokens = queue.get(timeout=300)
+process.join(300)
+print(child_setting, os.environ.get("TOKENIZERS_PARALLELISM"), process.exitcode, tokens)
+"""
+
+
+@pytest.mark.parametrize("user_setting", [None, "0"])
+def test_a_process_forked_after_a_run_starts_quietly(user_setting) -> None:
+    """A library user's DataLoader worker (a fork after an Inspector run) starts without the fast
+    tokenizer's "process just got forked" warning (tokenizers before 0.23 print it on stdout or
+    stderr): the child starts with TOKENIZERS_PARALLELISM=false, as the library would leave it,
+    the parent keeps its own environment, and a value the user set is never changed."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TOKENIZERS_PARALLELISM"}
+    if user_setting is not None:
+        env["TOKENIZERS_PARALLELISM"] = user_setting
+    done = subprocess.run([sys.executable, "-c", FORKED_AFTER_A_RUN], capture_output=True,
+                          text=True, timeout=600, env=env, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "forked" not in done.stdout + done.stderr and "PARALLELISM" not in done.stderr
+    child, parent, exitcode, tokens = done.stdout.split(" ", 3)
+    expected = user_setting or "false"
+    assert (child, parent, exitcode) == (expected, str(user_setting), "0")
+    assert tokens.startswith("[101, ")  # [CLS] a dog ...
