@@ -137,3 +137,47 @@ def test_a_process_forked_after_a_run_starts_quietly(user_setting) -> None:
     expected = user_setting or "false"
     assert (child, parent, exitcode) == (expected, str(user_setting), "0")
     assert tokens.startswith("[101, ")  # [CLS] a dog ...
+
+
+# ------------------------------------------------------------------ 10: --focus pinned, "cross"
+
+
+@pytest.mark.browser
+def test_a_saved_page_pins_the_focus_token(runner, browser, tmp_path) -> None:
+    """`run --focus it --save x.html`: the page opens with `it`'s row pinned (its label marked,
+    only its lines drawn), as the PNG and the live page mark it."""
+    from attninspect.cli.app import app
+    from tests.conftest import CAT
+
+    pages = {}
+    for name, focus in (("focus", ["--focus", "it"]), ("plain", [])):
+        path = tmp_path / f"{name}.html"
+        result = runner.invoke(app, ["run", CAT, *focus, "--save", str(path)])
+        assert result.exit_code == 0, result.stderr
+        pages[name] = path
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    try:
+        page.goto(pages["plain"].as_uri())
+        everything = int(page.get_attribute("#head-view", "data-lines") or 0)
+        assert page.eval_on_selector_all("#head-view text.active", "n => n.length") == 0
+        page.goto(pages["focus"].as_uri())
+        active = page.eval_on_selector_all(
+            "#head-view text.active", "n => n.map(t => [t.dataset.side, t.dataset.index])"
+        )
+        assert active == [["from", "8"]]  # [CLS] the cat sat on the mat because it: @8
+        pinned = int(page.get_attribute("#head-view", "data-lines") or 0)
+        assert 0 < pinned < everything
+    finally:
+        page.close()
+
+
+def test_a_cross_attention_picture_says_cross(runner, seq2seq_models, tmp_path) -> None:
+    """The title of `--attention cross --save` says which kind it shows (SVG keeps the text)."""
+    from attninspect.cli.app import app
+
+    path = tmp_path / "cross.svg"
+    model = str(seq2seq_models["marian"])
+    result = runner.invoke(app, ["run", "the cat sat", "-m", model, "--target", "le chat",
+                                 "--attention", "cross", "--save", str(path)])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "cross attention" in path.read_text("utf-8")
