@@ -181,3 +181,133 @@ def test_a_cross_attention_picture_says_cross(runner, seq2seq_models, tmp_path) 
                                  "--attention", "cross", "--save", str(path)])  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "cross attention" in path.read_text("utf-8")
+
+
+# ------------------------------------------------------------------ 9: the explorer's first screen
+
+CAT_TEXT = "The cat sat on the mat because it was warm."
+
+
+@pytest.fixture
+def session_tmux(tmp_path):
+    """A private tmux server for one explorer (tests/test_explorer_tmux.py's), ended after."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from tests.test_explorer_tmux import Tmux
+
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: apt-get install tmux (make test installs it)")
+    tmux = Tmux(tmp_path)
+    yield tmux
+    subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True, check=False)
+    folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+    (folder / tmux.socket).unlink(missing_ok=True)
+
+
+class Synthetic:
+    """An inspector that answers every text with one made-up inspection (explorer pilots)."""
+
+    def __init__(self, make) -> None:
+        self.make = make
+
+    def run(self, text: str):
+        return self.make()
+
+
+def _pilot(inspector, keys: list[str], check, size=(80, 24), text: str = "x") -> None:
+    import asyncio
+
+    from attninspect.explorer.app import ExplorerApp
+
+    async def drive() -> None:
+        app = ExplorerApp(lambda: inspector, text)
+        async with app.run_test(size=size) as pilot:
+            await app.wait_until_loaded()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            for key in keys:
+                await pilot.press(key)
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            await check(app, pilot)
+
+    asyncio.run(drive())
+
+
+def _footer_drawn(pane: str) -> bool:
+    """The status line (loading, or the view's) is drawn, and the footer below it."""
+    lines = pane.rstrip("\n").splitlines()
+    return len(lines) > 1 and ("loading" in lines[-2] or "layer 5" in lines[-2])
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_the_footer_shows_quit_and_help_at_80_and_100_columns(session_tmux, width) -> None:
+    """In a real terminal of 80 and 100 columns, the footer's `q quit` and `? help` are on
+    screen (while the model loads, and after)."""
+    session_tmux.start(CAT_TEXT, width=width)
+    pane = session_tmux.wait(_footer_drawn, "the footer")
+    footer = pane.rstrip("\n").splitlines()[-1]
+    assert "q quit" in footer and "? help" in footer, footer
+
+
+def test_the_help_lists_the_kind_key() -> None:
+    """? lists every key the explorer answers, `a` (the next kind of attention) included."""
+    from tests.conftest import synthetic_cross_inspection
+
+    inspection = synthetic_cross_inspection(["▁le", "▁chat", "</s>"], ["▁the", "▁cat", "</s>"])
+
+    async def check(app, pilot) -> None:
+        from textual.widgets import Static
+
+        body = str(app.screen.query_one("VerticalScroll Static", Static).render())
+        assert "next kind of attention" in body
+        keys = {line.split()[0] for line in body.splitlines() if line.strip()}
+        for binding in app.BINDINGS:
+            if binding.show or binding.key == "a":  # type: ignore[union-attr]
+                shown = binding.key_display or binding.key  # type: ignore[union-attr]
+                named = {"question_mark": "?", "slash": "/", "enter": "Enter,"}
+                assert named.get(shown, shown.split("/")[0][:1]) in keys, shown
+
+    _pilot(Synthetic(lambda: inspection), ["question_mark"], check)
+
+
+def test_a_seq2seq_axis_header_is_whole_over_short_tokens() -> None:
+    """The corner above short target tokens reads `tgt↓src→`, not `src↓sr…`."""
+    from tests.conftest import synthetic_cross_inspection
+
+    inspection = synthetic_cross_inspection(["▁a", "▁b", "</s>"], ["▁c", "▁d", "</s>"])
+
+    async def check(app, pilot) -> None:
+        from attninspect.explorer.widgets import MatrixView
+
+        corner = app.query_one(MatrixView).plain.splitlines()[1].split()[0]
+        assert corner == "tgt↓src→"
+
+    _pilot(Synthetic(lambda: inspection), [], check)
+
+
+def test_the_grid_opens_with_the_current_layer_in_sight() -> None:
+    """`g` on the last of 12 layers opens the model view scrolled to that layer's panels."""
+    from tests.conftest import synthetic_inspection
+
+    tokens = ["[CLS]", *"the cat sat on the mat".split(), "[SEP]"]
+    inspection = synthetic_inspection(tokens, 12, 4)
+
+    async def check(app, pilot) -> None:
+        from textual.containers import VerticalScroll
+
+        from attninspect.explorer.widgets import ModelGrid
+
+        grid = app.screen.query_one(ModelGrid)
+        assert grid.selected[0] == 11 == app.state.layer
+        scroll = app.screen.query_one(VerticalScroll)
+        top = grid.geometry.origin(*grid.selected)[1]
+        assert scroll.scroll_y > 0
+        assert scroll.scroll_y <= top
+        assert (
+            top + grid.geometry.height <= scroll.scroll_y + scroll.scrollable_content_region.height
+        )
+
+    _pilot(Synthetic(lambda: inspection), ["g"], check, size=(80, 24))

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 from textual import work
@@ -60,7 +61,10 @@ class ExplorerApp(App[None]):
     TITLE = "attninspect explore"
     ENABLE_COMMAND_PALETTE = False
     CSS = CSS
+    # q and ? first: the footer is cut at the right on a narrow terminal, and ? lists the rest.
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help"),
         Binding("down", "layer(1)", "layer", key_display="↑↓"),
         Binding("up", "layer(-1)", "layer", show=False),
         Binding("right", "head(1)", "head", key_display="←→"),
@@ -80,8 +84,6 @@ class ExplorerApp(App[None]):
         Binding("d", "diff", "diff"),
         Binding("e", "export", "export"),
         Binding("a", "kind", "kind", show=False),  # encoder-decoder models: the next kind
-        Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
         Binding("ctrl+c", "interrupt", "interrupt", show=False),
     ]
 
@@ -107,7 +109,7 @@ class ExplorerApp(App[None]):
         with VerticalScroll(id="focus-panel", can_focus=False):
             yield Static(id="focus", markup=False)
         yield Panel("status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(MatrixView).loading = True
@@ -261,6 +263,7 @@ class ExplorerApp(App[None]):
         window = panels.fit_window(
             shown.tokens, matrix.content_size.width, matrix.content_size.height,
             self.start, self.cursor, _key_window(shown, view), pins,
+            cell_len(panels.corner_text(shown)),
         )  # fmt: skip
         self.start = window.start
         matrix.show(panels.matrix_segments(shown, view, window, self.cursor, True), window)

@@ -30,6 +30,7 @@ KEYS = (
     ("t", "edit the sentence (Enter runs it, Esc cancels)"),
     ("d", "compare with a second sentence (as `attninspect diff`)"),
     ("e", "export the current view: .json, or a picture (.png .svg .pdf .html)"),
+    ("a", "encoder–decoder models: the next kind of attention (encoder, decoder, cross)"),
     ("?", "this help"),
     ("q", "quit"),
 )
@@ -138,7 +139,10 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(ModelGrid).focus()
+        grid = self.query_one(ModelGrid)
+        grid.focus()
+        # open where the cursor is: the current layer may be far below the first screenful
+        self.call_after_refresh(grid.show_selected)
 
     def on_model_grid_opened(self, message: ModelGrid.Opened) -> None:
         self.dismiss((message.layer, message.head))
