@@ -292,7 +292,7 @@ def test_the_grid_opens_with_the_current_layer_in_sight() -> None:
     """`g` on the last of 12 layers opens the model view scrolled to that layer's panels."""
     from tests.conftest import synthetic_inspection
 
-    tokens = ["[CLS]", *"the cat sat on the mat".split(), "[SEP]"]
+    tokens = ["[CLS]", *["the", "cat", "sat", "on", "the", "mat"], "[SEP]"]
     inspection = synthetic_inspection(tokens, 12, 4)
 
     async def check(app, pilot) -> None:
