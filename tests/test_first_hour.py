@@ -311,3 +311,47 @@ def test_the_grid_opens_with_the_current_layer_in_sight() -> None:
         )
 
     _pilot(Synthetic(lambda: inspection), ["g"], check, size=(80, 24))
+
+
+# ------------------------------------------------------------------ 11: the table uses the width
+
+LONG_CAT = (
+    "The quick brown fox jumps over the lazy dog and then it runs far away into the deep dark "
+    "forest because it was scared."
+)  # 27 tokens with [CLS] and [SEP]
+
+
+def _piped(*args: str, columns: str | None) -> str:
+    """`attninspect ARGS | cat`: standard output a pipe, COLUMNS as given (or unset)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    done = subprocess.run([sys.executable, "-m", "attninspect", *args], capture_output=True,
+                          text=True, timeout=300, env=env, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_token_headers_use_the_width_there_is() -> None:
+    """At COLUMNS=200 every key token of the cat sentence is whole in the header (`because`,
+    `[CLS]`), where 4 cells cut them to `bec…` and `[CL…`; at 80 they are cut only as far as
+    80 columns need, and no line is wider."""
+    from rich.cells import cell_len
+
+    wide = _piped("run", CAT_TEXT, columns="200")
+    header = next(line for line in wide.splitlines() if "[CLS]" in line and "0:" not in line)
+    assert header.split() == "[CLS] the cat sat on the mat because it was warm . [SEP]".split()
+    narrow = _piped("run", CAT_TEXT, columns=None)  # rich's default: 80
+    assert max(cell_len(line) for line in narrow.splitlines()) <= 80
+    header = next(line for line in narrow.splitlines() if "[CLS]" in line and "0:" not in line)
+    assert "[CLS]" in header.split() and "bec…" not in header
+
+
+def test_rows_are_not_windowed_away_in_a_pipe() -> None:
+    """In a pipe (no height to fit) all 27 rows are printed; columns still fit 80 cells."""
+    out = _piped("run", LONG_CAT, columns=None)
+    rows = [line.split()[:2] for line in out.splitlines() if line[:4].strip().isdigit()]
+    assert [int(index) for index, _ in rows] == list(range(27))
+    assert "all 27 rows and columns" in out and "columns left out" in out
