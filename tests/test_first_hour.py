@@ -342,7 +342,21 @@ def test_token_headers_use_the_width_there_is() -> None:
 
     wide = _piped("run", CAT_TEXT, columns="200")
     header = next(line for line in wide.splitlines() if "[CLS]" in line and "0:" not in line)
-    assert header.split() == "[CLS] the cat sat on the mat because it was warm . [SEP]".split()
+    assert header.split() == [
+        "[CLS]",
+        "the",
+        "cat",
+        "sat",
+        "on",
+        "the",
+        "mat",
+        "because",
+        "it",
+        "was",
+        "warm",
+        ".",
+        "[SEP]",
+    ]
     narrow = _piped("run", CAT_TEXT, columns=None)  # rich's default: 80
     assert max(cell_len(line) for line in narrow.splitlines()) <= 80
     header = next(line for line in narrow.splitlines() if "[CLS]" in line and "0:" not in line)
