@@ -369,3 +369,69 @@ def test_rows_are_not_windowed_away_in_a_pipe() -> None:
     rows = [line.split()[:2] for line in out.splitlines() if line[:4].strip().isdigit()]
     assert [int(index) for index, _ in rows] == list(range(27))
     assert "all 27 rows and columns" in out and "columns left out" in out
+
+
+# ------------------------------------------------------------------ 6 and 7: diff windows
+
+SCARED = LONG_CAT
+HAPPY = LONG_CAT.replace("scared", "happy")
+
+
+def test_diff_without_focus_keeps_the_differing_token_in_sight() -> None:
+    """`diff A B | cat` at 80 columns: A and B differ in their 25th token (@24), far past the
+    first window of 0..9; its row and column are in sight, and so is the largest change."""
+    out = _piped("diff", SCARED, HAPPY, columns=None)
+    lines = out.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("────"))
+    header = lines[rule - 2].split()
+    assert "24" in header  # the key column of scared/happy
+    rows = {line.split()[1]: line for line in lines[rule + 1 :] if line[:4].strip().isdigit()}
+    assert "scared/happy" in rows
+    cells = [
+        (abs(float(cell)), row)
+        for row, line in rows.items()
+        for cell in line.split()[2:]
+        if cell != "┆"
+    ]
+    assert max(cells)[0] > 0.0  # the largest change shown is not a zero
+    assert "the tokens that differ" in " ".join(out.split())
+
+
+def _clear_prompt(session) -> None:
+    """Empty the prompt's input (A is in it): again until the box has the keys' focus."""
+    import time
+
+    for _ in range(60):
+        session.keys("C-a", "C-k")
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            if "quick" not in (_prompt_line(session.pane()) or "quick"):
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"the prompt kept its text:\n{session.pane()}")
+
+
+def _prompt_line(pane: str) -> str | None:
+    """The text in the diff prompt's input box (two lines under its question), if it is up."""
+    lines = pane.splitlines()
+    for index, line in enumerate(lines):
+        if "compare with a second sentence" in line and index + 2 < len(lines):
+            return lines[index + 2]
+    return None
+
+
+def test_the_explorer_diff_fits_its_box_and_names_its_own_keys(session_tmux) -> None:
+    """The explorer's `d` at 80 columns: every cell whole (no `0.…`), the differing token in
+    sight, and the way to move is the explorer's keys, not the command line's options."""
+    session_tmux.start(SCARED, width=80)
+    session_tmux.wait(lambda pane: "layer 5" in pane, "the model", 180)
+    session_tmux.keys("d")
+    session_tmux.wait(lambda pane: _prompt_line(pane) is not None, "the prompt")
+    _clear_prompt(session_tmux)
+    session_tmux.keys("-l", HAPPY)
+    session_tmux.wait(lambda pane: "happy." in (_prompt_line(pane) or ""), "B in the prompt")
+    session_tmux.keys("Enter")
+    pane = session_tmux.wait(lambda pane: "A − B" in pane and "Esc: back" in pane, "the diff", 120)
+    assert "0.…" not in pane and "+0.…" not in pane and "-0.…" not in pane, pane
+    assert "scared/happy" in pane, pane
+    assert "--full" not in pane and "--focus" not in pane, pane

@@ -29,7 +29,14 @@ from attninspect.analysis.selection import View
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.explorer import panels
 from attninspect.explorer.export import export_name, export_view
-from attninspect.explorer.screens import GridScreen, PromptScreen, ResultScreen, help_screen
+from attninspect.explorer.screens import (
+    RESULT_FRAME,
+    RESULT_WIDTH,
+    GridScreen,
+    PromptScreen,
+    ResultScreen,
+    help_screen,
+)
 from attninspect.explorer.state import ExplorerState
 from attninspect.explorer.view_cache import ViewCache
 from attninspect.explorer.widgets import MatrixView, Panel
@@ -37,6 +44,8 @@ from attninspect.render.matrix import pinned_keys
 from attninspect.safe_text import printable
 
 INTERRUPTED = 130  # the command line's status for an interrupt
+# What a diff window leaves out, and how to see it, in the explorer's own keys.
+EXPLORER_HOW_TO_MOVE = "Esc, then Enter on a row makes it the focus, and d compares around it"
 
 SEQ2SEQ_ORDER: tuple[AttentionKind, ...] = ("encoder", "decoder", "cross")  # the a key's order
 CSS = """
@@ -458,9 +467,9 @@ class ExplorerApp(App[None]):
             self.call_from_thread(self.warn, str(error))
             self.call_from_thread(self.redraw)
             return
-        console = Console(file=io.StringIO(), width=max(self.size.width - 8, 40),
+        console = Console(file=io.StringIO(), width=result_width(self.size.width),
                           color_system="truecolor")  # fmt: skip
-        body = diff_table(diff, console, 2, False)
+        body = diff_table(diff, console, 2, False, EXPLORER_HOW_TO_MOVE)
         self.call_from_thread(self.push_screen, ResultScreen("A − B", body))
         self.call_from_thread(self.redraw)
 
@@ -485,6 +494,12 @@ class ExplorerApp(App[None]):
             return
         message = f"saved {printable(str(path.resolve()))} ({size:,} bytes)"
         self.call_from_thread(self.notify, message, markup=False)
+
+
+def result_width(screen_width: int) -> int:
+    """The cells inside a result box (`screens.RESULT_WIDTH` of the screen, less its border,
+    padding and scroll bar), so that a table drawn that wide is never squeezed to ``0.…``."""
+    return max(int(screen_width * RESULT_WIDTH / 100) - RESULT_FRAME, 30)
 
 
 def only_special(inspection: Inspection) -> bool:

@@ -35,11 +35,13 @@ KEYS = (
     ("q", "quit"),
 )
 
-MODAL_CSS = """
-$screen { align: center middle; }
-$screen > Vertical { width: 90%; height: auto; max-height: 90%; border: round $accent;
-    background: $surface; padding: 0 1; }
-$screen VerticalScroll { height: auto; max-height: 100%; }
+RESULT_WIDTH = 90  # a pop-up box's width, in % of the screen
+RESULT_FRAME = 6  # its border (2), padding (2) and vertical scroll bar (2)
+MODAL_CSS = f"""
+$screen {{ align: center middle; }}
+$screen > Vertical {{ width: {RESULT_WIDTH}%; height: auto; max-height: 90%; border: round $accent;
+    background: $surface; padding: 0 1; }}
+$screen VerticalScroll {{ height: auto; max-height: 100%; }}
 """
 
 
