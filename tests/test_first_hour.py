@@ -435,3 +435,68 @@ def test_the_explorer_diff_fits_its_box_and_names_its_own_keys(session_tmux) -> 
     assert "0.…" not in pane and "+0.…" not in pane and "-0.…" not in pane, pane
     assert "scared/happy" in pane, pane
     assert "--full" not in pane and "--focus" not in pane, pane
+
+
+# ------------------------------------------------------------------ 12: the live page
+
+
+@pytest.fixture
+def live_page(browser, served):
+    """The live page of the session's `attninspect serve`, opened once (test_serve_page's)."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(served.url)
+    page.wait_for_selector("#text")
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+@pytest.mark.browser
+def test_the_live_page_has_one_layer_and_head_control(live_page) -> None:
+    """One layer control and one head control, and what they show is what is inspected: no
+    second pair of boxes reading `-1` and `mean` beside the page's `5`."""
+    from tests.test_serve_page import _inspect
+
+    page = live_page
+    layer_controls = page.eval_on_selector_all(
+        "input, select", "n => n.filter(e => /layer/i.test(e.id + (e.labels[0]||{}).textContent))"
+        ".map(e => e.id)",
+    )  # fmt: skip
+    assert layer_controls == ["layer"], layer_controls
+    assert page.locator("#opt-head").count() == 0
+    page.select_option("#layer", index=3)  # the page's own controls
+    page.evaluate("location.hash = location.hash.replace(/head=[^&]*/, 'head=1')")
+    page.wait_for_function("document.getElementById('state').textContent === 'layer 3 · head 1'")
+    _inspect(page, "A dog chased the ball.")
+    assert page.text_content("#state") == "layer 3 · head 1"
+    assert (
+        page.eval_on_selector("#layer", "s => s.options[s.selectedIndex].textContent").strip()
+        == "3"
+    )
+
+
+@pytest.mark.browser
+def test_the_live_diff_shows_a_minus_b(live_page, served) -> None:
+    """The live page's diff draws A − B (the `diff --format json` delta), not A's own matrix."""
+    import json
+
+    page = live_page
+    a, b = "The cat sat on the mat.", "The dog sat on the mat."
+    page.fill("#text", a)
+    page.fill("#diff-b", b)
+    page.click("#diff-run")
+    page.wait_for_selector("#diff-matrix td", timeout=120_000)
+    drawn = page.eval_on_selector_all("#diff-matrix tr", "rows => rows.slice(1).map(r => "
+                                      "[...r.querySelectorAll('td')].map(c => Number(c.dataset.delta)))")  # fmt: skip
+    status, _, body = served.request("POST", "/api/diff", {"a": a, "b": b})
+    assert status == 200
+    expected = json.loads(body)["delta"]
+    assert drawn == expected
+    assert any(value != 0 for row in drawn for value in row)
+    labels = page.eval_on_selector_all(
+        "#diff-matrix th[scope=row]", "n => n.map(e => e.textContent)"
+    )
+    assert "cat/dog" in labels

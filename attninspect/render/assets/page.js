@@ -495,6 +495,13 @@
         hover: null, modelKey: null, sel: DATA.initial.head === "mean" ? "mean" : [DATA.initial.head] });
       render();
     },
+    // The layer and head shown (model numbers; several heads picked: their mean), which a
+    // live page asks the server for: the page's controls are the only layer and head controls.
+    view: function () {
+      const d = docs[state.doc];
+      const head = state.sel !== "mean" && state.sel.length === 1 ? d.heads[state.sel[0]] : "mean";
+      return { layer: d.layers[state.layer], head: head };
+    },
     // What the head view drew last: each head's name, colour and number of lines.
     headView: function () { return headViewDrawn.map((x) => Object.assign({}, x)); },
   };
