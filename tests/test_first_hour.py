@@ -489,8 +489,8 @@ def test_the_live_diff_shows_a_minus_b(live_page, served) -> None:
     page.fill("#diff-b", b)
     page.click("#diff-run")
     page.wait_for_selector("#diff-matrix td", timeout=120_000)
-    drawn = page.eval_on_selector_all("#diff-matrix tr", "rows => rows.slice(1).map(r => "
-                                      "[...r.querySelectorAll('td')].map(c => Number(c.dataset.delta)))")  # fmt: skip
+    cells = "r => [...r.querySelectorAll('td')].map(c => Number(c.dataset.delta))"
+    drawn = page.eval_on_selector_all("#diff-matrix tr", f"rows => rows.slice(1).map({cells})")
     status, _, body = served.request("POST", "/api/diff", {"a": a, "b": b})
     assert status == 200
     expected = json.loads(body)["delta"]
