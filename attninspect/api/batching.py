@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
 from attninspect.api.flows import DiffPlan, diff_of, head_digest, plan_diff
 from attninspect.api.seq2seq import (
+    ChosenKind,
     KindDigests,
     Request,
     check_request,
@@ -246,15 +247,42 @@ def _view_kinds(
     request: Request,
 ) -> list[Viewed | InputError]:
     """One padded pass of an encoder–decoder model, each text's three kinds digested."""
-    digests = []
-    for _, item, encoding in pending:
-        base = _empty(engine, item, encoding)
-        target = request.target
-        if target is None and encoding.target is not None:
-            target = engine.tokenizer.decode(encoding.target.ids, skip_special_tokens=True)
-        bases = kind_bases(base, encoding, target or "", engine.layers_of)  # type: ignore[attr-defined]
-        digests.append(KindDigests.of(bases, kind, options, keep))
+    digests = [
+        KindDigests.of(_kinds_of(engine, item, encoding, request), kind, options, keep)
+        for _, item, encoding in pending
+    ]
     return digest_kinds(engine, pending, digests)
+
+
+def _kinds_of(
+    engine: Engine, item: SourceText, encoding: Encoding, request: Request
+) -> dict[AttentionKind, Inspection]:
+    """An encoder–decoder text's three kinds before any layer (`seq2seq.kind_bases`)."""
+    base = _empty(engine, item, encoding)
+    target = request.target
+    if target is None and encoding.target is not None:
+        target = engine.tokenizer.decode(encoding.target.ids, skip_special_tokens=True)
+    return kind_bases(base, encoding, target or "", engine.layers_of)  # type: ignore[attr-defined]
+
+
+def _bases(
+    engine: Engine, pending: Pending, kind: AttentionKind, request: Request
+) -> list[Inspection]:
+    """Each text's Inspection before any layer: of the chosen ``kind`` for an encoder–decoder."""
+    if not is_seq2seq(engine):
+        return [_empty(engine, item, encoding) for _, item, encoding in pending]
+    return [_kinds_of(engine, item, encoding, request)[kind] for _, item, encoding in pending]
+
+
+def _stream_chosen(
+    engine: Engine, pending: Pending, digests: Sequence[Any], kind: AttentionKind
+) -> list:
+    """One padded forward pass, each text's layers streamed into its digest: for an
+    encoder–decoder model those of the chosen ``kind`` only, the others dropped as they come
+    (as `run` streams them), so no kind is kept whole."""
+    if not is_seq2seq(engine):
+        return _digest_group(engine, pending, digests)
+    return digest_kinds(engine, pending, [ChosenKind(kind, digest) for digest in digests])
 
 
 class LayerConsumer(Protocol[Finished_co]):
@@ -304,24 +332,31 @@ def search_streamed(
     words: bool,
     truncate: bool,
     chat: Chat | None = None,
+    request: Request = PLAIN,
 ) -> HeadSearch:
     """`flows.search_heads` for one text, streamed: each layer's (H,) from -> to weights kept,
-    no (L, H, T, T) tensor. A bad text (as `Inspector.run` words it) or selector raises."""
-    (error,), pending = encode_items(engine, [item], truncate, chat)
+    no (L, H, T, T) tensor (of any kind: ``request`` adds a pair, a target or generated tokens
+    and chooses the kind). A bad text (as `Inspector.run` words it) or selector raises."""
+    kind = check_request(engine, request)
+    (error,), pending = encode_items(engine, [item], truncate, chat, request)
     if error is not None:
         raise InputError(f"the text: {error}") from error
     fitting_groups(engine, pending, (0, 0))  # refuses a text that cannot fit
-    _, item, encoding = pending[0]
-    digest = head_digest(_empty(engine, item, encoding), source, target, words)
-    (search,) = _digest_group(engine, pending, [digest])
+    (base,) = _bases(engine, pending, kind, request)
+    digest = head_digest(base, source, target, words)
+    (search,) = _stream_chosen(engine, pending, [digest], kind)
     return search
 
 
 def encode_pair(
-    engine: Engine, items: list[SourceText], truncate: bool, chat: Chat | None = None
+    engine: Engine,
+    items: list[SourceText],
+    truncate: bool,
+    chat: Chat | None = None,
+    request: Request = PLAIN,
 ) -> Pending:
     """Both texts of `diff` encoded; a bad one raises its error as ``text 0: ...``."""
-    results, pending = encode_items(engine, items, truncate, chat)
+    results, pending = encode_items(engine, items, truncate, chat, request)
     for position, error in enumerate(results):
         if error is not None:
             raise InputError(f"text {position}: {error}") from error
@@ -329,19 +364,26 @@ def encode_pair(
 
 
 def diff_streamed(
-    engine: Engine, pending: Pending, options: ViewOptions, keep: WholeLayers
+    engine: Engine,
+    pending: Pending,
+    options: ViewOptions,
+    keep: WholeLayers,
+    request: Request = PLAIN,
 ) -> TextDiff:
     """Two texts compared, streamed: both texts in one padded batch, each layer digested (the
-    selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared."""
-    bases = [_empty(engine, item, encoding) for _, item, encoding in pending]
+    selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared.
+    For an encoder–decoder model only the kind ``request`` chooses is digested."""
+    kind = check_request(engine, request)
+    bases = _bases(engine, pending, kind, request)
     plan = plan_diff(bases[0], bases[1], options)
     digests = [
-        TextDigest(base, view_options, keep, engine.num_layers)
+        TextDigest(base, view_options, keep, base.shapes["attention"][0])
         for base, view_options in zip(bases, (options, plan.options_b), strict=True)
     ]
     finished: list[Viewed | InputError] = []
     for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
-        finished += _digest_group(engine, group, [digests[position] for position, _, _ in group])
+        chosen = [digests[position] for position, _, _ in group]
+        finished += _stream_chosen(engine, group, chosen, kind)
     return _compared(plan, digests, finished, options.top)
 
 
@@ -354,31 +396,3 @@ def _compared(
             raise result
         sides.append((*result, np.stack(digest.rows) if digest.rows else None))  # (L, T')
     return diff_of(plan, sides[0], sides[1], top)
-
-
-def diff_whole(
-    texts: tuple[Inspection, Inspection], options: ViewOptions, keep: WholeLayers
-) -> TextDiff:
-    """`diff_streamed` of two whole inspections (an encoder–decoder model's chosen kind, a
-    generation, a pair): each layer fed to the same digests, then compared."""
-    bases = [_emptied(inspection) for inspection in texts]
-    plan = plan_diff(bases[0], bases[1], options)
-    digests = [
-        TextDigest(base, view_options, keep, base.num_layers)
-        for base, view_options in zip(bases, (options, plan.options_b), strict=True)
-    ]
-    for digest, inspection in zip(digests, texts, strict=True):
-        for layer, attention in enumerate(inspection.attention):  # (H, Tq, Tk)
-            digest.add(layer, attention)
-    finished = [
-        digest.finish(inspection.seconds) for digest, inspection in zip(digests, texts, strict=True)
-    ]
-    return _compared(plan, digests, finished, options.top)
-
-
-def _emptied(inspection: Inspection) -> Inspection:
-    """The inspection's tokens and metadata before any layer: (0, H, Tq, Tk)."""
-    empty = np.zeros((0, *inspection.attention.shape[1:]), np.float32)
-    return dataclasses.replace(
-        inspection, attention=empty, model_layers=inspection.num_layers, others={}
-    )

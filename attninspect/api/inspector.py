@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from attninspect.analysis.alignment import TextDiff
@@ -15,6 +15,7 @@ from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.api.arguments import (
     batch_size_of,
+    corpus_of,
     engine_settings,
     items_of,
     speaks_python,
@@ -23,7 +24,6 @@ from attninspect.api.arguments import (
 from attninspect.api.batching import (
     Viewed,
     diff_streamed,
-    diff_whole,
     encode_pair,
     inspect_batch,
     search_streamed,
@@ -248,40 +248,52 @@ class Inspector:
             )
         return _in_place(batch, viewed)
 
-    def stats_windows(self, items: Iterable[Item], plan: StatsPlan) -> Iterator[WindowStats]:
+    def stats_windows(
+        self, items: Iterable[Item], plan: StatsPlan, done: Callable[[int], None] | None = None
+    ) -> Iterator[WindowStats]:
         """Corpus statistics window by window (`read_ahead`, each batched by length): each
-        window's partial sums, failures and truncation notes, as soon as it is done."""
+        window's partial sums, failures and truncation notes, as soon as it is done.
+        ``done(n)``: told as each forward pass finishes n texts (and n failures)."""
         from attninspect.api.corpus import stats_window
 
-        if is_seq2seq(self.engine):
-            raise AttnInspectError(
-                f"stats runs encoders and decoders; {self.model_name!r} is an encoder-decoder "
-                "model: inspect its texts with run --attention encoder|decoder|cross"
-            )
-        plan.kept(self.engine)  # refuses a layer or head this model does not have, first
+        plan.kept(self.engine)  # refuses a kind, layer or head this model does not have, first
         for window in chunks(items, *read_ahead(self.batch_size)):
             with self._lock:
-                part = stats_window(self.engine, window, plan, self.chat)
+                part = stats_window(self.engine, window, plan, self.chat, done)
             yield part
 
     @speaks_python
     def stats(
-        self, texts: Iterable[str], words: bool = False, hide_special: bool = False, **kept: object
+        self,
+        texts: str | Iterable[str],
+        words: bool = False,
+        hide_special: bool = False,
+        **kept: object,
     ) -> CorpusStats:
-        """Per layer x head, every statistic over every query row of every text (``layers=``,
-        ``heads=``: an index or a slice). A bad text raises `InputError` naming it."""
+        """Per layer x head, every statistic over every query row of every text (a str: one
+        text; ``layers=``, ``heads=``: an index or a slice; ``convention=``: "attninspect",
+        "clark" or "transformerlens", see `corpus.DEFINITIONS`; ``kind=``, ``generate=``: an
+        encoder–decoder model's kind and new tokens). A bad text raises `InputError` naming it."""
         from attninspect.analysis.corpus import CorpusStats
         from attninspect.api.corpus import StatsPlan, empty_stats
 
         plan = StatsPlan(words, hide_special, batch_size=self.batch_size, truncate=self.truncate)
         plan = dataclasses.replace(plan, **kept)  # type: ignore[arg-type]
-        items = (SourceText(text=text, index=index) for index, text in enumerate(texts))
+        corpus = corpus_of(texts)
+        items = (SourceText(text=text, index=index) for index, text in enumerate(corpus))
         total = empty_stats(self.engine, plan)
         for part in self.stats_windows(items, plan):
             if part.failures:
                 raise part.failures[0]
             total.add(part)
-        return CorpusStats(total.sums, self.model_name, words, hide_special)
+        return CorpusStats(
+            total.sums,
+            self.model_name,
+            words,
+            hide_special,
+            convention=plan.convention,
+            kind=plan.kind_of(self.engine),
+        )
 
     @speaks_python
     def check(
@@ -317,12 +329,12 @@ class Inspector:
         """
         if not isinstance(text, str):
             raise BadValueError("heads() takes a text (str)")
-        if whole or not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
+        if whole:  # every layer of the kind, for the page
             return search_heads(self.run(text), source, target, words)
         item = SourceText(text=text, index=0)
         with self._lock:
             search = search_streamed(
-                self.engine, item, source, target, words, self.truncate, self.chat
+                self.engine, item, source, target, words, self.truncate, self.chat, self.request
             )
         if search.inspection.truncated_from is not None:
             warnings.warn(truncation_message(search.inspection), TruncationWarning, stacklevel=2)
@@ -348,30 +360,21 @@ class Inspector:
         self.check(options)
         if not isinstance(text_a, str) or not isinstance(text_b, str):
             raise BadValueError("diff() takes two texts (str)")
-        if not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
-            return diff_whole(self._both(text_a, text_b), options, keep or WholeLayers())
         items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
+        request, keep = self.request, keep or WholeLayers()
         with self._lock:
             try:
-                pending = encode_pair(self.engine, items, self.truncate, self.chat)
+                pending = encode_pair(self.engine, items, self.truncate, self.chat, request)
             except InputError as error:
                 message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
                 raise AttnInspectError(message) from error
-            comparison = diff_streamed(self.engine, pending, options, keep or WholeLayers())
+            comparison = diff_streamed(self.engine, pending, options, keep, request)
+        if is_seq2seq(self.engine):  # the rows are the target's: name the texts compared
+            comparison = dataclasses.replace(comparison, sources=(text_a, text_b))
         for shown in (comparison.a, comparison.b):
             if shown.truncated_from is not None:
                 warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
         return comparison
-
-    def _both(self, text_a: str, text_b: str) -> tuple[Inspection, Inspection]:
-        """Both texts of `diff`, whole; a bad one named ``text A`` or ``text B``."""
-        found = []
-        for name, text in (("A", text_a), ("B", text_b)):
-            try:
-                found.append(self.run(text))
-            except InputError as error:
-                raise AttnInspectError(str(error).replace("the text:", f"text {name}:")) from error
-        return found[0], found[1]
 
 
 def truncation_message(inspection: Inspection, spelling: str = "truncate=True") -> str:

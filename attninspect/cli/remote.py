@@ -3,24 +3,11 @@ a running `attninspect serve` answers instead of a local one; everything else st
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from attninspect.cli import feedback
-from attninspect.cli.options import MODEL, usage_error
+from attninspect.cli.options import usage_error
 
-ServerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--server",
-        envvar="ATTNINSPECT_SERVER",
-        show_envvar=False,
-        metavar="URL",
-        help="A running attninspect serve (or $ATTNINSPECT_SERVER).",
-        rich_help_panel=MODEL,
-    ),
-]
 # The options that choose or load a local model, and the value each has when not given.
 LOCAL_MODEL_OPTIONS = {
     "model": ("--model", None),
@@ -42,7 +29,7 @@ def inspector_for(
     server: str | None, no_color: bool, truncate: bool = False, batch_size: int = 16, **engine: Any
 ):
     """A local `Inspector` (the model loads here), or the client of the server at ``server``."""
-    from attninspect.server.client import RemoteInspector, resolve_server
+    from attninspect.server.client import RemoteInspector, resolve_server, shown_url
 
     url = resolve_server(server)
     if url is None:
@@ -50,7 +37,7 @@ def inspector_for(
     for name, (option, default) in LOCAL_MODEL_OPTIONS.items():
         if name in engine and engine[name] != default:
             raise usage_error(
-                f"the server at {url} has its own model: drop {option}, or --server "
+                f"the server at {shown_url(url)} has its own model: drop {option}, or --server "
                 "(and ATTNINSPECT_SERVER)",
                 f"'{option}'",
             )

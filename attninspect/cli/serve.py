@@ -8,31 +8,14 @@ from typing import Annotated
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.options import (
-    CausalOption,
-    ChatOption,
-    DeviceOption,
-    DimOption,
-    DownloadOption,
-    DType,
-    DTypeOption,
-    ModelChoice,
-    ModelOption,
-    NoColorOption,
-    NumHeadsOption,
-    SeedOption,
-    SystemOption,
-    TokenizerOption,
-    TruncateOption,
-    TrustOption,
-    VerboseOption,
-    chat_options,
-    usage_error,
-)
+from attninspect.cli.choices import PlainModel
+from attninspect.cli.groups import grouped
+from attninspect.cli.options import NoColorOption, usage_error
 
 SERVE = "Serve"
 
 
+@grouped
 def serve(
     host: Annotated[
         str,
@@ -78,40 +61,27 @@ def serve(
             rich_help_panel=SERVE,
         ),
     ] = None,
-    truncate: TruncateOption = False,
-    chat: ChatOption = False,
-    system: SystemOption = None,
-    model: ModelOption = None,
-    device: DeviceOption = "auto",
-    dtype: DTypeOption = DType.float32,
-    trust_remote_code: TrustOption = False,
-    download: DownloadOption = False,
-    verbose: VerboseOption = False,
-    tokenizer: TokenizerOption = None,
-    dim: DimOption = None,
-    num_heads: NumHeadsOption = None,
-    causal: CausalOption = False,
-    seed: SeedOption = None,
+    *,
+    model: PlainModel,
     no_color: NoColorOption = False,
 ) -> None:
     """Load the model once and serve the live page, the JSON API and `--server` clients."""
-    from attninspect.server.app import is_loopback
+    from attninspect.server.app import is_loopback, token_problem
 
-    if token is not None and not token.strip():
-        raise usage_error("is empty: give a token, or leave --token out", "'--token'")
+    problem = token_problem(token) if token is not None else None
+    if problem is not None:
+        raise usage_error(problem, "'--token'")
     if not is_loopback(host) and token is None:
         raise usage_error(
             f"{host} is reachable from other machines: add --token TOKEN (or keep 127.0.0.1 "
             "and tunnel over SSH)",
             "'--host'",
         )
-    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
-                         dim, num_heads, causal, seed)  # fmt: skip
-    engine = choice.engine() | chat_options(chat, system)
+    engine = model.settings()
     from attninspect.server.runner import bind
 
     sock = bind(host, port)  # before the model loads: a busy port fails at once
-    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    inspector = feedback.load_inspector(no_color, model.truncate, **engine)
     if threads is not None:
         from attninspect.server.service import set_threads
 
@@ -125,7 +95,8 @@ def _serve(inspector, sock, host: str, token: str | None, time_limit: float, no_
     from attninspect.server.service import ModelService
 
     service = ModelService(inspector, time_limit=time_limit)
-    application = create_app(service, Settings(host=host, token=token))
+    port = sock.getsockname()[1]
+    application = create_app(service, Settings(host=host, token=token, port=port))
     url = url_of(sock, host, token)
     errors = feedback.stderr_console(no_color)
 
@@ -135,7 +106,7 @@ def _serve(inspector, sock, host: str, token: str | None, time_limit: float, no_
         sys.stdout.flush()
 
     try:
-        serve(application, sock, announce)
+        serve(application, sock, announce, work=service)
     finally:
         service.close()
         sock.close()

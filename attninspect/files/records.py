@@ -209,6 +209,7 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
         ]
     else:
         blocks = [(view.layer, view.head, view.matrix)]
+    pair = _pair(inspection)
     for layer, head, matrix in blocks:  # (Tq, Tk) each
         for query, row in enumerate(matrix.tolist()):
             query_token = tokens[query]
@@ -223,7 +224,19 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
                     keys[key],
                     weight,
                     inspection.kind,
+                    *pair,
                 )
+
+
+def _pair(inspection: Inspection) -> tuple[int, ...]:
+    """A sentence pair's last CSV column, ``pair_start`` (text B's first token); else nothing."""
+    return () if inspection.pair_start is None else (inspection.pair_start,)
+
+
+def csv_columns(inspection: Inspection, stats: bool = False) -> tuple[str, ...]:
+    """`run`'s CSV header: a sentence pair (--pair) adds ``pair_start`` at the end."""
+    columns = STATS_COLUMNS if stats else CSV_COLUMNS
+    return columns + ("pair_start",) * (inspection.pair_start is not None)
 
 
 def _where(inspection: Inspection) -> tuple[int, int | str]:
@@ -247,14 +260,15 @@ STATS_COLUMNS = (
 def stats_rows(inspection: Inspection, view: View):
     """One row per head of every layer, with --stats."""
     for stats in view.stats or []:
-        yield (*_where(inspection), *(getattr(stats, name) for name in STATS_COLUMNS[2:]))
+        values = (getattr(stats, name) for name in STATS_COLUMNS[2:])
+        yield (*_where(inspection), *values, *_pair(inspection))
 
 
 def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
     """One layout for any number N of texts: `texts` (N strings) and, for i in 0..N-1,
     `tokens_i` (the query tokens) and `attention_i` (float32, [L, H, Tq, Tk]); for the kinds of
     an encoder–decoder model also `key_tokens_i`, `source_tokens_i`, `target_tokens_i` and each
-    kind's `<kind>_attention_i`."""
+    kind's `<kind>_attention_i`; for a sentence pair `pair_start_i` (text B's first token)."""
     arrays: dict[str, np.ndarray] = {
         "texts": np.array([inspection.input_text for inspection in inspections], dtype=np.str_)
     }
@@ -263,6 +277,8 @@ def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
         arrays[f"attention_{number}"] = inspection.attention.astype(np.float32, copy=False)
         arrays.update(_narrowed(inspection, f"_{number}"))
         arrays.update(_kinds(inspection, f"_{number}"))
+        if inspection.pair_start is not None:
+            arrays[f"pair_start_{number}"] = np.array(inspection.pair_start, dtype=np.int64)
     return arrays
 
 
@@ -293,8 +309,8 @@ def _narrowed(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
 def diff_record(diff: TextDiff) -> dict[str, Any]:
     """The JSON object of `diff`: both texts as `run` shows them, A − B and the alignment."""
     record: dict[str, Any] = {
-        "a": run_record(diff.a, diff.view_a),
-        "b": run_record(diff.b, diff.view_b),
+        "a": {**run_record(diff.a, diff.view_a), "text": diff.shown_text(0)},
+        "b": {**run_record(diff.b, diff.view_b), "text": diff.shown_text(1)},
         "delta": diff.paired.tolist() if diff.same_length else None,
         "alignment": diff.alignment.as_json(),
     }
@@ -353,7 +369,7 @@ class RunResult:
 
     @property
     def csv_columns(self) -> tuple[str, ...]:
-        return STATS_COLUMNS if self.stats else CSV_COLUMNS
+        return csv_columns(self.inspection, self.stats)
 
     def record(self) -> dict[str, Any]:
         return run_record(self.inspection, self.view, self.all_layers, arrays=True)
