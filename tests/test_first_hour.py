@@ -55,7 +55,7 @@ SLOW_BUILT_IN = "{{ (7 ** (30000000 * (messages|length))) % 10 }}x"
 
 
 def test_a_slow_built_in_in_a_chat_template_is_stopped(
-    runner, tiny_models, tmp_path, monkeypatch, template
+    runner, tiny_models, tmp_path, monkeypatch
 ) -> None:
     from attninspect.cli.app import app
     from attninspect.model import chat
@@ -140,35 +140,6 @@ def test_a_process_forked_after_a_run_starts_quietly(user_setting) -> None:
 
 
 # ------------------------------------------------------------------ 10: --focus pinned, "cross"
-
-
-@pytest.mark.browser
-def test_a_saved_page_pins_the_focus_token(runner, browser, tmp_path) -> None:
-    """`run --focus it --save x.html`: the page opens with `it`'s row pinned (its label marked,
-    only its lines drawn), as the PNG and the live page mark it."""
-    from attninspect.cli.app import app
-    from tests.conftest import CAT
-
-    pages = {}
-    for name, focus in (("focus", ["--focus", "it"]), ("plain", [])):
-        path = tmp_path / f"{name}.html"
-        result = runner.invoke(app, ["run", CAT, *focus, "--save", str(path)])
-        assert result.exit_code == 0, result.stderr
-        pages[name] = path
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    try:
-        page.goto(pages["plain"].as_uri())
-        everything = int(page.get_attribute("#head-view", "data-lines") or 0)
-        assert page.eval_on_selector_all("#head-view text.active", "n => n.length") == 0
-        page.goto(pages["focus"].as_uri())
-        active = page.eval_on_selector_all(
-            "#head-view text.active", "n => n.map(t => [t.dataset.side, t.dataset.index])"
-        )
-        assert active == [["from", "8"]]  # [CLS] the cat sat on the mat because it: @8
-        pinned = int(page.get_attribute("#head-view", "data-lines") or 0)
-        assert 0 < pinned < everything
-    finally:
-        page.close()
 
 
 def test_a_cross_attention_picture_says_cross(runner, seq2seq_models, tmp_path) -> None:
@@ -397,106 +368,26 @@ def test_diff_without_focus_keeps_the_differing_token_in_sight() -> None:
     assert "the tokens that differ" in " ".join(out.split())
 
 
-def _clear_prompt(session) -> None:
-    """Empty the prompt's input (A is in it): again until the box has the keys' focus."""
-    import time
+def test_the_explorer_diff_fits_its_box_and_names_its_own_keys() -> None:
+    """The explorer's `d` at 80 and 100 columns, as the screen shows it: every cell whole (no
+    `0.…`), the differing token in sight, and the way to move in the explorer's own keys."""
+    import html
+    import re
 
-    for _ in range(60):
-        session.keys("C-a", "C-k")
-        deadline = time.monotonic() + 1
-        while time.monotonic() < deadline:
-            if "quick" not in (_prompt_line(session.pane()) or "quick"):
-                return
-            time.sleep(0.1)
-    raise AssertionError(f"the prompt kept its text:\n{session.pane()}")
+    from tests.explorer_helpers import FakeInspector
 
+    for width in (80, 100):
 
-def _prompt_line(pane: str) -> str | None:
-    """The text in the diff prompt's input box (two lines under its question), if it is up."""
-    lines = pane.splitlines()
-    for index, line in enumerate(lines):
-        if "compare with a second sentence" in line and index + 2 < len(lines):
-            return lines[index + 2]
-    return None
+        async def check(app, pilot) -> None:
+            app.compare(HAPPY)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.pause()
+            svg = app.export_screenshot()
+            screen = html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
+            assert "A − B" in screen
+            assert "0.…" not in screen, screen
+            assert "scared/happy" in screen
+            assert "--full" not in screen and "Enter on a row" in " ".join(screen.split())
 
-
-def test_the_explorer_diff_fits_its_box_and_names_its_own_keys(session_tmux) -> None:
-    """The explorer's `d` at 80 columns: every cell whole (no `0.…`), the differing token in
-    sight, and the way to move is the explorer's keys, not the command line's options."""
-    session_tmux.start(SCARED, width=80)
-    session_tmux.wait(lambda pane: "layer 5" in pane, "the model", 180)
-    session_tmux.keys("d")
-    session_tmux.wait(lambda pane: _prompt_line(pane) is not None, "the prompt")
-    _clear_prompt(session_tmux)
-    session_tmux.keys("-l", HAPPY)
-    session_tmux.wait(lambda pane: "happy." in (_prompt_line(pane) or ""), "B in the prompt")
-    session_tmux.keys("Enter")
-    pane = session_tmux.wait(lambda pane: "A − B" in pane and "Esc: back" in pane, "the diff", 120)
-    assert "0.…" not in pane and "+0.…" not in pane and "-0.…" not in pane, pane
-    assert "scared/happy" in pane, pane
-    assert "--full" not in pane and "--focus" not in pane, pane
-
-
-# ------------------------------------------------------------------ 12: the live page
-
-
-@pytest.fixture
-def live_page(browser, served):
-    """The live page of the session's `attninspect serve`, opened once (test_serve_page's)."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(served.url)
-    page.wait_for_selector("#text")
-    yield page
-    context.close()
-    assert not errors, errors
-
-
-@pytest.mark.browser
-def test_the_live_page_has_one_layer_and_head_control(live_page) -> None:
-    """One layer control and one head control, and what they show is what is inspected: no
-    second pair of boxes reading `-1` and `mean` beside the page's `5`."""
-    from tests.test_serve_page import _inspect
-
-    page = live_page
-    layer_controls = page.eval_on_selector_all(
-        "input, select", "n => n.filter(e => /layer/i.test(e.id + (e.labels[0]||{}).textContent))"
-        ".map(e => e.id)",
-    )  # fmt: skip
-    assert layer_controls == ["layer"], layer_controls
-    assert page.locator("#opt-head").count() == 0
-    page.select_option("#layer", index=3)  # the page's own controls
-    page.evaluate("location.hash = location.hash.replace(/head=[^&]*/, 'head=1')")
-    page.wait_for_function("document.getElementById('state').textContent === 'layer 3 · head 1'")
-    _inspect(page, "A dog chased the ball.")
-    assert page.text_content("#state") == "layer 3 · head 1"
-    assert (
-        page.eval_on_selector("#layer", "s => s.options[s.selectedIndex].textContent").strip()
-        == "3"
-    )
-
-
-@pytest.mark.browser
-def test_the_live_diff_shows_a_minus_b(live_page, served) -> None:
-    """The live page's diff draws A − B (the `diff --format json` delta), not A's own matrix."""
-    import json
-
-    page = live_page
-    a, b = "The cat sat on the mat.", "The dog sat on the mat."
-    page.fill("#text", a)
-    page.fill("#diff-b", b)
-    page.click("#diff-run")
-    page.wait_for_selector("#diff-matrix td", timeout=120_000)
-    cells = "r => [...r.querySelectorAll('td')].map(c => Number(c.dataset.delta))"
-    drawn = page.eval_on_selector_all("#diff-matrix tr", f"rows => rows.slice(1).map({cells})")
-    status, _, body = served.request("POST", "/api/diff", {"a": a, "b": b})
-    assert status == 200
-    expected = json.loads(body)["delta"]
-    assert drawn == expected
-    assert any(value != 0 for row in drawn for value in row)
-    labels = page.eval_on_selector_all(
-        "#diff-matrix th[scope=row]", "n => n.map(e => e.textContent)"
-    )
-    assert "cat/dog" in labels
+        _pilot(FakeInspector(), [], check, size=(width, 40), text=SCARED)
