@@ -11,17 +11,20 @@ when the time runs out.
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from attninspect.errors import AttnInspectError, InputError
+from attninspect.model.chat_worker import (
+    RENDER_STEPS,
+    RenderBound,
+    Unavailable,
+    bounded,
+    worker_for,
+)
 
-# A real template runs a few thousand lines for one message; these bound a runaway one.
-RENDER_STEPS = 1_000_000
+# A real template runs a few thousand lines for one message; the seconds bound a runaway one
+# (and the helper's RENDER_STEPS its Python lines).
 RENDER_SECONDS = 10.0
 
 
@@ -43,33 +46,6 @@ def check_template(tokenizer: Any, model_name: str) -> None:
             f"the tokenizer of {model_name!r} has no chat template, so --chat cannot wrap the "
             "text; drop --chat (and --system) or use an instruction-tuned model's tokenizer"
         )
-
-
-class RenderBound(BaseException):
-    """Raised inside the render by the trace function: a BaseException, so that no
-    ``except Exception`` on the way out (Jinja's, transformers') can swallow it."""
-
-
-@contextmanager
-def bounded(steps: int = RENDER_STEPS, seconds: float = RENDER_SECONDS) -> Iterator[None]:
-    """Run the block under a bound of ``steps`` traced Python lines and calls and ``seconds``
-    on this thread, raising `RenderBound` inside it when either runs out."""
-    previous = sys.gettrace()  # a debugger's or coverage's tracer: put back afterwards
-    deadline = time.monotonic() + seconds
-    count = 0
-
-    def trace(frame: Any, event: str, arg: Any) -> Any:
-        nonlocal count
-        count += 1
-        if count > steps or (count % 4096 == 0 and time.monotonic() > deadline):
-            raise RenderBound
-        return trace
-
-    sys.settrace(trace)
-    try:
-        yield
-    finally:
-        sys.settrace(previous)
 
 
 def render(tokenizer: Any, chat: Chat, text: str, line: int | None = None) -> str:
@@ -98,8 +74,6 @@ def render(tokenizer: Any, chat: Chat, text: str, line: int | None = None) -> st
 def _rendered(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, str]:
     """("ok", prompt), ("bound", "") or ("error", message): in the tokenizer's helper process,
     or here under the line bound alone when the tokenizer cannot go to one."""
-    from attninspect.model.chat_worker import Unavailable, worker_for
-
     try:
         return worker_for(tokenizer).render(messages, RENDER_SECONDS)
     except (Unavailable, OSError):  # no helper for this tokenizer, or none could start

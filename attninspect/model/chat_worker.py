@@ -19,13 +19,46 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
 # Importing transformers and unpickling a tokenizer, on a busy machine: not part of the bound.
 START_SECONDS = 300.0
+# A real template runs a few thousand lines for one message; these bound a runaway one.
+RENDER_STEPS = 1_000_000
+RENDER_SECONDS = 10.0
 
 Outcome = tuple[str, str]  # ("ok", prompt) | ("bound", "") | ("error", message)
+
+
+class RenderBound(BaseException):
+    """Raised inside the render by the trace function: a BaseException, so that no
+    ``except Exception`` on the way out (Jinja's, transformers') can swallow it."""
+
+
+@contextmanager
+def bounded(steps: int = RENDER_STEPS, seconds: float = RENDER_SECONDS) -> Iterator[None]:
+    """Run the block under a bound of ``steps`` traced Python lines and calls and ``seconds``
+    on this thread, raising `RenderBound` inside it when either runs out."""
+    previous = sys.gettrace()  # a debugger's or coverage's tracer: put back afterwards
+    deadline = time.monotonic() + seconds
+    count = 0
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        count += 1
+        if count > steps or (count % 4096 == 0 and time.monotonic() > deadline):
+            raise RenderBound
+        return trace
+
+    sys.settrace(trace)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
 
 
 class Unavailable(Exception):
@@ -131,8 +164,6 @@ def close_all() -> None:
 
 def _serve() -> None:
     """The helper's loop: render each message list with the tokenizer received first."""
-    from attninspect.model.chat import RenderBound, bounded
-
     answer = Connection(os.dup(sys.stdout.fileno()), readable=False)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot corrupt the answers
     requests = Connection(os.dup(sys.stdin.fileno()), writable=False)
