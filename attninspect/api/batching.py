@@ -19,7 +19,15 @@ from attninspect.analysis.digest import (
 )
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
+from attninspect.analysis.measures import (
+    MEASURE_PARTS,
+    Measure,
+    measured,
+    norm_of_sum,
+    norms,
+)
 from attninspect.analysis.pipeline import ViewOptions
+from attninspect.analysis.record import HeadVectors
 from attninspect.analysis.selection import View
 from attninspect.api.flows import DiffPlan, diff_of, head_digest, plan_diff
 from attninspect.api.seq2seq import (
@@ -33,10 +41,17 @@ from attninspect.api.seq2seq import (
     marks,
     prepared,
 )
-from attninspect.errors import InputError
+from attninspect.errors import AttnInspectError, InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.chat import Chat, render
 from attninspect.model.engines.base import Engine, TextResult, collect
+from attninspect.model.engines.seam import (
+    NO_PARTS,
+    VECTOR_PARTS,
+    LayerParts,
+    TapRequest,
+    capture_refusal,
+)
 from attninspect.model.estimate import DoesNotFit, estimate_batch
 from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, encode, encode_many
@@ -145,10 +160,19 @@ def inspect_batch(
     layers: Sequence[int] | None = None,
     chat: Chat | None = None,
     request: Request = PLAIN,
+    measure: Measure = "weights",
 ) -> list[Inspection | InputError]:
     """One result per item, in order: an Inspection, or the InputError that item raised (an
-    encoder–decoder model's: the chosen kind, with every layer of the others in ``others``)."""
+    encoder–decoder model's: the chosen kind, with every layer of the others in ``others``).
+    ``measure``: what the attention holds (`analysis.measures`); the query, key and value
+    vectors of the kept layers come along where the engine hands them over."""
+    parts = tap_parts(engine, measure)
     if is_seq2seq(engine):
+        if measure != "weights":
+            raise AttnInspectError(
+                f"--measure {measure} is not built yet for encoder-decoder models; "
+                "their weights are available"
+            )
         keep = WholeLayers(wanted=True)
         viewed = view_batch(engine, items, ViewOptions(), keep, truncate, chat, None, request)
         return [each if isinstance(each, InputError) else each[0] for each in viewed]
@@ -156,24 +180,53 @@ def inspect_batch(
     kept = (engine.num_layers if layers is None else len(layers), engine.num_heads)
     for group in fitting_groups(engine, pending, kept):
         started = time.perf_counter()
-        outputs = collect(engine, [encoding for _, _, encoding in group], layers)
+        outputs = collect(engine, [encoding for _, _, encoding in group], layers, parts)
         seconds = (time.perf_counter() - started) / len(group)
         for (position, item, encoding), output in zip(group, outputs, strict=True):
-            results[position] = wrap(engine, item, encoding, output, seconds)
+            results[position] = wrap(engine, item, encoding, output, seconds, measure)
     return [result for result in results if result is not None]
 
 
+def tap_parts(engine: Engine, measure: Measure) -> frozenset[str]:
+    """What to tap for ``measure``, with the query, key and value vectors where the engine gives
+    them; a measure the engine cannot make is refused in one line naming the model class."""
+    needed = MEASURE_PARTS[measure]
+    captures = frozenset(getattr(engine, "captures", NO_PARTS))
+    missing = sorted(needed - captures)
+    if missing:
+        raise AttnInspectError(capture_refusal(engine, missing, f"--measure {measure}"))
+    return needed | (VECTOR_PARTS & captures)
+
+
 def wrap(
-    engine: Engine, item: SourceText, encoding: Encoding, output: TextResult, seconds: float
+    engine: Engine,
+    item: SourceText,
+    encoding: Encoding,
+    output: TextResult,
+    seconds: float,
+    measure: Measure = "weights",
 ) -> Inspection:
-    """The Inspection of one text: its tokens, its attention and where they came from."""
+    """The Inspection of one text: its tokens, its attention (as ``measure`` measures it), the
+    kept layers' vectors and where they came from."""
+    attention, head_sum = measured(measure, output.attention, output.parts)
+    vectors = None
+    if output.parts and output.parts[0].queries is not None:
+        vectors = HeadVectors(
+            layers=[found.layer for found in output.parts],
+            queries=[found.queries for found in output.parts if found.queries is not None],
+            keys=[found.keys for found in output.parts if found.keys is not None],
+            values=[found.values for found in output.parts if found.values is not None],
+        )
     return Inspection(
+        measure=measure,
+        head_sum=head_sum,
+        vectors=vectors,
         text=item.text,
         tokens=encoding.tokens,
         token_ids=encoding.ids,
         special=encoding.special,
         word_ids=encoding.word_ids,
-        attention=output.attention,
+        attention=attention,
         shapes=output.shapes,
         model=engine.model_name,
         engine=engine.kind,
@@ -235,7 +288,36 @@ def _view_group(
         for _, item, encoding in pending
     ]
     lengths = [len(encoding) for _, _, encoding in pending]
-    return _digest_group(engine, pending, digests, batch_feed(digests, lengths))
+    tap, feed = measuring(engine, options, batch_feed(digests, lengths))
+    return _digest_group(engine, pending, digests, feed, tap)
+
+
+def measuring(
+    engine: Engine, options: ViewOptions, feed: BatchFeed
+) -> tuple[TapRequest | None, BatchFeed]:
+    """``feed`` as is for weights; for another measure, the tap that each layer's parts come
+    from and a feed that hands the digests that layer as ``options.measure`` measures it:
+    scores (B, H, Tq, Tk), norms per head (B, H, Tq, Tk), or for the head mean of norms the
+    norm of the sum over heads as one head (B, 1, Tq, Tk)."""
+    if options.measure == "weights":
+        return None, feed
+    waiting: dict[int, LayerParts] = {}  # a layer's parts arrive just before its weights
+    tap = TapRequest(
+        MEASURE_PARTS[options.measure],
+        {"self": frozenset(range(engine.num_layers))},
+        lambda parts: waiting.__setitem__(parts.layer, parts),
+    )
+
+    def fed(layer: int, weights: np.ndarray) -> None:  # (B, H, Tq, Tk)
+        parts = waiting.pop(layer)
+        if parts.scores is not None:
+            return feed(layer, parts.scores)
+        assert parts.transformed is not None  # asked for by MEASURE_PARTS["norms"]
+        if options.head == "mean":
+            return feed(layer, norm_of_sum(weights, parts.transformed)[:, None])
+        return feed(layer, norms(weights, parts.transformed))
+
+    return tap, fed
 
 
 def _view_kinds(
@@ -300,6 +382,7 @@ def _digest_group(
     pending: Pending,
     digests: Sequence[LayerConsumer[Finished_co]],
     feed: BatchFeed | None = None,
+    tap: TapRequest | None = None,
 ) -> list[Finished_co]:
     """One padded forward pass for ``pending``, each layer handed to its text's digest (a
     `TextDigest`, `HeadDigest` or `StatsDigest`), by ``feed`` where the digests' module
@@ -307,7 +390,7 @@ def _digest_group(
     lengths = [len(encoding) for _, _, encoding in pending]
     consume = feed or per_text_feed(digests, lengths)
     started = time.perf_counter()
-    shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume)
+    shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume, tap)
     seconds = (time.perf_counter() - started) / len(pending)
     finished = []
     for digest, stages in zip(digests, shapes, strict=True):
@@ -322,6 +405,37 @@ def _empty(engine: Engine, item: SourceText, encoding: Encoding) -> Inspection:
     empty = np.zeros((0, heads, n, n), np.float32)  # (0, H, T, T)
     shapes = {"attention": [engine.num_layers, heads, n, n]}
     return wrap(engine, item, encoding, TextResult(empty, shapes), 0.0)
+
+
+NEURON_PARTS = frozenset({"queries", "keys", "values", "scores"})
+
+
+def neurons_pass(
+    engine: Engine,
+    item: SourceText,
+    layer: int,
+    truncate: bool,
+    chat: Chat | None = None,
+) -> tuple[Inspection, LayerParts]:
+    """One text run for the neuron view: the weights of ``layer`` alone (1, H, T, T) and its
+    queries, keys, values and scores; nothing of the other layers is kept. A bad text (as
+    `Inspector.run` words it) raises; a model without the tap is refused first."""
+    missing = sorted(NEURON_PARTS - frozenset(getattr(engine, "captures", NO_PARTS)))
+    if missing or is_seq2seq(engine):
+        raise AttnInspectError(
+            capture_refusal(engine, missing, "the neuron view")
+            if missing
+            else "the neuron view is not built yet for encoder-decoder models"
+        )
+    (error,), pending = encode_items(engine, [item], truncate, chat)
+    if error is not None:
+        raise InputError(f"the text: {error}") from error
+    fitting_groups(engine, pending, (1, engine.num_heads))  # refuses a text that cannot fit
+    _, item, encoding = pending[0]
+    started = time.perf_counter()
+    (output,) = collect(engine, [encoding], [layer], NEURON_PARTS)
+    inspection = wrap(engine, item, encoding, output, time.perf_counter() - started)
+    return inspection, output.parts[0]
 
 
 def search_streamed(

@@ -41,6 +41,8 @@ from attninspect.cli.options import (
     HideSpecialOption,
     LayerOption,
     LayersOption,
+    MeasureName,
+    MeasureOption,
     ModelOption,
     NoColorOption,
     NumHeadsOption,
@@ -184,6 +186,7 @@ class ViewChoice(OptionGroup):
     words: WordsOption = False
     hide_special: HideSpecialOption = False
     rollout: RolloutOption = False
+    measure: MeasureOption = MeasureName.weights
 
     def options(self, stats: bool = False) -> ViewOptions:
         """The analysis' `ViewOptions`; --top without --focus is a usage error."""
@@ -191,7 +194,7 @@ class ViewChoice(OptionGroup):
 
         top = top_of(self.top, self.focus)
         return ViewOptions(self.layer, self.head, self.words, self.hide_special, self.rollout,
-                           self.focus, top, stats)  # fmt: skip
+                           self.focus, top, stats, self.measure.value)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,12 @@ class DType(str, Enum):
     float16 = "float16"
 
 
+class MeasureName(str, Enum):
+    weights = "weights"
+    scores = "scores"
+    norms = "norms"
+
+
 class RunFormat(str, Enum):
     table = "table"
     json = "json"
@@ -321,7 +327,7 @@ LayerOption = Annotated[
         "--layer",
         "-l",
         metavar="N",
-        help="Layer; negative counts from the end.",
+        help="Layer (-1: the last).",
         rich_help_panel=VIEW,
     ),
 ]
@@ -375,6 +381,16 @@ HideSpecialOption = Annotated[
 RolloutOption = Annotated[
     bool,
     typer.Option("--rollout", help="Attention rollout (head mean).", rich_help_panel=VIEW),
+]
+MeasureOption = Annotated[
+    MeasureName,
+    typer.Option(
+        "--measure",
+        metavar="M",
+        help="weights (default), scores or norms.",
+        show_default=False,
+        rich_help_panel=VIEW,
+    ),
 ]
 
 

@@ -158,9 +158,10 @@ def stats(
     out: Written,
     ray: RayChoice,
 ) -> None:
-    """Per layer x head over every row of every text: entropy (bits), previous/same/next/special
-    shares, and the weight on earlier copies of a row's token (duplicate) and on the tokens after
-    them (induction), each a mean over the rows where it is defined, with row counts.
+    """Per layer x head over a corpus: entropy, previous/same/next/special, duplicate, induction.
+
+    Each statistic is a mean over the rows where it is defined: entropy in bits; duplicate is the
+    weight on earlier copies of a row's token, induction the weight on the tokens after them.
     --convention clark or transformerlens averages as those papers' code does instead.
     Encoder-decoder models: a line is a source (generated from) or SOURCE<TAB>TARGET."""
     from attninspect.api.corpus import StatsPlan

@@ -61,9 +61,11 @@ def run_record(
         "view": view.kind,
         "words": view.words,
         "hide_special": view.hidden_special,
-        "attention": view.matrix if arrays else view.matrix.tolist(),
+        "attention": _values(view.matrix, arrays),
         "sink_share": view.sink_share,
     }
+    if inspection.measure != "weights":  # weights records stay as they were
+        record["measure"] = inspection.measure
     if view.stats is not None:
         record["stats"] = [stats.as_json() for stats in view.stats]
     record.update(_marks(inspection))
@@ -81,6 +83,17 @@ def run_record(
         record.update(_all_attention(inspection, arrays))
     record["seconds"] = round(inspection.seconds, 6)
     return record
+
+
+def _values(matrix: np.ndarray, arrays: bool) -> Any:
+    """A matrix for JSON: the array itself (``arrays``) or its lists; a cell with no value (a
+    masked score, NaN) is null."""
+    missing = np.isnan(matrix)
+    if not missing.any():
+        return matrix if arrays else matrix.tolist()
+    listed = matrix.astype(object)
+    listed[missing] = None
+    return listed.tolist()
 
 
 def _axes(inspection: Inspection) -> dict[str, Any]:
@@ -120,7 +133,7 @@ def _marks(inspection: Inspection) -> dict[str, Any]:
 def _all_attention(inspection: Inspection, arrays: bool = False) -> dict[str, Any]:
     """Every kept layer and head; with --layers / --heads, which ones they are."""
     weights = inspection.attention
-    found: dict[str, Any] = {"all_attention": weights if arrays else weights.tolist()}
+    found: dict[str, Any] = {"all_attention": _values(weights, arrays)}
     if inspection.layers is not None:
         found["all_attention_layers"] = inspection.layer_ids
         found["all_attention_heads"] = inspection.head_ids
@@ -222,7 +235,7 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
                     query_token,
                     key,
                     keys[key],
-                    weight,
+                    "" if weight != weight else weight,  # a masked score (NaN) is blank
                     inspection.kind,
                     *pair,
                 )
@@ -272,6 +285,9 @@ def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {
         "texts": np.array([inspection.input_text for inspection in inspections], dtype=np.str_)
     }
+    measures = {inspection.measure for inspection in inspections}
+    if measures - {"weights"}:  # what attention_i holds, where not weights (NaN: masked)
+        arrays["measure"] = np.array(sorted(measures)[0], dtype=np.str_)
     for number, inspection in enumerate(inspections):
         arrays[f"tokens_{number}"] = np.array(inspection.tokens, dtype=np.str_)
         arrays[f"attention_{number}"] = inspection.attention.astype(np.float32, copy=False)
