@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Generic
 
 import numpy as np
 
-from attninspect.analysis.inspection import Inspection, TokenAxis
+from attninspect.analysis.record import Data, InspectionData, TokenAxis
 from attninspect.analysis.selection import (
     HeadChoice,
     View,
@@ -75,10 +76,10 @@ class ViewOptions:
 
 
 @dataclass(frozen=True)
-class Analysed:
+class Analysed(Generic[Data]):
     """One inspection after the analysis steps, and what was measured on the way."""
 
-    inspection: Inspection
+    inspection: Data
     head: HeadChoice
     sink_share: list[float]
     stats: list[HeadStats] | None
@@ -92,11 +93,11 @@ class Rollout:
 
 
 def analyse(
-    piece: Inspection,
+    piece: Data,
     options: ViewOptions,
     rollout: Rollout | None = None,
     first_layer: int = 0,
-) -> Analysed:
+) -> Analysed[Data]:
     """The analysis steps, in their one order: ``rollout → words → sink share → stats → hide
     special``, on a whole (L, H, Tq, Tk) tensor or on one streamed layer (1, H, Tq, Tk) whose
     ``rollout`` state and ``first_layer`` number carry on from the layers before it."""
@@ -104,7 +105,7 @@ def analyse(
     return measure(reshaped, options, resolve_head(options.head, piece.num_heads), first_layer)
 
 
-def reshape(piece: Inspection, options: ViewOptions, rollout: Rollout) -> Inspection:
+def reshape(piece: Data, options: ViewOptions, rollout: Rollout) -> Data:
     """The head-independent steps (the explorer caches their result): rollout over tokens first,
     the information flow the method models, then words."""
     if options.rollout:
@@ -116,8 +117,8 @@ def reshape(piece: Inspection, options: ViewOptions, rollout: Rollout) -> Inspec
 
 
 def measure(
-    piece: Inspection, options: ViewOptions, head: HeadChoice, first_layer: int
-) -> Analysed:
+    piece: Data, options: ViewOptions, head: HeadChoice, first_layer: int
+) -> Analysed[Data]:
     """The steps that depend on the head: the sink share and head statistics are measured before
     special tokens are hidden, so they say what hiding removed; then hide special."""
     head = "mean" if options.rollout else head
@@ -131,7 +132,7 @@ def measure(
     return Analysed(piece, head, sinks, stats)
 
 
-def _rolled(piece: Inspection, rollout: Rollout) -> Inspection:
+def _rolled(piece: Data, rollout: Rollout) -> Data:
     """Each layer's attention replaced by the rollout up to it: (L, 1, T, T)."""
     length = piece.key_length
     rolled = np.empty((piece.attention.shape[0], 1, length, length), np.float32)  # (L, 1, T, T)
@@ -164,14 +165,14 @@ def measure_bare_batch(
     return shown, padded_special_share(shown, special, lengths)
 
 
-def shown_tokens(base: Inspection, options: ViewOptions) -> Inspection:
+def shown_tokens(base: Data, options: ViewOptions) -> Data:
     """The tokens the analysis steps leave (words merged, special tokens hidden) of a text not yet
     run: ``base`` has its tokens and an empty (0, H, Tq, Tk) attention."""
     return analyse(base, options).inspection
 
 
 def focus_index(
-    options: ViewOptions, inspection: Inspection, base: Inspection | None = None
+    options: ViewOptions, inspection: InspectionData, base: InspectionData | None = None
 ) -> int | None:
     """Where the focus selector points in this (analysed) text, or None without one. ``@N`` is
     the model's token N of ``base`` (the text before the steps), wherever the steps move it."""
@@ -228,7 +229,7 @@ def model_position(axis: TokenAxis, options: ViewOptions, index: int) -> int:
     return shown_positions(axis, options).index(index)
 
 
-def make_view(analysed: Analysed, options: ViewOptions, focus: int | None) -> View:
+def make_view(analysed: Analysed[Data], options: ViewOptions, focus: int | None) -> View:
     """What the front ends show of an analysed inspection."""
     shown = analysed.inspection
     return build_view(
@@ -248,7 +249,7 @@ def make_view(analysed: Analysed, options: ViewOptions, focus: int | None) -> Vi
     )
 
 
-def view_of(inspection: Inspection, options: ViewOptions) -> tuple[Inspection, View]:
+def view_of(inspection: Data, options: ViewOptions) -> tuple[Data, View]:
     """Analyse one text, resolve the focus token in it, and build what is shown."""
     resolve_layer(options.layer, inspection.num_layers)
     analysed = analyse(inspection, options)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from attninspect.analysis.ranges import pick
-
-if TYPE_CHECKING:
-    from attninspect.analysis.inspection import AttentionKind
+from attninspect.analysis.record import AttentionKind
 from attninspect.errors import BadValueError, OutOfRangeError
 from attninspect.model.limits import whole_number
 

@@ -1,6 +1,7 @@
 """Analysis views over a finished inspection: words, special tokens, rollout and head statistics.
 
-Each transform returns a new `Inspection`, so every renderer and format works on its result.
+Each transform returns a new inspection of the class it was given, so every renderer and format
+works on its result.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attninspect.analysis.inspection import Inspection, TokenAxis
+from attninspect.analysis.record import Data, InspectionData, TokenAxis
 from attninspect.analysis.selection import HeadChoice, heads_view
 from attninspect.analysis.token_selectors import SUBWORD_MARKERS
 from attninspect.errors import BadValueError, InputError
@@ -54,7 +55,7 @@ def _continues(token: str, prefixed: bool) -> bool:
     return prefixed
 
 
-def _moved_marks(inspection: Inspection, firsts: list[int]) -> dict[str, int | None]:
+def _moved_marks(inspection: InspectionData, firsts: list[int]) -> dict[str, int | None]:
     """``pair_start`` and ``prompt_length`` where they fall among the rows that remain
     (``firsts``: the first old position of each new row)."""
     import bisect
@@ -94,7 +95,7 @@ def _word_axis(axis: TokenAxis, groups: list[list[int]]) -> TokenAxis:
     )
 
 
-def merge_words(inspection: Inspection) -> Inspection:
+def merge_words(inspection: Data) -> Data:
     """Word-level attention: *to* a word sums its pieces, *from* a word averages them.
 
     With P (Wq, Tq) averaging the rows of each query word and M (Tk, Wk) summing the columns of
@@ -146,7 +147,7 @@ def _not_special(axis: TokenAxis, line: int | None) -> list[int]:
     return keep
 
 
-def hide_special(inspection: Inspection) -> Inspection:
+def hide_special(inspection: Data) -> Data:
     """Drop special tokens from rows and columns and renormalise every row to sum to 1."""
     rows = _not_special(inspection.query_axis, inspection.line)
     columns = rows if inspection.square else _not_special(inspection.keys, inspection.line)
@@ -173,7 +174,7 @@ def rollout_step(product: np.ndarray | None, layer_attention: np.ndarray) -> np.
     return mixed if product is None else mixed @ product
 
 
-def check_rollout(inspection: Inspection) -> None:
+def check_rollout(inspection: InspectionData) -> None:
     """Rollout multiplies a stack of self-attention layers; refuse it for cross-attention."""
     if not inspection.square:
         raise BadValueError(
@@ -182,7 +183,7 @@ def check_rollout(inspection: Inspection) -> None:
         )
 
 
-def sink_share(inspection: Inspection, head: HeadChoice) -> list[float]:
+def sink_share(inspection: InspectionData, head: HeadChoice) -> list[float]:
     """Per layer, the mean share of each query's attention on special tokens (selected heads)."""
     special = np.array(inspection.keys.special, dtype=bool)
     return special_share(inspection.attention, special, head)
@@ -223,7 +224,7 @@ class HeadStats:
         return dataclasses.asdict(self)
 
 
-def head_stats(inspection: Inspection, layers: list[int]) -> list[HeadStats]:
+def head_stats(inspection: InspectionData, layers: list[int]) -> list[HeadStats]:
     """Entropy and positional / special-token shares for every head of ``layers``."""
     attention = inspection.attention.astype(np.float64)
     special = np.array(inspection.keys.special, dtype=bool)

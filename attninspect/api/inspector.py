@@ -15,6 +15,7 @@ from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
 from attninspect.api.arguments import (
     batch_size_of,
+    corpus_of,
     engine_settings,
     items_of,
     speaks_python,
@@ -266,16 +267,22 @@ class Inspector:
 
     @speaks_python
     def stats(
-        self, texts: Iterable[str], words: bool = False, hide_special: bool = False, **kept: object
+        self,
+        texts: str | Iterable[str],
+        words: bool = False,
+        hide_special: bool = False,
+        **kept: object,
     ) -> CorpusStats:
-        """Per layer x head, every statistic over every query row of every text (``layers=``,
-        ``heads=``: an index or a slice). A bad text raises `InputError` naming it."""
+        """Per layer x head, every statistic over every query row of every text (a str: one
+        text; ``layers=``, ``heads=``: an index or a slice). A bad text raises `InputError`
+        naming it."""
         from attninspect.analysis.corpus import CorpusStats
         from attninspect.api.corpus import StatsPlan, empty_stats
 
         plan = StatsPlan(words, hide_special, batch_size=self.batch_size, truncate=self.truncate)
         plan = dataclasses.replace(plan, **kept)  # type: ignore[arg-type]
-        items = (SourceText(text=text, index=index) for index, text in enumerate(texts))
+        corpus = corpus_of(texts)
+        items = (SourceText(text=text, index=index) for index, text in enumerate(corpus))
         total = empty_stats(self.engine, plan)
         for part in self.stats_windows(items, plan):
             if part.failures:
@@ -349,7 +356,9 @@ class Inspector:
         if not isinstance(text_a, str) or not isinstance(text_b, str):
             raise BadValueError("diff() takes two texts (str)")
         if not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
-            return diff_whole(self._both(text_a, text_b), options, keep or WholeLayers())
+            whole = diff_whole(self._both(text_a, text_b), options, keep or WholeLayers())
+            sources = (text_a, text_b) if is_seq2seq(self.engine) else None
+            return dataclasses.replace(whole, sources=sources)
         items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
         with self._lock:
             try:

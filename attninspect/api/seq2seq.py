@@ -15,7 +15,8 @@ from attninspect.analysis.digest import TextDigest, WholeLayers
 from attninspect.analysis.inspection import AttentionKind, Inspection, TokenAxis
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
-from attninspect.errors import AttnInspectError, InputError
+from attninspect.errors import AttnInspectError, BadValueError, InputError
+from attninspect.model.limits import whole_number
 from attninspect.model.tokenization import Encoding, encode_pair, encode_target
 
 SEQ2SEQ_KINDS: tuple[AttentionKind, ...] = ("encoder", "decoder", "cross")
@@ -34,8 +35,15 @@ class Request:
     kind: AttentionKind | None = None
 
     def __post_init__(self) -> None:
-        if self.generate is not None and (isinstance(self.generate, bool) or self.generate < 1):
-            raise AttnInspectError(f"generate={self.generate!r}: give a whole number >= 1")
+        for name in ("target", "pair"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise BadValueError(f"{name}={value!r:.40}: give a text (str), or None")
+        if self.generate is not None:
+            count = whole_number(self.generate)
+            if count is None or count < 1:
+                raise BadValueError(f"generate={self.generate!r:.40}: give a whole number >= 1")
+            object.__setattr__(self, "generate", count)  # a numpy integer becomes an int
         if self.target is not None and self.generate is not None:
             raise AttnInspectError("give a target or generate, not both")
 

@@ -293,8 +293,8 @@ def _narrowed(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
 def diff_record(diff: TextDiff) -> dict[str, Any]:
     """The JSON object of `diff`: both texts as `run` shows them, A − B and the alignment."""
     record: dict[str, Any] = {
-        "a": run_record(diff.a, diff.view_a),
-        "b": run_record(diff.b, diff.view_b),
+        "a": {**run_record(diff.a, diff.view_a), "text": diff.shown_text(0)},
+        "b": {**run_record(diff.b, diff.view_b), "text": diff.shown_text(1)},
         "delta": diff.paired.tolist() if diff.same_length else None,
         "alignment": diff.alignment.as_json(),
     }

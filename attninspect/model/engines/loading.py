@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import pickle
@@ -55,7 +56,7 @@ def resolve_model_source(spec: str | None, download: bool = False) -> ModelSourc
     if demo is not None:  # a model shipped in the package (demo-translate, demo-induction)
         return ModelSource(demo, spec)
     path = Path(spec).expanduser()
-    if path.exists():
+    if _exists(path, spec):
         if not path.is_dir():
             raise AttnInspectError(f"--model {spec!r} is a file, not a directory; {LOCAL_HINT}")
         refuse_special_files(path, spec)
@@ -67,6 +68,18 @@ def resolve_model_source(spec: str | None, download: bool = False) -> ModelSourc
     if spec.startswith((".", "/", "~")) or spec.endswith("/") or not HUB_ID.match(spec):
         raise AttnInspectError(f"--model {spec!r}: no such directory; {LOCAL_HINT}")
     return ModelSource(hub_snapshot(spec, download), spec)
+
+
+def _exists(path: Path, spec: str) -> bool:
+    """Whether ``path`` exists; a name the system cannot look up (too long, no permission to
+    look) is a clear error rather than an OSError."""
+    try:
+        return path.exists()
+    except OSError as error:
+        reason = "a name in it is too long" if error.errno == errno.ENAMETOOLONG else "unreadable"
+        raise AttnInspectError(
+            f"--model {spec!r}: {reason} ({error.strerror}); {LOCAL_HINT}"
+        ) from None
 
 
 HUB_TIMEOUT_SECONDS = 10
@@ -225,6 +238,64 @@ def load_tokenizer(source: ModelSource, trust_remote_code: bool, verbose: bool =
             f"the tokenizer of {source.name!r} has only {len(tokenizer)} tokens; it is not usable"
         )
     return tokenizer
+
+
+def load_config(source: ModelSource, trust_remote_code: bool, verbose: bool) -> Any:
+    """``AutoConfig.from_pretrained`` with clear errors."""
+    from transformers import AutoConfig
+
+    try:
+        with quiet_libraries(verbose):
+            return AutoConfig.from_pretrained(source.location, trust_remote_code=trust_remote_code)
+    except LOAD_ERRORS as error:
+        raise load_failure(source, "model", error) from error
+
+
+def load_model(
+    source: ModelSource,
+    config: Any,
+    dtype: str,
+    trust_remote_code: bool,
+    verbose: bool,
+    auto_class: str = "AutoModel",
+) -> Any:
+    """``AutoModel.from_pretrained`` (or ``auto_class``) with eager attention; any failure while
+    reading the weights (corrupt safetensors, memory) is a load error of the model, and
+    incomplete weights refused."""
+    import torch
+    import transformers
+
+    auto = getattr(transformers, auto_class)
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    try:
+        with quiet_libraries(verbose):
+            model, info = auto.from_pretrained(
+                source.location,
+                config=config,
+                attn_implementation="eager",
+                dtype=dtypes[dtype],
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+            )
+    except AttnInspectError:
+        raise
+    except Exception as error:
+        raise load_failure(source, "model", error) from error
+    refuse_incomplete_weights(source, info)
+    return model
+
+
+def refuse_incomplete_weights(source: ModelSource, info: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose weights do not fill the model: its attention would be random."""
+    missing = sorted(k for k in info.get("missing_keys", ()) if "pooler" not in k)
+    mismatched = list(info.get("mismatched_keys", ()))
+    if missing or mismatched:
+        problems = missing + [str(m[0]) if isinstance(m, tuple) else str(m) for m in mismatched]
+        shown = ", ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
+        raise AttnInspectError(
+            f"model {source.name!r}: the weights do not match the config "
+            f"({len(problems)} tensors missing or of the wrong shape: {shown})"
+        )
 
 
 @dataclass(frozen=True)

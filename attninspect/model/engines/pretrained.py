@@ -14,12 +14,12 @@ from attninspect.errors import AttnInspectError
 from attninspect.model.devices import device_label
 from attninspect.model.engines.base import EngineKind, LayerSink
 from attninspect.model.engines.checkpoint import check_config, check_model_directory
+from attninspect.model.engines.generation import check_room, greedy, language_model
 from attninspect.model.engines.loading import (
-    LOAD_ERRORS,
     ModelSource,
-    load_failure,
+    load_config,
+    load_model,
     load_tokenizer,
-    quiet_libraries,
     refuse_unsafe_pickles,
 )
 from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
@@ -27,7 +27,6 @@ from attninspect.model.estimate import Sizes, refuse_heavy_weights
 from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, extended, max_tokens, pad_batch
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DECODER_TYPES = frozenset(
     {
         "gpt2", "gpt_neo", "gpt_neox", "gptj", "gpt_bigcode", "llama", "mistral", "mixtral",
@@ -65,10 +64,10 @@ class PretrainedEngine:
         names += refuse_unsafe_pickles(source)
         refuse_heavy_weights(source.location, source.name, available_bytes(device))
         self.tokenizer = load_tokenizer(source, trust_remote_code, verbose)
-        self.config = _load_config(source, trust_remote_code, verbose)
+        self.config = load_config(source, trust_remote_code, verbose)
         check_config(self.config, names, source.name)
         self.trust_remote_code, self.verbose = trust_remote_code, verbose
-        model = _load_model(source, self.config, dtype, trust_remote_code, verbose, self.auto_class)
+        model = load_model(source, self.config, dtype, trust_remote_code, verbose, self.auto_class)
         self.model = model.to(device).eval()
         self.max_length = max_tokens(self.tokenizer, self.config)
         self.causal = _is_decoder(self.config)
@@ -134,8 +133,6 @@ class PretrainedEngine:
     def generate(self, encoding: Encoding, new_tokens: int, line: int | None = None) -> Encoding:
         """The prompt followed by ``new_tokens`` greedy tokens (fewer where EOS comes first),
         exactly as ``generate(do_sample=False, num_beams=1, max_new_tokens=N)`` makes them."""
-        from attninspect.model.engines.generation import greedy, language_model
-
         if not self.causal:
             raise AttnInspectError(
                 f"model {self.model_name!r} is an encoder: it does not generate; --generate "
@@ -143,10 +140,11 @@ class PretrainedEngine:
             )
         check_room(len(encoding), new_tokens, self.max_length, "the prompt", line)
         if getattr(self, "language_model", None) is None:
-            self.language_model = language_model(self)
-            self.model = self.language_model.base_model
-            self.tapped = tapped_modules(self.model, attention_taps(self.model))
-        ids = greedy(self.language_model, {"input_ids": [encoding.ids]}, new_tokens, self.device)
+            self.language_model = language_model(self)  # on top of self.model, which stays
+        # The prompt goes in as a run passes it (token type ids included where the model takes
+        # them), so its rows and the generated tokens are those of `generate(**tokenizer(text))`.
+        inputs = self._model_inputs([encoding])  # (1, T) each
+        ids = greedy(self.language_model, inputs, new_tokens, self.device)
         return extended(self.tokenizer, encoding, ids, len(encoding))
 
     def _model_inputs(self, encodings: list[Encoding]) -> dict[str, torch.Tensor]:
@@ -193,49 +191,6 @@ class PretrainedEngine:
         return tuple(attentions)
 
 
-def _load_config(source: ModelSource, trust_remote_code: bool, verbose: bool) -> Any:
-    """``AutoConfig.from_pretrained`` with clear errors."""
-    from transformers import AutoConfig
-
-    try:
-        with quiet_libraries(verbose):
-            return AutoConfig.from_pretrained(source.location, trust_remote_code=trust_remote_code)
-    except LOAD_ERRORS as error:
-        raise load_failure(source, "model", error) from error
-
-
-def _load_model(
-    source: ModelSource,
-    config: Any,
-    dtype: str,
-    trust_remote_code: bool,
-    verbose: bool,
-    auto_class: str = "AutoModel",
-) -> Any:
-    """``AutoModel.from_pretrained`` (or ``auto_class``) with eager attention; any failure while
-    reading the weights (corrupt safetensors, memory) is a load error of the model, and
-    incomplete weights refused."""
-    import transformers
-
-    auto = getattr(transformers, auto_class)
-    try:
-        with quiet_libraries(verbose):
-            model, info = auto.from_pretrained(
-                source.location,
-                config=config,
-                attn_implementation="eager",
-                dtype=DTYPES[dtype],
-                trust_remote_code=trust_remote_code,
-                output_loading_info=True,
-            )
-    except AttnInspectError:
-        raise
-    except Exception as error:
-        raise load_failure(source, "model", error) from error
-    _refuse_incomplete_weights(source, info)
-    return model
-
-
 def _usable_pad_id(tokenizer: Any, config: Any, model: Any) -> int:
     """An id to pad batches with that the embedding table has (the mask hides it anyway): the
     tokenizer's pad id, else the config's, else 0. A pad token added after training is not."""
@@ -280,19 +235,6 @@ def _check_layer(name: str, layer: int, weights: torch.Tensor, batch_shape: torc
         )
 
 
-def _refuse_incomplete_weights(source: ModelSource, info: dict[str, Any]) -> None:
-    """Refuse a checkpoint whose weights do not fill the model: its attention would be random."""
-    missing = sorted(k for k in info.get("missing_keys", ()) if "pooler" not in k)
-    mismatched = list(info.get("mismatched_keys", ()))
-    if missing or mismatched:
-        problems = missing + [str(m[0]) if isinstance(m, tuple) else str(m) for m in mismatched]
-        shown = ", ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
-        raise AttnInspectError(
-            f"model {source.name!r}: the weights do not match the config "
-            f"({len(problems)} tensors missing or of the wrong shape: {shown})"
-        )
-
-
 def _is_decoder(config: Any) -> bool:
     """Whether the model masks future tokens (GPT-2, Llama, ...), from its config."""
     if getattr(config, "is_decoder", False):
@@ -301,18 +243,3 @@ def _is_decoder(config: Any) -> bool:
         return True
     architectures = getattr(config, "architectures", None) or []
     return any("CausalLM" in name or "LMHead" in name for name in architectures)
-
-
-def check_room(
-    length: int, new_tokens: int, limit: int | None, what: str, line: int | None
-) -> None:
-    """Refuse ``--generate N`` where ``length`` + N tokens pass the model's positions."""
-    from attninspect.errors import InputError
-
-    if limit is not None and length + new_tokens > limit:
-        raise InputError(
-            f"{what} has {length} token{'s' if length != 1 else ''} and --generate {new_tokens} "
-            f"would make {length + new_tokens}, past the {limit} positions the model takes; "
-            "generate fewer tokens",
-            line,
-        )

@@ -18,11 +18,8 @@ import torch
 
 from attninspect.errors import AttnInspectError
 from attninspect.model.engines.base import LayerSink
-from attninspect.model.engines.pretrained import (
-    PretrainedEngine,
-    _LastLayerDone,
-    check_room,
-)
+from attninspect.model.engines.generation import check_room, greedy
+from attninspect.model.engines.pretrained import PretrainedEngine, _LastLayerDone
 from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
 from attninspect.model.estimate import Sizes
 from attninspect.model.tokenization import Encoding, pad_batch, shifted
@@ -99,10 +96,9 @@ class Seq2SeqEngine(PretrainedEngine):
         greedy tokens, exactly as ``generate(do_sample=False, num_beams=1)`` makes them."""
         from dataclasses import replace
 
-        from attninspect.model.engines.generation import greedy
-
         check_room(1, new_tokens, self.max_length, "the decoder's start", line)
-        ids = greedy(self.model, {"input_ids": [encoding.ids]}, new_tokens, self.device)
+        source = torch.tensor([encoding.ids], dtype=torch.long)  # (1, S), as a run passes it
+        ids = greedy(self.model, {"input_ids": source}, new_tokens, self.device)
         target = Encoding(
             ids=ids,
             tokens=[str(token) for token in self.tokenizer.convert_ids_to_tokens(ids)],
