@@ -170,7 +170,7 @@ class TextDigest:
             kind="rollout" if options.rollout else "attention",
             words=options.words,
             hidden_special=options.hide_special,
-            sink_share=self.sinks,
+            sink_share=self.sinks if options.measure == "weights" else None,
             stats=self.stats if options.stats else None,
             attention_kind=shown.kind,
         )
@@ -194,6 +194,7 @@ class TextDigest:
             shapes["kept"] = list(attention.shape)
         return dataclasses.replace(
             last,
+            measure=self.options.measure,
             attention=attention,
             shapes=shapes,
             seconds=seconds,

@@ -7,12 +7,13 @@ the class every inspection is made as, adds the views on top, so the steps never
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar, cast
 
 import numpy as np
 
-from attninspect.errors import InputError
+from attninspect.errors import InputError, OutOfRangeError
 
 AttentionKind = Literal["self", "encoder", "decoder", "cross"]
 ATTENTION_KINDS: tuple[AttentionKind, ...] = ("self", "encoder", "decoder", "cross")
@@ -37,6 +38,44 @@ class TokenAxis:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+
+@dataclass(frozen=True)
+class HeadVectors:
+    """The query, key and value states of the layers a run kept, as the model's attention
+    function received them: per layer, queries (H, Tq, d), keys and values (KV, Tk, d) (before
+    grouped keys are repeated: head h reads key head h // (H / KV))."""
+
+    layers: list[int]
+    queries: list[np.ndarray]
+    keys: list[np.ndarray]
+    values: list[np.ndarray]
+
+    def of(self, part: str, layer: int, num_layers: int) -> np.ndarray:
+        """One part of one layer (negative layers count from the end)."""
+        if not -num_layers <= layer < num_layers:
+            raise OutOfRangeError(
+                "layer", f"{layer} is out of range: there are {num_layers} layers"
+            )
+        number = layer % num_layers
+        if number not in self.layers:
+            kept = ", ".join(str(each) for each in self.layers) or "none"
+            raise InputError(f"layer {number} was not kept (kept: {kept})")
+        found: list[np.ndarray] = getattr(self, part)
+        return found[self.layers.index(number)]
+
+
+@dataclass(frozen=True)
+class KeySide(TokenAxis):
+    """The key side of an inspection (a `TokenAxis`) that, called with a layer, also gives that
+    layer's key vectors (KV, Tk, d): ``inspection.keys.tokens``, ``inspection.keys(3)``."""
+
+    lookup: Callable[[int], np.ndarray] | None = field(default=None, compare=False, repr=False)
+
+    def __call__(self, layer: int) -> np.ndarray:
+        if self.lookup is None:
+            raise InputError("this inspection holds no key vectors")
+        return self.lookup(layer)
 
 
 Data = TypeVar("Data", bound="InspectionData")
@@ -74,6 +113,9 @@ class InspectionData:
     pair_start: int | None = None  # the first query token of the second text of a pair
     prompt_length: int | None = None  # query tokens before the generated ones
     generated: list[str] | None = None  # the generated tokens, as strings
+    measure: str = "weights"  # what ``attention`` holds: weights, scores or norms (`measures`)
+    head_sum: np.ndarray | None = None  # (L', Tq, Tk) for norms: ‖Σ_h α f_h‖, the head mean
+    vectors: HeadVectors | None = None  # q, k, v of the kept layers, where the model gives them
 
     @property
     def input_text(self) -> str:
@@ -101,9 +143,29 @@ class InspectionData:
         )
 
     @property
-    def keys(self) -> TokenAxis:
-        """The key ("to") side: the columns of every matrix (the queries for self-attention)."""
-        return self.key_axis if self.key_axis is not None else self.query_axis
+    def keys(self) -> KeySide:
+        """The key ("to") side: the columns of every matrix (the queries for self-attention);
+        called with a layer, that layer's key vectors (KV, Tk, d) as `queries` gives queries."""
+        axis = self.key_axis if self.key_axis is not None else self.query_axis
+        fields = {each.name: getattr(axis, each.name) for each in dataclasses.fields(TokenAxis)}
+        return KeySide(**fields, lookup=lambda layer: self._vectors("keys", layer))
+
+    def queries(self, layer: int) -> np.ndarray:
+        """Layer ``layer``'s query vectors (H, Tq, d), as the attention function received them
+        (after rotary embeddings), for a layer the run kept."""
+        return self._vectors("queries", layer)
+
+    def values(self, layer: int) -> np.ndarray:
+        """Layer ``layer``'s value vectors (KV, Tk, d), for a layer the run kept."""
+        return self._vectors("values", layer)
+
+    def _vectors(self, part: str, layer: int) -> np.ndarray:
+        if self.vectors is None:
+            raise InputError(
+                f"this inspection holds no {part}: the model ({self.model}) does not hand them "
+                "over, or they were not kept"
+            )
+        return self.vectors.of(part, layer, self.num_layers)
 
     @property
     def query_tokens(self) -> list[str]:

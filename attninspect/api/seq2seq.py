@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,7 +211,26 @@ class KindDigests:
         return dataclasses.replace(shown, others=others), view
 
 
-def digest_kinds(engine: Any, pending: list, digests: list[KindDigests]) -> list:
+@dataclass
+class ChosenKind:
+    """One source text's consumer that keeps the chosen kind only (`heads`, `diff`): that
+    kind's layers go to ``digest`` (a `TextDigest` or `HeadDigest`); the other kinds' layers are
+    dropped as they arrive, so no kind is ever kept whole."""
+
+    chosen: AttentionKind
+    digest: Any
+
+    def add(self, kind: str, layer: int, attention: np.ndarray) -> None:
+        if kind == self.chosen:
+            self.digest.add(layer, attention)  # (H, Tq, Tk)
+
+    def finish(self, seconds: float, stages: dict[str, list[int]]) -> Any:
+        base = self.digest.base
+        self.digest.base = dataclasses.replace(base, shapes={**stages, **base.shapes})
+        return self.digest.finish(seconds)
+
+
+def digest_kinds(engine: Any, pending: list, digests: Sequence[KindDigests | ChosenKind]) -> list:
     """One padded forward pass of an encoder–decoder model for ``pending``: every layer of every
     kind handed to its text's digest, cut to the text's own (Tq, Tk)."""
     sizes = []

@@ -12,6 +12,7 @@ import weakref
 from typing import Any, cast
 
 from attninspect.model.engines.base import Engine, LayerSink
+from attninspect.model.engines.seam import TapRequest
 from attninspect.model.tokenization import Encoding
 
 _LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
@@ -42,10 +43,10 @@ class SharedEngine:
         return self._engine.device_name
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink
+        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
     ) -> list[dict[str, list[int]]]:
         with self.lock:
-            return self._engine.stream_batch(encodings, sink)
+            return self._engine.stream_batch(encodings, sink, tap)
 
 
 def shared(engine: Engine) -> Engine:

@@ -8,11 +8,12 @@ An engine hands each layer's attention to a sink as soon as that layer is comput
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from attninspect.model.engines.seam import NO_PARTS, LayerParts, TapRequest
 from attninspect.model.estimate import Sizes
 from attninspect.model.tokenization import Encoding
 
@@ -26,6 +27,7 @@ class TextResult:
 
     attention: np.ndarray
     shapes: dict[str, list[int]]
+    parts: list[LayerParts] = field(default_factory=list)  # per kept layer, in layer order
 
 
 class Engine(Protocol):
@@ -41,33 +43,43 @@ class Engine(Protocol):
     num_heads: int
     device: Any  # torch.device
     sizes: Sizes  # for memory estimates
+    captures: frozenset[str]  # the parts (`seam.PARTS`) it hands over besides weights
 
     @property
     def device_name(self) -> str: ...
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink
+        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
     ) -> list[dict[str, list[int]]]:
-        """Run one padded batch, call ``sink`` once per layer in order; each text's shapes."""
+        """Run one padded batch, call ``sink`` once per layer in order; each text's shapes.
+        ``tap``: the parts of the layers it names, to its own sink (`seam`)."""
         ...
 
 
 def collect(
-    engine: Engine, encodings: list[Encoding], layers: Sequence[int] | None = None
+    engine: Engine,
+    encodings: list[Encoding],
+    layers: Sequence[int] | None = None,
+    parts: frozenset[str] = NO_PARTS,
 ) -> list[TextResult]:
-    """Run a batch and keep ``layers`` (default: all) whole: (L', H, T, T) per text."""
+    """Run a batch and keep ``layers`` (default: all) whole: (L', H, T, T) per text, and
+    ``parts`` of the same layers (`seam`), each cut to its text."""
     wanted = set(range(engine.num_layers) if layers is None else layers)
     kept: list[np.ndarray] = []
+    tapped: list[LayerParts] = []
 
     def keep(layer: int, weights: np.ndarray) -> None:
         if layer in wanted:
             kept.append(weights)  # (B, H, T, T)
 
-    shapes = engine.stream_batch(encodings, keep)
+    tap = TapRequest(parts, {"self": frozenset(wanted)}, tapped.append) if parts else None
+    shapes = engine.stream_batch(encodings, keep, tap)
     results = []
     for row, (encoding, stages) in enumerate(zip(encodings, shapes, strict=True)):
         n = len(encoding)
         per_text = [weights[row, :, :n, :n] for weights in kept]  # L' x (H, T, T)
         attention = np.ascontiguousarray(np.stack(per_text))  # (L', H, T, T)
-        results.append(TextResult(attention, {**stages, "attention": list(attention.shape)}))
+        own = [found.cut(row, n, n) for found in tapped]
+        shapes_of = {**stages, "attention": list(attention.shape)}
+        results.append(TextResult(attention, shapes_of, own))
     return results

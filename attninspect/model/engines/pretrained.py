@@ -12,6 +12,7 @@ import torch
 
 from attninspect.errors import AttnInspectError
 from attninspect.model.devices import device_label
+from attninspect.model.engines.attention_tap import open_tap, tapping
 from attninspect.model.engines.base import EngineKind, LayerSink
 from attninspect.model.engines.checkpoint import check_config, check_model_directory
 from attninspect.model.engines.generation import check_room, greedy, language_model
@@ -22,6 +23,7 @@ from attninspect.model.engines.loading import (
     load_tokenizer,
     refuse_unsafe_pickles,
 )
+from attninspect.model.engines.seam import TapRequest, check_captures
 from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
 from attninspect.model.estimate import Sizes, refuse_heavy_weights
 from attninspect.model.memory import available_bytes
@@ -81,6 +83,7 @@ class PretrainedEngine:
         # Pass token_type_ids exactly where `model(**tokenizer(text))` would.
         self.takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
         self.tapped = tapped_modules(self.model, attention_taps(self.model))
+        self._open_tap()
         weights = sum(p.numel() * p.element_size() for p in self.model.parameters())
         self.sizes = Sizes(self.num_layers, self.num_heads, self.hidden_size, weights)
 
@@ -88,15 +91,23 @@ class PretrainedEngine:
     def device_name(self) -> str:
         return device_label(self.device)
 
+    def _open_tap(self) -> None:
+        """The attention tap where the model's attention passes transformers' interface:
+        ``captures`` names the parts (`seam.PARTS`) this engine can hand over besides weights."""
+        recorded = {"self": [module for module, _ in self.tapped]}
+        self.tap_modules, self.captures = open_tap(self.model, recorded, self.trust_remote_code)
+
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink
+        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
     ) -> list[dict[str, list[int]]]:
         """One padded forward pass; each layer's (B, H, T, T) attention goes to ``sink`` as soon as
         that layer is computed, and nothing keeps it afterwards unless ``sink`` does.
 
         Padding goes on the right: real tokens keep positions 0..T-1, padded keys are masked, and
-        under a causal mask real queries never see the padding after them.
+        under a causal mask real queries never see the padding after them. ``tap``: the kept
+        layers' parts, handed to its sink as each layer is computed (before its weights).
         """
+        check_captures(self, tap)
         inputs = self._model_inputs(encodings)
         batch_shape = inputs["input_ids"].shape
         lengths = [len(encoding) for encoding in encodings]
@@ -118,6 +129,7 @@ class PretrainedEngine:
         outputs = None
         if self.tapped:
             with (
+                tapping(tap, self.tap_modules),
                 streamed_attention(self.tapped, last_layer_only),
                 contextlib.suppress(_LastLayerDone),
             ):

@@ -9,6 +9,7 @@ from attninspect.model.attention import SelfAttention
 from attninspect.model.devices import device_label
 from attninspect.model.engines.base import EngineKind, LayerSink
 from attninspect.model.engines.loading import ModelSource, load_tokenizer
+from attninspect.model.engines.seam import NO_PARTS, TapRequest, check_captures
 from attninspect.model.estimate import Sizes
 from attninspect.model.memory import refuse_unless_fits
 from attninspect.model.positional import sinusoidal_positions
@@ -32,6 +33,7 @@ class ScratchEngine:
     model_name = "scratch"
     dtype = "float32"
     num_layers = 1
+    captures: frozenset[str] = NO_PARTS  # weights only: no tap on the scratch module
 
     def __init__(
         self,
@@ -73,9 +75,10 @@ class ScratchEngine:
         return device_label(self.device)
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink
+        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
     ) -> list[dict[str, list[int]]]:
         """The module's one layer of (B, H, T, T) weights to ``sink``; every stage's shape."""
+        check_captures(self, tap)
         padded = pad_batch(encodings, self.pad_id)
         input_ids = torch.tensor(padded.ids, dtype=torch.long, device=self.device)  # (B, T)
         padding_mask = torch.tensor(padded.mask, dtype=torch.bool, device=self.device)  # (B, T)

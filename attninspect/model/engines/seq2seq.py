@@ -17,9 +17,11 @@ import numpy as np
 import torch
 
 from attninspect.errors import AttnInspectError
+from attninspect.model.engines.attention_tap import open_tap, tapping
 from attninspect.model.engines.base import LayerSink
 from attninspect.model.engines.generation import check_room, greedy
 from attninspect.model.engines.pretrained import PretrainedEngine, _LastLayerDone
+from attninspect.model.engines.seam import TapRequest, check_captures
 from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
 from attninspect.model.estimate import Sizes
 from attninspect.model.tokenization import Encoding, pad_batch, shifted
@@ -62,6 +64,14 @@ class Seq2SeqEngine(PretrainedEngine):
         self.sizes = Sizes(max(encoder_layers, decoder_layers), max(encoder_heads, decoder_heads),
                            self.hidden_size, self.sizes.weights)  # fmt: skip
         self.taps = self._kind_taps()
+        self._open_tap()
+
+    def _open_tap(self) -> None:
+        """The tap on every kind's attention (`PretrainedEngine._open_tap`), once the kinds'
+        modules are known (the base class asks before they are: nothing yet)."""
+        taps = getattr(self, "taps", None)
+        recorded = {kind: [module for module, _ in found] for kind, found in (taps or {}).items()}
+        self.tap_modules, self.captures = open_tap(self.model, recorded, self.trust_remote_code)
 
     def _kind_taps(self) -> dict[str, list[tuple[torch.nn.Module, int]]]:
         """The modules whose outputs hold each kind's weights (empty where none are declared)."""
@@ -112,7 +122,7 @@ class Seq2SeqEngine(PretrainedEngine):
         return replace(encoding, target=target)
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink
+        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
     ) -> list[dict[str, list[int]]]:
         """The cross attention alone (the model's default kind), as other engines stream."""
 
@@ -120,10 +130,14 @@ class Seq2SeqEngine(PretrainedEngine):
             if kind == "cross":
                 sink(layer, weights)
 
-        return self.stream_kinds(encodings, cross_only)
+        return self.stream_kinds(encodings, cross_only, tap)
 
-    def stream_kinds(self, encodings: list[Encoding], sink: KindSink) -> list[dict[str, list[int]]]:
-        """One padded forward pass; each layer of each kind goes to ``sink`` as computed."""
+    def stream_kinds(
+        self, encodings: list[Encoding], sink: KindSink, tap: TapRequest | None = None
+    ) -> list[dict[str, list[int]]]:
+        """One padded forward pass; each layer of each kind goes to ``sink`` as computed, and
+        ``tap``'s parts of the layers it names (by kind) to its sink."""
+        check_captures(self, tap)
         inputs = self._seq2seq_inputs(encodings)
         delivered = dict.fromkeys(KINDS, 0)
         shapes = self._kind_shapes(inputs)
@@ -141,6 +155,7 @@ class Seq2SeqEngine(PretrainedEngine):
 
         if self.taps:
             with contextlib.ExitStack() as stack:
+                stack.enter_context(tapping(tap, self.tap_modules))
                 for kind in KINDS:
                     stack.enter_context(
                         streamed_attention(self.taps[kind], _for_kind(hand_over, kind))

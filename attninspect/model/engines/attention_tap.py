@@ -1,0 +1,290 @@
+"""One tap for every model whose attention passes through transformers' ``AttentionInterface``.
+
+transformers 5 routes the attention of most models (BERT, RoBERTa, GPT-2, Llama, Mistral, Qwen,
+T5, BART, Marian, ...) through one registry: the attention module computes its query, key and
+value states (after rotary embeddings, before grouped keys are repeated) and calls the function
+registered under ``config._attn_implementation``. `enable` switches a loaded eager model to ours,
+`tapped_attention`, which calls the model's own eager attention function, so every weight stays
+what ``output_attentions=True`` returns, and hands the kept layers' parts (`seam.LayerParts`) on.
+
+How the scores are taken: not recomputed (T5 adds a position bias, Gemma 2 soft-caps, GPT-2 may
+scale by the layer), but seen where the model's own eager function passes them to its softmax,
+with a `TorchFunctionMode` entered only around a kept layer's call: the tensor the softmax
+receives, of the weights' shape, is the scores. GPT-2 with ``reorder_and_upcast_attn`` takes
+its own upcast path under eager attention, so it does here too.
+
+The registry is process-wide and engines are cached and shared, so what one forward pass wants
+lives in a `ContextVar` (`tapping`), set for that pass and reset in ``finally``: a model called
+outside `tapping` (generation, another thread's plain pass) runs plain eager attention.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from attninspect.errors import AttnInspectError
+from attninspect.model.engines.seam import NO_PARTS, PARTS, LayerParts, TapRequest
+
+TAP = "attninspect_tap"  # the implementation name registered in transformers
+# Where each family keeps the output projection W_O: on the attention module itself (Llama's
+# o_proj, BART's out_proj, GPT-2's c_proj, T5's o, DistilBERT's out_lin, GPT-NeoX's dense) or
+# beside it (BERT and RoBERTa: the attention block's output.dense).
+OWN_PROJECTIONS = ("o_proj", "out_proj", "c_proj", "o", "out_lin", "dense")
+SIBLING_PROJECTIONS = ("output.dense",)
+
+_registered = False
+_register_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class TappedModule:
+    """One attention module: its kind and layer, and its output projection (None: not found)."""
+
+    kind: str
+    layer: int
+    projection: nn.Module | None
+
+
+@dataclass
+class _Pass:
+    """What one forward pass wants: the request, and every tapped module by identity."""
+
+    request: TapRequest
+    modules: dict[int, TappedModule]
+
+
+_CURRENT: ContextVar[_Pass | None] = ContextVar("attninspect_tap", default=None)
+
+
+def register() -> str:
+    """Register `tapped_attention` (and eager attention's mask builder, without which transformers
+    builds no causal or padding mask for an unknown name) once per process; the name."""
+    global _registered
+    with _register_lock:
+        if not _registered:
+            from transformers import AttentionInterface
+            from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+            AttentionInterface.register(TAP, tapped_attention)
+            AttentionMaskInterface.register(TAP, eager_mask)
+            _registered = True
+    return TAP
+
+
+def calling_module(recorded: nn.Module) -> nn.Module | None:
+    """The module that calls the interface inside a module the model records attention from:
+    the innermost ``*Attention*`` module in it (T5 records ``T5LayerSelfAttention``, whose
+    ``SelfAttention`` calls the interface), or None where that is not one module."""
+    named = [m for m in recorded.modules() if "Attention" in type(m).__name__]
+    innermost = [m for m in named if not any(o is not m and _holds(m, o) for o in named)]
+    return innermost[0] if len(innermost) == 1 else None
+
+
+def _holds(outer: nn.Module, inner: nn.Module) -> bool:
+    return any(each is inner for each in outer.modules())
+
+
+def passes_interface(model: Any, modules: list[nn.Module | None], trust_remote_code: bool) -> bool:
+    """Whether ``model``'s attention goes through the interface to an eager function we can call
+    (transformers' own test, `_can_set_attn_implementation`, and each calling module's eager
+    function found); never for remote code, whose attention we have not read."""
+    if trust_remote_code or not modules:
+        return False
+    can_set = getattr(type(model), "_can_set_attn_implementation", None)
+    if can_set is None or not can_set():
+        return False
+    return all(module is not None and _eager_of(module) is not None for module in modules)
+
+
+def open_tap(
+    model: Any, recorded: dict[str, list[nn.Module]], trust_remote_code: bool
+) -> tuple[dict[int, TappedModule], frozenset[str]]:
+    """Switch ``model`` to the tap where its attention passes the interface: every calling module
+    by identity (``recorded``: each kind's recorded modules, in layer order) and the parts it can
+    hand over; ({}, no parts) where the model keeps plain eager attention and the hooks."""
+    calling = {kind: [calling_module(each) for each in found] for kind, found in recorded.items()}
+    every = [module for found in calling.values() for module in found]
+    if not passes_interface(model, every, trust_remote_code) or not enable(model):
+        return {}, NO_PARTS
+    modules = {
+        id(module): TappedModule(kind, layer, output_projection(model, module))
+        for kind, found in calling.items()
+        for layer, module in enumerate(found)
+        if module is not None
+    }
+    parts = set(PARTS)
+    if any(each.projection is None for each in modules.values()):
+        parts.discard("transformed")
+    return modules, frozenset(parts)
+
+
+def enable(model: Any) -> bool:
+    """Switch a loaded eager model to the tap; whether it took."""
+    name = register()
+    model.set_attn_implementation(name)
+    return getattr(model.config, "_attn_implementation", None) == name
+
+
+def output_projection(model: nn.Module, module: nn.Module) -> nn.Module | None:
+    """The output projection W_O that follows ``module``'s heads, or None where not found."""
+    for name in OWN_PROJECTIONS:
+        found = getattr(module, name, None)
+        if _is_projection(found):
+            return found
+    path = {id(each): name for name, each in model.named_modules()}.get(id(module))
+    if path is None:
+        return None
+    parent = model.get_submodule(path.rpartition(".")[0]) if "." in path else model
+    for name in SIBLING_PROJECTIONS:
+        try:
+            found = parent.get_submodule(name)
+        except AttributeError:
+            continue
+        if _is_projection(found):
+            return found
+    return None
+
+
+def _is_projection(module: Any) -> bool:
+    return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
+
+
+@contextmanager
+def tapping(request: TapRequest | None, modules: dict[int, TappedModule]) -> Iterator[None]:
+    """While open (in this thread or task), the kept layers' parts go to ``request.sink``."""
+    token = _CURRENT.set(_Pass(request, modules) if request is not None else None)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def tapped_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    *args: Any,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's own eager attention; a kept layer's parts handed to the pass's sink."""
+    current = _CURRENT.get()
+    tapped = current.modules.get(id(module)) if current is not None else None
+    if current is None or tapped is None or not current.request.wants(tapped.kind, tapped.layer):
+        return _eager(module, query, key, value, attention_mask, *args, **kwargs)
+    parts = current.request.parts
+    with _SoftmaxInputs() as seen:
+        output, weights = _eager(module, query, key, value, attention_mask, *args, **kwargs)
+    found = LayerParts(
+        tapped.kind,
+        tapped.layer,
+        queries=_numpy(query) if "queries" in parts else None,  # (B, H, Tq, d)
+        keys=_numpy(key) if "keys" in parts else None,  # (B, KV, Tk, d)
+        values=_numpy(value) if "values" in parts else None,  # (B, KV, Tk, d)
+        scores=_scores(seen.of_shape(weights.shape), module) if "scores" in parts else None,
+        transformed=_transformed(value, query.shape[1], tapped, module)
+        if "transformed" in parts
+        else None,
+    )
+    current.request.sink(found)
+    return output, weights
+
+
+def _eager(module: nn.Module, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """What ``attn_implementation="eager"`` runs for ``module``."""
+    if getattr(module, "reorder_and_upcast_attn", False) and hasattr(
+        module, "_upcast_and_reordered_attn"
+    ):  # GPT-2 takes this path only under eager attention
+        query, key, value, mask = args[:4]
+        upcast: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+        upcast = module._upcast_and_reordered_attn  # type: ignore[assignment]
+        return upcast(query, key, value, mask)
+    eager = _eager_of(module)
+    if eager is None:  # passes_interface said otherwise: a model changed under us
+        raise AttnInspectError(f"{type(module).__name__} has no eager attention function")
+    return eager(module, *args, **kwargs)
+
+
+def _eager_of(module: nn.Module) -> Callable[..., Any] | None:
+    """The ``eager_attention_forward`` of the module's own modelling file."""
+    found = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+    return found if callable(found) else None
+
+
+_SOFTMAXES = frozenset(
+    {torch.nn.functional.softmax, torch.softmax, torch.Tensor.softmax, torch.special.softmax}
+)
+
+
+class _SoftmaxInputs(TorchFunctionMode):
+    """Records every tensor handed to a softmax while entered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _SOFTMAXES and args and isinstance(args[0], torch.Tensor):
+            self.seen.append(args[0])
+        return func(*args, **(kwargs or {}))
+
+    def of_shape(self, shape: torch.Size) -> torch.Tensor | None:
+        """The last softmax input of the weights' shape (the scores), or None."""
+        for tensor in reversed(self.seen):
+            if tensor.shape == shape:
+                return tensor
+        return None
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().float().cpu().numpy()
+
+
+def _scores(scores: torch.Tensor | None, module: nn.Module) -> np.ndarray:
+    """The logits the softmax received as float32, NaN where the mask took a cell away."""
+    if scores is None:
+        raise AttnInspectError(
+            f"{type(module).__name__}'s eager attention passes no scores to a softmax that "
+            "attninspect can see; --measure scores is not available for this model"
+        )
+    floor = torch.finfo(scores.dtype).min / 2 if scores.is_floating_point() else -1e30
+    masked = scores <= floor  # the additive mask puts the dtype's minimum (or -inf) there
+    found = scores.detach().float().masked_fill(masked, float("nan"))  # (B, H, Tq, Tk)
+    return found.cpu().numpy()
+
+
+def _transformed(
+    value: torch.Tensor, heads: int, tapped: TappedModule, module: nn.Module
+) -> np.ndarray:
+    """f_h(x_j) = v_j W_O[h]: each key's value vector through its head's slice of the output
+    projection, bias excluded (Kobayashi et al. 2020): (B, H, Tk, D)."""
+    projection = tapped.projection
+    if projection is None:
+        raise AttnInspectError(
+            f"{type(module).__name__}: attninspect found no output projection for this "
+            "attention; --measure norms is not available for this model"
+        )
+    kv_heads, size = value.shape[1], value.shape[-1]  # (B, KV, Tk, d)
+    weight = projection.weight
+    assert isinstance(weight, torch.Tensor)  # a Linear's or Conv1D's parameter
+    weight = weight.detach()
+    if type(projection).__name__ == "Conv1D":  # GPT-2: y = x W, W (H d, D)
+        per_head = weight.view(heads, size, -1)  # (H, d, D)
+    else:  # nn.Linear: y = x Wᵀ, W (D, H d)
+        per_head = weight.view(weight.shape[0], heads, size).permute(1, 2, 0)  # (H, d, D)
+    group = heads // kv_heads
+    repeated = value.repeat_interleave(group, dim=1) if group > 1 else value  # (B, H, Tk, d)
+    found = torch.einsum("bhkd,hde->bhke", repeated.float(), per_head.float())  # (B, H, Tk, D)
+    return found.cpu().numpy()
