@@ -1,6 +1,7 @@
 # Every target creates or reuses .venv by itself. Each step leaves a stamp in .venv, so a second
 # run installs nothing; editing pyproject.toml redoes the steps that depend on it.
 #   make install / demo / bench: the package and what running it needs (torch first)
+#   make demo-models:            retrains the demo models shipped in the package
 #   make test:                   + the test tools (extras [test,ray]), chromium and tmux when missing
 #   make lint / format:          + the linters (extra [lint]: ruff, import-linter, mypy)
 PYTHON ?= python3
@@ -14,7 +15,7 @@ TEST_STAMP := $(VENV)/.attninspect-test
 LINT_STAMP := $(VENV)/.attninspect-lint
 DEMO_TEXT := The cat sat on the mat because it was warm.
 
-.PHONY: install demo test lint format bench clean browser tmux
+.PHONY: install demo demo-models test lint format bench clean browser tmux
 
 $(BIN)/python:
 	@echo "==> creating $(VENV) with $(PYTHON)"
@@ -44,6 +45,11 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/attninspect run "$(DEMO_TEXT)" --focus it
+
+# Retrain the two demo models shipped in attninspect/model/demo_models (seeded, CPU, some minutes each).
+demo-models: install
+	$(BIN)/python scripts/train_demo_translate.py
+	$(BIN)/python scripts/train_demo_induction.py
 
 # The HTML page is tested in Debian's chromium; install it when missing (as root, with apt-get).
 browser:

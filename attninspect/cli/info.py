@@ -1,5 +1,5 @@
 """`attninspect info`: where the bundled model and the Hugging Face cache are, and which local
-models `--model` can name."""
+models (the demo models shipped in the package, the cached ones) `--model` can name."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def info_record() -> dict[str, Any]:
     """What `info` reports, as JSON."""
     from attninspect import __version__
     from attninspect.errors import AttnInspectError
+    from attninspect.model.demo_models import demo_models
     from attninspect.model.engines.loading import cached_models, default_model_path, hub_cache_dir
 
     bundled: dict[str, Any] = {"name": DEFAULT_NAME, "path": None, "problem": None}
@@ -51,8 +52,8 @@ def info_record() -> dict[str, Any]:
         {"name": model.repo_id, "path": model.path, "size": model.size, "loadable": model.loadable}
         for model in cached_models()
     ]
-    return {"version": __version__, "bundled_model": bundled, "hub_cache": hub_cache_dir(),
-            "offline": offline, "cached_models": models}  # fmt: skip
+    return {"version": __version__, "bundled_model": bundled, "demo_models": demo_models(),
+            "hub_cache": hub_cache_dir(), "offline": offline, "cached_models": models}  # fmt: skip
 
 
 def info_table(record: dict[str, Any]) -> Callable[[Console], Writer]:

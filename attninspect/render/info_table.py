@@ -13,7 +13,7 @@ from attninspect.units import format_bytes
 
 
 def info_table(record: dict[str, Any]) -> RenderableType:
-    """The bundled model, the hub cache and the models found in it."""
+    """The bundled model, the demo models, the hub cache and the models found in it."""
     places = Table.grid(padding=(0, 2))
     places.add_column(style="bold")
     places.add_column(overflow="fold")
@@ -23,9 +23,10 @@ def info_table(record: dict[str, Any]) -> RenderableType:
                    if bundled["path"] else f"not installed ({bundled['problem']})")  # fmt: skip
     places.add_row("hub cache", printable(record["hub_cache"]))
     places.add_row("offline", "yes (HF_HUB_OFFLINE)" if record["offline"] else "no")
+    demos = demo_table(record.get("demo_models", []))
     models = record["cached_models"]
     if not models:
-        return Group(places, Text("\nno models in the hub cache", style="dim"))
+        return Group(places, Text(""), demos, Text("\nno models in the hub cache", style="dim"))
     table = Table(
         title=f"{len(models)} models in the hub cache (--model NAME)", title_justify="left"
     )
@@ -35,4 +36,14 @@ def info_table(record: dict[str, Any]) -> RenderableType:
     for model in models:
         table.add_row(printable(model["name"]), format_bytes(model["size"]),
                       "yes" if model["loadable"] else "no config")  # fmt: skip
-    return Group(places, Text(""), table)
+    return Group(places, Text(""), demos, Text(""), table)
+
+
+def demo_table(demos: list[dict[str, str]]) -> Table:
+    """The trained demo models shipped in the package, by name."""
+    table = Table(title="demo models in the package (--model NAME)", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("what it shows", overflow="fold")
+    for demo in demos:
+        table.add_row(printable(demo["name"]), printable(demo["about"]))
+    return table

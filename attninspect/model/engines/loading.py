@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from attninspect.errors import AttnInspectError
+from attninspect.model.demo_models import demo_model_path
 from attninspect.model.engines.checkpoint import refuse_special_files
 from attninspect.model.forks import quiet_forks
 
@@ -52,6 +53,9 @@ def resolve_model_source(spec: str | None, download: bool = False) -> ModelSourc
     fetched first with ``download``), refusing what can be neither."""
     if spec is None or spec in DEFAULT_ALIASES:
         return ModelSource(default_model_path(), DEFAULT_MODEL)
+    demo = demo_model_path(spec)
+    if demo is not None:  # a model shipped in the package (demo-translate, demo-induction)
+        return ModelSource(demo, spec)
     path = Path(spec).expanduser()
     if _exists(path, spec):
         if not path.is_dir():
