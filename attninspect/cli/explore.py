@@ -6,89 +6,51 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
 
-from attninspect.cli.options import (
-    AttentionOption,
-    CausalOption,
-    ChatOption,
-    DeviceOption,
-    DimOption,
-    DownloadOption,
-    DType,
-    DTypeOption,
-    GenerateOption,
-    ModelChoice,
-    ModelOption,
-    NumHeadsOption,
-    OldHeadCountOption,
-    PairOption,
-    SeedOption,
-    SystemOption,
-    TargetOption,
-    TokenizerOption,
-    TruncateOption,
-    TrustOption,
-    VerboseOption,
-    asking,
-    chat_options,
-    request_of,
-    usage_error,
-)
+from attninspect.cli.choices import LocalModel
+from attninspect.cli.groups import grouped
+from attninspect.cli.options import OldHeadCountOption, asking, usage_error
 from attninspect.errors import AttnInspectError
 
 
+@grouped
 def explore(
     text: Annotated[
         str | None, typer.Argument(help="The sentence to start with (default: type one).")
     ] = None,
-    truncate: TruncateOption = False,
-    chat: ChatOption = False,
-    system: SystemOption = None,
-    target: TargetOption = None,
-    generate: GenerateOption = None,
-    pair: PairOption = None,
-    model: ModelOption = None,
-    device: DeviceOption = "auto",
-    dtype: DTypeOption = DType.float32,
-    trust_remote_code: TrustOption = False,
-    download: DownloadOption = False,
-    verbose: VerboseOption = False,
-    tokenizer: TokenizerOption = None,
-    dim: DimOption = None,
-    num_heads: NumHeadsOption = None,
-    causal: CausalOption = False,
-    seed: SeedOption = None,
-    attention: AttentionOption = None,
+    *,
+    model: LocalModel,
     old_heads: OldHeadCountOption = None,
 ) -> None:
     """Explore a sentence interactively: arrows move layer and head, ? lists the keys, q quits."""
-    if old_heads is not None and num_heads is not None:
+    if old_heads is not None and model.num_heads is not None:
         raise usage_error("--heads is the old spelling of --num-heads: give one", "'--heads'")
-    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
-                         dim, old_heads or num_heads, causal, seed)  # fmt: skip
+    if old_heads is not None:
+        model = replace(model, num_heads=old_heads)
     spelling = "--heads" if old_heads is not None else "--num-heads"
-    if old_heads is not None and model != "scratch":
+    if old_heads is not None and model.model != "scratch":
         raise usage_error(
             "explore shows every head (← / → walk through them); --heads is a count for "
             "--model scratch",
             "'--heads'",
         )
-    engine = choice.engine(spelling) | chat_options(chat, system)
-    request = request_of(target, generate, pair, attention)
+    engine = model.settings(spelling)
+    request = model.request()
     check_terminal()
 
     def load():
         from attninspect.api import Inspector
 
-        return asking(Inspector(truncate=truncate, **engine), request)
+        return asking(Inspector(truncate=model.truncate, **engine), request)
 
     loading = load_in_background(load)
     from attninspect.explorer.app import ExplorerApp
 
-    explorer = ExplorerApp(loading.result, text, model or "")
+    explorer = ExplorerApp(loading.result, text, model.model or "")
     explorer.run()
     if explorer.error is not None:
         raise explorer.error

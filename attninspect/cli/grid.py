@@ -7,50 +7,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from attninspect.cli import feedback
-from attninspect.cli.options import (
-    AttentionOption,
-    CausalOption,
-    ChatOption,
-    DeviceOption,
-    DimOption,
-    DownloadOption,
-    DpiOption,
-    DType,
-    DTypeOption,
-    GenerateOption,
-    HeadsOption,
-    HideSpecialOption,
-    LayersOption,
-    ModelChoice,
-    ModelOption,
-    NoColorOption,
-    NumHeadsOption,
-    OutputOption,
-    PairOption,
-    RolloutOption,
-    RunFormat,
-    RunFormatOption,
-    SaveOption,
-    SeedOption,
-    SystemOption,
-    TargetOption,
-    TokenizerOption,
-    TruncateOption,
-    TrustOption,
-    VerboseOption,
-    WordsOption,
-    asking,
-    chat_options,
-    local_only,
-    request_of,
-    usage_error,
-)
+from attninspect.cli.choices import ModelChoice, OutputChoice, ViewChoice
+from attninspect.cli.groups import grouped, only
+from attninspect.cli.options import RunFormat, RunFormatOption, TextArgument, usage_error
 from attninspect.cli.output import open_writer
-from attninspect.cli.pictures import check_save, dpi_of, write_picture
-from attninspect.cli.remote import ServerOption, inspector_for  # --server
+from attninspect.cli.pictures import write_picture
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -62,64 +24,42 @@ if TYPE_CHECKING:
 Chosen = tuple[list[int], list[int]]  # the layer and head numbers shown
 
 
+Shown = Annotated[ViewChoice, only("words", "hide_special", "rollout")]
+Written = Annotated[OutputChoice, only("output", "layers", "heads", "save", "dpi", "no_color")]
+
+
+@grouped
 def grid(
-    text: Annotated[str, typer.Argument(help="The text to inspect.")],
-    truncate: TruncateOption = False,
-    chat: ChatOption = False,
-    system: SystemOption = None,
-    target: TargetOption = None,
-    generate: GenerateOption = None,
-    pair: PairOption = None,
-    model: ModelOption = None,
-    device: DeviceOption = "auto",
-    dtype: DTypeOption = DType.float32,
-    trust_remote_code: TrustOption = False,
-    download: DownloadOption = False,
-    verbose: VerboseOption = False,
-    tokenizer: TokenizerOption = None,
-    dim: DimOption = None,
-    num_heads: NumHeadsOption = None,
-    causal: CausalOption = False,
-    seed: SeedOption = None,
-    words: WordsOption = False,
-    hide_special: HideSpecialOption = False,
-    rollout: RolloutOption = False,
-    attention: AttentionOption = None,
+    text: TextArgument,
+    *,
+    view: Shown,
+    model: ModelChoice,
     output_format: RunFormatOption = RunFormat.table,
-    output: OutputOption = None,
-    layers: LayersOption = None,
-    heads: HeadsOption = None,
-    save: SaveOption = None,
-    dpi: DpiOption = None,
-    no_color: NoColorOption = False,
-    server: ServerOption = None,
+    out: Written,
 ) -> None:
     """Every layer x head (and each layer's head mean) as a small heatmap, labelled L3 H7."""
-    from attninspect.analysis.pipeline import ViewOptions, analyse, make_view
+    from attninspect.analysis.pipeline import analyse, make_view
 
-    if rollout and heads is not None:
+    if view.rollout and out.heads is not None:
         raise usage_error("--rollout shows one panel per layer; drop --heads", "'--heads'")
-    if output_format is RunFormat.npz and output is None:
+    if output_format is RunFormat.npz and out.output is None:
         raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
-    dpi = dpi_of(dpi, save)
-    kind = check_save(save, output, dpi)
-    request = request_of(target, generate, pair, attention, rollout)
-    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
-                         dim, num_heads, causal, seed)  # fmt: skip
-    engine = choice.engine() | chat_options(chat, system)
-    inspector = asking(inspector_for(local_only(server, request), no_color, truncate, **engine),
-                       request)  # fmt: skip
-    options = ViewOptions(words=words, hide_special=hide_special, rollout=rollout)
+    kind, dpi = out.picture()
+    request = model.request(view.rollout)
+    inspector = model.inspector(model.settings(), request, out.no_color)
+    options = view.options()
     inspector.check(options)  # rollout of cross attention: a usage error
-    with feedback.warnings_to(feedback.stderr_console(no_color)):
+    with feedback.warnings_to(feedback.stderr_console(out.no_color)):
         inspection = inspector.run(text)
     analysed = analyse(inspection, options)
-    shown, chosen = analysed.inspection, choose(analysed.inspection, layers, heads)
-    table = partial(GridTable, shown=shown, chosen=chosen, note=_note(options), rollout=rollout)
-    with open_writer(output_format.value, output, table, no_color) as writer:
+    shown, chosen = analysed.inspection, choose(analysed.inspection, out.layers, out.heads)
+    table = partial(
+        GridTable, shown=shown, chosen=chosen, note=_note(options), rollout=view.rollout
+    )
+    with open_writer(output_format.value, out.output, table, out.no_color) as writer:
         writer.write(grid_result(shown, make_view(analysed, options, None), chosen))
-    if save is not None and kind is not None:
-        _save(save, (kind, dpi), shown, chosen, options, no_color)
+    if out.save is not None and kind is not None:
+        _save(out.save, (kind, dpi), shown, chosen, options, out.no_color)
 
 
 def choose(inspection: Inspection, layers: IndexSpec | None, heads: IndexSpec | None) -> Chosen:

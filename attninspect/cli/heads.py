@@ -8,46 +8,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from attninspect.cli import feedback
+from attninspect.cli.choices import ModelChoice, OutputChoice
+from attninspect.cli.groups import grouped, only
 from attninspect.cli.options import (
     COUNT,
     TOP,
     VIEW,
-    AttentionOption,
-    CausalOption,
-    ChatOption,
     CompareFormat,
     CompareFormatOption,
-    DeviceOption,
-    DimOption,
-    DownloadOption,
-    DpiOption,
-    DType,
-    DTypeOption,
-    GenerateOption,
-    ModelChoice,
-    ModelOption,
-    NoColorOption,
-    NumHeadsOption,
-    OutputOption,
-    PairOption,
-    SaveOption,
-    SeedOption,
-    SystemOption,
-    TargetOption,
-    TokenizerOption,
-    TruncateOption,
-    TrustOption,
-    VerboseOption,
+    TextArgument,
     WordsOption,
-    asking,
-    chat_options,
-    local_only,
-    request_of,
     selector,
 )
 from attninspect.cli.output import write_one
-from attninspect.cli.pictures import check_save, dpi_of, heads_picture, write_picture
-from attninspect.cli.remote import ServerOption, inspector_for  # --server
+from attninspect.cli.pictures import heads_picture, write_picture
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -55,8 +29,12 @@ if TYPE_CHECKING:
     from attninspect.files.writers import Writer
 
 
+Written = Annotated[OutputChoice, only("output", "save", "dpi", "no_color")]
+
+
+@grouped
 def heads(
-    text: Annotated[str, typer.Argument(help="The text to inspect.")],
+    text: TextArgument,
     source: Annotated[
         str,
         typer.Option(
@@ -67,7 +45,7 @@ def heads(
             rich_help_panel=VIEW,
         ),
     ],
-    target: Annotated[
+    key: Annotated[
         str,
         typer.Option(
             "--to",
@@ -89,47 +67,22 @@ def heads(
         ),
     ] = TOP,
     words: WordsOption = False,
-    attention: AttentionOption = None,
-    truncate: TruncateOption = False,
-    chat: ChatOption = False,
-    system: SystemOption = None,
-    decoder_text: TargetOption = None,
-    generate: GenerateOption = None,
-    pair: PairOption = None,
-    model: ModelOption = None,
-    device: DeviceOption = "auto",
-    dtype: DTypeOption = DType.float32,
-    trust_remote_code: TrustOption = False,
-    download: DownloadOption = False,
-    verbose: VerboseOption = False,
-    tokenizer: TokenizerOption = None,
-    dim: DimOption = None,
-    num_heads: NumHeadsOption = None,
-    causal: CausalOption = False,
-    seed: SeedOption = None,
+    *,
+    model: ModelChoice,
     output_format: CompareFormatOption = CompareFormat.table,
-    output: OutputOption = None,
-    save: SaveOption = None,
-    dpi: DpiOption = None,
-    no_color: NoColorOption = False,
-    server: ServerOption = None,
+    out: Written,
 ) -> None:
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.files.records import HeadsResult
 
-    dpi = dpi_of(dpi, save)
-    kind = check_save(save, output, dpi)
-    request = request_of(decoder_text, generate, pair, attention)
-    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
-                         dim, num_heads, causal, seed)  # fmt: skip
-    engine = choice.engine() | chat_options(chat, system)
-    inspector = asking(inspector_for(local_only(server, request), no_color, truncate, **engine),
-                       request)  # fmt: skip
-    with feedback.warnings_to(feedback.stderr_console(no_color)):
-        search = inspector.heads(text, source.raw, target.raw, words, whole=kind == "html")  # type: ignore[attr-defined]
-    write_one(HeadsResult(search), output_format.value, output, heads_table(top), no_color)
-    if save is not None and kind is not None:
-        write_picture(save, heads_picture(kind, dpi, search), no_color)
+    kind, dpi = out.picture()
+    request = model.request()
+    inspector = model.inspector(model.settings(), request, out.no_color)
+    with feedback.warnings_to(feedback.stderr_console(out.no_color)):
+        search = inspector.heads(text, source.raw, key.raw, words, whole=kind == "html")  # type: ignore[attr-defined]
+    write_one(HeadsResult(search), output_format.value, out.output, heads_table(top), out.no_color)
+    if out.save is not None and kind is not None:
+        write_picture(out.save, heads_picture(kind, dpi, search), out.no_color)
 
 
 def heads_table(top: int) -> Callable[[Console], Writer]:

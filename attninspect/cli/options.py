@@ -1,15 +1,16 @@
 """Options that several commands share: one definition, one parser, one default each.
 
-Every command that loads a model declares the same Input and Model options (``TruncateOption`` ..
-``SeedOption``, in that order) and hands them to `ModelChoice`; every command that writes data
-declares ``FormatOption``-style ``--format`` and ``OutputOption``. Help panels come in `PANELS`
-order, whatever order a command lists its options in (see `app.AttnInspectCommand`).
+Each option is declared here once, as an ``Annotated[..., typer.Option(...)]`` alias with its
+panel; the shared ones are listed once more, with their defaults, as the fields of the option
+groups of `cli.choices` (`ModelChoice`, `ViewChoice`, `OutputChoice`, `TextsChoice`), which a
+command takes as one parameter each (`cli.groups`; `cli.choices` says how to add an option to
+every model command). Help panels come in `PANELS` order, whatever order a command lists its
+options in (see `app.AttnInspectCommand`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -166,6 +167,37 @@ SystemOption = Annotated[
     ),
 ]
 
+TextsArgument = Annotated[
+    str | None,
+    typer.Argument(help="The text; - reads texts from stdin, one a line.", show_default=False),
+]
+FileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        metavar="FILE",
+        help="Read texts from FILE, one a line.",
+        rich_help_panel=INPUT,
+    ),
+]
+SkipErrorsOption = Annotated[
+    bool,
+    typer.Option("--skip-errors", help="Report a bad text and go on.", rich_help_panel=INPUT),
+]
+
+BatchSizeOption = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        metavar="N",
+        callback=COUNT,
+        help="Texts per forward pass, at most.",
+        rich_help_panel=INPUT,
+    ),
+]
+TextArgument = Annotated[str, typer.Argument(help="The text to inspect.")]
+
 # ------------------------------------------------------------------ Model (model-loading commands)
 
 ModelOption = Annotated[
@@ -261,49 +293,17 @@ OldHeadCountOption = Annotated[
     int | None,
     typer.Option("--heads", callback=COUNT, hidden=True, help="Old spelling of --num-heads."),
 ]
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """What the Model options of a model-loading command say, in their order."""
-
-    model: str | None
-    device: str
-    dtype: DType
-    trust_remote_code: bool
-    download: bool
-    verbose: bool
-    tokenizer: str | None
-    dim: int | None
-    num_heads: int | None
-    causal: bool
-    seed: int | None
-
-    def engine(self, heads_option: str = "--num-heads") -> dict[str, Any]:
-        """The `Inspector` keywords; the scratch sizes without --model scratch are a usage error.
-        ``heads_option``: how the user spelled the head count (for the error that names it)."""
-        from attninspect.model.engines.factory import SCRATCH, EngineSettings
-
-        engine: dict[str, Any] = {
-            "model": self.model, "device": self.device, "dtype": self.dtype.value,
-            "trust_remote_code": self.trust_remote_code, "verbose": self.verbose,
-            "download": self.download, "tokenizer": self.tokenizer,
-        }  # fmt: skip
-        given = {"--dim": self.dim, heads_option: self.num_heads, "--seed": self.seed,
-                 "--causal": self.causal or None}  # fmt: skip
-        if self.model != SCRATCH:
-            named = [name for name, value in given.items() if value is not None]
-            if named:
-                verb = "applies" if len(named) == 1 else "apply"
-                raise usage_error(f"{verb} to --model scratch only", ", ".join(named))
-            return engine
-        dim, heads = self.dim or EngineSettings.dim, self.num_heads or EngineSettings.heads
-        if dim % heads:
-            raise usage_error(
-                f"{heads_option} {heads} must divide --dim {dim}", f"'{heads_option}'"
-            )
-        seed = EngineSettings.seed if self.seed is None else self.seed
-        return engine | {"dim": dim, "heads": heads, "causal": self.causal, "seed": seed}
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="ATTNINSPECT_SERVER",
+        show_envvar=False,
+        metavar="URL",
+        help="A running attninspect serve (or $ATTNINSPECT_SERVER).",
+        rich_help_panel=MODEL,
+    ),
+]
 
 
 def chat_options(chat: bool, system: str | None) -> dict[str, object]:
@@ -479,6 +479,22 @@ DpiOption = Annotated[
 NoColorOption = Annotated[
     bool,
     typer.Option("--no-color", help="No colour (NO_COLOR works too).", rich_help_panel=OUTPUT),
+]
+AllLayersOption = Annotated[
+    bool,
+    typer.Option(
+        "--all-layers", help="Every layer and head, not just the view.", rich_help_panel=OUTPUT
+    ),
+]
+WindowOption = Annotated[
+    int | None,
+    typer.Option(
+        "--window",
+        metavar="N",
+        callback=COUNT,
+        help="Tokens per axis at most. " + default("what fits"),
+        rich_help_panel=OUTPUT,
+    ),
 ]
 
 

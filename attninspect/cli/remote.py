@@ -3,24 +3,11 @@ a running `attninspect serve` answers instead of a local one; everything else st
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from attninspect.cli import feedback
-from attninspect.cli.options import MODEL, usage_error
+from attninspect.cli.options import usage_error
 
-ServerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--server",
-        envvar="ATTNINSPECT_SERVER",
-        show_envvar=False,
-        metavar="URL",
-        help="A running attninspect serve (or $ATTNINSPECT_SERVER).",
-        rich_help_panel=MODEL,
-    ),
-]
 # The options that choose or load a local model, and the value each has when not given.
 LOCAL_MODEL_OPTIONS = {
     "model": ("--model", None),

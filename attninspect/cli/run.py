@@ -10,60 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.options import (
-    INPUT,
-    OUTPUT,
-    SIZE_MAX,
-    VIEW,
-    AttentionOption,
-    CausalOption,
-    ChatOption,
-    DeviceOption,
-    DimOption,
-    DownloadOption,
-    DpiOption,
-    DType,
-    DTypeOption,
-    FocusOption,
-    FullOption,
-    GenerateOption,
-    HeadOption,
-    HeadsOption,
-    HideSpecialOption,
-    LayerOption,
-    LayersOption,
-    ModelChoice,
-    ModelOption,
-    NoColorOption,
-    NumHeadsOption,
-    OutputOption,
-    PairOption,
-    PrecisionOption,
-    RolloutOption,
-    RunFormat,
-    RunFormatOption,
-    SaveOption,
-    SeedOption,
-    SystemOption,
-    TargetOption,
-    TokenizerOption,
-    TopOption,
-    TruncateOption,
-    TrustOption,
-    VerboseOption,
-    WordsOption,
-    asking,
-    chat_options,
-    default,
-    local_only,
-    request_of,
-    top_of,
-    usage_error,
-    within,
-)
+from attninspect.cli.choices import ModelChoice, OutputChoice, TextsChoice, ViewChoice
+from attninspect.cli.groups import grouped
+from attninspect.cli.options import SIZE_MAX, VIEW, RunFormat, RunFormatOption, usage_error
 from attninspect.cli.output import open_writer
-from attninspect.cli.pictures import check_save, dpi_of, run_picture, write_picture
-from attninspect.cli.remote import ServerOption, inspector_for  # --server
+from attninspect.cli.pictures import run_picture, write_picture
 from attninspect.errors import AttnInspectError, InputError
 
 if TYPE_CHECKING:
@@ -87,60 +38,12 @@ class TableLayout:
     full: bool = False
 
 
+@grouped
 def run(
-    text: Annotated[
-        str | None,
-        typer.Argument(help="The text; - reads texts from stdin, one a line.", show_default=False),
-    ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file",
-            "-f",
-            metavar="FILE",
-            help="Read texts from FILE, one a line.",
-            rich_help_panel=INPUT,
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            "--batch-size",
-            metavar="N",
-            callback=within(1, SIZE_MAX),
-            help="Texts per forward pass.",
-            rich_help_panel=INPUT,
-        ),
-    ] = 16,
-    skip_errors: Annotated[
-        bool,
-        typer.Option("--skip-errors", help="Report a bad text and go on.", rich_help_panel=INPUT),
-    ] = False,
-    truncate: TruncateOption = False,
-    chat: ChatOption = False,
-    system: SystemOption = None,
-    target: TargetOption = None,
-    generate: GenerateOption = None,
-    pair: PairOption = None,
-    model: ModelOption = None,
-    device: DeviceOption = "auto",
-    dtype: DTypeOption = DType.float32,
-    trust_remote_code: TrustOption = False,
-    download: DownloadOption = False,
-    verbose: VerboseOption = False,
-    tokenizer: TokenizerOption = None,
-    dim: DimOption = None,
-    num_heads: NumHeadsOption = None,
-    causal: CausalOption = False,
-    seed: SeedOption = None,
-    layer: LayerOption = -1,
-    head: HeadOption = "mean",
-    focus: FocusOption = None,
-    top: TopOption = None,
-    words: WordsOption = False,
-    hide_special: HideSpecialOption = False,
-    rollout: RolloutOption = False,
-    attention: AttentionOption = None,
+    *,
+    texts: TextsChoice,
+    view: ViewChoice,
+    model: ModelChoice,
     stats: Annotated[
         bool,
         typer.Option(
@@ -148,58 +51,27 @@ def run(
         ),
     ] = False,
     output_format: RunFormatOption = RunFormat.table,
-    output: OutputOption = None,
-    all_layers: Annotated[
-        bool,
-        typer.Option(
-            "--all-layers", help="Every layer and head, not just the view.", rich_help_panel=OUTPUT
-        ),
-    ] = False,
-    layers: LayersOption = None,
-    heads: HeadsOption = None,
-    precision: PrecisionOption = 2,
-    window: Annotated[
-        int | None,
-        typer.Option(
-            "--window",
-            metavar="N",
-            callback=within(1, SIZE_MAX),
-            help="Tokens per axis at most. " + default("what fits"),
-            rich_help_panel=OUTPUT,
-        ),
-    ] = None,
-    full: FullOption = False,
-    save: SaveOption = None,
-    dpi: DpiOption = None,
-    no_color: NoColorOption = False,
-    server: ServerOption = None,
+    out: OutputChoice,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
-    from attninspect.analysis.pipeline import ViewOptions
-
-    check_combinations(text, file, output_format, output, rollout, head)
-    request = request_of(target, generate, pair, attention, rollout)
-    dpi = dpi_of(dpi, save)
-    kind = check_save(save, output, dpi)
-    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
-                         dim, num_heads, causal, seed)  # fmt: skip
-    choice, heads, spelling = old_head_count(choice, heads)
-    engine = choice.engine(spelling) | chat_options(chat, system)
-    options = ViewOptions(
-        layer, head, words, hide_special, rollout, focus, top_of(top, focus), stats
-    )
-    keep = keep_of(output_format, all_layers or kind == "html", layers, heads)
-    check_narrowing(output_format, all_layers, keep, rollout, stats)
-    layout = TableLayout(precision, window, full)
-    source = open_source(text, file)
-    inspector = inspector_for(local_only(server, request), no_color, truncate, batch_size, **engine)
-    asking(inspector, request).check(options, keep)
-    counts = run_texts(inspector, source, options, output_format.value, output, layout,
-                       (keep, all_layers), skip_errors, no_color)  # fmt: skip
-    if save is not None and kind is not None and counts.first is not None:
+    check_combinations(texts, output_format, out.output, view.rollout, view.head)
+    request = model.request(view.rollout)
+    kind, dpi = out.picture()
+    model, heads, spelling = old_head_count(model, out.heads)
+    engine = model.settings(spelling)
+    options = view.options(stats)
+    keep = keep_of(output_format, out.all_layers or kind == "html", out.layers, heads)
+    check_narrowing(output_format, out.all_layers, keep, view.rollout, stats)
+    layout = TableLayout(out.precision, out.window, out.full)
+    source = texts.source()
+    inspector = model.inspector(engine, request, out.no_color, texts.batch_size)
+    inspector.check(options, keep)
+    counts = run_texts(inspector, source, options, output_format.value, out.output, layout,
+                       (keep, out.all_layers), texts.skip_errors, out.no_color)  # fmt: skip
+    if out.save is not None and kind is not None and counts.first is not None:
         if counts.written > 1:
-            feedback.warn(feedback.stderr_console(no_color), "--save draws the first text only")
-        write_picture(save, run_picture(kind, dpi, *counts.first), no_color)
+            feedback.warn(feedback.stderr_console(out.no_color), "--save draws the first text only")
+        write_picture(out.save, run_picture(kind, dpi, *counts.first), out.no_color)
 
 
 def old_head_count(
@@ -257,18 +129,17 @@ def check_narrowing(
 
 
 def check_combinations(
-    text: str | None,
-    file: Path | None,
+    texts: TextsChoice,
     output_format: RunFormat,
     output: Path | None,
     rollout: bool,
     head: HeadChoice,
 ) -> None:
     """Every rule about which options go together, checked before any work (usage errors)."""
-    if (text is None) == (file is None):
+    if (texts.text is None) == (texts.file is None):
         raise usage_error(
             "give a TEXT (or - for standard input) or --file, not both"
-            if text
+            if texts.text
             else "give a TEXT to inspect (or - for standard input, or --file FILE)",
             "TEXT",
         )
@@ -282,17 +153,6 @@ def check_view(rollout: bool, head: HeadChoice) -> None:
         raise usage_error(
             "--rollout averages the heads of each layer; leave --head at mean", "'--head'"
         )
-
-
-def open_source(text: str | None, file: Path | None) -> TextSource:
-    """The texts: a file, standard input (``-``) or the argument."""
-    from attninspect.files.sources import from_argument, from_file, from_standard_input
-
-    if file is not None:
-        return from_file(str(file))
-    if text == "-":
-        return from_standard_input()
-    return from_argument(text or "")
 
 
 def run_texts(

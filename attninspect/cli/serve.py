@@ -8,31 +8,14 @@ from typing import Annotated
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.options import (
-    CausalOption,
-    ChatOption,
-    DeviceOption,
-    DimOption,
-    DownloadOption,
-    DType,
-    DTypeOption,
-    ModelChoice,
-    ModelOption,
-    NoColorOption,
-    NumHeadsOption,
-    SeedOption,
-    SystemOption,
-    TokenizerOption,
-    TruncateOption,
-    TrustOption,
-    VerboseOption,
-    chat_options,
-    usage_error,
-)
+from attninspect.cli.choices import PlainModel
+from attninspect.cli.groups import grouped
+from attninspect.cli.options import NoColorOption, usage_error
 
 SERVE = "Serve"
 
 
+@grouped
 def serve(
     host: Annotated[
         str,
@@ -78,20 +61,8 @@ def serve(
             rich_help_panel=SERVE,
         ),
     ] = None,
-    truncate: TruncateOption = False,
-    chat: ChatOption = False,
-    system: SystemOption = None,
-    model: ModelOption = None,
-    device: DeviceOption = "auto",
-    dtype: DTypeOption = DType.float32,
-    trust_remote_code: TrustOption = False,
-    download: DownloadOption = False,
-    verbose: VerboseOption = False,
-    tokenizer: TokenizerOption = None,
-    dim: DimOption = None,
-    num_heads: NumHeadsOption = None,
-    causal: CausalOption = False,
-    seed: SeedOption = None,
+    *,
+    model: PlainModel,
     no_color: NoColorOption = False,
 ) -> None:
     """Load the model once and serve the live page, the JSON API and `--server` clients."""
@@ -105,13 +76,11 @@ def serve(
             "and tunnel over SSH)",
             "'--host'",
         )
-    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
-                         dim, num_heads, causal, seed)  # fmt: skip
-    engine = choice.engine() | chat_options(chat, system)
+    engine = model.settings()
     from attninspect.server.runner import bind
 
     sock = bind(host, port)  # before the model loads: a busy port fails at once
-    inspector = feedback.load_inspector(no_color, truncate, **engine)
+    inspector = feedback.load_inspector(no_color, model.truncate, **engine)
     if threads is not None:
         from attninspect.server.service import set_threads
 

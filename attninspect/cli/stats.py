@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -9,36 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from attninspect.cli import feedback
+from attninspect.cli.choices import OutputChoice, PlainModel, TextsChoice, ViewChoice
+from attninspect.cli.groups import OptionGroup, grouped, only
 from attninspect.cli.options import (
-    INPUT,
     OUTPUT,
-    SIZE_MAX,
-    CausalOption,
-    ChatOption,
-    DeviceOption,
-    DimOption,
-    DownloadOption,
-    DpiOption,
-    DType,
-    DTypeOption,
-    HeadsOption,
-    HideSpecialOption,
-    LayersOption,
-    ModelChoice,
-    ModelOption,
-    NoColorOption,
-    NumHeadsOption,
-    OutputOption,
-    PrecisionOption,
-    SaveOption,
-    SeedOption,
-    SystemOption,
-    TokenizerOption,
-    TruncateOption,
-    TrustOption,
-    VerboseOption,
-    WordsOption,
-    chat_options,
     default,
     usage_error,
     within,
@@ -86,51 +61,79 @@ class StatsEngine(str, Enum):
     ray = "ray"
 
 
+EngineOption = Annotated[
+    StatsEngine,
+    typer.Option(
+        "--engine",
+        metavar="NAME",
+        help="local, or ray (the ray extra: Ray Data actors).",
+        rich_help_panel=ENGINE,
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="ray: a running cluster. " + default("RAY_ADDRESS, else a local one"),
+        rich_help_panel=ENGINE,
+    ),
+]
+ActorsOption = Annotated[
+    int,
+    typer.Option(
+        "--actors",
+        metavar="N",
+        callback=within(1, 4096),
+        help="ray: model copies (actors).",
+        rich_help_panel=ENGINE,
+    ),
+]
+NumGpusOption = Annotated[
+    float | None,
+    typer.Option(
+        "--num-gpus",
+        metavar="N",
+        callback=_gpus,
+        help="ray: GPUs per actor. " + default("1 if the cluster has GPUs"),
+        rich_help_panel=ENGINE,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class RayChoice(OptionGroup):
+    """Where `stats` runs (the Engine panel): here, or on Ray Data actors, and how wide."""
+
+    engine: EngineOption = StatsEngine.local
+    address: RayAddressOption = None
+    actors: ActorsOption = 1
+    num_gpus: NumGpusOption = None
+
+    def check(self) -> None:
+        """The ray options without --engine ray are a usage error."""
+        if self.engine is StatsEngine.local:
+            given = [
+                name
+                for name, value in (("--ray-address", self.address), ("--num-gpus", self.num_gpus))
+                if value is not None
+            ] + (["--actors"] if self.actors != 1 else [])
+            if given:
+                raise usage_error("applies to --engine ray only", ", ".join(given))
+
+
+Shown = Annotated[ViewChoice, only("words", "hide_special")]
+Written = Annotated[
+    OutputChoice, only("output", "layers", "heads", "precision", "save", "dpi", "no_color")
+]
+
+
+@grouped
 def stats(
-    text: Annotated[
-        str | None,
-        typer.Argument(help="The text; - reads texts from stdin, one a line.", show_default=False),
-    ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file",
-            "-f",
-            metavar="FILE",
-            help="Read texts from FILE, one a line.",
-            rich_help_panel=INPUT,
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            "--batch-size",
-            metavar="N",
-            callback=within(1, SIZE_MAX),
-            help="Texts per forward pass, at most.",
-            rich_help_panel=INPUT,
-        ),
-    ] = 16,
-    skip_errors: Annotated[
-        bool,
-        typer.Option("--skip-errors", help="Report a bad text and go on.", rich_help_panel=INPUT),
-    ] = False,
-    truncate: TruncateOption = False,
-    chat: ChatOption = False,
-    system: SystemOption = None,
-    model: ModelOption = None,
-    device: DeviceOption = "auto",
-    dtype: DTypeOption = DType.float32,
-    trust_remote_code: TrustOption = False,
-    download: DownloadOption = False,
-    verbose: VerboseOption = False,
-    tokenizer: TokenizerOption = None,
-    dim: DimOption = None,
-    num_heads: NumHeadsOption = None,
-    causal: CausalOption = False,
-    seed: SeedOption = None,
-    words: WordsOption = False,
-    hide_special: HideSpecialOption = False,
+    *,
+    texts: TextsChoice,
+    model: PlainModel,
+    view: Shown,
     statistic: Annotated[
         Statistic,
         typer.Option(
@@ -146,119 +149,49 @@ def stats(
             rich_help_panel=OUTPUT,
         ),
     ] = StatsFormat.table,
-    output: OutputOption = None,
-    layers: LayersOption = None,
-    heads: HeadsOption = None,
-    precision: PrecisionOption = 2,
-    save: SaveOption = None,
-    dpi: DpiOption = None,
-    no_color: NoColorOption = False,
-    engine: Annotated[
-        StatsEngine,
-        typer.Option(
-            "--engine",
-            metavar="NAME",
-            help="local, or ray (the ray extra: Ray Data actors).",
-            rich_help_panel=ENGINE,
-        ),
-    ] = StatsEngine.local,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address",
-            metavar="ADDRESS",
-            help="ray: a running cluster. " + default("RAY_ADDRESS, else a local one"),
-            rich_help_panel=ENGINE,
-        ),
-    ] = None,
-    actors: Annotated[
-        int,
-        typer.Option(
-            "--actors",
-            metavar="N",
-            callback=within(1, 4096),
-            help="ray: model copies (actors).",
-            rich_help_panel=ENGINE,
-        ),
-    ] = 1,
-    num_gpus: Annotated[
-        float | None,
-        typer.Option(
-            "--num-gpus",
-            metavar="N",
-            callback=_gpus,
-            help="ray: GPUs per actor. " + default("1 if the cluster has GPUs"),
-            rich_help_panel=ENGINE,
-        ),
-    ] = None,
+    out: Written,
+    ray: RayChoice,
 ) -> None:
     """Per layer x head over every row of every text: entropy, previous/same/next/special shares,
     duplicate-token and induction scores, with row counts."""
     from attninspect.api.corpus import StatsPlan
 
-    check_stats_options(text, file, output_format, output, engine, (ray_address, num_gpus, actors))
-    kind = check_save_of(save, output)
-    dpi = dpi_of(dpi, save)
-    choice = ModelChoice(model, device, dtype, trust_remote_code, download, verbose, tokenizer,
-                         dim, num_heads, causal, seed)  # fmt: skip
-    settings = choice.engine() | chat_options(chat, system)
-    plan = StatsPlan(words, hide_special, layers, heads, batch_size, truncate)
-    source = open_stats_source(text, file)
-    if engine is StatsEngine.ray:
-        ray = RayChoice(ray_address, actors, num_gpus)
-        corpus = ray_corpus(settings, source, plan, ray, skip_errors, no_color)
+    output, no_color = out.output, out.no_color
+    check_stats_options(texts, output_format, output, ray)
+    kind = check_save_of(out.save, output)
+    dpi = dpi_of(out.dpi, out.save)
+    settings = model.settings()
+    plan = StatsPlan(view.words, view.hide_special, out.layers, out.heads, texts.batch_size,
+                     model.truncate)  # fmt: skip
+    source = texts.source()
+    if ray.engine is StatsEngine.ray:
+        corpus = ray_corpus(settings, source, plan, ray, texts.skip_errors, no_color)
     else:
-        corpus = local_corpus(settings, source, plan, skip_errors, no_color)
-    write_stats(corpus, output_format.value, output, statistic.value, precision, no_color)
-    if save is not None and kind is not None:
+        corpus = local_corpus(settings, source, plan, texts.skip_errors, no_color)
+    write_stats(corpus, output_format.value, output, statistic.value, out.precision, no_color)
+    if out.save is not None and kind is not None:
         from attninspect.cli.pictures import write_picture
         from attninspect.render.corpus_stats import stats_picture
 
-        write_picture(save, stats_picture(kind, dpi, corpus), no_color)
+        write_picture(out.save, stats_picture(kind, dpi, corpus), no_color)
 
 
 def check_stats_options(
-    text: str | None,
-    file: Path | None,
-    output_format: StatsFormat,
-    output: Path | None,
-    engine: StatsEngine,
-    ray: tuple[str | None, float | None, int],
+    texts: TextsChoice, output_format: StatsFormat, output: Path | None, ray: RayChoice
 ) -> None:
     """Which options go together, checked before any work (usage errors)."""
-    if (text is None) == (file is None):
+    if (texts.text is None) == (texts.file is None):
         message = "give a TEXT (or - for standard input) or --file, not both"
-        raise usage_error(message if text else "give a TEXT, - or --file FILE", "TEXT")
+        raise usage_error(message if texts.text else "give a TEXT, - or --file FILE", "TEXT")
     if output_format is StatsFormat.npz and output is None:
         raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
-    address, gpus, actors = ray
-    if engine is StatsEngine.local:
-        given = [
-            name
-            for name, value in (("--ray-address", address), ("--num-gpus", gpus))
-            if value is not None
-        ] + (["--actors"] if actors != 1 else [])
-        if given:
-            raise usage_error("applies to --engine ray only", ", ".join(given))
+    ray.check()
 
 
 def check_save_of(save: Path | None, output: Path | None) -> str | None:
     from attninspect.cli.pictures import check_save
 
     return check_save(save, output)
-
-
-def open_stats_source(text: str | None, file: Path | None) -> TextSource:
-    from attninspect.cli.run import open_source
-
-    return open_source(text, file)
-
-
-class RayChoice:
-    """Where and how wide `--engine ray` runs."""
-
-    def __init__(self, address: str | None, actors: int, num_gpus: float | None) -> None:
-        self.address, self.actors, self.num_gpus = address, actors, num_gpus
 
 
 def local_corpus(
