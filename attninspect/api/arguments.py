@@ -62,6 +62,19 @@ def batch_size_of(value: object) -> int:
     return number
 
 
+def threads_of(value: object) -> int | None:
+    """``threads=``: None (torch's choice) or a whole number from 1 to 1024."""
+    if value is None:
+        return None
+    number = whole_number(value)
+    if number is None:
+        raise BadValueError(f"threads={value!r}: give a whole number (int) >= 1, or None")
+    problem = out_of_range("threads", number)
+    if problem:
+        raise BadValueError(f"threads={problem}")
+    return number
+
+
 def texts_of(texts: object, call: str = "run") -> tuple[bool, list[str]]:
     """``run``'s argument: (one text?, the texts). A str, or a list (any iterable but a mapping,
     a set or bytes) of str."""

@@ -240,6 +240,17 @@ DownloadOption = Annotated[
         "--download", help="Fetch a hub id missing from the cache.", rich_help_panel=MODEL
     ),
 ]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        metavar="N",
+        callback=within(1, 1024),
+        help="CPU threads of torch (fewer can be faster on a busy machine). "
+        + default("torch's choice"),
+        rich_help_panel=MODEL,
+    ),
+]
 VerboseOption = Annotated[
     bool,
     typer.Option(

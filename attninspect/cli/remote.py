@@ -15,6 +15,7 @@ LOCAL_MODEL_OPTIONS = {
     "dtype": ("--dtype", "float32"),
     "trust_remote_code": ("--trust-remote-code", False),
     "download": ("--download", False),
+    "threads": ("--threads", None),
     "tokenizer": ("--tokenizer", None),
     "dim": ("--dim", None),
     "heads": ("--heads", None),

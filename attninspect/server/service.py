@@ -32,13 +32,6 @@ MAX_QUEUE = 256
 TIME_LIMIT = 60.0
 
 
-def set_threads(count: int) -> None:
-    """How many CPU threads each forward may use (torch's intra-op pool, for the process)."""
-    import torch
-
-    torch.set_num_threads(count)
-
-
 class Busy(Exception):
     """The queue is full, or the answer did not come within the time limit (503)."""
 
