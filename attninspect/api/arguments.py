@@ -20,7 +20,7 @@ R = TypeVar("R")
 SCRATCH_ONLY = ("tokenizer", "dim", "heads", "causal", "seed")
 # Option names as the Python API spells them: flags become ``name=True``.
 FLAGS = {"truncate", "chat", "words", "hide-special", "rollout", "stats", "download",
-         "trust-remote-code", "verbose", "causal", "all-layers"}  # fmt: skip
+         "trust-remote-code", "verbose", "causal", "all-layers", "eager"}  # fmt: skip
 RENAMED = {"from": "source", "to": "target", "num-heads": "heads", "batch-size": "batch_size"}
 # An option, and the space before its value (not before a word of the sentence: "--model at").
 SENTENCE_WORDS = (

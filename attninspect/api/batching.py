@@ -16,6 +16,7 @@ from attninspect.analysis.digest import (
     WholeLayers,
     batch_feed,
     per_text_feed,
+    row_feed,
 )
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
@@ -38,7 +39,7 @@ from attninspect.errors import AttnInspectError, InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.chat import Chat, render
 from attninspect.model.engines.base import Engine, TextResult, collect
-from attninspect.model.engines.seam import NO_PARTS, VECTOR_PARTS, capture_refusal
+from attninspect.model.engines.seam import NO_PARTS, VECTOR_PARTS, RowRequest, capture_refusal
 from attninspect.model.estimate import DoesNotFit, estimate_batch
 from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, encode, encode_many
@@ -98,22 +99,25 @@ def _encoded(
     return prepared(engine, item, encoding, request, truncate)
 
 
-def fitting_groups(engine: Engine, pending: Pending, kept: tuple[int, int]) -> list[Pending]:
+def fitting_groups(
+    engine: Engine, pending: Pending, kept: tuple[int, int], fast: bool = False
+) -> list[Pending]:
     """``pending`` cut into consecutive padded batches whose estimated peak fits in the memory
-    available (halving as often as needed); a single text that cannot fit is refused."""
+    available (halving as often as needed); a single text that cannot fit is refused.
+    ``fast``: only the kept layers are computed whole (`row_request`)."""
     if not pending:
         return []
     lengths = [len(encoding) for _, _, encoding in pending]
     targets = [len(e.target) for _, _, e in pending if e.target is not None]
-    estimate = estimate_batch(engine.sizes, lengths, *kept, targets=targets or None)
+    estimate = estimate_batch(engine.sizes, lengths, *kept, targets=targets or None, fast=fast)
     free = available_bytes(engine.device)
     if estimate.beyond_weights <= free:
         return [pending]
     if len(pending) == 1:
         raise DoesNotFit(estimate, free, engine.device_name, lengths[0])
     half = len(pending) // 2
-    return fitting_groups(engine, pending[:half], kept) + fitting_groups(
-        engine, pending[half:], kept
+    return fitting_groups(engine, pending[:half], kept, fast) + fitting_groups(
+        engine, pending[half:], kept, fast
     )
 
 
@@ -132,12 +136,16 @@ def buckets(pending: Pending, batch_size: int, budget: int = TOKEN_BUDGET) -> li
 
 
 def bucketed_groups(
-    engine: Engine, pending: Pending, kept: tuple[int, int], batch_size: int | None
+    engine: Engine,
+    pending: Pending,
+    kept: tuple[int, int],
+    batch_size: int | None,
+    fast: bool = False,
 ) -> list[Pending]:
     """The forward passes for ``pending``: by length under ``batch_size`` (None: one batch in
     input order, as before), each cut further where its memory estimate does not fit."""
     parts = [pending] if batch_size is None else buckets(pending, batch_size)
-    return [group for part in parts for group in fitting_groups(engine, part, kept)]
+    return [group for part in parts for group in fitting_groups(engine, part, kept, fast)]
 
 
 def inspect_batch(
@@ -248,7 +256,9 @@ def view_batch(
     target, generated tokens, and chooses the attention kind."""
     kind = check_request(engine, request)
     results, pending = encode_items(engine, items, truncate, chat, request)
-    for group in bucketed_groups(engine, pending, _kept_sizes(engine, keep), batch_size):
+    fast = runs_fast(engine, options)
+    kept = _kept_sizes(engine, keep)
+    for group in bucketed_groups(engine, pending, kept, batch_size, fast):
         viewed = (
             _view_kinds(engine, group, options, keep, kind, request)
             if is_seq2seq(engine)
@@ -266,16 +276,57 @@ def _kept_sizes(engine: Engine, keep: WholeLayers) -> tuple[int, int]:
     return len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads))
 
 
+def runs_fast(engine: Engine, options: ViewOptions) -> bool:
+    """Whether a view's layers that no output needs whole run fast attention, only the rows
+    shown computed (`row_request`): on an engine that can, unless rollout or head statistics
+    need every layer whole."""
+    return bool(getattr(engine, "fast", False)) and not (options.rollout or options.stats)
+
+
+def row_request(
+    engine: Engine, digests: Sequence[TextDigest], lengths: list[int]
+) -> RowRequest | None:
+    """The layers no digest needs whole, with the query rows any of them wants (`row_needs`),
+    for a fast engine; None where every layer goes whole."""
+    if not getattr(engine, "fast", False) or not digests:
+        return None
+    whole: set[int] = set()
+    rows: dict[int, set[int] | None] = {}
+    for digest in digests:
+        needs = digest.row_needs()
+        if needs is None:
+            return None
+        kept, wanted = needs
+        whole |= kept
+        for layer, positions in wanted.items():
+            if positions is None or rows.get(layer, set()) is None:
+                rows[layer] = None
+            else:
+                rows[layer] = (rows.get(layer) or set()) | set(positions)
+    layers = frozenset(range(engine.num_layers)) - whole
+    if not layers:
+        return None
+    block, done = row_feed(digests, lengths)
+    asked = {
+        layer: None if found is None else tuple(sorted(found))
+        for layer, found in rows.items()
+        if layer in layers
+    }
+    return RowRequest(layers, asked, block, done)
+
+
 def _view_group(
     engine: Engine, pending: Pending, options: ViewOptions, keep: WholeLayers
 ) -> list[Viewed | InputError]:
-    """One padded forward pass for ``pending``, each text digested layer by layer."""
+    """One padded forward pass for ``pending``, each text digested layer by layer (the
+    layers no output needs whole as rows only, where the engine runs them fast)."""
     digests = [
         TextDigest(_empty(engine, item, encoding), options, keep, engine.num_layers)
         for _, item, encoding in pending
     ]
     lengths = [len(encoding) for _, _, encoding in pending]
-    return _digest_group(engine, pending, digests, batch_feed(digests, lengths))
+    rows = row_request(engine, digests, lengths) if runs_fast(engine, options) else None
+    return _digest_group(engine, pending, digests, batch_feed(digests, lengths), rows)
 
 
 def _view_kinds(
@@ -313,6 +364,7 @@ def _digest_group(
     pending: Pending,
     digests: Sequence[LayerConsumer[Finished_co]],
     feed: BatchFeed | None = None,
+    rows: RowRequest | None = None,
 ) -> list[Finished_co]:
     """One padded forward pass for ``pending``, each layer handed to its text's digest (a
     `TextDigest`, `HeadDigest` or `StatsDigest`), by ``feed`` where the digests' module
@@ -320,7 +372,11 @@ def _digest_group(
     lengths = [len(encoding) for _, _, encoding in pending]
     consume = feed or per_text_feed(digests, lengths)
     started = time.perf_counter()
-    shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume)
+    encodings = [encoding for _, _, encoding in pending]
+    if rows is None:
+        shapes = engine.stream_batch(encodings, consume)
+    else:
+        shapes = engine.stream_batch(encodings, consume, None, rows)
     seconds = (time.perf_counter() - started) / len(pending)
     finished = []
     for digest, stages in zip(digests, shapes, strict=True):

@@ -76,7 +76,10 @@ class Inspector:
     module. ``chat=True`` wraps each text as a user message with the tokenizer's chat template
     (``system=`` adds a system message). Failures raise `AttnInspectError` subclasses with a
     message a user can act on. ``threads=N`` sets torch's intra-op CPU threads for the
-    process (default: torch's choice).
+    process (default: torch's choice). ``eager=True`` runs every layer with eager attention,
+    bitwise as transformers computes it; by default the layers whose whole weights no output
+    needs run the model's SDPA attention and only the rows shown are computed from their
+    queries and keys (equal to eager to about 1e-6 in float32).
 
     One `Inspector` may be shared by several threads (a server's workers, a thread pool): each
     forward pass, with the tokenizing before it, holds the model's lock, so calls never mix
@@ -103,12 +106,13 @@ class Inspector:
         chat: bool = False,
         system: str | None = None,
         threads: int | None = None,
+        eager: bool = False,
     ) -> None:
         threads = threads_of(threads)
         keywords = {
             "tokenizer": tokenizer, "device": device, "dtype": dtype,
             "trust_remote_code": trust_remote_code, "download": download, "verbose": verbose,
-            "dim": dim, "heads": heads, "causal": causal, "seed": seed,
+            "dim": dim, "heads": heads, "causal": causal, "seed": seed, "eager": eager,
         }  # fmt: skip
         settings = engine_settings(model, keywords)
         self.batch_size = batch_size_of(batch_size)

@@ -32,6 +32,7 @@ from attninspect.cli.options import (
     DpiOption,
     DType,
     DTypeOption,
+    EagerOption,
     FileOption,
     FocusOption,
     FullOption,
@@ -114,6 +115,7 @@ class ModelChoice(OptionGroup):
     trust_remote_code: TrustOption = False
     download: DownloadOption = False
     threads: ThreadsOption = None
+    eager: EagerOption = False
     verbose: VerboseOption = False
     tokenizer: TokenizerOption = None
     dim: DimOption = None
@@ -132,6 +134,7 @@ class ModelChoice(OptionGroup):
             "model": self.model, "device": self.device, "dtype": self.dtype.value,
             "trust_remote_code": self.trust_remote_code, "verbose": self.verbose,
             "download": self.download, "tokenizer": self.tokenizer, "threads": self.threads,
+            "eager": self.eager,
         }  # fmt: skip
         given = {"--dim": self.dim, heads_option: self.num_heads, "--seed": self.seed,
                  "--causal": self.causal or None}  # fmt: skip

@@ -240,6 +240,14 @@ DownloadOption = Annotated[
         "--download", help="Fetch a hub id missing from the cache.", rich_help_panel=MODEL
     ),
 ]
+EagerOption = Annotated[
+    bool,
+    typer.Option(
+        "--eager",
+        help="Every layer eager, bitwise as transformers computes it (slower on long texts).",
+        rich_help_panel=MODEL,
+    ),
+]
 ThreadsOption = Annotated[
     int | None,
     typer.Option(

@@ -16,6 +16,7 @@ LOCAL_MODEL_OPTIONS = {
     "trust_remote_code": ("--trust-remote-code", False),
     "download": ("--download", False),
     "threads": ("--threads", None),
+    "eager": ("--eager", False),
     "tokenizer": ("--tokenizer", None),
     "dim": ("--dim", None),
     "heads": ("--heads", None),
