@@ -189,7 +189,7 @@ class TextDigest:
         matrix = None
         if layer == self.layer:
             assert self.steps is not None
-            rows = sum(1 for shown in self.steps.shown if shown is not None)
+            rows = int((self.steps.shown >= 0).sum())
             columns = int(self.steps.key_kept.sum())
             matrix = np.zeros((rows, columns), np.float32)  # (Tq', Tk')
         assert self.steps is not None
@@ -294,6 +294,9 @@ def row_feed(
             if layer not in digest.wanted_rows:
                 continue
             wanted = digest.wanted_rows[layer]
+            if wanted is None and positions[-1] < n and weights.shape[-1] == n:
+                digest.add_rows(layer, positions, weights[row])  # every row, no copy
+                continue
             chosen = positions < n if wanted is None else np.isin(positions, wanted)
             if chosen.any():
                 digest.add_rows(layer, positions[chosen], weights[row][:, chosen, :n])

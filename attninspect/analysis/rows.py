@@ -25,38 +25,34 @@ class RowSteps:
     """The analysis steps of one text for row blocks: which model rows make each shown row."""
 
     groups: list[list[int]]  # model query rows of each word (or each token), in order
-    summing: np.ndarray | None  # (Tk, Wk) keys into words; None without --words
+    starts: np.ndarray | None  # (W,) each word's first key column; None without --words
     special_words: np.ndarray  # (W,) each word's (or token's) special flag
-    shown: list[int | None]  # each word's index among the shown rows (None: hidden)
+    shown: np.ndarray  # (W,) each word's index among the shown rows (-1: hidden)
     key_kept: np.ndarray  # (W,) the key words that stay after --hide-special
     head: HeadChoice
     options: ViewOptions
     group_of: np.ndarray = field(init=False)  # (T,) each model row's word
+    sizes: np.ndarray = field(init=False)  # (W,) each word's rows
 
     def __post_init__(self) -> None:
-        self.group_of = np.zeros(sum(len(group) for group in self.groups), np.int64)
-        for word, group in enumerate(self.groups):
-            self.group_of[group] = word
+        self.sizes = np.array([len(group) for group in self.groups], np.int64)
+        self.group_of = np.repeat(np.arange(len(self.groups)), self.sizes)  # groups are runs
 
     @classmethod
     def of(cls, base: InspectionData, options: ViewOptions, head: HeadChoice) -> RowSteps:
         """The steps for ``base`` (a text before any layer; self-attention)."""
         axis = base.query_axis
         groups = word_groups(axis) if options.words else [[p] for p in range(len(axis))]
-        summing = None
-        if options.words:
-            summing = np.zeros((len(axis), len(groups)))  # (Tk, Wk)
-            for word, group in enumerate(groups):
-                summing[group, word] = 1.0
+        starts = np.array([group[0] for group in groups], np.int64) if options.words else None
         special = np.array([axis.special[group[0]] for group in groups], dtype=bool)  # (W,)
         mapping = shown_positions(axis, options)
-        shown = [mapping[group[0]] for group in groups]
+        shown = np.array([-1 if mapping[g[0]] is None else mapping[g[0]] for g in groups])
         kept = ~special if options.hide_special else np.ones(len(groups), bool)
-        return cls(groups, summing, special, shown, kept, head, options)
+        return cls(groups, starts, special, shown, kept, head, options)
 
     def rows_of(self, shown_index: int) -> tuple[int, ...]:
         """The model rows that make the shown row ``shown_index``."""
-        word = self.shown.index(shown_index)
+        word = int(np.flatnonzero(self.shown == shown_index)[0])
         return tuple(self.groups[word])
 
 
@@ -76,17 +72,16 @@ class RowLayer:
     def add(self, positions: np.ndarray, block: np.ndarray) -> None:
         """Rows ``positions`` (c,) of this text's layer (ascending), their weights (H, c, Tk)."""
         steps = self.steps
-        if steps.summing is None:  # every row is its own shown row
+        if steps.starts is None:  # every row is its own shown row
             self._rows(positions, block)
             return
-        keyed = block.astype(np.float64) @ steps.summing  # (H, c, Wk): keys summed into words
+        keyed = np.add.reduceat(block.astype(np.float64), steps.starts, axis=-1)  # (H, c, Wk)
         rows = np.concatenate([self.carry_rows, positions.astype(np.int64)])  # (r + c,)
         if self.carry is not None:
             keyed = np.concatenate([self.carry, keyed], axis=1)
         words = steps.group_of[rows]  # (r + c,)
-        sizes = np.array([len(steps.groups[word]) for word in words])
         present = np.bincount(words, minlength=len(steps.groups))  # rows of each word here
-        complete = present[words] == sizes  # (r + c,)
+        complete = present[words] == steps.sizes[words]  # (r + c,)
         self.carry_rows, self.carry = rows[~complete], keyed[:, ~complete]
         if not complete.any():
             return
@@ -98,26 +93,34 @@ class RowLayer:
         self._rows(done_words[starts], averaged.astype(np.float32))
 
     def _rows(self, words: np.ndarray, rows: np.ndarray) -> None:
-        """Shown rows ``words`` (W',) before hiding, their weights (H, W', K)."""
+        """Shown rows ``words`` (W',) before hiding, their weights (H, W', K): the sink share
+        from the special keys' columns alone, the rest only where the focus row or the
+        selected matrix needs it."""
         steps = self.steps
         if steps.special_words.any():  # the sink share, before special tokens are hidden
-            view = heads_view(rows, steps.head)  # (W', K)
-            self.sink_sum += float(view[:, steps.special_words].sum(axis=-1).sum(dtype=np.float64))
+            view = heads_view(rows[:, :, steps.special_words], steps.head)  # (W', S)
+            self.sink_sum += float(view.sum(axis=-1).sum(dtype=np.float64))
         self.sink_rows += len(words)
-        shown = [steps.shown[int(word)] for word in words]
-        keep = [index for index, position in enumerate(shown) if position is not None]
-        if not keep:
+        shown = steps.shown[words]  # (W',)
+        if self.matrix is not None:
+            chosen = np.flatnonzero(shown >= 0)
+        elif self.focus is not None:
+            chosen = np.flatnonzero(shown == self.focus)
+        else:
             return
+        if not chosen.size:
+            return
+        picked = rows[:, chosen]  # (H, r, K)
         if steps.options.hide_special:  # special keys dropped, each row renormalised
-            kept = rows[:, keep][:, :, steps.key_kept]  # (H, W'', K')
+            kept = picked[:, :, steps.key_kept]  # (H, r, K')
             totals = kept.sum(axis=-1, keepdims=True)
-            rows = np.divide(kept, totals, out=np.zeros_like(kept), where=totals > 0)
-        elif len(keep) < len(shown):
-            rows = rows[:, keep]
-        positions = [int(shown[index] or 0) for index in keep]  # none is None: kept
-        view = heads_view(rows, steps.head)  # (W'', K')
-        if self.focus is not None and self.focus in positions:
-            self.focus_row = np.array(view[positions.index(self.focus)])  # (K',)
+            picked = np.divide(kept, totals, out=np.zeros_like(kept), where=totals > 0)
+        view = heads_view(picked, steps.head)  # (r, K')
+        positions = shown[chosen]
+        if self.focus is not None:
+            hit = np.flatnonzero(positions == self.focus)
+            if hit.size:
+                self.focus_row = np.array(view[hit[0]])  # (K',)
         if self.matrix is not None:
             self.matrix[positions] = view
 

@@ -24,9 +24,9 @@ FLOAT32 = 4
 FLOAT64 = 8
 LAYER_COPIES = 4  # scores, masked scores, float32 softmax, the copy handed over
 ACTIVATIONS = 8  # (B, T, D) tensors alive at once, generously
-# Floats one block of a fast layer's rows holds at most: (B, H, c, Tk), 16 MiB in float32;
+# Floats one block of a fast layer's rows holds at most: (B, H, c, Tk), 4 MiB in float32;
 # scores, softmax, the text's cut and the chosen heads' view live at once.
-BLOCK_FLOATS = 1 << 22
+BLOCK_FLOATS = 1 << 20
 BLOCK_COPIES = 4
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 

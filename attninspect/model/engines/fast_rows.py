@@ -126,15 +126,15 @@ def stream_rows(
     for start in range(0, len(positions), step):
         chosen = positions[start : start + step]  # (c,)
         on_device = chosen.to(query.device)
-        scores = torch.matmul(query[:, :, on_device], keys_t) * scale  # (B, H, c, Tk)
+        scores = torch.matmul(query[:, :, on_device], keys_t).mul_(scale)  # (B, H, c, Tk)
         if mask is not None and mask.dtype == torch.bool:
             seen = mask[:, :, on_device, :columns]  # (B|1, 1, c, Tk)
-            scores = scores.masked_fill(~seen, floor)
+            scores.masked_fill_(~seen, floor)
         elif mask is not None:
-            scores = scores + mask[:, :, on_device, :columns]
+            scores.add_(mask[:, :, on_device, :columns])
         elif causal:
             seen = on_device[:, None] >= torch.arange(columns, device=query.device)[None, :]
-            scores = scores.masked_fill(~seen, floor)  # (B, H, c, Tk)
+            scores.masked_fill_(~seen, floor)  # (B, H, c, Tk)
         weights = torch.softmax(scores, dim=-1, dtype=torch.float32)  # (B, H, c, Tk)
         request.block(layer, chosen.numpy(), weights.cpu().numpy())
         del scores, weights
