@@ -69,13 +69,14 @@ def test_fast_views_equal_eager_attention(inspectors, name, options, monkeypatch
     fast, eager = inspectors[name]
     assert fast.engine.fast and not eager.engine.fast
     calls = []
-    original = fast_rows.sdpa_output
+    for hook in ("sdpa_output", "flash_output"):  # SDPA, or its CPU kernel with the lse
+        original = getattr(fast_rows, hook)
 
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+        def counted(*args, original=original, **kwargs):
+            calls.append(1)
+            return original(*args, **kwargs)
 
-    monkeypatch.setattr(fast_rows, "sdpa_output", counted)
+        monkeypatch.setattr(fast_rows, hook, counted)
     view = ViewOptions.parse(**options)
     found = fast.view_batch(_items(TEXTS), view, WholeLayers())
     assert calls, "no layer ran SDPA"  # every layer is fast: no output needs one whole
@@ -84,6 +85,20 @@ def test_fast_views_equal_eager_attention(inspectors, name, options, monkeypatch
     assert not calls
     for each_fast, each_eager in zip(found, expected, strict=True):
         _same_view(each_fast, each_eager)
+
+
+@pytest.mark.parametrize("name", ["bert", "llama"])
+def test_without_sdpas_log_sum_exp_the_columns_come_from_whole_rows(inspectors, name, monkeypatch):
+    """Where SDPA's CPU kernel is not there (a GPU), the special keys' columns are cut from
+    rows computed a block at a time: the same numbers."""
+    fast, eager = inspectors[name]
+    monkeypatch.setattr(fast_rows, "flash_output", lambda *args, **kwargs: None)
+    for options in ({"focus": "@2", "words": True}, {"focus": "@1", "head": "max"}):
+        view = ViewOptions.parse(**options)
+        found = fast.view_batch(_items(TEXTS), view, WholeLayers())
+        expected = eager.view_batch(_items(TEXTS), view, WholeLayers())
+        for each_fast, each_eager in zip(found, expected, strict=True):
+            _same_view(each_fast, each_eager)
 
 
 @pytest.mark.parametrize("name", ["bert", "gpt2", "llama"])
@@ -115,6 +130,7 @@ def test_kept_layers_stay_eager_and_exact(inspectors, tiny_models, reference_att
 def test_rollout_and_statistics_need_every_layer_whole(inspectors, monkeypatch) -> None:
     fast, eager = inspectors["llama"]
     monkeypatch.setattr(fast_rows, "sdpa_output", lambda *a, **k: pytest.fail("ran SDPA"))
+    monkeypatch.setattr(fast_rows, "flash_output", lambda *a, **k: pytest.fail("ran SDPA"))
     for options in ({"rollout": True}, {"stats": True}):
         view = ViewOptions.parse(**options)
         found = fast.view_batch(_items(TEXTS), view, WholeLayers())

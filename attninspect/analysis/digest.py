@@ -106,6 +106,7 @@ class TextDigest:
     special: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (Tk,) keys
     steps: RowSteps | None = None  # for the layers that come as rows (`row_needs`)
     wanted_rows: dict[int, tuple[int, ...] | None] = field(default_factory=dict)
+    wanted_columns: dict[int, tuple[int, ...]] = field(default_factory=dict)  # special keys
     row_layer: RowLayer | None = None  # the layer whose rows are coming
 
     def __post_init__(self) -> None:
@@ -165,16 +166,28 @@ class TextDigest:
                 self.error = error
         if self.error is not None:
             return whole, {}
-        every = bool(self.steps.special_words.any())  # the sink share reads every row
+        special = tuple(int(p) for p in np.flatnonzero(self.special))  # the sink share's keys
         focus = self.steps.rows_of(self.focus) if self.focus is not None else ()
         for layer in range(self.num_layers):
             if layer in whole:
                 continue
-            if layer == self.layer or every:
+            if layer == self.layer:
                 self.wanted_rows[layer] = None
-            elif focus:
+                continue
+            if special:
+                self.wanted_columns[layer] = special
+            if focus:
                 self.wanted_rows[layer] = focus
         return whole, self.wanted_rows
+
+    def add_columns(self, layer: int, columns: np.ndarray) -> None:
+        """The special keys' columns (H, T, S) of every row of layer ``layer``, for its sink
+        share (before its rows, if any)."""
+        if self.error is not None or self.steps is None:
+            return
+        if self.row_layer is None:
+            self.row_layer = self._row_layer(layer)
+        self.row_layer.add_columns(columns)
 
     def add_rows(self, layer: int, positions: np.ndarray, block: np.ndarray) -> None:
         """Rows ``positions`` (c,) of layer ``layer`` (one that `row_needs` did not need
@@ -281,6 +294,22 @@ def per_text_feed(digests: Sequence[TakesLayers], lengths: Sequence[int]) -> Bat
             digest.add(layer, weights[row, :, :n, :n])  # (H, T, T)
 
     return feed
+
+
+def column_feed(
+    digests: Sequence[TextDigest], lengths: Sequence[int]
+) -> Callable[[int, np.ndarray, np.ndarray], None]:
+    """What takes the special keys' columns of a padded batch's fast layer (layer, columns
+    (S,), weights (B, H, T, S)): each text's own columns and rows."""
+
+    def columns(layer: int, found: np.ndarray, weights: np.ndarray) -> None:
+        for row, (digest, n) in enumerate(zip(digests, lengths, strict=True)):
+            own = digest.wanted_columns.get(layer)
+            if own:
+                picked = np.searchsorted(found, own)  # (S_t,) where its columns are
+                digest.add_columns(layer, weights[row][:, :n][:, :, picked])  # (H, T, S_t)
+
+    return columns
 
 
 def row_feed(

@@ -68,6 +68,19 @@ class RowLayer:
     sink_sum: float = 0.0
     sink_rows: int = 0
     focus_row: np.ndarray | None = None  # (Tk',)
+    from_columns: bool = False  # the sink share came from the special keys' columns
+
+    def add_columns(self, columns: np.ndarray) -> None:
+        """The weights of the special keys' columns in every row of this text (H, T, S): the
+        sink share, with rows averaged into words as `add` averages them."""
+        steps = self.steps
+        self.from_columns = True
+        if steps.starts is not None:  # special tokens are words of their own: columns stay
+            summed = np.add.reduceat(columns.astype(np.float64), steps.starts, axis=1)
+            columns = (summed / steps.sizes[None, :, None]).astype(np.float32)  # (H, W, S)
+        view = heads_view(columns, steps.head)  # (W, S)
+        self.sink_sum = float(view.sum(axis=-1).sum(dtype=np.float64))
+        self.sink_rows = int(view.shape[0])
 
     def add(self, positions: np.ndarray, block: np.ndarray) -> None:
         """Rows ``positions`` (c,) of this text's layer (ascending), their weights (H, c, Tk)."""
@@ -97,10 +110,11 @@ class RowLayer:
         from the special keys' columns alone, the rest only where the focus row or the
         selected matrix needs it."""
         steps = self.steps
-        if steps.special_words.any():  # the sink share, before special tokens are hidden
+        if steps.special_words.any() and not self.from_columns:  # before special tokens hide
             view = heads_view(rows[:, :, steps.special_words], steps.head)  # (W', S)
             self.sink_sum += float(view.sum(axis=-1).sum(dtype=np.float64))
-        self.sink_rows += len(words)
+        if not self.from_columns:
+            self.sink_rows += len(words)
         shown = steps.shown[words]  # (W',)
         if self.matrix is not None:
             chosen = np.flatnonzero(shown >= 0)

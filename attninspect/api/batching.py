@@ -15,6 +15,7 @@ from attninspect.analysis.digest import (
     TextDigest,
     WholeLayers,
     batch_feed,
+    column_feed,
     per_text_feed,
     row_feed,
 )
@@ -292,12 +293,15 @@ def row_request(
         return None
     whole: set[int] = set()
     rows: dict[int, set[int] | None] = {}
+    columns: dict[int, set[int]] = {}
     for digest in digests:
         needs = digest.row_needs()
         if needs is None:
             return None
         kept, wanted = needs
         whole |= kept
+        for layer, keys in digest.wanted_columns.items():
+            columns.setdefault(layer, set()).update(keys)
         for layer, positions in wanted.items():
             if positions is None or rows.get(layer, set()) is None:
                 rows[layer] = None
@@ -312,7 +316,8 @@ def row_request(
         for layer, found in rows.items()
         if layer in layers
     }
-    return RowRequest(layers, asked, block, done)
+    special = {layer: tuple(sorted(keys)) for layer, keys in columns.items() if layer in layers}
+    return RowRequest(layers, asked, block, done, special, column_feed(digests, lengths))
 
 
 def _view_group(

@@ -247,9 +247,18 @@ def _fast(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> tuple[torch.Tensor, None]:
-    """A layer no output needs whole: SDPA's output, and the rows asked for, from q and k."""
-    output, _ = fast_rows.sdpa_output(module, query, key, value, mask, *args, **kwargs)
+    """A layer no output needs whole: SDPA's output, and the rows asked for, from q and k (the
+    columns asked for of every row from SDPA's log-sum-exp where its CPU kernel gives it)."""
     scaling = kwargs.get("scaling", args[1] if len(args) > 1 else None)
+    flash = None
+    if rows.columns.get(layer):
+        flash = fast_rows.flash_output(module, query, key, value, mask, scaling, kwargs)
+    if flash is None:
+        output, _ = fast_rows.sdpa_output(module, query, key, value, mask, *args, **kwargs)
+        logsumexp = None
+    else:
+        output, logsumexp = flash
+    fast_rows.stream_columns(module, layer, query, key, mask, scaling, kwargs, rows, logsumexp)
     fast_rows.stream_rows(module, layer, query, key, mask, scaling, kwargs, rows)
     rows.done(layer)
     return output, None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -138,3 +139,76 @@ def stream_rows(
         weights = torch.softmax(scores, dim=-1, dtype=torch.float32)  # (B, H, c, Tk)
         request.block(layer, chosen.numpy(), weights.cpu().numpy())
         del scores, weights
+
+
+def flash_output(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    scaling: float | None,
+    kwargs: dict[str, Any],
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """SDPA's CPU kernel called directly, for its log-sum-exp of every row: ((B, Tq, H, d) as
+    `sdpa_output` returns it, (B, H, Tq)); None where that kernel is not there to call."""
+    kernel = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if kernel is None or query.device.type != "cpu" or kwargs.get("position_bias") is not None:
+        return None
+    heads, kv_heads = query.shape[1], key.shape[1]
+    if heads != kv_heads:
+        key = key.repeat_interleave(heads // kv_heads, dim=1)  # (B, H, Tk, d)
+        value = value.repeat_interleave(heads // kv_heads, dim=1)
+    causal = mask is None and _causal(module, query, kwargs)
+    if mask is not None and mask.dtype == torch.bool:  # the kernel takes an additive mask
+        zero = torch.tensor(0.0, dtype=query.dtype)
+        mask = torch.where(mask, zero, torch.finfo(query.dtype).min)
+    output, logsumexp = kernel(query, key, value, 0.0, causal, attn_mask=mask, scale=scaling)
+    return output.transpose(1, 2).contiguous(), logsumexp  # (B, Tq, H, d), (B, H, Tq)
+
+
+def stream_columns(
+    module: nn.Module,
+    layer: int,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    mask: torch.Tensor | None,
+    scaling: float | None,
+    kwargs: dict[str, Any],
+    request: RowRequest,
+    logsumexp: torch.Tensor | None,
+) -> None:
+    """Hand ``request`` the weights of its key columns in every row of this layer: from the
+    row's log-sum-exp where SDPA gave it (exp(q k_S · scaling + mask - lse)), else from whole
+    rows computed a block at a time and cut to the columns."""
+    columns = request.columns.get(layer)
+    if not columns or request.column_sink is None:
+        return
+    batch, heads, length, size = query.shape  # (B, H, Tq, d)
+    kv_heads = key.shape[1]
+    scale = size**-0.5 if scaling is None else scaling
+    chosen = torch.tensor(columns, dtype=torch.long, device=query.device)  # (S,)
+    keys = key[:, :, chosen]  # (B, KV, S, d)
+    if heads != kv_heads:
+        keys = keys.repeat_interleave(heads // kv_heads, dim=1)  # (B, H, S, d)
+    if logsumexp is None:
+        found = torch.empty(batch, heads, length, len(columns))  # (B, H, Tq, S)
+
+        def keep(_layer: int, positions: Any, weights: Any) -> None:
+            found[:, :, torch.as_tensor(positions)] = torch.as_tensor(weights)[..., columns]
+
+        every = RowRequest(frozenset({layer}), {layer: None}, keep, lambda _layer: None)
+        stream_rows(module, layer, query, key, mask, scaling, kwargs, every)
+        request.column_sink(layer, np.array(columns), found.numpy())
+        return
+    scores = torch.matmul(query, keys.transpose(-1, -2)).mul_(scale)  # (B, H, Tq, S)
+    floor = torch.finfo(query.dtype).min
+    if mask is not None and mask.dtype == torch.bool:
+        scores.masked_fill_(~mask[:, :, :, chosen], floor)
+    elif mask is not None:
+        scores.add_(mask[:, :, :, chosen])
+    elif _causal(module, query, kwargs):
+        seen = torch.arange(length, device=query.device)[:, None] >= chosen[None, :]  # (Tq, S)
+        scores.masked_fill_(~seen, floor)
+    weights = torch.exp(scores.float() - logsumexp.float()[..., None])  # (B, H, Tq, S)
+    request.column_sink(layer, np.array(columns), weights.cpu().numpy())
