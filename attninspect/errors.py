@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class AttnInspectError(Exception):
     """A failure the user can act on: printed as one line, exit status 1."""
@@ -42,3 +50,23 @@ class Terminated(BaseException):
 class BadValueError(AttnInspectError, ValueError):
     """A malformed value (a head, a token selector, a size): also a ValueError, so callers that
     parse user text can catch either."""
+
+
+def no_keyword(call: str, name: str) -> str:
+    """The Python API's words for a keyword that ``call`` does not take."""
+    return f"{call}(): no keyword {name}=; see help() for the keywords it takes"
+
+
+def keywords_checked(method: Callable[P, R]) -> Callable[P, R]:
+    """``method`` refusing a keyword it does not take with `BadValueError` (`no_keyword`),
+    not Python's plain `TypeError`, for a public method below the API (`Inspection.view`)."""
+    known = set(inspect.signature(method).parameters)
+
+    @functools.wraps(method)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise BadValueError(no_keyword(method.__name__, unknown[0]))
+        return method(*args, **kwargs)
+
+    return checked

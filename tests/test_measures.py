@@ -125,3 +125,12 @@ def test_views_defined_on_weights_refuse_other_measures(tiny_models) -> None:
         inspector.run(CAT, measure="probabilities")
     with pytest.raises(OutOfRangeError, match="9 is out of range: there are 2 layers"):
         norms.queries(9)
+
+
+def test_encoder_decoder_models_refuse_measures_for_now(seq2seq_models) -> None:
+    """Their tap is exact (`test_attention_tap`); measures of their kinds are not built yet,
+    and say so rather than showing weights."""
+    inspector = Inspector(str(seq2seq_models["bart"]))
+    with pytest.raises(AttnInspectError, match="not built yet for encoder-decoder models"):
+        inspector.run("A dog ran.", target="Un chien", measure="norms")
+    assert inspector.run("A dog ran.", target="Un chien").measure == "weights"

@@ -106,7 +106,7 @@ def test_csv_npz_table_and_pictures(corpus: Path, tmp_path: Path, stats_json: di
     assert png.read_bytes().startswith(b"\x89PNG")
     result = runner.invoke(app, [*base, "--stat", "same", "--no-color", "--save", str(html)])
     assert result.exit_code == 0, result.output
-    assert "same: share of attention on the token itself" in result.stdout
+    assert "same: weight on the token itself, mean over every row" in result.stdout
     assert " h2" in result.stdout and "highest: L" in result.stdout
     page = html.read_text(encoding="utf-8")
     assert page.count("<table>") == 7 and "<script" not in page

@@ -56,10 +56,30 @@ def _values(data: dict) -> np.ndarray:
     )
 
 
-def test_ray_equals_the_local_engine(local_ray, corpus: Path) -> None:
-    local = _stats(corpus)
-    remote = _stats(corpus, "--engine", "ray", "--actors", "2")
+@pytest.mark.parametrize("convention", ["attninspect", "clark", "transformerlens"])
+def test_ray_equals_the_local_engine(local_ray, corpus: Path, convention: str) -> None:
+    local = _stats(corpus, "--convention", convention)
+    remote = _stats(corpus, "--engine", "ray", "--actors", "2", "--convention", convention)
     assert remote["engine"] == "ray" and local["engine"] == "local"
+    assert remote["convention"] == local["convention"] == convention
     assert remote["texts"] == local["texts"] == 19 and remote["skipped"] == 1
-    assert [e["rows"] for e in remote["stats"]] == [e["rows"] for e in local["stats"]]
+    unit = local["averaged_over"]
+    assert [e[unit] for e in remote["stats"]] == [e[unit] for e in local["stats"]]
     np.testing.assert_allclose(_values(remote), _values(local), rtol=0, atol=1e-9)
+
+
+def test_ray_equals_the_local_engine_on_an_encoder_decoder(
+    local_ray, seq2seq_models, tmp_path: Path
+) -> None:
+    path = tmp_path / "pairs.txt"
+    path.write_text("The cat sleeps on the mat.\tLe chat dort.\nA dog ran.\n", encoding="utf-8")
+    argv = ["stats", "-f", str(path), "-m", str(seq2seq_models["t5"]), "--format", "json"]
+    argv += ["--attention", "decoder", "--generate", "3"]
+    local = json.loads(CliRunner().invoke(app, argv).stdout)
+    result = CliRunner().invoke(app, [*argv, "--engine", "ray"])
+    assert result.exit_code == 0, result.output
+    remote = json.loads(result.stdout)
+    assert remote["attention_kind"] == local["attention_kind"] == "decoder"
+    assert [e["rows"] for e in remote["stats"]] == [e["rows"] for e in local["stats"]]
+    # float32 weights of a one-thread actor (Ray's default) vs this process's threads: ~4e-8
+    np.testing.assert_allclose(_values(remote), _values(local), rtol=0, atol=1e-6)

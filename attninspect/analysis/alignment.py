@@ -123,6 +123,15 @@ class TextDiff:
     paired: np.ndarray  # (P, Pk): A − B over paired tokens, in A's order
     changes: list[list[FocusChange]] | None
     key_alignment: Alignment | None = None  # the key tokens (columns); None: as the rows
+    sources: tuple[str, str] | None = None  # an encoder–decoder model's texts A and B
+
+    def shown_text(self, side: int) -> str:
+        """Text A (0) or B (1) as the output names it: the text inspected, or an encoder–decoder
+        model's source, whichever kind is shown (cross and decoder rows are target tokens)."""
+        inspection = (self.a, self.b)[side]
+        if inspection.sides is None:
+            return inspection.text
+        return self.sources[side] if self.sources is not None else inspection.input_text
 
     @property
     def keys(self) -> Alignment:

@@ -1,20 +1,26 @@
 """Corpus statistics: per layer x head, sums over every query row of every text, merged exactly.
 
-Each text adds, layer by layer as it streams, float64 sums of its row values and the number of
-rows where each statistic is defined; nothing per text is kept once it is added. Partial sums
-(a window of texts, a Ray worker's share) merge by addition, so any split of the corpus gives
-the same means to rounding. A statistic's mean is the row-weighted mean of the per-text means
-that `run --stats` prints: Σ sums / Σ rows.
+Each text adds, layer by layer as it streams, float64 sums of its values and the count of what
+each statistic is averaged over; nothing per text is kept once it is added. Partial sums (a
+window of texts, a Ray worker's share) merge by addition, so any split of the corpus gives the
+same means to rounding. A statistic's mean is Σ sums / Σ counts.
 
-Statistics (each over the rows where it is defined):
-- ``entropy``: the row's entropy in bits (every row);
-- ``previous`` / ``same`` / ``next``: the weight on the token before / itself / after (rows that
-  have one; self-attention only);
-- ``special``: the weight on special tokens (every row);
-- ``duplicate``: the weight on earlier positions that hold the same token (rows whose token
-  occurred before), TransformerLens's duplicate-token detector;
-- ``induction``: the weight on the positions just after an earlier occurrence of the row's token
-  (the same rows), TransformerLens's induction detector.
+Three conventions (``CONVENTIONS``; `DEFINITIONS` words each statistic exactly):
+- ``attninspect`` (ours): each statistic averaged over the query rows where it is defined, every
+  row of the corpus weighing the same (the row-weighted mean of `run --stats`'s per-text means):
+  ``entropy`` in bits, unsmoothed (every row); ``previous`` / ``same`` / ``next`` the weight on
+  the token before / itself / after (rows that have one; self-attention only); ``special`` the
+  weight on special tokens (every row); ``duplicate`` the weight on earlier positions holding the
+  row's token and ``induction`` the weight on the positions just after those (both over the rows
+  whose token occurred before; TransformerLens's duplicate-token and induction patterns).
+- ``clark``: Clark et al. (2019)'s averaging: per text, the weight summed over every row divided
+  by its T query rows (the first row, without a previous token, counts too), then the plain mean
+  over texts; entropy in nats of the smoothed 0.9999·a + 0.0001/Tk. duplicate and induction are
+  not theirs (undefined).
+- ``transformerlens``: TransformerLens's ``detect_head`` scores (error measure "mul", no BOS or
+  current token excluded): per text Σ(a · pattern) / Σ a over every row, then the plain mean over
+  texts of 2 tokens or more, for ``previous``, ``duplicate`` and ``induction``; the rest are not
+  its detectors (undefined).
 """
 
 from __future__ import annotations
@@ -36,6 +42,51 @@ STATISTICS = ("entropy", "previous", "same", "next", "special", "duplicate", "in
 BATCH_MASK_BYTES = 4 * 1024**2
 TINY = np.finfo(np.float64).tiny  # log(max(a, TINY)) is finite, and a * it is 0 where a is
 POSITIONAL = frozenset({"previous", "same", "next", "duplicate", "induction"})
+ATTNINSPECT, CLARK, TRANSFORMERLENS = "attninspect", "clark", "transformerlens"
+CONVENTIONS = (ATTNINSPECT, CLARK, TRANSFORMERLENS)
+# Clark et al.'s smoothing before the entropy: 0.9999 * a + 0.0001 / Tk.
+CLARK_SMOOTHING = 1e-4
+# TransformerLens's detectors; every other statistic is undefined under its convention.
+DETECTORS = ("previous", "duplicate", "induction")
+# What each statistic is, exactly, under each convention (the table's notes, the help, docs).
+DEFINITIONS: dict[str, dict[str, str]] = {
+    ATTNINSPECT: {
+        "entropy": "row entropy in bits (unsmoothed), mean over every query row of the corpus",
+        "previous": "weight on the token before, mean over the rows that have one",
+        "same": "weight on the token itself, mean over every row",
+        "next": "weight on the token after, mean over the rows that have one",
+        "special": "weight on special tokens, mean over every row",
+        "duplicate": "weight on earlier copies of the row's token, mean over the rows whose "
+        "token occurred before (not TransformerLens's score: --convention transformerlens)",
+        "induction": "weight on the tokens just after earlier copies of the row's token, mean "
+        "over the same rows (not TransformerLens's score: --convention transformerlens)",
+    },
+    CLARK: {
+        "entropy": "Clark et al.: row entropy in nats of 0.9999·a + 0.0001/T, mean over a "
+        "text's rows, then over texts",
+        "previous": "Clark et al.: weight on the token before summed over a text's rows / its "
+        "T rows, mean over texts",
+        "same": "Clark et al.: weight on the token itself / T rows, mean over texts",
+        "next": "Clark et al.: weight on the token after / T rows, mean over texts",
+        "special": "Clark et al.: weight on special tokens / T rows, mean over texts",
+        "duplicate": "not defined by Clark et al.",
+        "induction": "not defined by Clark et al.",
+    },
+    TRANSFORMERLENS: {
+        "entropy": "not a TransformerLens detector",
+        "previous": "TransformerLens previous_token_head score: Σ weight on the token before "
+        "/ Σ weight of every row, mean over texts",
+        "same": "not a TransformerLens detector",
+        "next": "not a TransformerLens detector",
+        "special": "not a TransformerLens detector",
+        "duplicate": "TransformerLens duplicate_token_head score: Σ weight on earlier copies "
+        "/ Σ weight of every row, mean over texts",
+        "induction": "TransformerLens induction_head score: Σ weight on the tokens after "
+        "earlier copies / Σ weight of every row, mean over texts",
+    },
+}
+# What a statistic's count counts under each convention (CSV `<name>_<unit>`, JSON's key).
+UNITS = {ATTNINSPECT: "rows", CLARK: "texts", TRANSFORMERLENS: "texts"}
 
 
 @dataclass
@@ -115,7 +166,8 @@ class RowMasks:
 
 
 def detector_masks(tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """TransformerLens's duplicate-token and induction patterns for ``tokens``: (T, T) bool each.
+    """TransformerLens's duplicate-token and induction patterns for ``tokens``: (T, T) bool each
+    (the patterns only: how they are averaged depends on the convention).
 
     duplicate[i, j]: j < i and token j == token i; induction[i, j + 1] for each such j.
     """
@@ -128,10 +180,53 @@ def detector_masks(tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return duplicate, induction
 
 
-def layer_sums(attention: np.ndarray, masks: RowMasks) -> tuple[np.ndarray, np.ndarray]:
-    """One layer of one text (H, Tq, Tk): each head's sums of row values (H, S) and the rows
-    where each statistic is defined (S,)."""
+def layer_sums(
+    attention: np.ndarray, masks: RowMasks, convention: str = ATTNINSPECT
+) -> tuple[np.ndarray, np.ndarray]:
+    """One layer of one text (H, Tq, Tk): each head's sums (H, S) and what each statistic is
+    averaged over (S,): its rows where it is defined (ours), or the text, once (the others)."""
     a = attention.astype(np.float64)  # (H, Tq, Tk)
+    sums, rows = _row_sums(a, masks)
+    if convention == CLARK:
+        return _clark(a, sums, rows)
+    if convention == TRANSFORMERLENS:
+        return _transformerlens(a, sums, rows)
+    return sums, rows
+
+
+def _clark(a: np.ndarray, sums: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One text's values by Clark et al.: sums over its rows / its Tq rows, the entropy in nats
+    of the smoothed weights; each counts the text once (duplicate and induction: not theirs)."""
+    _, queries, keys = a.shape
+    values, texts = np.zeros_like(sums), np.zeros_like(rows)
+    if not queries:
+        return values, texts
+    smooth = (1 - CLARK_SMOOTHING) * a + CLARK_SMOOTHING / keys  # (H, Tq, Tk)
+    values[:, 0] = -(smooth * np.log(smooth)).sum(axis=(1, 2)) / queries  # nats
+    defined = [4] + [1, 2, 3] * bool(rows[2])  # special; previous/same/next where square
+    values[:, defined] = sums[:, defined] / queries
+    texts[[0, *defined]] = 1
+    return values, texts
+
+
+def _transformerlens(
+    a: np.ndarray, sums: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One text's TransformerLens detector scores ("mul"): Σ a · pattern / Σ a over every row,
+    for previous, duplicate and induction, on texts of 2 tokens or more (it refuses shorter)."""
+    values, texts = np.zeros_like(sums), np.zeros_like(rows)
+    _, queries, keys = a.shape
+    if queries < 2 or queries != keys or not rows[2]:  # self-attention of 2 tokens or more
+        return values, texts
+    total = a.sum(axis=(1, 2))  # (H,)
+    for column in (STATISTICS.index(name) for name in DETECTORS):
+        np.divide(sums[:, column], total, out=values[:, column], where=total > 0)
+        texts[column] = 1
+    return values, texts
+
+
+def _row_sums(a: np.ndarray, masks: RowMasks) -> tuple[np.ndarray, np.ndarray]:
+    """Our sums of row values (H, S) and the rows where each statistic is defined (S,)."""
     heads, queries, _ = a.shape
     sums = np.zeros((heads, len(STATISTICS)))
     logs = np.log2(a, out=np.zeros_like(a), where=a > 0)
@@ -219,6 +314,7 @@ class StatsDigest:
     options: ViewOptions  # words and hide_special are the ones that apply
     layers: list[int]  # model layers kept
     heads: list[int]  # model heads kept
+    convention: str = ATTNINSPECT
     sums: CorpusSums = field(init=False)
     masks: RowMasks | None = None
     error: InputError | None = None
@@ -244,7 +340,7 @@ class StatsDigest:
         if self.transformed:
             piece = dataclasses.replace(self.base, attention=attention[None])  # (1, H, Tq, Tk)
             attention = analyse(piece, self.options).inspection.attention[0]
-        sums, rows = layer_sums(attention[self.heads], self.masks)
+        sums, rows = layer_sums(attention[self.heads], self.masks, self.convention)
         self.add_sums(layer, sums, rows)
 
     def add_sums(self, layer: int, sums: np.ndarray, rows: np.ndarray) -> None:
@@ -273,6 +369,13 @@ class CorpusStats:
     engine: str = "local"
     skipped: int = 0  # texts that failed, under --skip-errors
     seconds: float = 0.0
+    convention: str = ATTNINSPECT
+    kind: str = "self"  # the attention measured: self, or encoder, decoder or cross
+
+    @property
+    def unit(self) -> str:
+        """What the counts count: "rows" (ours) or "texts" (the per-text conventions)."""
+        return UNITS[self.convention]
 
     @property
     def means(self) -> np.ndarray:
@@ -283,14 +386,15 @@ class CorpusStats:
         return self.means[:, :, STATISTICS.index(statistic)]
 
     def heads(self) -> list[dict[str, object]]:
-        """One entry per kept layer x head: every mean (None where undefined) and row counts."""
+        """One entry per kept layer x head: every mean (None where undefined) and the counts
+        (under "rows" or "texts", as `unit` says)."""
         means, rows = self.means, self.sums.rows
         entries: list[dict[str, object]] = []
         for i, layer in enumerate(self.sums.layers):
             counts = {name: int(rows[i, s]) for s, name in enumerate(STATISTICS)}
             for j, head in enumerate(self.sums.heads):
                 values = {name: _number(means[i, j, s]) for s, name in enumerate(STATISTICS)}
-                entries.append({"layer": layer, "head": head, **values, "rows": counts})
+                entries.append({"layer": layer, "head": head, **values, self.unit: counts})
         return entries
 
 
@@ -301,8 +405,8 @@ def _number(value: float) -> float | None:
 def stats_feed(digests: Sequence[StatsDigest], lengths: Sequence[int]) -> BatchFeed:
     """`digest.per_text_feed`, but where no text's tokens are transformed (no --words or
     --hide-special) and all are self-attention, each kept layer is measured for the whole
-    batch at once (`batch_layer_sums`) instead of text by text."""
-    plain = all(not digest.transformed for digest in digests)
+    batch at once (`batch_layer_sums`) instead of text by text (our convention only)."""
+    plain = all(not digest.transformed and digest.convention == ATTNINSPECT for digest in digests)
     square = all(digest.masks is None or digest.masks.square for digest in digests)
     width = max(lengths, default=0)
     cells = len(digests) * width * width * (len(STATISTICS) - 1) * 8  # BatchMasks.cells

@@ -251,7 +251,7 @@ class TextDigest:
             kind="rollout" if options.rollout else "attention",
             words=options.words,
             hidden_special=options.hide_special,
-            sink_share=self.sinks,
+            sink_share=self.sinks if options.measure == "weights" else None,
             stats=self.stats if options.stats else None,
             attention_kind=shown.kind,
         )
@@ -275,6 +275,7 @@ class TextDigest:
             shapes["kept"] = list(attention.shape)
         return dataclasses.replace(
             last,
+            measure=self.options.measure,
             attention=attention,
             shapes=shapes,
             seconds=seconds,

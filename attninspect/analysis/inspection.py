@@ -13,6 +13,7 @@ from attninspect.analysis.record import (
     TokenAxis,
 )
 from attninspect.analysis.selection import HeadChoice, View
+from attninspect.errors import keywords_checked
 
 __all__ = ["ATTENTION_KINDS", "AXIS_SIDES", "AttentionKind", "Inspection", "TokenAxis"]
 
@@ -52,6 +53,7 @@ class Inspection(InspectionData):
         """Jupyter: the attention drawn as the HTML page draws it (None: the repr is shown)."""
         return HTML_DRAWER(self) if HTML_DRAWER is not None else None
 
+    @keywords_checked
     def view(
         self,
         layer: int = -1,

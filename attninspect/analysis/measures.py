@@ -83,10 +83,16 @@ def measured(
     return norms(weights, transformed), norm_of_sum(weights, transformed)
 
 
-def check_steps(measure: str, rollout: bool, words: bool, stats: bool) -> None:
+def check_steps(
+    measure: str, rollout: bool, words: bool, stats: bool, hide_special: bool = False
+) -> None:
     """Refuse the steps defined on weights alone for another measure, in one line."""
     if measure == "weights":
         return
+    if hide_special:
+        raise AttnInspectError(
+            f"--hide-special renormalises rows of weights; it does not take --measure {measure}"
+        )
     if rollout:
         raise AttnInspectError(
             f"rollout multiplies attention weights layer by layer; it does not take --measure "

@@ -55,13 +55,14 @@ class ViewOptions:
     focus: TokenSelector | None = None
     top: int = 5
     stats: bool = False
+    measure: str = "weights"  # what a cell holds: weights, scores or norms (`measures`)
 
     @classmethod
     def parse(cls, head: str | int = "mean", focus: str | None = None, **rest: object):
         """Options from loose values (a head as text, a focus as typed); BadValueError if bad."""
         unknown = sorted(set(rest) - {field.name for field in dataclasses.fields(cls)})
         if unknown:
-            known = "layer, head, words, hide_special, rollout, focus, top, stats"
+            known = "layer, head, words, hide_special, rollout, focus, top, stats, measure"
             raise BadValueError(f"no view keyword {unknown[0]}=; the keywords are {known}")
         choice = parse_head(head)
         for name in ("layer", "top"):
@@ -254,7 +255,9 @@ def view_of(inspection: Data, options: ViewOptions) -> tuple[Data, View]:
     """Analyse one text, resolve the focus token in it, and build what is shown (of the
     inspection's measure: `measures`)."""
     resolve_layer(options.layer, inspection.num_layers)
-    check_steps(inspection.measure, options.rollout, options.words, options.stats)
+    check_steps(
+        inspection.measure, options.rollout, options.words, options.stats, options.hide_special
+    )
     inspection = for_heads(inspection, options.head)
     analysed = analyse(inspection, options)
     focus = focus_index(options, analysed.inspection, inspection)

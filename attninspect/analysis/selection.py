@@ -93,8 +93,10 @@ class Ranked:
 
 
 def top_k(row: np.ndarray, k: int) -> list[Ranked]:
-    """The ``k`` largest weights of ``row``, largest first; ties keep token order."""
-    order = np.argsort(-row, kind="stable")[: max(k, 0)]
+    """The ``k`` largest weights of ``row``, largest first; ties keep token order. A cell with
+    no value (a masked score, NaN) is never ranked."""
+    order = np.argsort(-row, kind="stable")  # NaN sorts last
+    order = order[~np.isnan(row[order])][: max(k, 0)]
     return [Ranked(int(i), float(row[i])) for i in order]
 
 

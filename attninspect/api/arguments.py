@@ -10,7 +10,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-from attninspect.errors import AttnInspectError, BadValueError, InputError, OutOfRangeError
+from attninspect.errors import (
+    AttnInspectError,
+    BadValueError,
+    InputError,
+    OutOfRangeError,
+    no_keyword,
+)
 from attninspect.files.sources import Item, SourceText
 from attninspect.model.engines.factory import SCRATCH, EngineSettings
 from attninspect.model.limits import out_of_range, whole_number
@@ -90,6 +96,26 @@ def texts_of(texts: object, call: str = "run") -> tuple[bool, list[str]]:
     return False, batch
 
 
+def corpus_of(texts: object, call: str = "stats") -> Iterator[str]:
+    """``stats``' texts, checked as they are read (a corpus may be a file's lines): a str is one
+    text, else an iterable of str (not a mapping, a set or bytes)."""
+    if isinstance(texts, str):
+        texts = [texts]
+    unordered = isinstance(texts, Mapping | set | frozenset | bytes | bytearray)
+    if unordered or not isinstance(texts, Iterable):
+        raise BadValueError(
+            f"{call}() takes a text (str) or an iterable of texts, not {_kind(texts)}"
+        )
+    return _checked_texts(texts, call)
+
+
+def _checked_texts(texts: Iterable[object], call: str) -> Iterator[str]:
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise BadValueError(f"{call}(): text {index} is {_kind(text)}, not a str")
+        yield text
+
+
 def items_of(items: Iterable[object]) -> Iterator[Item]:
     """``stream``'s texts: `SourceText` items, read errors, or plain str (numbered in order)."""
     if isinstance(items, str) or not isinstance(items, Iterable):
@@ -126,7 +152,7 @@ def speaks_python(method: Callable[P, R]) -> Callable[P, R]:
         except TypeError as error:
             if "unexpected keyword argument" not in str(error):
                 raise
-            raise BadValueError(f"{method.__name__}(): {_unexpected(error)}") from None
+            raise BadValueError(_unexpected(method.__name__, error)) from None
         except AttnInspectError as error:
             reworded = _reworded(error)
             if reworded is error:
@@ -160,10 +186,9 @@ def _copy(error: AttnInspectError, message: str) -> AttnInspectError:
         return error
 
 
-def _unexpected(error: TypeError) -> str:
+def _unexpected(call: str, error: TypeError) -> str:
     found = re.search(r"keyword argument '(\w+)'", str(error))
-    name = found[1] if found else "?"
-    return f"no keyword {name}=; see help() for the keywords it takes"
+    return no_keyword(call, found[1] if found else "?")
 
 
 def _kind(value: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -21,12 +21,19 @@ from attninspect.analysis.digest import (
 )
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
-from attninspect.analysis.measures import MEASURE_PARTS, Measure, measured
+from attninspect.analysis.measures import (
+    MEASURE_PARTS,
+    Measure,
+    measured,
+    norm_of_sum,
+    norms,
+)
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.record import HeadVectors
 from attninspect.analysis.selection import View
 from attninspect.api.flows import DiffPlan, diff_of, head_digest, plan_diff
 from attninspect.api.seq2seq import (
+    ChosenKind,
     KindDigests,
     Request,
     check_request,
@@ -40,7 +47,14 @@ from attninspect.errors import AttnInspectError, InputError
 from attninspect.files.sources import SourceText
 from attninspect.model.chat import Chat, render
 from attninspect.model.engines.base import Engine, TextResult, collect
-from attninspect.model.engines.seam import NO_PARTS, VECTOR_PARTS, RowRequest, capture_refusal
+from attninspect.model.engines.seam import (
+    NO_PARTS,
+    VECTOR_PARTS,
+    LayerParts,
+    RowRequest,
+    TapRequest,
+    capture_refusal,
+)
 from attninspect.model.estimate import DoesNotFit, estimate_batch
 from attninspect.model.memory import available_bytes
 from attninspect.model.tokenization import Encoding, encode, encode_many
@@ -279,9 +293,11 @@ def _kept_sizes(engine: Engine, keep: WholeLayers) -> tuple[int, int]:
 
 def runs_fast(engine: Engine, options: ViewOptions) -> bool:
     """Whether a view's layers that no output needs whole run fast attention, only the rows
-    shown computed (`row_request`): on an engine that can, unless rollout or head statistics
-    need every layer whole."""
-    return bool(getattr(engine, "fast", False)) and not (options.rollout or options.stats)
+    shown computed (`row_request`): on an engine that can, unless rollout, head statistics or
+    another measure than weights (its parts are tapped from eager layers) need every layer
+    whole."""
+    whole = options.rollout or options.stats or options.measure != "weights"
+    return bool(getattr(engine, "fast", False)) and not whole
 
 
 def row_request(
@@ -330,8 +346,38 @@ def _view_group(
         for _, item, encoding in pending
     ]
     lengths = [len(encoding) for _, _, encoding in pending]
-    rows = row_request(engine, digests, lengths) if runs_fast(engine, options) else None
-    return _digest_group(engine, pending, digests, batch_feed(digests, lengths), rows)
+    tap, feed = measuring(engine, options, batch_feed(digests, lengths))
+    fast = tap is None and runs_fast(engine, options)
+    rows = row_request(engine, digests, lengths) if fast else None
+    return _digest_group(engine, pending, digests, feed, tap, rows)
+
+
+def measuring(
+    engine: Engine, options: ViewOptions, feed: BatchFeed
+) -> tuple[TapRequest | None, BatchFeed]:
+    """``feed`` as is for weights; for another measure, the tap that each layer's parts come
+    from and a feed that hands the digests that layer as ``options.measure`` measures it:
+    scores (B, H, Tq, Tk), norms per head (B, H, Tq, Tk), or for the head mean of norms the
+    norm of the sum over heads as one head (B, 1, Tq, Tk)."""
+    if options.measure == "weights":
+        return None, feed
+    waiting: dict[int, LayerParts] = {}  # a layer's parts arrive just before its weights
+    tap = TapRequest(
+        MEASURE_PARTS[options.measure],
+        {"self": frozenset(range(engine.num_layers))},
+        lambda parts: waiting.__setitem__(parts.layer, parts),
+    )
+
+    def fed(layer: int, weights: np.ndarray) -> None:  # (B, H, Tq, Tk)
+        parts = waiting.pop(layer)
+        if parts.scores is not None:
+            return feed(layer, parts.scores)
+        assert parts.transformed is not None  # asked for by MEASURE_PARTS["norms"]
+        if options.head == "mean":
+            return feed(layer, norm_of_sum(weights, parts.transformed)[:, None])
+        return feed(layer, norms(weights, parts.transformed))
+
+    return tap, fed
 
 
 def _view_kinds(
@@ -343,15 +389,42 @@ def _view_kinds(
     request: Request,
 ) -> list[Viewed | InputError]:
     """One padded pass of an encoder–decoder model, each text's three kinds digested."""
-    digests = []
-    for _, item, encoding in pending:
-        base = _empty(engine, item, encoding)
-        target = request.target
-        if target is None and encoding.target is not None:
-            target = engine.tokenizer.decode(encoding.target.ids, skip_special_tokens=True)
-        bases = kind_bases(base, encoding, target or "", engine.layers_of)  # type: ignore[attr-defined]
-        digests.append(KindDigests.of(bases, kind, options, keep))
+    digests = [
+        KindDigests.of(_kinds_of(engine, item, encoding, request), kind, options, keep)
+        for _, item, encoding in pending
+    ]
     return digest_kinds(engine, pending, digests)
+
+
+def _kinds_of(
+    engine: Engine, item: SourceText, encoding: Encoding, request: Request
+) -> dict[AttentionKind, Inspection]:
+    """An encoder–decoder text's three kinds before any layer (`seq2seq.kind_bases`)."""
+    base = _empty(engine, item, encoding)
+    target = request.target
+    if target is None and encoding.target is not None:
+        target = engine.tokenizer.decode(encoding.target.ids, skip_special_tokens=True)
+    return kind_bases(base, encoding, target or "", engine.layers_of)  # type: ignore[attr-defined]
+
+
+def _bases(
+    engine: Engine, pending: Pending, kind: AttentionKind, request: Request
+) -> list[Inspection]:
+    """Each text's Inspection before any layer: of the chosen ``kind`` for an encoder–decoder."""
+    if not is_seq2seq(engine):
+        return [_empty(engine, item, encoding) for _, item, encoding in pending]
+    return [_kinds_of(engine, item, encoding, request)[kind] for _, item, encoding in pending]
+
+
+def _stream_chosen(
+    engine: Engine, pending: Pending, digests: Sequence[Any], kind: AttentionKind
+) -> list:
+    """One padded forward pass, each text's layers streamed into its digest: for an
+    encoder–decoder model those of the chosen ``kind`` only, the others dropped as they come
+    (as `run` streams them), so no kind is kept whole."""
+    if not is_seq2seq(engine):
+        return _digest_group(engine, pending, digests)
+    return digest_kinds(engine, pending, [ChosenKind(kind, digest) for digest in digests])
 
 
 class LayerConsumer(Protocol[Finished_co]):
@@ -369,6 +442,7 @@ def _digest_group(
     pending: Pending,
     digests: Sequence[LayerConsumer[Finished_co]],
     feed: BatchFeed | None = None,
+    tap: TapRequest | None = None,
     rows: RowRequest | None = None,
 ) -> list[Finished_co]:
     """One padded forward pass for ``pending``, each layer handed to its text's digest (a
@@ -379,9 +453,9 @@ def _digest_group(
     started = time.perf_counter()
     encodings = [encoding for _, _, encoding in pending]
     if rows is None:
-        shapes = engine.stream_batch(encodings, consume)
+        shapes = engine.stream_batch(encodings, consume, tap)
     else:
-        shapes = engine.stream_batch(encodings, consume, None, rows)
+        shapes = engine.stream_batch(encodings, consume, tap, rows)
     seconds = (time.perf_counter() - started) / len(pending)
     finished = []
     for digest, stages in zip(digests, shapes, strict=True):
@@ -398,6 +472,37 @@ def _empty(engine: Engine, item: SourceText, encoding: Encoding) -> Inspection:
     return wrap(engine, item, encoding, TextResult(empty, shapes), 0.0)
 
 
+NEURON_PARTS = frozenset({"queries", "keys", "values", "scores"})
+
+
+def neurons_pass(
+    engine: Engine,
+    item: SourceText,
+    layer: int,
+    truncate: bool,
+    chat: Chat | None = None,
+) -> tuple[Inspection, LayerParts]:
+    """One text run for the neuron view: the weights of ``layer`` alone (1, H, T, T) and its
+    queries, keys, values and scores; nothing of the other layers is kept. A bad text (as
+    `Inspector.run` words it) raises; a model without the tap is refused first."""
+    missing = sorted(NEURON_PARTS - frozenset(getattr(engine, "captures", NO_PARTS)))
+    if missing or is_seq2seq(engine):
+        raise AttnInspectError(
+            capture_refusal(engine, missing, "the neuron view")
+            if missing
+            else "the neuron view is not built yet for encoder-decoder models"
+        )
+    (error,), pending = encode_items(engine, [item], truncate, chat)
+    if error is not None:
+        raise InputError(f"the text: {error}") from error
+    fitting_groups(engine, pending, (1, engine.num_heads))  # refuses a text that cannot fit
+    _, item, encoding = pending[0]
+    started = time.perf_counter()
+    (output,) = collect(engine, [encoding], [layer], NEURON_PARTS)
+    inspection = wrap(engine, item, encoding, output, time.perf_counter() - started)
+    return inspection, output.parts[0]
+
+
 def search_streamed(
     engine: Engine,
     item: SourceText,
@@ -406,24 +511,31 @@ def search_streamed(
     words: bool,
     truncate: bool,
     chat: Chat | None = None,
+    request: Request = PLAIN,
 ) -> HeadSearch:
     """`flows.search_heads` for one text, streamed: each layer's (H,) from -> to weights kept,
-    no (L, H, T, T) tensor. A bad text (as `Inspector.run` words it) or selector raises."""
-    (error,), pending = encode_items(engine, [item], truncate, chat)
+    no (L, H, T, T) tensor (of any kind: ``request`` adds a pair, a target or generated tokens
+    and chooses the kind). A bad text (as `Inspector.run` words it) or selector raises."""
+    kind = check_request(engine, request)
+    (error,), pending = encode_items(engine, [item], truncate, chat, request)
     if error is not None:
         raise InputError(f"the text: {error}") from error
     fitting_groups(engine, pending, (0, 0))  # refuses a text that cannot fit
-    _, item, encoding = pending[0]
-    digest = head_digest(_empty(engine, item, encoding), source, target, words)
-    (search,) = _digest_group(engine, pending, [digest])
+    (base,) = _bases(engine, pending, kind, request)
+    digest = head_digest(base, source, target, words)
+    (search,) = _stream_chosen(engine, pending, [digest], kind)
     return search
 
 
 def encode_pair(
-    engine: Engine, items: list[SourceText], truncate: bool, chat: Chat | None = None
+    engine: Engine,
+    items: list[SourceText],
+    truncate: bool,
+    chat: Chat | None = None,
+    request: Request = PLAIN,
 ) -> Pending:
     """Both texts of `diff` encoded; a bad one raises its error as ``text 0: ...``."""
-    results, pending = encode_items(engine, items, truncate, chat)
+    results, pending = encode_items(engine, items, truncate, chat, request)
     for position, error in enumerate(results):
         if error is not None:
             raise InputError(f"text {position}: {error}") from error
@@ -431,19 +543,26 @@ def encode_pair(
 
 
 def diff_streamed(
-    engine: Engine, pending: Pending, options: ViewOptions, keep: WholeLayers
+    engine: Engine,
+    pending: Pending,
+    options: ViewOptions,
+    keep: WholeLayers,
+    request: Request = PLAIN,
 ) -> TextDiff:
     """Two texts compared, streamed: both texts in one padded batch, each layer digested (the
-    selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared."""
-    bases = [_empty(engine, item, encoding) for _, item, encoding in pending]
+    selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared.
+    For an encoder–decoder model only the kind ``request`` chooses is digested."""
+    kind = check_request(engine, request)
+    bases = _bases(engine, pending, kind, request)
     plan = plan_diff(bases[0], bases[1], options)
     digests = [
-        TextDigest(base, view_options, keep, engine.num_layers)
+        TextDigest(base, view_options, keep, base.shapes["attention"][0])
         for base, view_options in zip(bases, (options, plan.options_b), strict=True)
     ]
     finished: list[Viewed | InputError] = []
     for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
-        finished += _digest_group(engine, group, [digests[position] for position, _, _ in group])
+        chosen = [digests[position] for position, _, _ in group]
+        finished += _stream_chosen(engine, group, chosen, kind)
     return _compared(plan, digests, finished, options.top)
 
 
@@ -456,31 +575,3 @@ def _compared(
             raise result
         sides.append((*result, np.stack(digest.rows) if digest.rows else None))  # (L, T')
     return diff_of(plan, sides[0], sides[1], top)
-
-
-def diff_whole(
-    texts: tuple[Inspection, Inspection], options: ViewOptions, keep: WholeLayers
-) -> TextDiff:
-    """`diff_streamed` of two whole inspections (an encoder–decoder model's chosen kind, a
-    generation, a pair): each layer fed to the same digests, then compared."""
-    bases = [_emptied(inspection) for inspection in texts]
-    plan = plan_diff(bases[0], bases[1], options)
-    digests = [
-        TextDigest(base, view_options, keep, base.num_layers)
-        for base, view_options in zip(bases, (options, plan.options_b), strict=True)
-    ]
-    for digest, inspection in zip(digests, texts, strict=True):
-        for layer, attention in enumerate(inspection.attention):  # (H, Tq, Tk)
-            digest.add(layer, attention)
-    finished = [
-        digest.finish(inspection.seconds) for digest, inspection in zip(digests, texts, strict=True)
-    ]
-    return _compared(plan, digests, finished, options.top)
-
-
-def _emptied(inspection: Inspection) -> Inspection:
-    """The inspection's tokens and metadata before any layer: (0, H, Tq, Tk)."""
-    empty = np.zeros((0, *inspection.attention.shape[1:]), np.float32)
-    return dataclasses.replace(
-        inspection, attention=empty, model_layers=inspection.num_layers, others={}
-    )

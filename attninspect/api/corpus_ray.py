@@ -10,7 +10,9 @@ so each window is batched by length exactly as it is locally. Imported only for
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +22,11 @@ from attninspect.analysis.corpus import CorpusSums
 from attninspect.api.corpus import StatsPlan, WindowStats
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.files.sources import Item, SourceText, chunks
+
+# How long a cluster's address may take to accept a connection before `stats` gives up on it
+# (Ray itself waits over 2 minutes where nothing listens).
+CONNECT_SECONDS = 10.0
+RAY_CLIENT_PORT = 10001  # Ray Client's port where a ray:// address names none
 
 
 class StatsActor:
@@ -39,7 +46,8 @@ class StatsActor:
         for encoded in batch["items"]:
             items = _decode_items(str(encoded))
             part = stats_window(self.inspector.engine, items, self.plan, self.inspector.chat)
-            packed.append(pack(part, self.inspector.model_name))
+            kind = self.plan.kind_of(self.inspector.engine)
+            packed.append(pack(part, f"{kind}\t{self.inspector.model_name}"))
         return {"window": np.asarray(batch["window"]), "stats": np.array(packed, dtype=object)}
 
 
@@ -105,11 +113,12 @@ def run_on_ray(
     """Every window measured on Ray; the total (failures in input order) and the model's name.
     ``choice``: the cluster address (None: RAY_ADDRESS or a new local instance), the number
     of actors and the GPUs per actor (None: 1 where the cluster has GPUs); ``window``: the
-    texts and characters a window holds at most, as the local engine's."""
+    texts and characters a window holds at most, as the local engine's. What comes back names
+    the model as ``KIND<TAB>MODEL`` (the kind of attention measured)."""
     ray = _ray()
     address, actors, num_gpus = choice
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        _connect(ray, address)
     rows = [
         {"window": number, "items": _encode_items(part)}
         for number, part in enumerate(chunks(items, *window))
@@ -149,6 +158,64 @@ def _merged(
     return total, model
 
 
+def _connect(ray: Any, address: str | None) -> None:
+    """`ray.init` for ``address`` (None: RAY_ADDRESS, else a new local instance), after checking
+    that Ray Client is installed for a ray:// address and that the address accepts a connection
+    within `CONNECT_SECONDS`: one clear error instead of a hang or a bare ValueError."""
+    given = address or os.environ.get("RAY_ADDRESS") or None
+    if given is not None and given != "auto":
+        check_client(given)
+        probe(given)
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, ValueError) as error:
+        message = f"cannot reach the Ray cluster at {given}: {_first_line(error)}"
+        raise AttnInspectError(message) from error
+
+
+def check_client(address: str) -> None:
+    """A ray:// address needs Ray Client (grpcio, from ``ray[client]``)."""
+    if not address.startswith("ray://"):
+        return
+    try:
+        import grpc  # noqa: F401  (what ray[client] adds to ray[data])
+    except ImportError as error:
+        raise AttnInspectError(
+            f"the Ray address {address} needs Ray Client: pip install 'attninspect[ray]' "
+            "(or pip install 'ray[client]')"
+        ) from error
+
+
+def probe(address: str, seconds: float = CONNECT_SECONDS) -> None:
+    """Refuse an address where nothing accepts a TCP connection within ``seconds``."""
+    host, port = host_port(address)
+    try:
+        with socket.create_connection((host, port), timeout=seconds):
+            pass
+    except OSError as error:
+        timed_out = isinstance(error, TimeoutError)
+        reason = f"no answer within {seconds:g} s" if timed_out else (error.strerror or error)
+        raise AttnInspectError(
+            f"nothing answers at the Ray address {address} ({reason}): "
+            "start the cluster (ray start --head) or check --ray-address / RAY_ADDRESS"
+        ) from error
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """(host, port) of ``host:port``, ``[v6]:port`` or ``ray://host[:port]``."""
+    rest = address.removeprefix("ray://")
+    default = RAY_CLIENT_PORT if rest != address else None
+    host, colon, port = rest.rpartition(":")
+    if not colon or "]" in port:  # no port given
+        host, port = rest, ""
+    host = host.strip("[]")
+    if not port and default is not None:
+        return host, default
+    if not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise AttnInspectError(f"the Ray address {address!r} is not HOST:PORT or ray://HOST[:PORT]")
+    return host, int(port)
+
+
 def _first_line(error: BaseException) -> str:
     """What an actor's failure says (its own error's message where Ray kept it), on one line."""
     cause = getattr(error, "cause", None) or error
@@ -164,6 +231,7 @@ def _ray() -> Any:
         import ray.exceptions
     except ImportError as error:
         raise AttnInspectError(
-            "--engine ray needs Ray: pip install 'attninspect[ray]' (or pip install 'ray[data]')"
+            "--engine ray needs Ray: pip install 'attninspect[ray]' "
+            "(or pip install 'ray[data,client]')"
         ) from error
     return ray

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import WholeLayers
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
-from attninspect.analysis.measures import Measure, parse_measure
+from attninspect.analysis.measures import Measure, check_steps, parse_measure
 from attninspect.analysis.pipeline import ViewOptions
-from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
+from attninspect.analysis.selection import (
+    parse_head,
+    resolve_head,
+    resolve_indices,
+    resolve_layer,
+)
 from attninspect.api.arguments import (
     batch_size_of,
+    corpus_of,
     engine_settings,
     items_of,
     speaks_python,
@@ -25,9 +31,9 @@ from attninspect.api.arguments import (
 from attninspect.api.batching import (
     Viewed,
     diff_streamed,
-    diff_whole,
     encode_pair,
     inspect_batch,
+    neurons_pass,
     search_streamed,
     tap_parts,
     view_batch,
@@ -44,6 +50,7 @@ from attninspect.model.engines.factory import EngineSettings, open_engine
 
 if TYPE_CHECKING:
     from attninspect.analysis.corpus import CorpusStats
+    from attninspect.analysis.neurons import Neurons
     from attninspect.api.corpus import StatsPlan, WindowStats
 
 # File and stdin runs read ahead this many batches, then run them by token length (from 8 to
@@ -277,40 +284,52 @@ class Inspector:
             )
         return _in_place(batch, viewed)
 
-    def stats_windows(self, items: Iterable[Item], plan: StatsPlan) -> Iterator[WindowStats]:
+    def stats_windows(
+        self, items: Iterable[Item], plan: StatsPlan, done: Callable[[int], None] | None = None
+    ) -> Iterator[WindowStats]:
         """Corpus statistics window by window (`read_ahead`, each batched by length): each
-        window's partial sums, failures and truncation notes, as soon as it is done."""
+        window's partial sums, failures and truncation notes, as soon as it is done.
+        ``done(n)``: told as each forward pass finishes n texts (and n failures)."""
         from attninspect.api.corpus import stats_window
 
-        if is_seq2seq(self.engine):
-            raise AttnInspectError(
-                f"stats runs encoders and decoders; {self.model_name!r} is an encoder-decoder "
-                "model: inspect its texts with run --attention encoder|decoder|cross"
-            )
-        plan.kept(self.engine)  # refuses a layer or head this model does not have, first
+        plan.kept(self.engine)  # refuses a kind, layer or head this model does not have, first
         for window in chunks(items, *read_ahead(self.batch_size)):
             with self._lock:
-                part = stats_window(self.engine, window, plan, self.chat)
+                part = stats_window(self.engine, window, plan, self.chat, done)
             yield part
 
     @speaks_python
     def stats(
-        self, texts: Iterable[str], words: bool = False, hide_special: bool = False, **kept: object
+        self,
+        texts: str | Iterable[str],
+        words: bool = False,
+        hide_special: bool = False,
+        **kept: object,
     ) -> CorpusStats:
-        """Per layer x head, every statistic over every query row of every text (``layers=``,
-        ``heads=``: an index or a slice). A bad text raises `InputError` naming it."""
+        """Per layer x head, every statistic over every query row of every text (a str: one
+        text; ``layers=``, ``heads=``: an index or a slice; ``convention=``: "attninspect",
+        "clark" or "transformerlens", see `corpus.DEFINITIONS`; ``kind=``, ``generate=``: an
+        encoder–decoder model's kind and new tokens). A bad text raises `InputError` naming it."""
         from attninspect.analysis.corpus import CorpusStats
         from attninspect.api.corpus import StatsPlan, empty_stats
 
         plan = StatsPlan(words, hide_special, batch_size=self.batch_size, truncate=self.truncate)
         plan = dataclasses.replace(plan, **kept)  # type: ignore[arg-type]
-        items = (SourceText(text=text, index=index) for index, text in enumerate(texts))
+        corpus = corpus_of(texts)
+        items = (SourceText(text=text, index=index) for index, text in enumerate(corpus))
         total = empty_stats(self.engine, plan)
         for part in self.stats_windows(items, plan):
             if part.failures:
                 raise part.failures[0]
             total.add(part)
-        return CorpusStats(total.sums, self.model_name, words, hide_special)
+        return CorpusStats(
+            total.sums,
+            self.model_name,
+            words,
+            hide_special,
+            convention=plan.convention,
+            kind=plan.kind_of(self.engine),
+        )
 
     @speaks_python
     def check(
@@ -319,6 +338,7 @@ class Inspector:
         """Refuse a layer or head this model does not have, or a request it cannot run (a target
         for an encoder, cross attention of a decoder, ...), before any text runs."""
         kind = check_request(self.engine, request or self.request)
+        self._check_measure(options)
         if options.rollout and kind == "cross":
             raise OutOfRangeError(
                 "rollout",
@@ -333,6 +353,91 @@ class Inspector:
             if not options.rollout:
                 resolve_indices(keep.heads, heads, "heads")
 
+    def _check_measure(self, options: ViewOptions) -> None:
+        """Refuse a measure this model cannot make, or a step defined on weights alone."""
+        measure = parse_measure(options.measure)
+        if measure == "weights":
+            return
+        check_steps(measure, options.rollout, options.words, options.stats, options.hide_special)
+        if is_seq2seq(self.engine):
+            raise AttnInspectError(
+                f"--measure {measure} is not built yet for encoder-decoder models; their "
+                "weights are available"
+            )
+        tap_parts(self.engine, measure)
+
+    @speaks_python
+    def neurons(self, text: str, focus: str, layer: int = -1, head: int = 0) -> Neurons:
+        """The neuron view of one head (an index: the head mean has no single query) for the
+        query token ``focus`` (as `--focus`: ``it``, ``it#2``, ``@8``): q, each k, q⊙k, q·k, the
+        model's score and the weight. Only ``layer`` is kept."""
+        from attninspect.analysis.neurons import neurons_of
+        from attninspect.analysis.token_selectors import parse_selector, resolve_selector
+
+        if not isinstance(text, str):
+            raise BadValueError("neurons() takes a text (str)")
+        number = resolve_layer(layer, self.num_layers)
+        chosen = resolve_head(parse_head(head), self.num_heads)
+        if not isinstance(chosen, int):
+            raise BadValueError(
+                f"--head {chosen}: the neuron view is one head's (the {chosen} over heads has "
+                "no single query); give --head N"
+            )
+        check_request(self.engine, self.request)
+        if not self.request.plain:
+            raise AttnInspectError(
+                "the neuron view reads one text: drop --target, --generate, --pair"
+            )
+        with self._lock:
+            inspection, parts = neurons_pass(
+                self.engine, SourceText(text=text, index=0), number, self.truncate, self.chat
+            )
+        index = resolve_selector(parse_selector(focus), inspection.tokens)
+        assert parts.queries is not None and parts.keys is not None  # NEURON_PARTS
+        assert parts.values is not None and parts.scores is not None
+        return neurons_of(
+            number,
+            chosen,
+            index,
+            (inspection.tokens, inspection.key_tokens),
+            parts.queries,
+            parts.keys,
+            parts.values,
+            parts.scores,
+            inspection.attention[0],
+        )
+
+    @speaks_python
+    def stage_shapes(self, text: str, layer: int = -1) -> dict[str, list[int]]:
+        """The shape of every stage of one real forward pass of ``text``, for ``layer``: input
+        ids, embeddings, Q (B, H, T, d), K and V (B, KV, T, d), K repeated for grouped keys
+        (B, H, T, d), scores and weights (B, H, T, T), the heads' outputs (weights · V,
+        (B, H, T, d)) and the layer's output (B, T, D); Q to weights as the tap saw them."""
+        if not isinstance(text, str):
+            raise BadValueError("stage_shapes() takes a text (str)")
+        number = resolve_layer(layer, self.num_layers)
+        with self._lock:
+            inspection, parts = neurons_pass(
+                self.engine, SourceText(text=text, index=0), number, self.truncate, self.chat
+            )
+        assert parts.queries is not None and parts.keys is not None  # NEURON_PARTS
+        assert parts.values is not None and parts.scores is not None
+        batch, heads, rows, size = (1, *parts.queries.shape)  # one text: B = 1
+        kv_heads, columns = parts.keys.shape[:2]
+        found = {
+            "input_ids": inspection.shapes["input_ids"],
+            "embeddings": inspection.shapes["embeddings"],
+            "query": [batch, heads, rows, size],
+            "key": [batch, kv_heads, columns, size],
+            "value": [batch, *parts.values.shape],
+            "key_repeated": [batch, heads, columns, size],
+            "scores": [batch, *parts.scores.shape],
+            "weights": [batch, *inspection.attention.shape[1:]],
+            "head_outputs": [batch, heads, rows, int(parts.values.shape[-1])],
+            "output": inspection.shapes["output"],
+        }
+        return {name: [int(n) for n in shape] for name, shape in found.items()}
+
     @speaks_python
     def heads(
         self, text: str, source: str, target: str, words: bool = False, whole: bool = False
@@ -346,12 +451,12 @@ class Inspector:
         """
         if not isinstance(text, str):
             raise BadValueError("heads() takes a text (str)")
-        if whole or not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
+        if whole:  # every layer of the kind, for the page
             return search_heads(self.run(text), source, target, words)
         item = SourceText(text=text, index=0)
         with self._lock:
             search = search_streamed(
-                self.engine, item, source, target, words, self.truncate, self.chat
+                self.engine, item, source, target, words, self.truncate, self.chat, self.request
             )
         if search.inspection.truncated_from is not None:
             warnings.warn(truncation_message(search.inspection), TruncationWarning, stacklevel=2)
@@ -374,33 +479,29 @@ class Inspector:
         layer (for an HTML page of the texts).
         """
         options = options or ViewOptions.parse(**view)  # type: ignore[arg-type]
+        if options.measure != "weights":
+            raise AttnInspectError(
+                f"diff compares attention weights; --measure {options.measure} is not built "
+                "for diff yet"
+            )
         self.check(options)
         if not isinstance(text_a, str) or not isinstance(text_b, str):
             raise BadValueError("diff() takes two texts (str)")
-        if not self.request.plain or is_seq2seq(self.engine):  # every layer of the kind
-            return diff_whole(self._both(text_a, text_b), options, keep or WholeLayers())
         items = [SourceText(text=text_a, index=0), SourceText(text=text_b, index=1)]
+        request, keep = self.request, keep or WholeLayers()
         with self._lock:
             try:
-                pending = encode_pair(self.engine, items, self.truncate, self.chat)
+                pending = encode_pair(self.engine, items, self.truncate, self.chat, request)
             except InputError as error:
                 message = str(error).replace("text 0:", "text A:").replace("text 1:", "text B:")
                 raise AttnInspectError(message) from error
-            comparison = diff_streamed(self.engine, pending, options, keep or WholeLayers())
+            comparison = diff_streamed(self.engine, pending, options, keep, request)
+        if is_seq2seq(self.engine):  # the rows are the target's: name the texts compared
+            comparison = dataclasses.replace(comparison, sources=(text_a, text_b))
         for shown in (comparison.a, comparison.b):
             if shown.truncated_from is not None:
                 warnings.warn(truncation_message(shown), TruncationWarning, stacklevel=2)
         return comparison
-
-    def _both(self, text_a: str, text_b: str) -> tuple[Inspection, Inspection]:
-        """Both texts of `diff`, whole; a bad one named ``text A`` or ``text B``."""
-        found = []
-        for name, text in (("A", text_a), ("B", text_b)):
-            try:
-                found.append(self.run(text))
-            except InputError as error:
-                raise AttnInspectError(str(error).replace("the text:", f"text {name}:")) from error
-        return found[0], found[1]
 
 
 def truncation_message(inspection: Inspection, spelling: str = "truncate=True") -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,8 @@ from attninspect.analysis.digest import TextDigest, WholeLayers
 from attninspect.analysis.inspection import AttentionKind, Inspection, TokenAxis
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
-from attninspect.errors import AttnInspectError, InputError
+from attninspect.errors import AttnInspectError, BadValueError, InputError
+from attninspect.model.limits import whole_number
 from attninspect.model.tokenization import Encoding, encode_pair, encode_target
 
 SEQ2SEQ_KINDS: tuple[AttentionKind, ...] = ("encoder", "decoder", "cross")
@@ -34,8 +36,15 @@ class Request:
     kind: AttentionKind | None = None
 
     def __post_init__(self) -> None:
-        if self.generate is not None and (isinstance(self.generate, bool) or self.generate < 1):
-            raise AttnInspectError(f"generate={self.generate!r}: give a whole number >= 1")
+        for name in ("target", "pair"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise BadValueError(f"{name}={value!r:.40}: give a text (str), or None")
+        if self.generate is not None:
+            count = whole_number(self.generate)
+            if count is None or count < 1:
+                raise BadValueError(f"generate={self.generate!r:.40}: give a whole number >= 1")
+            object.__setattr__(self, "generate", count)  # a numpy integer becomes an int
         if self.target is not None and self.generate is not None:
             raise AttnInspectError("give a target or generate, not both")
 
@@ -202,7 +211,26 @@ class KindDigests:
         return dataclasses.replace(shown, others=others), view
 
 
-def digest_kinds(engine: Any, pending: list, digests: list[KindDigests]) -> list:
+@dataclass
+class ChosenKind:
+    """One source text's consumer that keeps the chosen kind only (`heads`, `diff`): that
+    kind's layers go to ``digest`` (a `TextDigest` or `HeadDigest`); the other kinds' layers are
+    dropped as they arrive, so no kind is ever kept whole."""
+
+    chosen: AttentionKind
+    digest: Any
+
+    def add(self, kind: str, layer: int, attention: np.ndarray) -> None:
+        if kind == self.chosen:
+            self.digest.add(layer, attention)  # (H, Tq, Tk)
+
+    def finish(self, seconds: float, stages: dict[str, list[int]]) -> Any:
+        base = self.digest.base
+        self.digest.base = dataclasses.replace(base, shapes={**stages, **base.shapes})
+        return self.digest.finish(seconds)
+
+
+def digest_kinds(engine: Any, pending: list, digests: Sequence[KindDigests | ChosenKind]) -> list:
     """One padded forward pass of an encoder–decoder model for ``pending``: every layer of every
     kind handed to its text's digest, cut to the text's own (Tq, Tk)."""
     sizes = []

@@ -42,6 +42,8 @@ from attninspect.cli.options import (
     HideSpecialOption,
     LayerOption,
     LayersOption,
+    MeasureName,
+    MeasureOption,
     ModelOption,
     NoColorOption,
     NumHeadsOption,
@@ -66,7 +68,6 @@ from attninspect.cli.options import (
     WordsOption,
     asking,
     chat_options,
-    local_only,
     request_of,
     top_of,
     usage_error,
@@ -165,12 +166,11 @@ class ModelChoice(OptionGroup):
     def inspector(
         self, settings: dict[str, Any], request: Any, no_color: bool, batch_size: int = 16
     ) -> Any:
-        """The `Inspector` (or the client of --server) with ``settings``, set to ask ``request``;
-        --server where only a local model answers is a usage error."""
+        """The `Inspector` (or the client of --server) with ``settings``, set to ask ``request``
+        (a server's model is asked it too)."""
         from attninspect.cli.remote import inspector_for
 
-        server = local_only(self.server, request)
-        found = inspector_for(server, no_color, self.truncate, batch_size, **settings)
+        found = inspector_for(self.server, no_color, self.truncate, batch_size, **settings)
         return asking(found, request)
 
 
@@ -191,6 +191,7 @@ class ViewChoice(OptionGroup):
     words: WordsOption = False
     hide_special: HideSpecialOption = False
     rollout: RolloutOption = False
+    measure: MeasureOption = MeasureName.weights
 
     def options(self, stats: bool = False) -> ViewOptions:
         """The analysis' `ViewOptions`; --top without --focus is a usage error."""
@@ -198,7 +199,7 @@ class ViewChoice(OptionGroup):
 
         top = top_of(self.top, self.focus)
         return ViewOptions(self.layer, self.head, self.words, self.hide_special, self.rollout,
-                           self.focus, top, stats)  # fmt: skip
+                           self.focus, top, stats, self.measure.value)  # fmt: skip
 
 
 @dataclass(frozen=True)

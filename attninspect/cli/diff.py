@@ -9,7 +9,7 @@ import typer
 
 from attninspect.cli import feedback
 from attninspect.cli.choices import ModelChoice, OutputChoice, ViewChoice
-from attninspect.cli.groups import grouped, only
+from attninspect.cli.groups import grouped, only, without
 from attninspect.cli.options import CompareFormat, CompareFormatOption
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import diff_picture, write_picture
@@ -29,7 +29,7 @@ def diff(
     text_a: Annotated[str, typer.Argument(help="The first text (A).")],
     text_b: Annotated[str, typer.Argument(help="The second text (B).")],
     *,
-    view: ViewChoice,
+    view: Annotated[ViewChoice, without("measure")],
     model: ModelChoice,
     output_format: CompareFormatOption = CompareFormat.table,
     out: Written,

@@ -38,6 +38,12 @@ class DType(str, Enum):
     float16 = "float16"
 
 
+class MeasureName(str, Enum):
+    weights = "weights"
+    scores = "scores"
+    norms = "norms"
+
+
 class RunFormat(str, Enum):
     table = "table"
     json = "json"
@@ -340,7 +346,7 @@ LayerOption = Annotated[
         "--layer",
         "-l",
         metavar="N",
-        help="Layer; negative counts from the end.",
+        help="Layer (-1: the last).",
         rich_help_panel=VIEW,
     ),
 ]
@@ -394,6 +400,16 @@ HideSpecialOption = Annotated[
 RolloutOption = Annotated[
     bool,
     typer.Option("--rollout", help="Attention rollout (head mean).", rich_help_panel=VIEW),
+]
+MeasureOption = Annotated[
+    MeasureName,
+    typer.Option(
+        "--measure",
+        metavar="M",
+        help="weights (default), scores or norms.",
+        show_default=False,
+        rich_help_panel=VIEW,
+    ),
 ]
 
 
@@ -517,6 +533,24 @@ WindowOption = Annotated[
 ]
 
 
+class Convention(str, Enum):
+    attninspect = "attninspect"
+    clark = "clark"
+    transformerlens = "transformerlens"
+
+
+ConventionOption = Annotated[
+    Convention,
+    typer.Option(
+        "--convention",
+        metavar="NAME",
+        help="How stats averages: attninspect (over the rows where each is defined), clark "
+        "(Clark et al. 2019: per text, then over texts) or transformerlens (detect_head scores).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+
+
 # ------------------------------------------------------------ Input: targets, generation, pairs
 
 
@@ -592,16 +626,6 @@ def request_of(
     kind = attention.value if attention is not None else None
     request = Request(target=target, generate=generate, pair=pair, kind=kind)  # type: ignore[arg-type]
     return None if request.plain else request
-
-
-def local_only(server: str | None, request: Any) -> str | None:
-    """``--server``, refused where the command asks what only a local model answers."""
-    if server is not None and request is not None:
-        raise usage_error(
-            "--target, --generate, --pair and --attention need a local model: drop --server",
-            "'--server'",
-        )
-    return server
 
 
 def asking(inspector: Any, request: Any) -> Any:

@@ -122,7 +122,8 @@ def diff_picture(kind: str, dpi: int, comparison: TextDiff) -> bytes:
     title = f"A − B, {_view_title(a, view)}"
     selection: tuple[int, HeadChoice] = (view.layer, "mean" if view.head == "max" else view.head)
     delta = (comparison.paired, rows, columns)
-    return render(kind, dpi, (a, b), delta, title, selection, picture_memory())
+    texts = (comparison.shown_text(0), comparison.shown_text(1))
+    return render(kind, dpi, (a, b), delta, title, selection, picture_memory(), texts)
 
 
 def _pair_label(token_a: str, token_b: str) -> str:

@@ -31,7 +31,7 @@ def inspector_for(
     server: str | None, no_color: bool, truncate: bool = False, batch_size: int = 16, **engine: Any
 ):
     """A local `Inspector` (the model loads here), or the client of the server at ``server``."""
-    from attninspect.server.client import RemoteInspector, resolve_server
+    from attninspect.server.client import RemoteInspector, resolve_server, shown_url
 
     url = resolve_server(server)
     if url is None:
@@ -39,7 +39,7 @@ def inspector_for(
     for name, (option, default) in LOCAL_MODEL_OPTIONS.items():
         if name in engine and engine[name] != default:
             raise usage_error(
-                f"the server at {url} has its own model: drop {option}, or --server "
+                f"the server at {shown_url(url)} has its own model: drop {option}, or --server "
                 "(and ATTNINSPECT_SERVER)",
                 f"'{option}'",
             )

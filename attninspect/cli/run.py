@@ -12,8 +12,15 @@ import typer
 from attninspect.cli import feedback
 from attninspect.cli.choices import ModelChoice, OutputChoice, TextsChoice, ViewChoice
 from attninspect.cli.groups import grouped
-from attninspect.cli.options import SIZE_MAX, VIEW, RunFormat, RunFormatOption, usage_error
-from attninspect.cli.output import open_writer
+from attninspect.cli.options import (
+    SIZE_MAX,
+    VIEW,
+    MeasureName,
+    RunFormat,
+    RunFormatOption,
+    usage_error,
+)
+from attninspect.cli.output import open_writer, write_one
 from attninspect.cli.pictures import run_picture, write_picture
 from attninspect.errors import AttnInspectError, InputError
 
@@ -50,11 +57,22 @@ def run(
             "--stats", help="Per head: entropy, previous/same/next share.", rich_help_panel=VIEW
         ),
     ] = False,
+    neurons: Annotated[
+        bool,
+        typer.Option(
+            "--neurons",
+            help="Neuron view of --focus in one --head.",
+            rich_help_panel=VIEW,
+        ),
+    ] = False,
     output_format: RunFormatOption = RunFormat.table,
     out: OutputChoice,
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
+    if neurons:
+        return run_neurons(texts, view, model, output_format, out)
     check_combinations(texts, output_format, out.output, view.rollout, view.head)
+    check_measure(view, model.server, stats)
     request = model.request(view.rollout)
     kind, dpi = out.picture()
     model, heads, spelling = old_head_count(model, out.heads)
@@ -62,6 +80,12 @@ def run(
     options = view.options(stats)
     keep = keep_of(output_format, out.all_layers or kind == "html", out.layers, heads)
     check_narrowing(output_format, out.all_layers, keep, view.rollout, stats)
+    if view.measure is MeasureName.norms and view.head == "mean" and keep.heads is not None:
+        raise usage_error(
+            "with --measure norms the head mean is one matrix per layer (the norm of the sum "
+            "over heads): --heads needs --head N or --head max",
+            "'--heads'",
+        )
     layout = TableLayout(out.precision, out.window, out.full)
     source = texts.source()
     inspector = model.inspector(engine, request, out.no_color, texts.batch_size)
@@ -72,6 +96,67 @@ def run(
         if counts.written > 1:
             feedback.warn(feedback.stderr_console(out.no_color), "--save draws the first text only")
         write_picture(out.save, run_picture(kind, dpi, *counts.first), out.no_color)
+
+
+def run_neurons(
+    texts: TextsChoice,
+    view: ViewChoice,
+    model: ModelChoice,
+    output_format: RunFormat,
+    out: OutputChoice,
+) -> None:
+    """``run TEXT --focus TOKEN --neurons --layer L --head H``: the neuron view of one head, as
+    a table or one JSON object (with the head's ``queries``, ``keys`` and ``values``)."""
+    if texts.text is None or texts.text == "-" or texts.file is not None:
+        raise usage_error("--neurons reads one TEXT argument", "'--neurons'")
+    if view.focus is None:
+        raise usage_error("--neurons shows one query token: add --focus TOKEN", "'--neurons'")
+    if not isinstance(view.head, int):
+        raise usage_error(
+            f"--neurons shows one head; the {view.head} over heads has no single query: give "
+            "--head N",
+            "'--head'",
+        )
+    if output_format not in (RunFormat.table, RunFormat.json):
+        raise usage_error("--neurons writes a table or --format json", "'--format'")
+    steps = view.words or view.hide_special or view.rollout or view.measure.value != "weights"
+    if steps:
+        raise usage_error(
+            "--neurons shows the model's own vectors: drop --words, --hide-special, --rollout "
+            "and --measure",
+            "'--neurons'",
+        )
+    inspector = model.inspector(model.settings("--num-heads"), None, out.no_color, 1)
+    found = inspector.neurons(texts.text, view.focus.raw, view.layer, view.head)
+    from attninspect.analysis.neurons import neuron_record
+    from attninspect.files.records import PlainRecord
+
+    record = {"text": texts.text, "model": inspector.model_name, **neuron_record(found),
+              "key_tokens": found.key_tokens}  # fmt: skip
+
+    def make(console: Console) -> Writer:
+        from attninspect.render.neurons import render_neurons
+        from attninspect.render.table import TableWriter
+
+        return TableWriter(console, lambda _result, shown: render_neurons(found, shown))
+
+    write_one(PlainRecord(record), output_format.value, out.output, make, out.no_color)
+    return None
+
+
+def check_measure(view: ViewChoice, server: str | None, stats: bool) -> None:
+    """Refuse --measure where it cannot apply: with --server, or with a step defined on
+    weights alone (--rollout, --words, --stats, --hide-special)."""
+    from attninspect.analysis.measures import check_steps
+
+    if view.measure is MeasureName.weights:
+        return
+    if server is not None:
+        raise usage_error("--measure needs a local model: drop --server", "'--server'")
+    try:
+        check_steps(view.measure.value, view.rollout, view.words, stats, view.hide_special)
+    except AttnInspectError as error:
+        raise usage_error(str(error), "'--measure'") from None
 
 
 def old_head_count(

@@ -55,10 +55,11 @@ def serve(
     no_color: NoColorOption = False,
 ) -> None:
     """Load the model once and serve the live page, the JSON API and `--server` clients."""
-    from attninspect.server.app import is_loopback
+    from attninspect.server.app import is_loopback, token_problem
 
-    if token is not None and not token.strip():
-        raise usage_error("is empty: give a token, or leave --token out", "'--token'")
+    problem = token_problem(token) if token is not None else None
+    if problem is not None:
+        raise usage_error(problem, "'--token'")
     if not is_loopback(host) and token is None:
         raise usage_error(
             f"{host} is reachable from other machines: add --token TOKEN (or keep 127.0.0.1 "
@@ -79,7 +80,8 @@ def _serve(inspector, sock, host: str, token: str | None, time_limit: float, no_
     from attninspect.server.service import ModelService
 
     service = ModelService(inspector, time_limit=time_limit)
-    application = create_app(service, Settings(host=host, token=token))
+    port = sock.getsockname()[1]
+    application = create_app(service, Settings(host=host, token=token, port=port))
     url = url_of(sock, host, token)
     errors = feedback.stderr_console(no_color)
 
@@ -89,7 +91,7 @@ def _serve(inspector, sock, host: str, token: str | None, time_limit: float, no_
         sys.stdout.flush()
 
     try:
-        serve(application, sock, announce)
+        serve(application, sock, announce, work=service)
     finally:
         service.close()
         sock.close()

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.choices import OutputChoice, PlainModel, TextsChoice, ViewChoice
-from attninspect.cli.groups import OptionGroup, grouped, only
+from attninspect.cli.choices import ModelChoice, OutputChoice, TextsChoice, ViewChoice
+from attninspect.cli.groups import OptionGroup, grouped, only, without
 from attninspect.cli.options import (
     OUTPUT,
+    Convention,
+    ConventionOption,
     default,
     usage_error,
     within,
@@ -123,6 +125,9 @@ class RayChoice(OptionGroup):
 
 
 Shown = Annotated[ViewChoice, only("words", "hide_special")]
+# The model, and for an encoder–decoder model the kind measured and the new tokens of a line
+# without a target (a line's own SOURCE<TAB>TARGET is its --target).
+StatsModel = Annotated[ModelChoice, without("target", "pair", "server")]
 Written = Annotated[
     OutputChoice, only("output", "layers", "heads", "precision", "save", "dpi", "no_color")
 ]
@@ -132,7 +137,7 @@ Written = Annotated[
 def stats(
     *,
     texts: TextsChoice,
-    model: PlainModel,
+    model: StatsModel,
     view: Shown,
     statistic: Annotated[
         Statistic,
@@ -149,11 +154,16 @@ def stats(
             rich_help_panel=OUTPUT,
         ),
     ] = StatsFormat.table,
+    convention: ConventionOption = Convention.attninspect,
     out: Written,
     ray: RayChoice,
 ) -> None:
-    """Per layer x head over every row of every text: entropy, previous/same/next/special shares,
-    duplicate-token and induction scores, with row counts."""
+    """Per layer x head over a corpus: entropy, previous/same/next/special, duplicate, induction.
+
+    Each statistic is a mean over the rows where it is defined: entropy in bits; duplicate is the
+    weight on earlier copies of a row's token, induction the weight on the tokens after them.
+    --convention clark or transformerlens averages as those papers' code does instead.
+    Encoder-decoder models: a line is a source (generated from) or SOURCE<TAB>TARGET."""
     from attninspect.api.corpus import StatsPlan
 
     output, no_color = out.output, out.no_color
@@ -161,8 +171,10 @@ def stats(
     kind = check_save_of(out.save, output)
     dpi = dpi_of(out.dpi, out.save)
     settings = model.settings()
+    measured = model.attention.value if model.attention is not None else None  # the kind
     plan = StatsPlan(view.words, view.hide_special, out.layers, out.heads, texts.batch_size,
-                     model.truncate)  # fmt: skip
+                     model.truncate, convention.value, measured,  # type: ignore[arg-type]
+                     model.generate)  # fmt: skip
     source = texts.source()
     if ray.engine is StatsEngine.ray:
         corpus = ray_corpus(settings, source, plan, ray, texts.skip_errors, no_color)
@@ -207,14 +219,13 @@ def local_corpus(
     total = empty_stats(inspector.engine, plan)
     skipped = 0
     with feedback.progress_bar(errors, source, False) as advance:
-        for part in inspector.stats_windows(source.items, plan):
+        for part in inspector.stats_windows(source.items, plan, advance):  # per batch
             skipped += report_failures(part, skip_errors, errors)
             total.sums.add(part.sums)
-            advance(part.sums.texts + len(part.failures))
     finish(source, total.sums.texts, skipped, errors)
-    return CorpusStats(
-        total.sums, inspector.model_name, plan.words, plan.hide_special, "local", skipped
-    )
+    return CorpusStats(total.sums, inspector.model_name, plan.words, plan.hide_special, "local",
+                       skipped, convention=plan.convention,
+                       kind=plan.kind_of(inspector.engine))  # fmt: skip
 
 
 def ray_corpus(
@@ -229,10 +240,12 @@ def ray_corpus(
     errors = feedback.stderr_console(no_color)
     choice = (ray.address, ray.actors, ray.num_gpus)
     window = read_ahead(plan.batch_size)  # the local engine's windows
-    total, model_name = run_on_ray(settings, source.items, plan, choice, window)
+    total, measured = run_on_ray(settings, source.items, plan, choice, window)
+    kind, _, model_name = measured.partition("\t")
     skipped = report_failures(total, skip_errors, errors)
     finish(source, total.sums.texts, skipped, errors)
-    return CorpusStats(total.sums, model_name, plan.words, plan.hide_special, "ray", skipped)
+    return CorpusStats(total.sums, model_name, plan.words, plan.hide_special, "ray", skipped,
+                       convention=plan.convention, kind=kind)  # fmt: skip
 
 
 def report_failures(part: WindowStats, skip_errors: bool, errors: Console) -> int:

@@ -10,20 +10,22 @@ import numpy as np
 
 from attninspect.analysis.corpus import STATISTICS, CorpusStats
 
-STATS_CSV_COLUMNS = (
-    "layer",
-    "head",
-    *STATISTICS,
-    *(f"{name}_rows" for name in STATISTICS),
-)
+
+def stats_csv_columns(unit: str) -> tuple[str, ...]:
+    """The CSV header: the means, then each statistic's count, named for what it counts."""
+    return ("layer", "head", *STATISTICS, *(f"{name}_{unit}" for name in STATISTICS))
 
 
 def corpus_record(stats: CorpusStats) -> dict[str, Any]:
-    """Every statistic of every kept layer x head, with row counts and what was measured."""
+    """Every statistic of every kept layer x head, with its counts (``averaged_over``: "rows" or
+    "texts", the key they are under) and what was measured."""
     sums = stats.sums
     return {
         "model": stats.model,
         "engine": stats.engine,
+        "attention_kind": stats.kind,
+        "convention": stats.convention,
+        "averaged_over": stats.unit,
         "texts": sums.texts,
         "tokens": sums.tokens,
         "skipped": stats.skipped,
@@ -38,18 +40,24 @@ def corpus_record(stats: CorpusStats) -> dict[str, Any]:
 
 
 def corpus_rows(stats: CorpusStats) -> Iterable[tuple]:
-    """One row per layer x head: the means (empty where undefined), then the row counts."""
+    """One row per layer x head: the means (empty where undefined), then the counts."""
     for entry in stats.heads():
         means = ["" if entry[name] is None else entry[name] for name in STATISTICS]
-        counts = [entry["rows"][name] for name in STATISTICS]  # type: ignore[index]
+        counts = [entry[stats.unit][name] for name in STATISTICS]  # type: ignore[index]
         yield (entry["layer"], entry["head"], *means, *counts)
 
 
 def corpus_arrays(stats: CorpusStats) -> dict[str, np.ndarray]:
-    """`means` (L', H', S; NaN where undefined), `sums`, `rows` (L', S), `layers`, `heads`,
-    `statistics` (S names), `texts`, `tokens` and `model`."""
+    """`means` (L', H', S; NaN where undefined), `sums`, the counts (L', S) under `rows` (our
+    convention) or `texts_per_statistic` (the per-text ones), `layers`, `heads`, `statistics`
+    (S names), `texts`, `tokens`, `model` and `convention`."""
+    arrays = stats.sums.to_arrays()
+    if stats.unit != "rows":
+        arrays["texts_per_statistic"] = arrays.pop("rows")
     return {
-        **stats.sums.to_arrays(),
+        **arrays,
+        "convention": np.array(stats.convention, dtype=np.str_),
+        "attention_kind": np.array(stats.kind, dtype=np.str_),
         "means": stats.means,
         "statistics": np.array(STATISTICS, dtype=np.str_),
         "model": np.array(stats.model, dtype=np.str_),
@@ -61,7 +69,10 @@ class StatsResult:
     """A corpus as the writers see it."""
 
     stats: CorpusStats
-    csv_columns: tuple[str, ...] = STATS_CSV_COLUMNS
+
+    @property
+    def csv_columns(self) -> tuple[str, ...]:
+        return stats_csv_columns(self.stats.unit)
 
     def record(self) -> dict[str, Any]:
         return corpus_record(self.stats)

@@ -61,9 +61,11 @@ def run_record(
         "view": view.kind,
         "words": view.words,
         "hide_special": view.hidden_special,
-        "attention": view.matrix if arrays else view.matrix.tolist(),
+        "attention": _values(view.matrix, arrays),
         "sink_share": view.sink_share,
     }
+    if inspection.measure != "weights":  # weights records stay as they were
+        record["measure"] = inspection.measure
     if view.stats is not None:
         record["stats"] = [stats.as_json() for stats in view.stats]
     record.update(_marks(inspection))
@@ -81,6 +83,17 @@ def run_record(
         record.update(_all_attention(inspection, arrays))
     record["seconds"] = round(inspection.seconds, 6)
     return record
+
+
+def _values(matrix: np.ndarray, arrays: bool) -> Any:
+    """A matrix for JSON: the array itself (``arrays``) or its lists; a cell with no value (a
+    masked score, NaN) is null."""
+    missing = np.isnan(matrix)
+    if not missing.any():
+        return matrix if arrays else matrix.tolist()
+    listed = matrix.astype(object)
+    listed[missing] = None
+    return listed.tolist()
 
 
 def _axes(inspection: Inspection) -> dict[str, Any]:
@@ -120,7 +133,7 @@ def _marks(inspection: Inspection) -> dict[str, Any]:
 def _all_attention(inspection: Inspection, arrays: bool = False) -> dict[str, Any]:
     """Every kept layer and head; with --layers / --heads, which ones they are."""
     weights = inspection.attention
-    found: dict[str, Any] = {"all_attention": weights if arrays else weights.tolist()}
+    found: dict[str, Any] = {"all_attention": _values(weights, arrays)}
     if inspection.layers is not None:
         found["all_attention_layers"] = inspection.layer_ids
         found["all_attention_heads"] = inspection.head_ids
@@ -209,6 +222,7 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
         ]
     else:
         blocks = [(view.layer, view.head, view.matrix)]
+    pair = _pair(inspection)
     for layer, head, matrix in blocks:  # (Tq, Tk) each
         for query, row in enumerate(matrix.tolist()):
             query_token = tokens[query]
@@ -221,9 +235,21 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
                     query_token,
                     key,
                     keys[key],
-                    weight,
+                    "" if weight != weight else weight,  # a masked score (NaN) is blank
                     inspection.kind,
+                    *pair,
                 )
+
+
+def _pair(inspection: Inspection) -> tuple[int, ...]:
+    """A sentence pair's last CSV column, ``pair_start`` (text B's first token); else nothing."""
+    return () if inspection.pair_start is None else (inspection.pair_start,)
+
+
+def csv_columns(inspection: Inspection, stats: bool = False) -> tuple[str, ...]:
+    """`run`'s CSV header: a sentence pair (--pair) adds ``pair_start`` at the end."""
+    columns = STATS_COLUMNS if stats else CSV_COLUMNS
+    return columns + ("pair_start",) * (inspection.pair_start is not None)
 
 
 def _where(inspection: Inspection) -> tuple[int, int | str]:
@@ -247,22 +273,28 @@ STATS_COLUMNS = (
 def stats_rows(inspection: Inspection, view: View):
     """One row per head of every layer, with --stats."""
     for stats in view.stats or []:
-        yield (*_where(inspection), *(getattr(stats, name) for name in STATS_COLUMNS[2:]))
+        values = (getattr(stats, name) for name in STATS_COLUMNS[2:])
+        yield (*_where(inspection), *values, *_pair(inspection))
 
 
 def npz_arrays(inspections: list[Inspection]) -> dict[str, np.ndarray]:
     """One layout for any number N of texts: `texts` (N strings) and, for i in 0..N-1,
     `tokens_i` (the query tokens) and `attention_i` (float32, [L, H, Tq, Tk]); for the kinds of
     an encoder–decoder model also `key_tokens_i`, `source_tokens_i`, `target_tokens_i` and each
-    kind's `<kind>_attention_i`."""
+    kind's `<kind>_attention_i`; for a sentence pair `pair_start_i` (text B's first token)."""
     arrays: dict[str, np.ndarray] = {
         "texts": np.array([inspection.input_text for inspection in inspections], dtype=np.str_)
     }
+    measures = {inspection.measure for inspection in inspections}
+    if measures - {"weights"}:  # what attention_i holds, where not weights (NaN: masked)
+        arrays["measure"] = np.array(sorted(measures)[0], dtype=np.str_)
     for number, inspection in enumerate(inspections):
         arrays[f"tokens_{number}"] = np.array(inspection.tokens, dtype=np.str_)
         arrays[f"attention_{number}"] = inspection.attention.astype(np.float32, copy=False)
         arrays.update(_narrowed(inspection, f"_{number}"))
         arrays.update(_kinds(inspection, f"_{number}"))
+        if inspection.pair_start is not None:
+            arrays[f"pair_start_{number}"] = np.array(inspection.pair_start, dtype=np.int64)
     return arrays
 
 
@@ -293,8 +325,8 @@ def _narrowed(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
 def diff_record(diff: TextDiff) -> dict[str, Any]:
     """The JSON object of `diff`: both texts as `run` shows them, A − B and the alignment."""
     record: dict[str, Any] = {
-        "a": run_record(diff.a, diff.view_a),
-        "b": run_record(diff.b, diff.view_b),
+        "a": {**run_record(diff.a, diff.view_a), "text": diff.shown_text(0)},
+        "b": {**run_record(diff.b, diff.view_b), "text": diff.shown_text(1)},
         "delta": diff.paired.tolist() if diff.same_length else None,
         "alignment": diff.alignment.as_json(),
     }
@@ -353,7 +385,7 @@ class RunResult:
 
     @property
     def csv_columns(self) -> tuple[str, ...]:
-        return STATS_COLUMNS if self.stats else CSV_COLUMNS
+        return csv_columns(self.inspection, self.stats)
 
     def record(self) -> dict[str, Any]:
         return run_record(self.inspection, self.view, self.all_layers, arrays=True)

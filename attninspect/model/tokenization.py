@@ -390,8 +390,10 @@ def shifted(tokenizer: Any, labels: Encoding, decoder_ids: list[int]) -> Encodin
 
 def extended(tokenizer: Any, encoding: Encoding, ids: list[int], prompt_length: int) -> Encoding:
     """``encoding`` (the prompt's first ``prompt_length`` tokens) followed by generated ``ids``
-    (the whole sequence): the new tokens have no word ids or offsets of their own."""
+    (the whole sequence): the new tokens have no word ids or offsets of their own, and the
+    token type of the prompt's last token, as ``generate`` gives them."""
     new = len(ids) - prompt_length
+    types = encoding.type_ids[:prompt_length] if encoding.type_ids is not None else None
     return Encoding(
         ids=ids,
         tokens=[str(token) for token in tokenizer.convert_ids_to_tokens(ids)],
@@ -401,5 +403,6 @@ def extended(tokenizer: Any, encoding: Encoding, ids: list[int], prompt_length: 
         offsets=[*encoding.offsets[:prompt_length], *[(0, 0)] * new]
         if encoding.offsets is not None
         else None,
+        type_ids=[*types, *(types[-1:] or [0]) * new] if types is not None else None,
         prompt_length=prompt_length,
     )

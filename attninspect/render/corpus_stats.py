@@ -16,22 +16,17 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attninspect.analysis.corpus import STATISTICS, CorpusStats
+from attninspect.analysis.corpus import DEFINITIONS, STATISTICS, CorpusStats
 from attninspect.render.palette import legend, viridis, weight_style
 from attninspect.safe_text import printable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-MEANING = {
-    "entropy": "row entropy in bits",
-    "previous": "share of attention on the previous token",
-    "same": "share of attention on the token itself",
-    "next": "share of attention on the next token",
-    "special": "share of attention on special tokens",
-    "duplicate": "share on earlier copies of the token (rows whose token occurred before)",
-    "induction": "share on the tokens just after earlier copies (same rows)",
-}
+
+def meaning(stats: CorpusStats, statistic: str) -> str:
+    """What ``statistic`` is, exactly, under the corpus's convention."""
+    return DEFINITIONS[stats.convention][statistic]
 
 
 def _scale(grid: np.ndarray) -> float:
@@ -45,11 +40,14 @@ def _heading(stats: CorpusStats, statistic: str) -> Text:
     title.append(printable(stats.model), style="bold")
     how = [f"{sums.texts:,} text{'s' * (sums.texts != 1)}", f"{sums.tokens:,} rows"]
     how += ["words"] * stats.words + ["special tokens hidden"] * stats.hide_special
+    how += [f"{stats.kind} attention"] * (stats.kind != "self")
+    how += [f"{stats.convention} convention"]
     title.append("  " + " · ".join(how) + "\n", style="dim")
     rows = sums.rows[:, STATISTICS.index(statistic)]
-    title.append(f"{statistic}: {MEANING[statistic]}\n")
+    title.append(f"{statistic}: {meaning(stats, statistic)}\n")
     title.append(
-        f"per layer x head, over {int(rows.max()) if rows.size else 0:,} rows", style="dim"
+        f"per layer x head, over {int(rows.max()) if rows.size else 0:,} {stats.unit}",
+        style="dim",
     )
     return title
 
@@ -163,7 +161,7 @@ def _html_table(stats: CorpusStats, statistic: str) -> str:
         body.append(f"<tr><th>L{layer}</th>{''.join(cells)}</tr>")
     return (
         f'<h2 id="{statistic}" style="font-size:14px">{statistic}: '
-        f"{html.escape(MEANING[statistic])}</h2><table><tr><th></th>{head}</tr>"
+        f"{html.escape(meaning(stats, statistic))}</h2><table><tr><th></th>{head}</tr>"
         f"{''.join(body)}</table>"
     )
 
@@ -173,7 +171,10 @@ def stats_picture(kind: str, dpi: int, stats: CorpusStats) -> bytes:
     from attninspect.render.figures import figure_bytes
 
     sums = stats.sums
-    title = f"{stats.model}\ncorpus statistics · {sums.texts:,} texts · {sums.tokens:,} rows"
+    title = (
+        f"{stats.model}\ncorpus statistics · {sums.texts:,} texts · {sums.tokens:,} rows · "
+        f"{stats.convention} convention"
+    )
     if kind == "html":
         return stats_page(stats, title).encode("utf-8")
     return figure_bytes(lambda: stats_figure(stats, title), kind, dpi)

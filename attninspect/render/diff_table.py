@@ -65,11 +65,21 @@ def _title(diff: TextDiff) -> Text:
     title.append(printable(diff.a.model), style="bold")
     title.append(f"  {diff.a.engine} · {diff.a.device} · layer {diff.view_a.layer} · ", style="dim")
     title.append(f"{diff.view_a.kind} · head {diff.view_a.head}\n", style="dim")
-    title.append("A ", style="bold")
-    title.append(f"{printable(diff.a.text)}  ({diff.a.length} tokens)\n")
-    title.append("B ", style="bold")
-    title.append(f"{printable(diff.b.text)}  ({diff.b.length} tokens)")
+    for side, (name, shown) in enumerate((("A", diff.a), ("B", diff.b))):
+        title.append(f"{name} ", style="bold")
+        title.append(f"{printable(diff.shown_text(side))}  ({_token_count(shown)})")
+        title.append("\n" if name == "A" else "")
     return title
+
+
+def _token_count(shown: Inspection) -> str:
+    """``12 tokens``; for an encoder–decoder kind, whose tokens: ``5 target × 11 source``."""
+    if shown.sides is None:
+        return f"{shown.length} tokens"
+    rows, columns = shown.sides
+    if rows == columns:
+        return f"{shown.query_length} {rows} tokens"
+    return f"{shown.query_length} {rows} × {shown.key_length} {columns} tokens"
 
 
 def _alignment_note(diff: TextDiff) -> Text:

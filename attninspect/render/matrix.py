@@ -126,6 +126,12 @@ def summary(
     return text
 
 
+MEASURE_TITLES = {
+    "scores": "scores before the softmax (blank: masked)",
+    "norms": "norms ‖α f(x)‖ (Kobayashi et al. 2020)",
+}
+
+
 def _view_title(inspection: Inspection, view: View) -> str:
     layers = inspection.num_layers
     if view.kind == "rollout":
@@ -134,6 +140,10 @@ def _view_title(inspection: Inspection, view: View) -> str:
         title = (
             f"layer {view.layer} (of 0..{layers - 1}) · {_head_label(view, inspection.num_heads)}"
         )
+    if inspection.measure != "weights":
+        title += f" · {MEASURE_TITLES.get(inspection.measure, inspection.measure)}"
+        if inspection.measure == "norms" and view.head == "mean":
+            title += ", head mean = ‖Σ_h α f(x)‖"
     if view.words:
         title += " · words"
     if view.hidden_special:
@@ -305,16 +315,43 @@ def _add_row(table: Table, grid: TokenMatrix, query: int, keys: list[int | None]
     table.add_row(label, *cells, style="bold" if focused else None)
 
 
+def scale_of(inspection: Inspection, view: View) -> tuple[float, float]:
+    """The colour scale's ends: 0 to the largest weight; for another measure, the smallest to
+    the largest value shown (masked scores, NaN, left out)."""
+    finite = view.matrix[np.isfinite(view.matrix)]
+    if not finite.size:
+        return 0.0, 1.0
+    low = 0.0 if inspection.measure == "weights" else float(finite.min())
+    return low, float(finite.max())
+
+
+def cell_width_of(inspection: Inspection, view: View, precision: int) -> int:
+    """Characters a cell takes: ``0.12`` for weights; the longest value for another measure."""
+    if inspection.measure == "weights":
+        return precision + 2
+    low, high = scale_of(inspection, view)
+    return max(precision + 2, *(len(f"{value:.{precision}f}") for value in (low, high)))
+
+
+def _cell_text(value: float, precision: int) -> str:
+    return "" if np.isnan(value) else f"{value:.{precision}f}"  # a masked score is blank
+
+
 def weight_matrix(inspection: Inspection, view: View, precision: int, color: bool) -> TokenMatrix:
-    """The selected (Tq, Tk) attention matrix, coloured from 0 to its largest weight."""
-    scale_max = float(view.matrix.max()) if view.matrix.size else 1.0
+    """The selected (Tq, Tk) attention matrix, coloured from 0 to its largest weight (another
+    measure: from its smallest to its largest value; masked cells blank)."""
+    low, high = scale_of(inspection, view)
+
+    def style(value: float) -> Style:
+        return Style() if np.isnan(value) else weight_style(value - low, high - low)
+
     return TokenMatrix(
         tokens=inspection.tokens,
         special=inspection.special,
         matrix=view.matrix,
-        cell_width=precision + 2,
-        cell_text=lambda value: f"{value:.{precision}f}",
-        cell_style=(lambda value: weight_style(value, scale_max)) if color else None,
+        cell_width=cell_width_of(inspection, view, precision),
+        cell_text=lambda value: _cell_text(value, precision),
+        cell_style=style if color else None,
         focus=view.focus,
         key_tokens=None if inspection.square else inspection.key_tokens,
         key_special=None if inspection.square else inspection.keys.special,
@@ -399,17 +436,22 @@ def focus_table(inspection: Inspection, view: View) -> Group:
         f"what {printable(inspection.tokens[view.focus])!s} (@{view.focus}) attends to, "
         f"per layer ({_head_label(view, inspection.num_heads)})"
     )
+    if inspection.measure == "norms" and view.head == "mean":
+        title = title.replace("(mean of", "(norm of the sum over")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("layer", justify="right", no_wrap=True, min_width=5)
     for rank in range(top):
         table.add_column(
             f"#{rank + 1}", no_wrap=True, overflow="ellipsis", min_width=BAR_WIDTH + 5, max_width=12
         )
+    values = [entry.weight for ranked in view.focus_by_layer for entry in ranked]
+    # Weights fill a bar at 1; another measure's bars are relative to its largest value here.
+    full = 1.0 if inspection.measure == "weights" else max([*values, 0.0]) or 1.0
     for layer, ranked in enumerate(view.focus_by_layer):
         cells = []
         for entry in ranked:
             cell = Text(printable(inspection.key_tokens[entry.index]) + "\n")
-            cell.append(_bar(entry.weight), style="cyan")
+            cell.append(_bar(entry.weight / full), style="cyan")
             cell.append(f" {entry.weight:.2f}")
             cells.append(cell)
         style = "bold" if layer == view.layer else None
@@ -446,7 +488,8 @@ def render_run(
     """Everything `run` shows for one text, ready for ``console.print``."""
     color = console.color_system is not None
     size = max(inspection.query_length, inspection.key_length) if full else window_size
-    shown, columns = matrix_windows(inspection, view, console.width, precision + 2, size)
+    cell_width = cell_width_of(inspection, view, precision)
+    shown, columns = matrix_windows(inspection, view, console.width, cell_width, size)
     parts: list[RenderableType] = [summary(inspection, view, shown, columns), Text()]
     cells = weight_matrix(inspection, view, precision, color)
     label_width = label_width_for(inspection.tokens)
@@ -463,7 +506,8 @@ def _below(inspection: Inspection, view: View, color: bool, precision: int) -> l
     parts: list[RenderableType] = []
     rows_note = "max over heads: rows need not sum to 1" if view.head == "max" else ""
     if color:
-        parts.append(legend(float(view.matrix.max()), precision, rows_note))
+        low, high = scale_of(inspection, view)
+        parts.append(legend(high, precision, rows_note, low))
     elif rows_note:
         parts.append(Text(rows_note))
     if inspection.truncated_from is not None:

@@ -43,10 +43,10 @@ def weight_style(weight: float, scale_max: float) -> Style:
     return Style(bgcolor=viridis(fraction), color=foreground)
 
 
-def legend(scale_max: float, precision: int, note: str = "") -> Text:
-    """A strip of the scale from 0 to ``scale_max``, with the end values."""
+def legend(scale_max: float, precision: int, note: str = "", low: float = 0.0) -> Text:
+    """A strip of the scale from ``low`` (0) to ``scale_max``, with the end values."""
     text = Text("colour scale  ")
-    text.append(f"{0:.{precision}f} ")
+    text.append(f"{low:.{precision}f} ")
     steps = 12
     for step in range(steps):
         text.append("  ", style=Style(bgcolor=viridis(step / (steps - 1))))

@@ -117,11 +117,14 @@ def diff_picture(
     title: str,
     selection: tuple[int, HeadChoice],
     available: int | None = None,
+    texts: tuple[str, str] | None = None,
 ) -> bytes:
-    """`diff`: A − B on a scale centred at 0, or a page holding both texts."""
+    """`diff`: A − B on a scale centred at 0, or a page holding both texts (named ``texts``,
+    else by their own text)."""
     a, b = pair
     if kind == "html":
-        documents = [document(a, f"A: {a.text}"), document(b, f"B: {b.text}")]
+        text_a, text_b = texts or (a.text, b.text)
+        documents = [document(a, f"A: {text_a}"), document(b, f"B: {text_b}")]
         return render_page(documents, a.model, *selection, page_subtitle(title)).encode("utf-8")
     matrix, rows, columns = delta
     return _figure(

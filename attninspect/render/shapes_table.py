@@ -58,3 +58,34 @@ def shapes_table(report: ShapeReport) -> Group:
         str(report.settings.seed),
     )
     return Group(table, footer)
+
+
+MODEL_STAGES = {
+    "input_ids": ("B, T", "the tokenizer's ids"),
+    "embeddings": ("B, T, D", "token (and position) embeddings"),
+    "query": ("B, H, T, d", "Q, as the attention function receives it (after rotary)"),
+    "key": ("B, KV, T, d", "K: KV key heads (fewer than H with grouped keys)"),
+    "value": ("B, KV, T, d", "V, one per key head"),
+    "key_repeated": ("B, H, T, d", "K repeated so that each query head has one"),
+    "scores": ("B, H, T, T", "Q · Kᵀ scaled, with the mask (and the model's bias)"),
+    "weights": ("B, H, T, T", "softmax over keys: rows sum to 1"),
+    "head_outputs": ("B, H, T, d", "weights · V, per head"),
+    "output": ("B, T, D", "heads joined, through W_o, then the layer's rest"),
+}
+
+
+def model_shapes_table(model: str, layer: int, stages: dict[str, list[int]]) -> Group:
+    """A real model's stages for one text and layer, from one forward pass."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"{model}: layer {layer}, stage by stage (one real forward pass)",
+        title_justify="left",
+    )
+    table.add_column("stage", style="bold")
+    table.add_column("shape", style="cyan", no_wrap=True)
+    table.add_column("axes", style="dim", no_wrap=True)
+    table.add_column("what it is")
+    for stage, shape in stages.items():
+        axes, meaning = MODEL_STAGES.get(stage, ("", ""))
+        table.add_row(stage, "(" + ", ".join(str(n) for n in shape) + ")", axes, meaning)
+    return Group(table)

@@ -2,7 +2,8 @@
 
 Safety follows Jupyter server's rules for a trusted local server: the Host header must name the
 bound host or localhost (DNS rebinding gets 403); with a token, every request must carry it
-(``Authorization: Bearer``, or the cookie the page gets when opened once with ``?token=``), compared
+(``Authorization: Bearer``, or the cookie the page gets when opened once with ``?token=``, named
+with the host and port as Jupyter names its cookies so that two servers keep theirs), compared
 in constant time (401); no CORS headers; bodies are JSON, bounded in size (413) and in the time
 they take to arrive; every error is one JSON line ``{"error": ...}``, never a traceback.
 """
@@ -15,11 +16,12 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import parse_qs, quote, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -40,7 +42,7 @@ from attninspect.server.service import (
     page_work,
 )
 
-COOKIE = "attninspect_token"
+COOKIE = "attninspect-token"  # then the host and port: attninspect-token-127-0-0-1-8765
 BODY_SECONDS = 10.0  # a body that has not fully arrived by then is refused (408)
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 WILDCARDS = {"0.0.0.0", "::", ""}
@@ -60,6 +62,13 @@ class Settings:
     host: str = "127.0.0.1"
     token: str | None = None
     extra_hosts: set[str] = field(default_factory=set)
+    port: int = 8765
+
+    @property
+    def cookie(self) -> str:
+        """The token cookie's name: a browser sends cookies to every port of a host, so the
+        name carries the host and port (as Jupyter's), and two servers keep their own."""
+        return re.sub(r"[^A-Za-z0-9]", "-", f"{COOKIE}-{self.host}-{self.port}")
 
     def host_allowed(self, header: str) -> bool:
         """Whether a Host header names this server: the bound host or localhost (any port)."""
@@ -159,24 +168,45 @@ class Guard:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and self.settings.token_ok(credentials.strip()):
             return True
-        cookie = SimpleCookie()
-        with contextlib.suppress(Exception):
-            cookie.load(headers.get("cookie", ""))
-        morsel = cookie.get(COOKIE)
-        return morsel is not None and self.settings.token_ok(morsel.value)
+        values = cookie_values(headers.get("cookie", ""), self.settings.cookie)
+        return any(self.settings.token_ok(unquote(value)) for value in values)
 
     async def _set_cookie(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The token came once in the page's URL: keep it in a cookie, and drop it from the URL."""
+        """The token came once in the page's URL: keep it in a cookie, and drop it from the URL.
+        The value is percent-encoded, so that any printable token is a plain cookie value."""
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(
-            COOKIE, self.settings.token or "", httponly=True, samesite="strict", path="/"
-        )
+        value = quote(self.settings.token or "", safe="")
+        response.set_cookie(self.settings.cookie, value, httponly=True, samesite="strict", path="/")
         await response(scope, receive, send)
 
 
-def _query_token(scope: Scope) -> str | None:
-    from urllib.parse import parse_qs
+def cookie_values(header: str, name: str) -> list[str]:
+    """Every value of cookie ``name`` in a Cookie header, read leniently: another local app's
+    cookie that `http.cookies` cannot parse (``prefs={"theme":"dark"}``) hides nothing."""
+    values = []
+    for part in header.split(";"):
+        key, equals, value = part.partition("=")
+        if equals and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            values.append(value)
+    return values
 
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be a server's token (None: it can): it travels in a URL, a cookie
+    and a header, so it is printable ASCII and does not start or end with a space."""
+    if not token.strip():
+        return "is empty: give a token, or leave --token out"
+    if not all(" " <= character <= "~" for character in token):
+        return "must be printable ASCII (letters, digits, punctuation, spaces)"
+    if token != token.strip():
+        return "starts or ends with a space: drop it"
+    return None
+
+
+def _query_token(scope: Scope) -> str | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
     return values[0] if values else None
 
@@ -188,7 +218,9 @@ async def read_json(request: Request) -> Any:
     if content_type != "application/json":
         raise BadRequest(415, "send the body as JSON (Content-Type: application/json)")
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+    if length is not None and not (length.isascii() and length.isdigit()):
+        raise BadRequest(400, "Content-Length: give the body's size in ASCII digits")
+    if length is not None and int(length) > MAX_BODY_BYTES:
         raise BadRequest(413, f"the body is over {MAX_BODY_BYTES} bytes")
 
     async def collect() -> bytes:
@@ -218,7 +250,7 @@ def endpoint(
     async def handle(request: Request) -> Response:
         try:
             work = make(await read_json(request))
-            return _bytes(await service.call(work, transport))
+            return _bytes(await _unless_gone(request, service.call(work, transport)))
         except BadRequest as error:
             return _bytes(error_answer(error.status, str(error)))
         except Busy as error:
@@ -227,6 +259,28 @@ def endpoint(
             return Response(status_code=400)  # nobody reads it
 
     return handle
+
+
+async def _unless_gone(request: Request, answer: Awaitable[Answer]) -> Answer:
+    """``answer``, unless the client leaves first: then its work is dropped if it has not
+    begun (`ClientDisconnect`), so that nobody's forward waits behind an abandoned one."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    answering, leaving = asyncio.ensure_future(answer), asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({answering, leaving}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # the request itself was cancelled
+        answering.cancel()
+        raise
+    finally:
+        leaving.cancel()
+    if not answering.done():
+        answering.cancel()
+        raise ClientDisconnect()
+    return answering.result()
 
 
 def create_app(service: ModelService, settings: Settings | None = None) -> ASGIApp:
@@ -242,7 +296,32 @@ def create_app(service: ModelService, settings: Settings | None = None) -> ASGIA
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _not_found, Exception: _crashed},
     )
-    return Guard(app, settings or Settings())
+    return Guard(OneLine(app), settings or Settings())
+
+
+class OneLine:
+    """Pure ASGI middleware: an error the application already answered (Starlette's error
+    middleware answers, through `_crashed`, and raises it again for the server to log with a
+    traceback) ends here, so the server log holds the one line `_crashed` wrote."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as error:
+            if scope["type"] != "http":
+                raise
+            if not started:  # not answered yet: answer it here
+                await (await _crashed(Request(scope), error))(scope, receive, send)
 
 
 def _routes(service: ModelService) -> list[Route]:
@@ -272,7 +351,7 @@ def _routes(service: ModelService) -> list[Route]:
 
 def _page_handler(service: ModelService) -> Callable[[Request], Any]:
     """`GET /`: the live page (made once, on the first visit)."""
-    limits = {"max_text_bytes": MAX_TEXT_BYTES}
+    limits = {"max_text_bytes": MAX_TEXT_BYTES, **service.asks}
     made: list[bytes] = []
 
     async def page(_: Request) -> Response:
@@ -297,8 +376,12 @@ async def _not_found(request: Request, error: Exception) -> Response:
 
 
 async def _crashed(request: Request, error: Exception) -> Response:
-    print(f"attninspect serve: {type(error).__name__}: {error}", file=sys.stderr)
-    return _json(500, {"error": f"internal error ({type(error).__name__}); see the server log"})
+    print(f"attninspect serve: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+    return _json(500, _crash_record(error))
+
+
+def _crash_record(error: Exception) -> dict[str, str]:
+    return {"error": f"internal error ({type(error).__name__}); see the server log"}
 
 
 def _live_csp() -> str:

@@ -16,9 +16,12 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.digest import WholeLayers
+from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import resolve_head, resolve_indices, resolve_layer
+from attninspect.api.seq2seq import Request
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.server import wire
 
@@ -31,6 +34,14 @@ class ServerError(AttnInspectError):
     """The server could not be reached, or refused the request."""
 
 
+def not_ours(shown: str, detail: str) -> ServerError:
+    """The one error for an answer that is not what `attninspect serve` sends."""
+    return ServerError(
+        f"the server at {shown} did not answer as `attninspect serve` does ({detail}): check "
+        "--server (or ATTNINSPECT_SERVER)"
+    )
+
+
 class Connection:
     """Where the server is and how to talk to it: one keep-alive HTTP connection."""
 
@@ -39,7 +50,7 @@ class Connection:
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ServerError(f"--server {url!r}: give a URL such as http://127.0.0.1:8765")
         self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-        self.shown = self.url.split("@")[-1]
+        self.shown = shown_url(url)
         self.prefix = parts.path.rstrip("/")
         query_token = parse_qs(parts.query).get("token", [None])[0]
         self.token = token or query_token or os.environ.get(TOKEN_VARIABLE) or None
@@ -80,12 +91,15 @@ class Connection:
     def _refusal(self, status: int, payload: bytes) -> AttnInspectError:
         try:
             answer = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         if not isinstance(answer, dict) or "error" not in answer:
             return ServerError(f"the server at {self.shown} answered HTTP {status}")
         if isinstance(answer.get("wire"), dict):
-            return wire.error_of(answer["wire"])  # the error a local run raises, exactly
+            try:
+                return wire.error_of(answer["wire"])  # the error a local run raises, exactly
+            except wire.DECODING_ERRORS:
+                return not_ours(self.shown, f"HTTP {status} with an odd error")
         return ServerError(f"the server at {self.shown} refused: {answer['error']}")
 
     def close(self) -> None:
@@ -119,26 +133,61 @@ class RemoteInspector:
         self.connection = Connection(url)
         self.truncate = truncate
         self.batch_size = max(1, batch_size)
-        health = json.loads(self.connection.request("GET", "/api/health"))
         try:
-            self.model_name = str(health["model"])
-            self.num_layers = int(health["layers"])
-            self.num_heads = int(health["heads"])
-        except (KeyError, TypeError, ValueError):
-            raise ServerError(f"{self.connection.shown} is not an attninspect server") from None
+            health = json.loads(self.connection.request("GET", "/api/health"))
+            model, layers, heads = health["model"], health["layers"], health["heads"]
+        except (*wire.DECODING_ERRORS, UnicodeDecodeError):
+            raise not_ours(self.connection.shown, "GET /api/health") from None
+        if not isinstance(model, str) or not all(_count(n) for n in (layers, heads)):
+            raise not_ours(self.connection.shown, "GET /api/health")
+        self.model_name, self.num_layers, self.num_heads = model, layers, heads
+        self.shapes = _kinds(health.get("kinds"), layers, heads, self.connection.shown)
+        self.request = Request()  # what every text is asked besides itself (`Inspector.request`)
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        body = {**body, "truncate": self.truncate}
-        return wire.loads(self.connection.request("POST", path, body))
+    @property
+    def kinds(self) -> list[str]:
+        return list(self.shapes)
 
-    def check(self, options: ViewOptions, keep: WholeLayers | None = None) -> None:
-        """Refuse a layer or head the server's model does not have, as `Inspector.check`."""
-        resolve_layer(options.layer, self.num_layers)
-        resolve_head(options.head, self.num_heads)
+    def layers_of(self, kind: str | None = None) -> tuple[int, int]:
+        """Layers and heads of one attention kind (default: the model's default kind)."""
+        return self.shapes.get(kind or self.kinds[-1], (self.num_layers, self.num_heads))
+
+    def _post(self, path: str, body: dict[str, Any], expected: type | tuple[type, ...]) -> Any:
+        """The answer's ``result`` (or ``results``), checked to be what ``expected`` says."""
+        ask = self.request
+        asked = {"target": ask.target, "generate": ask.generate, "pair": ask.pair,
+                 "attention": ask.kind}  # fmt: skip
+        body = {**body, "truncate": self.truncate, **asked}
+        payload = self.connection.request("POST", path, body)
+        try:
+            answer = wire.loads(payload)
+        except wire.WireError:
+            raise not_ours(self.connection.shown, f"POST {path}") from None
+        many = path == "/api/wire/run"
+        found = answer.get("results" if many else "result") if isinstance(answer, dict) else None
+        every = found if many else [found]
+        fits = isinstance(every, list) and all(isinstance(each, expected) for each in every)
+        if not fits or not isinstance(answer.get("warnings", []), list):
+            raise not_ours(self.connection.shown, f"POST {path}")
+        return answer
+
+    def check(
+        self, options: ViewOptions, keep: WholeLayers | None = None, request: Any = None
+    ) -> None:
+        """Refuse a layer or head the server's model does not have, as `Inspector.check` (what
+        the model cannot be asked, the server refuses with the same line)."""
+        kind = (request or self.request).kind
+        if kind is not None and kind not in self.shapes:
+            return  # the server's error says which kinds this model has
+        layers, heads = self.layers_of(kind)
+        if options.rollout and (kind or self.kinds[-1]) == "cross":
+            return  # the server's error names rollout
+        resolve_layer(options.layer, layers)
+        resolve_head(options.head, heads)
         if keep is not None:
-            resolve_indices(keep.layers, self.num_layers, "layers")
+            resolve_indices(keep.layers, layers, "layers")
             if not options.rollout:
-                resolve_indices(keep.heads, self.num_heads, "heads")
+                resolve_indices(keep.heads, heads, "heads")
 
     def view_batch(
         self, batch: Sequence[Any], options: ViewOptions, keep: WholeLayers | None = None
@@ -156,13 +205,17 @@ class RemoteInspector:
                 "layers": _spec(keep.layers) if keep.wanted else None,
                 "heads": _spec(keep.heads) if keep.wanted else None,
             }
-            results = self._post("/api/wire/run", body)["results"]
+            results = self._post("/api/wire/run", body, (tuple, InputError))["results"]
+            if len(results) != len(texts) or not all(map(_viewed, results)):
+                raise not_ours(self.connection.shown, "POST /api/wire/run")
         computed = iter(results)
         return [item if isinstance(item, InputError) else next(computed) for item in batch]
 
     def heads(self, text: str, source: str, target: str, words: bool = False, whole: bool = False):
+        from attninspect.analysis.head_ranking import HeadSearch
+
         body = {"text": text, "from": source, "to": target, "words": words, "whole": whole}
-        return _warned(self._post("/api/wire/heads", body))
+        return _warned(self._post("/api/wire/heads", body, HeadSearch))
 
     def diff(self, text_a: str, text_b: str, options: ViewOptions, keep: WholeLayers | None = None):
         self.check(options)
@@ -172,10 +225,42 @@ class RemoteInspector:
             **view_fields(options),
             "whole": bool(keep and keep.wanted),
         }
-        return _warned(self._post("/api/wire/diff", body))
+        return _warned(self._post("/api/wire/diff", body, TextDiff))
 
     def run(self, text: str):
-        return _warned(self._post("/api/wire/inspect", {"text": text}))
+        return _warned(self._post("/api/wire/inspect", {"text": text}, Inspection))
+
+
+def _kinds(sent: Any, layers: int, heads: int, shown: str) -> dict[str, tuple[int, int]]:
+    """Each attention kind's (layers, heads) from the health answer (a server before the kinds:
+    self-attention with the model's counts)."""
+    if sent is None:
+        return {"self": (layers, heads)}
+    kinds = ("self", "encoder", "decoder", "cross")
+    if (
+        not isinstance(sent, dict)
+        or not sent
+        or not all(
+            kind in kinds and isinstance(pair, list) and len(pair) == 2 and all(map(_count, pair))
+            for kind, pair in sent.items()
+        )
+    ):
+        raise not_ours(shown, "GET /api/health")
+    return {kind: (pair[0], pair[1]) for kind, pair in sent.items()}
+
+
+def _count(value: Any) -> bool:
+    """Whether ``value`` is a count of layers or heads as a server sends it."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
+
+
+def _viewed(result: Any) -> bool:
+    """Whether one of ``results`` is a text's error or its (inspection, view)."""
+    from attninspect.analysis.selection import View
+
+    if isinstance(result, InputError):
+        return True
+    return len(result) == 2 and isinstance(result[0], Inspection) and isinstance(result[1], View)
 
 
 def _warned(answer: dict[str, Any]) -> Any:
@@ -185,6 +270,12 @@ def _warned(answer: dict[str, Any]) -> Any:
     for message in answer.get("warnings", []):
         warnings.warn(str(message), TruncationWarning, stacklevel=3)
     return answer["result"]
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: without its query (``?token=``) or user and password."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return f"{parts.scheme}://{parts.netloc.split('@')[-1]}{parts.path.rstrip('/')}"
 
 
 def resolve_server(value: str | None) -> str | None:

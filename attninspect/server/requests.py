@@ -15,20 +15,28 @@ from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.ranges import parse_range
 from attninspect.analysis.selection import parse_head
 from attninspect.analysis.token_selectors import parse_selector
+from attninspect.api.seq2seq import Request
 from attninspect.files.sources import SourceText
+
+PLAIN = Request()  # a run that asks nothing besides its text
 
 MAX_TEXT_BYTES = 64 * 1024  # per text, in UTF-8
 MAX_TEXTS = 64  # per request (the command line's --server sends its batches)
 MAX_BODY_BYTES = 2 * 1024 * 1024
 SIZE_MAX = 2**31 - 1
 LAYER_BOUND = 2**31  # a layer index beyond this is nonsense, not just out of range
+MAX_SPEC = 100  # characters of a layers/heads spec ("2:4", "::2"); a longer one is refused
 
 TOP = 5  # the command line's one --top default, for run and diff alike
 VIEW_FIELDS = ("layer", "head", "words", "hide_special", "rollout", "focus", "top")
-RUN_FIELDS = {"text", "texts", *VIEW_FIELDS, "stats", "all_layers", "layers", "heads", "truncate"}
-HEADS_FIELDS = {"text", "from", "to", "words", "whole", "truncate"}
-DIFF_FIELDS = {"a", "b", *VIEW_FIELDS, "whole", "truncate"}
-INSPECT_FIELDS = {"text", "truncate"}
+# What a run asks besides the text (the command line's --target, --generate, --pair, --attention).
+ASK_FIELDS = ("target", "generate", "pair", "attention")
+KINDS = ("self", "encoder", "decoder", "cross")
+RUN_FIELDS = {"text", "texts", *VIEW_FIELDS, *ASK_FIELDS, "stats", "all_layers", "layers", "heads",
+              "truncate"}  # fmt: skip
+HEADS_FIELDS = {"text", "from", "to", "words", "whole", "truncate", *ASK_FIELDS}
+DIFF_FIELDS = {"a", "b", *VIEW_FIELDS, *ASK_FIELDS, "whole", "truncate"}
+INSPECT_FIELDS = {"text", "truncate", *ASK_FIELDS}
 
 
 class BadRequest(Exception):
@@ -47,6 +55,7 @@ class RunRequest:
     all_layers: bool
     truncate: bool | None
     single: bool
+    ask: Request = PLAIN
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class HeadsRequest:
     words: bool
     whole: bool
     truncate: bool | None
+    ask: Request = PLAIN
 
 
 @dataclass(frozen=True)
@@ -66,12 +76,14 @@ class DiffRequest:
     options: ViewOptions
     whole: bool
     truncate: bool | None
+    ask: Request = PLAIN
 
 
 @dataclass(frozen=True)
 class InspectRequest:
     text: str
     truncate: bool | None
+    ask: Request = PLAIN
 
 
 def _fields(body: Any, allowed: set[str], required: tuple[str, ...]) -> dict[str, Any]:
@@ -150,10 +162,33 @@ def _range(body: dict[str, Any], name: str):
         raise BadRequest(400, f"{name}: give an index or a slice such as '2:4'")
     if isinstance(value, int):
         return value
+    if len(value) > MAX_SPEC:
+        raise BadRequest(400, f"{name}: give an index or a slice such as '2:4' (at most "
+                              f"{MAX_SPEC} characters)")  # fmt: skip
     try:
-        return parse_range(value[:100])
+        return parse_range(value)
     except ValueError as error:
         raise BadRequest(400, f"{name}: {error}") from None
+
+
+def ask(body: dict[str, Any], rollout: bool = False) -> Request:
+    """``target``, ``generate``, ``pair`` and ``attention``, with the command line's rules."""
+    target = None if body.get("target") is None else _text(body["target"], "target")
+    pair = None if body.get("pair") is None else _text(body["pair"], "pair")
+    generate = None if body.get("generate") is None else _int(body, "generate", 1, 1, SIZE_MAX)
+    kind = body.get("attention")
+    if kind is not None and kind not in KINDS:
+        raise BadRequest(400, f"attention: give one of {', '.join(KINDS)}, not {kind!r}")
+    if target is not None and generate is not None:
+        raise BadRequest(400, "generate: target gives the decoder's text; generate makes it: "
+                              "not both")  # fmt: skip
+    if pair is not None and (target is not None or generate is not None):
+        raise BadRequest(400, "pair: pair is for encoders; target and generate for models that "
+                              "decode")  # fmt: skip
+    if rollout and kind == "cross":
+        raise BadRequest(400, "rollout: rollout is defined for self-attention stacks, not for "
+                              "cross attention; choose attention encoder or decoder")  # fmt: skip
+    return Request(target=target, generate=generate, pair=pair, kind=kind)
 
 
 def view_options(body: dict[str, Any], default_top: int, stats: bool = False) -> ViewOptions:
@@ -190,7 +225,7 @@ def run_request(body: Any, many: bool = False) -> RunRequest:
         raise BadRequest(400, 'layers and heads narrow all_layers: add "all_layers": true')
     keep = WholeLayers(wanted=all_layers, layers=layers, heads=heads)
     return RunRequest(items, options, keep, all_layers, _optional_bool(body, "truncate"),
-                      "text" in body)  # fmt: skip
+                      "text" in body, ask(body, options.rollout))  # fmt: skip
 
 
 def _items(value: Any) -> list[SourceText]:
@@ -219,22 +254,25 @@ def heads_request(body: Any) -> HeadsRequest:
         words=_bool(body, "words"),
         whole=_bool(body, "whole"),
         truncate=_optional_bool(body, "truncate"),
+        ask=ask(body),
     )
 
 
 def diff_request(body: Any) -> DiffRequest:
     """``POST /api/diff``: ``a``, ``b`` and the view fields (``top`` defaults to 5, as `diff`)."""
     body = _fields(body, DIFF_FIELDS, ("a", "b"))
+    options = view_options(body, TOP)
     return DiffRequest(
         a=_text(body["a"], "a"),
         b=_text(body["b"], "b"),
-        options=view_options(body, TOP),
+        options=options,
         whole=_bool(body, "whole"),
         truncate=_optional_bool(body, "truncate"),
+        ask=ask(body, options.rollout),
     )
 
 
 def inspect_request(body: Any) -> InspectRequest:
     """The transport's whole inspection of one text (`grid`)."""
     body = _fields(body, INSPECT_FIELDS, ("text",))
-    return InspectRequest(_text(body["text"], "text"), _optional_bool(body, "truncate"))
+    return InspectRequest(_text(body["text"], "text"), _optional_bool(body, "truncate"), ask(body))

@@ -77,11 +77,19 @@ def dumps(value: Any) -> bytes:
     return json.dumps(encode(value), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+# What a payload that is not this version's wire format raises while it is decoded (a class's
+# own checks included): bad JSON or base64, missing or odd fields, numbers out of range, nesting.
+DECODING_ERRORS = (
+    ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError,
+)  # fmt: skip
+
+
 def loads(data: bytes) -> Any:
     try:
         return decode(json.loads(data))
-    except (ValueError, TypeError, KeyError) as error:
-        raise WireError(f"the server's answer is not attninspect's wire format ({error})") from None
+    except DECODING_ERRORS as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise WireError(f"not attninspect's wire format: {reason}") from None
 
 
 def decode(value: Any) -> Any:

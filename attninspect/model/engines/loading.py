@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import pickle
@@ -51,7 +52,7 @@ def resolve_model_source(spec: str | None, download: bool = False) -> ModelSourc
     if spec is None or spec in DEFAULT_ALIASES:
         return ModelSource(default_model_path(), DEFAULT_MODEL)
     path = Path(spec).expanduser()
-    if path.exists():
+    if _exists(path, spec):
         if not path.is_dir():
             raise AttnInspectError(f"--model {spec!r} is a file, not a directory; {LOCAL_HINT}")
         refuse_special_files(path, spec)
@@ -63,6 +64,18 @@ def resolve_model_source(spec: str | None, download: bool = False) -> ModelSourc
     if spec.startswith((".", "/", "~")) or spec.endswith("/") or not HUB_ID.match(spec):
         raise AttnInspectError(f"--model {spec!r}: no such directory; {LOCAL_HINT}")
     return ModelSource(hub_snapshot(spec, download), spec)
+
+
+def _exists(path: Path, spec: str) -> bool:
+    """Whether ``path`` exists; a name the system cannot look up (too long, no permission to
+    look) is a clear error rather than an OSError."""
+    try:
+        return path.exists()
+    except OSError as error:
+        reason = "a name in it is too long" if error.errno == errno.ENAMETOOLONG else "unreadable"
+        raise AttnInspectError(
+            f"--model {spec!r}: {reason} ({error.strerror}); {LOCAL_HINT}"
+        ) from None
 
 
 HUB_TIMEOUT_SECONDS = 10

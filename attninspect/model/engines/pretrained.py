@@ -170,11 +170,11 @@ class PretrainedEngine:
             )
         check_room(len(encoding), new_tokens, self.max_length, "the prompt", line)
         if getattr(self, "language_model", None) is None:
-            self.language_model = language_model(self)
-            self.model = self.language_model.base_model
-            self.tapped = tapped_modules(self.model, attention_taps(self.model))
-            self._open_tap()
-        ids = greedy(self.language_model, {"input_ids": [encoding.ids]}, new_tokens, self.device)
+            self.language_model = language_model(self)  # on top of self.model, which stays
+        # The prompt goes in as a run passes it (token type ids included where the model takes
+        # them), so its rows and the generated tokens are those of `generate(**tokenizer(text))`.
+        inputs = self._model_inputs([encoding])  # (1, T) each
+        ids = greedy(self.language_model, inputs, new_tokens, self.device)
         return extended(self.tokenizer, encoding, ids, len(encoding))
 
     def _model_inputs(self, encodings: list[Encoding]) -> dict[str, torch.Tensor]:

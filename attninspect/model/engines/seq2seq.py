@@ -107,7 +107,8 @@ class Seq2SeqEngine(PretrainedEngine):
         from dataclasses import replace
 
         check_room(1, new_tokens, self.max_length, "the decoder's start", line)
-        ids = greedy(self.model, {"input_ids": [encoding.ids]}, new_tokens, self.device)
+        source = torch.tensor([encoding.ids], dtype=torch.long)  # (1, S), as a run passes it
+        ids = greedy(self.model, {"input_ids": source}, new_tokens, self.device)
         target = Encoding(
             ids=ids,
             tokens=[str(token) for token in self.tokenizer.convert_ids_to_tokens(ids)],

@@ -32,7 +32,34 @@
     if (head !== "") fields.head = /^-?\d+$/.test(head) ? Number(head) : head;
     const focus = $("opt-focus").value;
     if (focus.trim() !== "") fields.focus = focus;
+    return Object.assign(fields, askFields());
+  }
+
+  // What a run asks besides its text, where this model can be asked it: an encoder-decoder
+  // model's target, a decoder's generated tokens, and the attention kind.
+  function askFields() {
+    const fields = {};
+    if (!$("ask-target").hidden && $("opt-target").value.trim() !== "") {
+      fields.target = $("opt-target").value;
+    }
+    const generate = $("opt-generate").value.trim();
+    if (!$("ask-generate").hidden && generate !== "" && fields.target === undefined) {
+      fields.generate = /^\d+$/.test(generate) ? Number(generate) : generate;
+    }
+    if (!$("ask-attention").hidden && $("opt-attention").value !== "") {
+      fields.attention = $("opt-attention").value;
+    }
     return fields;
+  }
+
+  function askControls() {
+    const kinds = SETTINGS.kinds || ["self"];
+    $("ask-target").hidden = !kinds.includes("cross");
+    $("ask-generate").hidden = !SETTINGS.generates;
+    $("ask-attention").hidden = kinds.length < 2;
+    const select = $("opt-attention");
+    select.append(node("option", "default (" + kinds[kinds.length - 1] + ")", { value: "" }));
+    for (const kind of kinds) select.append(node("option", kind, { value: kind }));
   }
 
   // POST JSON to this server; the answer's JSON, or an Error carrying the server's message.
@@ -88,8 +115,8 @@
 
   function searchHeads() {
     return task("searching heads", async (current) => {
-      const body = { text: $("text").value, from: $("heads-from").value, to: $("heads-to").value,
-        words: $("opt-words").checked };
+      const body = Object.assign({ text: $("text").value, from: $("heads-from").value,
+        to: $("heads-to").value, words: $("opt-words").checked }, askFields());
       const answer = await post("/api/heads", body);
       if (!current()) return "";
       result.replaceChildren(node("p", "heads by the weight " + answer.from.token + " (@" +
@@ -132,6 +159,7 @@
   function submit(form, action) {
     $(form).addEventListener("submit", (event) => { event.preventDefault(); action(); });
   }
+  askControls();
   submit("live-form", inspect);
   submit("heads-form", searchHeads);
   submit("diff-form", diff);

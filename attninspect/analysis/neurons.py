@@ -1,0 +1,91 @@
+"""The neuron view (bertviz's, for any model the tap reads): why one head's query token attends
+where it does. For one layer, head and query token: the query vector q, each key vector k_j,
+their elementwise product q⊙k_j, the dot product q·k_j, the model's own score (scaled, with the
+mask and whatever it adds) and the weight (the softmax of the scores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Neurons:
+    """One head's view from one query token; arrays are float32, NaN where a key is masked."""
+
+    layer: int
+    head: int
+    focus: int
+    query_token: str
+    key_tokens: list[str]
+    query: np.ndarray  # (d,)
+    queries: np.ndarray  # (Tq, d): every query token's, for this head
+    keys: np.ndarray  # (Tk, d): the key head this head reads (grouped keys: head // group)
+    values: np.ndarray  # (Tk, d)
+    scores: np.ndarray  # (Tk,): the model's own logits
+    weights: np.ndarray  # (Tk,)
+
+    @property
+    def products(self) -> np.ndarray:
+        """q⊙k_j: (Tk, d)."""
+        return self.keys * self.query[None, :]
+
+    @property
+    def dots(self) -> np.ndarray:
+        """q·k_j: (Tk,)."""
+        return self.products.sum(axis=-1, dtype=np.float32)
+
+
+def neurons_of(
+    layer: int,
+    head: int,
+    focus: int,
+    tokens: tuple[list[str], list[str]],
+    queries: np.ndarray,
+    keys: np.ndarray,
+    values: np.ndarray,
+    scores: np.ndarray,
+    weights: np.ndarray,
+) -> Neurons:
+    """The neuron view from one text's kept layer: queries (H, Tq, d), keys and values
+    (KV, Tk, d), scores and weights (H, Tq, Tk); ``tokens``: (query tokens, key tokens)."""
+    group = queries.shape[0] // keys.shape[0]  # query heads per key head
+    return Neurons(
+        layer=layer,
+        head=head,
+        focus=focus,
+        query_token=tokens[0][focus],
+        key_tokens=tokens[1],
+        query=np.ascontiguousarray(queries[head, focus]),
+        queries=np.ascontiguousarray(queries[head]),
+        keys=np.ascontiguousarray(keys[head // group]),
+        values=np.ascontiguousarray(values[head // group]),
+        scores=np.ascontiguousarray(scores[head, focus]),
+        weights=np.ascontiguousarray(weights[head, focus]),
+    )
+
+
+def neuron_record(neurons: Neurons) -> dict[str, object]:
+    """The JSON of a neuron view: the vectors as lists, NaN (a masked score) as null."""
+
+    def listed(array: np.ndarray) -> object:
+        values = array.astype(object)
+        values[np.isnan(array)] = None
+        return values.tolist()
+
+    return {
+        "layer": neurons.layer,
+        "head": neurons.head,
+        "focus": neurons.focus,
+        "query_token": neurons.query_token,
+        "query": listed(neurons.query),
+        "queries": listed(neurons.queries),
+        "keys": listed(neurons.keys),
+        "values": listed(neurons.values),
+        "products": listed(neurons.products),
+        "dots": listed(neurons.dots),
+        "scores": listed(neurons.scores),
+        "weights": listed(neurons.weights),
+    }

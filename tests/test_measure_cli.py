@@ -1,0 +1,118 @@
+"""``run --measure scores|norms``: every format shows the numbers the Python API gives (which
+`test_measures` checks against the models themselves), masked scores blank in the table and
+CSV, null in JSON and NaN in npz; steps defined on weights and hooks-only models are refused in
+one line; a run without --measure is unchanged."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from attninspect import Inspector
+from attninspect.cli.app import app
+from tests.conftest import CAT
+
+
+def invoke(runner: CliRunner, *args: str):
+    return runner.invoke(app, ["run", *args])
+
+
+def one_error_line(result, code: int) -> str:
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def _matrix(values: list[list[float | None]]) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in row] for row in values], np.float32)
+
+
+@pytest.mark.parametrize(
+    ("name", "measure", "head"),
+    [("gpt2", "scores", "mean"), ("gpt2", "scores", "2"), ("llama", "norms", "mean"),
+     ("llama", "norms", "1"), ("bert", "norms", "max")],
+)  # fmt: skip
+def test_json_matrix_and_focus_are_the_apis(
+    runner: CliRunner, tiny_models, name: str, measure: str, head: str
+) -> None:
+    path = str(tiny_models[name])
+    args = [CAT, "--model", path, "--measure", measure, "--layer", "1", "--head", head]
+    result = invoke(runner, *args, "--focus", "cat", "--format", "json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["measure"] == measure and record["sink_share"] is None
+    chosen = head if head in ("mean", "max") else int(head)
+    view = Inspector(path).run(CAT, measure=measure).view(layer=1, head=chosen, focus="cat")
+    got = _matrix(record["attention"])
+    np.testing.assert_allclose(got, view.matrix, atol=1e-6, rtol=0)  # NaN where NaN
+    assert np.isnan(got).any() == (measure == "scores" and name != "bert")
+    top = [(entry["index"], entry["weight"]) for entry in record["focus"]["top"]]
+    assert top == [(entry.index, pytest.approx(entry.weight, abs=1e-6)) for entry in view.focus_top]
+
+
+def test_masked_scores_are_blank_in_the_table_and_csv(runner: CliRunner, tiny_models) -> None:
+    path = str(tiny_models["gpt2"])
+    table = invoke(runner, "a b c", "--model", path, "--measure", "scores", "--layer", "0")
+    assert table.exit_code == 0, table.output
+    assert "scores before the softmax (blank: masked)" in table.stdout
+    rows = [line for line in table.stdout.splitlines() if line.startswith(" 0 ")]
+    assert len(rows) == 1 and len(rows[0].split()) == 3  # " 0 a  x.xx": one score, the rest blank
+    listed = invoke(runner, "a b c", "--model", path, "--measure", "scores", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(listed.stdout)))
+    masked = [row for row in rows if int(row["key_index"]) > int(row["query_index"])]
+    assert masked and all(row["weight"] == "" for row in masked)
+    assert all(row["weight"] != "" for row in rows if row not in masked)
+
+
+def test_npz_holds_the_measure_with_nan_where_masked(
+    runner: CliRunner, tiny_models, tmp_path
+) -> None:
+    path, out = str(tiny_models["gpt2"]), tmp_path / "scores.npz"
+    result = invoke(runner, "a b c", "--model", path, "--measure", "scores", "--format", "npz",
+                    "--output", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with np.load(out) as arrays:
+        assert str(arrays["measure"]) == "scores"
+        expected = Inspector(path).run("a b c", measure="scores").attention
+        np.testing.assert_array_equal(arrays["attention_0"], expected)
+        assert np.isnan(arrays["attention_0"]).any()
+
+
+def test_no_measure_leaves_records_as_they_were(runner: CliRunner, tiny_models) -> None:
+    path = str(tiny_models["bert"])
+    plain = json.loads(invoke(runner, CAT, "--model", path, "--format", "json").stdout)
+    weights = invoke(runner, CAT, "--model", path, "--measure", "weights", "--format", "json")
+    assert "measure" not in plain
+    assert {**json.loads(weights.stdout), "seconds": 0} == {**plain, "seconds": 0}
+
+
+@pytest.mark.parametrize("step", ["--rollout", "--words", "--stats", "--hide-special"])
+def test_steps_on_weights_refuse_other_measures(runner: CliRunner, step: str) -> None:
+    line = one_error_line(invoke(runner, CAT, "--measure", "norms", step), 2)
+    assert "--measure norms" in line
+
+
+def test_bad_measure_and_hooks_only_model(runner: CliRunner, tmp_path, default_model_path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer, MPNetConfig
+
+    bad = one_error_line(invoke(runner, CAT, "--measure", "x"), 2)
+    assert "'weights', 'scores', 'norms'" in bad
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path)
+    config = MPNetConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=4, intermediate_size=64,
+                         max_position_embeddings=80)  # fmt: skip
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    result = invoke(runner, CAT, "--model", str(tmp_path), "--measure", "scores")
+    line = one_error_line(result, 1)
+    assert "(MPNetModel) cannot give --measure scores" in line
+    assert result.stdout == ""

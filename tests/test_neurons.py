@@ -1,0 +1,73 @@
+"""The neuron view (`Inspector.neurons`, ``run --neurons``): one head's query, keys, products,
+dot products, scores and weights for one query token, equal to the vectors and scores of a run
+(which `test_attention_tap` and `test_measures` check against the models themselves)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from attninspect import Inspector
+from attninspect.cli.app import app
+from tests.conftest import CAT
+
+
+@pytest.mark.parametrize(("name", "layer", "head"), [("bert", 1, 3), ("llama", 2, 1)])
+def test_neurons_are_the_runs_vectors_scores_and_weights(
+    tiny_models, name: str, layer: int, head: int
+) -> None:
+    inspector = Inspector(str(tiny_models[name]))
+    found = inspector.neurons(CAT, focus="it", layer=layer, head=head)
+    run = inspector.run(CAT)
+    scores = inspector.run(CAT, measure="scores").attention[layer, head, found.focus]
+    focus = run.tokens.index("it")
+    assert (found.layer, found.head, found.focus, found.query_token) == (layer, head, focus, "it")
+    group = run.queries(layer).shape[0] // run.keys(layer).shape[0]
+    assert group == (2 if name == "llama" else 1)  # Llama: 4 query heads read 2 key heads
+    np.testing.assert_array_equal(found.query, run.queries(layer)[head, focus])
+    np.testing.assert_array_equal(found.queries, run.queries(layer)[head])
+    np.testing.assert_array_equal(found.keys, run.keys(layer)[head // group])
+    np.testing.assert_array_equal(found.values, run.values(layer)[head // group])
+    np.testing.assert_allclose(found.products.sum(-1), found.dots, rtol=1e-6)
+    np.testing.assert_allclose(found.weights, run.attention[layer, head, focus], atol=1e-6)
+    np.testing.assert_allclose(found.scores, scores, atol=1e-6, equal_nan=True)
+    size = found.query.shape[0]
+    expected = found.dots * size**-0.5  # BERT and Llama scale by 1/sqrt(d)
+    real = ~np.isnan(found.scores)
+    assert real.sum() == (len(run.tokens) if name == "bert" else focus + 1)  # causal: no future
+    np.testing.assert_allclose(found.scores[real], expected[real], atol=1e-5, rtol=0)
+
+
+def test_run_neurons_table_and_json(runner: CliRunner, default_model_path: str) -> None:
+    args = ["run", CAT, "--focus", "it", "--neurons", "--layer", "2", "--head", "3"]
+    table = runner.invoke(app, args, env={"COLUMNS": "100"})
+    assert table.exit_code == 0, table.output
+    assert "neuron view · layer 2 · head 3 · query it (@8)" in table.stdout
+    assert "q·k" in table.stdout and "weight" in table.stdout
+    assert "12 [SEP]" in table.stdout
+    record = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
+    found = Inspector().neurons(CAT, focus="it", layer=2, head=3)
+    assert (record["layer"], record["head"], record["focus"]) == (2, 3, 8)
+    assert np.array(record["queries"]).shape == (13, 32)
+    assert np.array(record["keys"]).shape == np.array(record["values"]).shape == (13, 32)
+    np.testing.assert_allclose(record["weights"], found.weights, atol=1e-7)
+    np.testing.assert_allclose(record["scores"], found.scores, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [(["--head", "mean"], "no single query"), (["--head", "2"], "add --focus"),
+     (["--head", "1", "--focus", "it", "--format", "csv"], "table or --format json"),
+     (["--head", "1", "--focus", "it", "--measure", "norms"], "drop --words")],
+)  # fmt: skip
+def test_neurons_usage_errors(runner: CliRunner, extra: list[str], says: str) -> None:
+    args = ["run", CAT, "--neurons", *extra]
+    if "--focus" not in extra and "mean" in extra:
+        args += ["--focus", "it"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and says in lines[0]
