@@ -88,3 +88,37 @@ def test_scratch_engine_has_sizes(name: str) -> None:
     inspector = Inspector(name, dim=16, heads=2)
     sizes = inspector.engine.sizes
     assert (sizes.layers, sizes.heads, sizes.hidden) == (1, 2, 16) and sizes.weights > 0
+
+
+def test_the_fast_estimate_follows_what_is_computed() -> None:
+    """16,384 tokens, 12 heads: eager needs 12 GiB for one layer's (H, T, T); the fast layers
+    need a block of rows and the selected (T, T) matrix, never a layer's (H, T, T)."""
+    sizes, n = Sizes(4, 12, 256, 10**7), 16_384
+    eager = estimate_batch(sizes, [n], 0, 0)
+    fast = estimate_batch(sizes, [n], 0, 0, fast=True)
+    assert eager.layer >= 12 * n * n * 4 * 4  # four float32 copies of (H, T, T)
+    assert fast.beyond_weights < 2 * 1024**3 < 12 * 1024**3 < eager.beyond_weights
+    assert fast.kept >= n * n * 4  # the selected (T, T) matrix
+    kept = estimate_batch(sizes, [n], 1, 12, fast=True)
+    assert kept.layer >= 12 * n * n * 4 * 4  # a kept layer is computed whole (eager)
+    short = estimate_batch(sizes, [10], 0, 0, fast=True)
+    assert short.beyond_weights <= estimate_batch(sizes, [10], 0, 0).beyond_weights
+
+
+def test_a_text_eager_attention_cannot_hold_runs_fast(runner, tiny_models, monkeypatch) -> None:
+    """Memory for the fast layers but not for an eager layer: refused with --eager only."""
+    from attninspect.api.inspector import Inspector
+
+    text = " ".join(["cat sat on the warm mat"] * 9)
+    model = ["--model", str(tiny_models["llama"]), "--focus", "@20", "--format", "json"]
+    engine = Inspector(str(tiny_models["llama"])).engine
+    lengths = [len(engine.tokenizer(text)["input_ids"])]
+    fast = estimate_batch(engine.sizes, lengths, 0, 0, fast=True).beyond_weights
+    eager = estimate_batch(engine.sizes, lengths, 0, 0).beyond_weights
+    assert fast < eager
+    monkeypatch.setattr(batching, "available_bytes", lambda device: (fast + eager) // 2)
+    refused = runner.invoke(app, ["run", text, *model, "--eager"])
+    assert refused.exit_code == 1 and "tokens need about" in refused.stderr
+    done = runner.invoke(app, ["run", text, *model])
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["focus"]["index"] == 20

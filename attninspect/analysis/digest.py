@@ -24,7 +24,9 @@ from attninspect.analysis.pipeline import (
     measure_bare,
     measure_bare_batch,
     needs_steps,
+    shown_tokens,
 )
+from attninspect.analysis.rows import RowLayer, RowSteps
 from attninspect.analysis.selection import (
     HeadChoice,
     IndexSpec,
@@ -102,6 +104,10 @@ class TextDigest:
     error: InputError | None = None
     bare: bool = False  # no transform asked: each layer's array is used as it comes
     special: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (Tk,) keys
+    steps: RowSteps | None = None  # for the layers that come as rows (`row_needs`)
+    wanted_rows: dict[int, tuple[int, ...] | None] = field(default_factory=dict)
+    wanted_columns: dict[int, tuple[int, ...]] = field(default_factory=dict)  # special keys
+    row_layer: RowLayer | None = None  # the layer whose rows are coming
 
     def __post_init__(self) -> None:
         self.layer = resolve_layer(self.options.layer, self.num_layers)
@@ -143,6 +149,81 @@ class TextDigest:
         if piece is not None:
             empty = np.zeros((0, *shown.shape[1:]), np.float32)  # (0, H', T', T')
             self.last = dataclasses.replace(piece, attention=empty)  # not the batch's array
+
+    def row_needs(self) -> tuple[frozenset[int], dict[int, tuple[int, ...] | None]] | None:
+        """The layers this text needs whole, and the model's query rows it wants of each other
+        layer (None: all of them; a layer not named: none), so that those layers can run fast
+        attention; None where every layer is needed whole (rollout, head statistics)."""
+        if self.options.rollout or self.options.stats:
+            return None
+        whole = frozenset(self.kept_layers)
+        self.steps = RowSteps.of(self.base, self.options, self.head)
+        if self.options.focus is not None and self.focus is None and self.error is None:
+            try:
+                shown = shown_tokens(self.base, self.options)
+                self.focus = focus_index(self.options, shown, self.base)
+            except InputError as error:
+                self.error = error
+        if self.error is not None:
+            return whole, {}
+        special = tuple(int(p) for p in np.flatnonzero(self.special))  # the sink share's keys
+        focus = self.steps.rows_of(self.focus) if self.focus is not None else ()
+        for layer in range(self.num_layers):
+            if layer in whole:
+                continue
+            if layer == self.layer:
+                self.wanted_rows[layer] = None
+                continue
+            if special:
+                self.wanted_columns[layer] = special
+            if focus:
+                self.wanted_rows[layer] = focus
+        return whole, self.wanted_rows
+
+    def add_columns(self, layer: int, columns: np.ndarray) -> None:
+        """The special keys' columns (H, T, S) of every row of layer ``layer``, for its sink
+        share (before its rows, if any)."""
+        if self.error is not None or self.steps is None:
+            return
+        if self.row_layer is None:
+            self.row_layer = self._row_layer(layer)
+        self.row_layer.add_columns(columns)
+
+    def add_rows(self, layer: int, positions: np.ndarray, block: np.ndarray) -> None:
+        """Rows ``positions`` (c,) of layer ``layer`` (one that `row_needs` did not need
+        whole), their weights (H, c, Tk), in order; `end_rows` closes the layer."""
+        if self.error is not None or self.steps is None:
+            return
+        if self.row_layer is None:
+            self.row_layer = self._row_layer(layer)
+        self.row_layer.add(positions, block)
+
+    def _row_layer(self, layer: int) -> RowLayer:
+        matrix = None
+        if layer == self.layer:
+            assert self.steps is not None
+            rows = int((self.steps.shown >= 0).sum())
+            columns = int(self.steps.key_kept.sum())
+            matrix = np.zeros((rows, columns), np.float32)  # (Tq', Tk')
+        assert self.steps is not None
+        return RowLayer(self.steps, self.focus, matrix)
+
+    def end_rows(self, layer: int) -> None:
+        """All of layer ``layer``'s rows have come: keep its sink share, focus row and (the
+        selected layer) its matrix, as `add` keeps them of a whole layer."""
+        if self.error is not None or self.steps is None:
+            return
+        done = self.row_layer or self._row_layer(layer)
+        self.row_layer = None
+        self.sinks.append(done.sink_share())
+        if self.focus is not None:
+            if done.focus_row is None:
+                raise RuntimeError(f"layer {layer}: the focus row did not come")
+            self.rows.append(done.focus_row)  # (T',)
+        if layer == self.layer:
+            self.matrix = done.matrix
+        if self.last is None and not self.bare:
+            self.last = shown_tokens(self.base, self.options)
 
     def _analysed(self, layer: int, attention: np.ndarray) -> Inspection:
         """One layer through the analysis pipeline, its rollout carried on from the layers below."""
@@ -214,6 +295,47 @@ def per_text_feed(digests: Sequence[TakesLayers], lengths: Sequence[int]) -> Bat
             digest.add(layer, weights[row, :, :n, :n])  # (H, T, T)
 
     return feed
+
+
+def column_feed(
+    digests: Sequence[TextDigest], lengths: Sequence[int]
+) -> Callable[[int, np.ndarray, np.ndarray], None]:
+    """What takes the special keys' columns of a padded batch's fast layer (layer, columns
+    (S,), weights (B, H, T, S)): each text's own columns and rows."""
+
+    def columns(layer: int, found: np.ndarray, weights: np.ndarray) -> None:
+        for row, (digest, n) in enumerate(zip(digests, lengths, strict=True)):
+            own = digest.wanted_columns.get(layer)
+            if own:
+                picked = np.searchsorted(found, own)  # (S_t,) where its columns are
+                digest.add_columns(layer, weights[row][:, :n][:, :, picked])  # (H, T, S_t)
+
+    return columns
+
+
+def row_feed(
+    digests: Sequence[TextDigest], lengths: Sequence[int]
+) -> tuple[Callable[[int, np.ndarray, np.ndarray], None], Callable[[int], None]]:
+    """What takes the rows of a padded batch's fast layers: each block (layer, positions (c,),
+    weights (B, H, c, Tk)) cut to each text's wanted rows and keys; then each layer's end."""
+
+    def block(layer: int, positions: np.ndarray, weights: np.ndarray) -> None:
+        for row, (digest, n) in enumerate(zip(digests, lengths, strict=True)):
+            if layer not in digest.wanted_rows:
+                continue
+            wanted = digest.wanted_rows[layer]
+            if wanted is None and positions[-1] < n and weights.shape[-1] == n:
+                digest.add_rows(layer, positions, weights[row])  # every row, no copy
+                continue
+            chosen = positions < n if wanted is None else np.isin(positions, wanted)
+            if chosen.any():
+                digest.add_rows(layer, positions[chosen], weights[row][:, chosen, :n])
+
+    def done(layer: int) -> None:
+        for digest in digests:
+            digest.end_rows(layer)
+
+    return block, done
 
 
 def batch_feed(digests: Sequence[TextDigest], lengths: Sequence[int]) -> BatchFeed:

@@ -26,7 +26,7 @@ R = TypeVar("R")
 SCRATCH_ONLY = ("tokenizer", "dim", "heads", "causal", "seed")
 # Option names as the Python API spells them: flags become ``name=True``.
 FLAGS = {"truncate", "chat", "words", "hide-special", "rollout", "stats", "download",
-         "trust-remote-code", "verbose", "causal", "all-layers"}  # fmt: skip
+         "trust-remote-code", "verbose", "causal", "all-layers", "eager"}  # fmt: skip
 RENAMED = {"from": "source", "to": "target", "num-heads": "heads", "batch-size": "batch_size"}
 # An option, and the space before its value (not before a word of the sentence: "--model at").
 SENTENCE_WORDS = (
@@ -65,6 +65,19 @@ def batch_size_of(value: object) -> int:
     problem = out_of_range("batch_size", number)
     if problem:
         raise BadValueError(f"batch_size={problem}")
+    return number
+
+
+def threads_of(value: object) -> int | None:
+    """``threads=``: None (torch's choice) or a whole number from 1 to 1024."""
+    if value is None:
+        return None
+    number = whole_number(value)
+    if number is None:
+        raise BadValueError(f"threads={value!r}: give a whole number (int) >= 1, or None")
+    problem = out_of_range("threads", number)
+    if problem:
+        raise BadValueError(f"threads={problem}")
     return number
 
 

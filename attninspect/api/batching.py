@@ -15,7 +15,9 @@ from attninspect.analysis.digest import (
     TextDigest,
     WholeLayers,
     batch_feed,
+    column_feed,
     per_text_feed,
+    row_feed,
 )
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
@@ -49,6 +51,7 @@ from attninspect.model.engines.seam import (
     NO_PARTS,
     VECTOR_PARTS,
     LayerParts,
+    RowRequest,
     TapRequest,
     capture_refusal,
 )
@@ -111,22 +114,25 @@ def _encoded(
     return prepared(engine, item, encoding, request, truncate)
 
 
-def fitting_groups(engine: Engine, pending: Pending, kept: tuple[int, int]) -> list[Pending]:
+def fitting_groups(
+    engine: Engine, pending: Pending, kept: tuple[int, int], fast: bool = False
+) -> list[Pending]:
     """``pending`` cut into consecutive padded batches whose estimated peak fits in the memory
-    available (halving as often as needed); a single text that cannot fit is refused."""
+    available (halving as often as needed); a single text that cannot fit is refused.
+    ``fast``: only the kept layers are computed whole (`row_request`)."""
     if not pending:
         return []
     lengths = [len(encoding) for _, _, encoding in pending]
     targets = [len(e.target) for _, _, e in pending if e.target is not None]
-    estimate = estimate_batch(engine.sizes, lengths, *kept, targets=targets or None)
+    estimate = estimate_batch(engine.sizes, lengths, *kept, targets=targets or None, fast=fast)
     free = available_bytes(engine.device)
     if estimate.beyond_weights <= free:
         return [pending]
     if len(pending) == 1:
         raise DoesNotFit(estimate, free, engine.device_name, lengths[0])
     half = len(pending) // 2
-    return fitting_groups(engine, pending[:half], kept) + fitting_groups(
-        engine, pending[half:], kept
+    return fitting_groups(engine, pending[:half], kept, fast) + fitting_groups(
+        engine, pending[half:], kept, fast
     )
 
 
@@ -145,12 +151,16 @@ def buckets(pending: Pending, batch_size: int, budget: int = TOKEN_BUDGET) -> li
 
 
 def bucketed_groups(
-    engine: Engine, pending: Pending, kept: tuple[int, int], batch_size: int | None
+    engine: Engine,
+    pending: Pending,
+    kept: tuple[int, int],
+    batch_size: int | None,
+    fast: bool = False,
 ) -> list[Pending]:
     """The forward passes for ``pending``: by length under ``batch_size`` (None: one batch in
     input order, as before), each cut further where its memory estimate does not fit."""
     parts = [pending] if batch_size is None else buckets(pending, batch_size)
-    return [group for part in parts for group in fitting_groups(engine, part, kept)]
+    return [group for part in parts for group in fitting_groups(engine, part, kept, fast)]
 
 
 def inspect_batch(
@@ -261,7 +271,9 @@ def view_batch(
     target, generated tokens, and chooses the attention kind."""
     kind = check_request(engine, request)
     results, pending = encode_items(engine, items, truncate, chat, request)
-    for group in bucketed_groups(engine, pending, _kept_sizes(engine, keep), batch_size):
+    fast = runs_fast(engine, options)
+    kept = _kept_sizes(engine, keep)
+    for group in bucketed_groups(engine, pending, kept, batch_size, fast):
         viewed = (
             _view_kinds(engine, group, options, keep, kind, request)
             if is_seq2seq(engine)
@@ -279,17 +291,65 @@ def _kept_sizes(engine: Engine, keep: WholeLayers) -> tuple[int, int]:
     return len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads))
 
 
+def runs_fast(engine: Engine, options: ViewOptions) -> bool:
+    """Whether a view's layers that no output needs whole run fast attention, only the rows
+    shown computed (`row_request`): on an engine that can, unless rollout, head statistics or
+    another measure than weights (its parts are tapped from eager layers) need every layer
+    whole."""
+    whole = options.rollout or options.stats or options.measure != "weights"
+    return bool(getattr(engine, "fast", False)) and not whole
+
+
+def row_request(
+    engine: Engine, digests: Sequence[TextDigest], lengths: list[int]
+) -> RowRequest | None:
+    """The layers no digest needs whole, with the query rows any of them wants (`row_needs`),
+    for a fast engine; None where every layer goes whole."""
+    if not getattr(engine, "fast", False) or not digests:
+        return None
+    whole: set[int] = set()
+    rows: dict[int, set[int] | None] = {}
+    columns: dict[int, set[int]] = {}
+    for digest in digests:
+        needs = digest.row_needs()
+        if needs is None:
+            return None
+        kept, wanted = needs
+        whole |= kept
+        for layer, keys in digest.wanted_columns.items():
+            columns.setdefault(layer, set()).update(keys)
+        for layer, positions in wanted.items():
+            if positions is None or rows.get(layer, set()) is None:
+                rows[layer] = None
+            else:
+                rows[layer] = (rows.get(layer) or set()) | set(positions)
+    layers = frozenset(range(engine.num_layers)) - whole
+    if not layers:
+        return None
+    block, done = row_feed(digests, lengths)
+    asked = {
+        layer: None if found is None else tuple(sorted(found))
+        for layer, found in rows.items()
+        if layer in layers
+    }
+    special = {layer: tuple(sorted(keys)) for layer, keys in columns.items() if layer in layers}
+    return RowRequest(layers, asked, block, done, special, column_feed(digests, lengths))
+
+
 def _view_group(
     engine: Engine, pending: Pending, options: ViewOptions, keep: WholeLayers
 ) -> list[Viewed | InputError]:
-    """One padded forward pass for ``pending``, each text digested layer by layer."""
+    """One padded forward pass for ``pending``, each text digested layer by layer (the
+    layers no output needs whole as rows only, where the engine runs them fast)."""
     digests = [
         TextDigest(_empty(engine, item, encoding), options, keep, engine.num_layers)
         for _, item, encoding in pending
     ]
     lengths = [len(encoding) for _, _, encoding in pending]
     tap, feed = measuring(engine, options, batch_feed(digests, lengths))
-    return _digest_group(engine, pending, digests, feed, tap)
+    fast = tap is None and runs_fast(engine, options)
+    rows = row_request(engine, digests, lengths) if fast else None
+    return _digest_group(engine, pending, digests, feed, tap, rows)
 
 
 def measuring(
@@ -383,6 +443,7 @@ def _digest_group(
     digests: Sequence[LayerConsumer[Finished_co]],
     feed: BatchFeed | None = None,
     tap: TapRequest | None = None,
+    rows: RowRequest | None = None,
 ) -> list[Finished_co]:
     """One padded forward pass for ``pending``, each layer handed to its text's digest (a
     `TextDigest`, `HeadDigest` or `StatsDigest`), by ``feed`` where the digests' module
@@ -390,7 +451,11 @@ def _digest_group(
     lengths = [len(encoding) for _, _, encoding in pending]
     consume = feed or per_text_feed(digests, lengths)
     started = time.perf_counter()
-    shapes = engine.stream_batch([encoding for _, _, encoding in pending], consume, tap)
+    encodings = [encoding for _, _, encoding in pending]
+    if rows is None:
+        shapes = engine.stream_batch(encodings, consume, tap)
+    else:
+        shapes = engine.stream_batch(encodings, consume, tap, rows)
     seconds = (time.perf_counter() - started) / len(pending)
     finished = []
     for digest, stages in zip(digests, shapes, strict=True):

@@ -26,6 +26,7 @@ from attninspect.api.arguments import (
     items_of,
     speaks_python,
     texts_of,
+    threads_of,
 )
 from attninspect.api.batching import (
     Viewed,
@@ -43,6 +44,7 @@ from attninspect.api.sharing import lock_of, shared
 from attninspect.errors import AttnInspectError, BadValueError, InputError, OutOfRangeError
 from attninspect.files.sources import Item, SourceText, chunks
 from attninspect.model.chat import Chat, check_template
+from attninspect.model.devices import set_threads
 from attninspect.model.engines.base import Engine
 from attninspect.model.engines.factory import EngineSettings, open_engine
 
@@ -80,7 +82,11 @@ class Inspector:
     encoder or decoder; ``Inspector("scratch", dim=16, heads=2, causal=True)`` the from-scratch
     module. ``chat=True`` wraps each text as a user message with the tokenizer's chat template
     (``system=`` adds a system message). Failures raise `AttnInspectError` subclasses with a
-    message a user can act on.
+    message a user can act on. ``threads=N`` sets torch's intra-op CPU threads for the
+    process (default: torch's choice). ``eager=True`` runs every layer with eager attention,
+    bitwise as transformers computes it; by default the layers whose whole weights no output
+    needs run the model's SDPA attention and only the rows shown are computed from their
+    queries and keys (equal to eager to about 1e-6 in float32).
 
     One `Inspector` may be shared by several threads (a server's workers, a thread pool): each
     forward pass, with the tokenizing before it, holds the model's lock, so calls never mix
@@ -106,11 +112,14 @@ class Inspector:
         seed: int | None = None,
         chat: bool = False,
         system: str | None = None,
+        threads: int | None = None,
+        eager: bool = False,
     ) -> None:
+        threads = threads_of(threads)
         keywords = {
             "tokenizer": tokenizer, "device": device, "dtype": dtype,
             "trust_remote_code": trust_remote_code, "download": download, "verbose": verbose,
-            "dim": dim, "heads": heads, "causal": causal, "seed": seed,
+            "dim": dim, "heads": heads, "causal": causal, "seed": seed, "eager": eager,
         }  # fmt: skip
         settings = engine_settings(model, keywords)
         self.batch_size = batch_size_of(batch_size)
@@ -120,6 +129,8 @@ class Inspector:
             warnings.filterwarnings("ignore", module=r"tqdm(\.|$)")
             self.engine: Engine = shared(open_engine(settings))
         self._lock = lock_of(self.engine)
+        if threads is not None:
+            set_threads(threads)
         self.truncate = truncate
         self.chat = Chat(system) if chat else None
         # What every run asks besides its text (a target, generation, a pair, the attention

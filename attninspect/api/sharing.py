@@ -12,7 +12,7 @@ import weakref
 from typing import Any, cast
 
 from attninspect.model.engines.base import Engine, LayerSink
-from attninspect.model.engines.seam import TapRequest
+from attninspect.model.engines.seam import RowRequest, TapRequest
 from attninspect.model.tokenization import Encoding
 
 _LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
@@ -43,10 +43,16 @@ class SharedEngine:
         return self._engine.device_name
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
+        self,
+        encodings: list[Encoding],
+        sink: LayerSink,
+        tap: TapRequest | None = None,
+        rows: RowRequest | None = None,
     ) -> list[dict[str, list[int]]]:
         with self.lock:
-            return self._engine.stream_batch(encodings, sink, tap)
+            if rows is None:
+                return self._engine.stream_batch(encodings, sink, tap)
+            return self._engine.stream_batch(encodings, sink, tap, rows)
 
 
 def shared(engine: Engine) -> Engine:

@@ -32,6 +32,7 @@ from attninspect.cli.options import (
     DpiOption,
     DType,
     DTypeOption,
+    EagerOption,
     FileOption,
     FocusOption,
     FullOption,
@@ -57,6 +58,7 @@ from attninspect.cli.options import (
     SystemOption,
     TargetOption,
     TextsArgument,
+    ThreadsOption,
     TokenizerOption,
     TopOption,
     TruncateOption,
@@ -113,6 +115,8 @@ class ModelChoice(OptionGroup):
     dtype: DTypeOption = DType.float32
     trust_remote_code: TrustOption = False
     download: DownloadOption = False
+    threads: ThreadsOption = None
+    eager: EagerOption = False
     verbose: VerboseOption = False
     tokenizer: TokenizerOption = None
     dim: DimOption = None
@@ -130,7 +134,8 @@ class ModelChoice(OptionGroup):
         engine: dict[str, Any] = {
             "model": self.model, "device": self.device, "dtype": self.dtype.value,
             "trust_remote_code": self.trust_remote_code, "verbose": self.verbose,
-            "download": self.download, "tokenizer": self.tokenizer,
+            "download": self.download, "tokenizer": self.tokenizer, "threads": self.threads,
+            "eager": self.eager,
         }  # fmt: skip
         given = {"--dim": self.dim, heads_option: self.num_heads, "--seed": self.seed,
                  "--causal": self.causal or None}  # fmt: skip

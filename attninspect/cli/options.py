@@ -246,6 +246,25 @@ DownloadOption = Annotated[
         "--download", help="Fetch a hub id missing from the cache.", rich_help_panel=MODEL
     ),
 ]
+EagerOption = Annotated[
+    bool,
+    typer.Option(
+        "--eager",
+        help="Every layer eager, bitwise as transformers computes it (slower on long texts).",
+        rich_help_panel=MODEL,
+    ),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        metavar="N",
+        callback=within(1, 1024),
+        help="CPU threads of torch (fewer can be faster on a busy machine). "
+        + default("torch's choice"),
+        rich_help_panel=MODEL,
+    ),
+]
 VerboseOption = Annotated[
     bool,
     typer.Option(

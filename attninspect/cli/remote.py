@@ -15,6 +15,8 @@ LOCAL_MODEL_OPTIONS = {
     "dtype": ("--dtype", "float32"),
     "trust_remote_code": ("--trust-remote-code", False),
     "download": ("--download", False),
+    "threads": ("--threads", None),
+    "eager": ("--eager", False),
     "tokenizer": ("--tokenizer", None),
     "dim": ("--dim", None),
     "heads": ("--heads", None),

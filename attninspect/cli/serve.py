@@ -50,17 +50,6 @@ def serve(
             rich_help_panel=SERVE,
         ),
     ] = 60.0,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            "--threads",
-            min=1,
-            max=1024,
-            help="CPU threads for each forward (default: torch's choice; 1 serves short "
-            "texts fastest on a busy machine).",
-            rich_help_panel=SERVE,
-        ),
-    ] = None,
     *,
     model: PlainModel,
     no_color: NoColorOption = False,
@@ -82,10 +71,6 @@ def serve(
 
     sock = bind(host, port)  # before the model loads: a busy port fails at once
     inspector = feedback.load_inspector(no_color, model.truncate, **engine)
-    if threads is not None:
-        from attninspect.server.service import set_threads
-
-        set_threads(threads)
     _serve(inspector, sock, host, token, time_limit, no_color)
 
 

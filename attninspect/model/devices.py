@@ -19,6 +19,14 @@ def is_device_spec(spec: str) -> bool:
     return bool(DEVICE_PATTERN.match(spec.strip().lower()))
 
 
+def set_threads(count: int) -> None:
+    """How many CPU threads each forward may use: torch's intra-op pool, for the whole process
+    (fewer than the cores help where other work shares them: each thread then waits less)."""
+    import torch
+
+    torch.set_num_threads(count)
+
+
 def available_devices() -> list[str]:
     """Names of the devices this machine can run on, CPU first."""
     import torch

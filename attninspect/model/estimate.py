@@ -5,6 +5,11 @@ computed: eager attention makes the scores, the masked scores and the float32 so
 layer, (B, H, T, T) each, and the engine hands over a float32 copy. On top of that, the output
 keeps what it asks for (whole layers for every-layer outputs, a T x T view otherwise) and the
 per-layer analysis works on one text's (H, T, T) in float64.
+
+Where the layers no output needs whole run fast attention (`fast_estimate`), no (B, H, T, T)
+is made unless whole layers are kept: a layer costs a block of query rows (at most
+`BLOCK_FLOATS` floats, or one row of every head where a row is longer) and, for a padded batch,
+SDPA's boolean mask; the output keeps the selected (T, T) matrix and one focus row per layer.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ FLOAT32 = 4
 FLOAT64 = 8
 LAYER_COPIES = 4  # scores, masked scores, float32 softmax, the copy handed over
 ACTIVATIONS = 8  # (B, T, D) tensors alive at once, generously
+# Floats one block of a fast layer's rows holds at most: (B, H, c, Tk), 4 MiB in float32;
+# scores, softmax, the text's cut and the chosen heads' view live at once.
+BLOCK_FLOATS = 1 << 20
+BLOCK_COPIES = 4
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
@@ -60,12 +69,16 @@ def estimate_batch(
     kept_layers: int,
     kept_heads: int,
     targets: list[int] | None = None,
+    fast: bool = False,
 ) -> Estimate:
     """The peak of running texts of ``lengths`` tokens in one padded batch, keeping
     ``kept_layers`` x ``kept_heads`` whole layers per text (0 for a single view). With
-    ``targets`` (an encoder–decoder model's decoder lengths), all three kinds are counted."""
+    ``targets`` (an encoder–decoder model's decoder lengths), all three kinds are counted.
+    ``fast``: only the kept layers are computed whole (`fast_estimate`)."""
     if targets is not None:
         return _estimate_pairs(sizes, lengths, targets, kept_layers, kept_heads)
+    if fast:
+        return fast_estimate(sizes, lengths, kept_layers, kept_heads)
     batch, longest = len(lengths), max(lengths, default=0)
     one_layer = batch * sizes.heads * longest * longest * FLOAT32  # (B, H, T, T)
     activations = ACTIVATIONS * batch * longest * max(sizes.hidden, 1) * FLOAT32  # (B, T, D)
@@ -73,6 +86,27 @@ def estimate_batch(
     kept = sum(kept_layers * kept_heads * n * n * FLOAT32 for n in lengths)
     analysis = sizes.heads * longest * longest * FLOAT64  # one text's layer, in float64
     return Estimate(sizes.weights, LAYER_COPIES * one_layer + activations, kept + views, analysis)
+
+
+def fast_estimate(sizes: Sizes, lengths: list[int], kept_layers: int, kept_heads: int) -> Estimate:
+    """`estimate_batch` where the layers no output needs whole run SDPA and only the rows shown
+    are computed: a layer is computed whole (eager, (B, H, T, T) four times) only where whole
+    layers are kept; otherwise SDPA's boolean mask of a padded batch (B, T, T) and a block of
+    rows (`BLOCK_FLOATS`, a few copies, the analysis' float64 among them). The output keeps the
+    selected (T, T) matrix and one focus row per layer of each text, and the kept layers."""
+    batch, longest = len(lengths), max(lengths, default=0)
+    whole = batch * sizes.heads * longest * longest  # (B, H, T, T)
+    block = min(whole, max(BLOCK_FLOATS, batch * sizes.heads * longest))  # (B, H, c, T)
+    if kept_layers:
+        layer = LAYER_COPIES * whole * FLOAT32
+    else:
+        mask = batch * longest * longest if batch > 1 else 0  # (B, 1, T, T) bool, padded only
+        layer = mask + BLOCK_COPIES * block * FLOAT32
+    activations = ACTIVATIONS * batch * longest * max(sizes.hidden, 1) * FLOAT32  # (B, T, D)
+    views = sum((n * n + sizes.layers * n) * FLOAT32 for n in lengths)  # matrix, focus rows
+    kept = sum(kept_layers * kept_heads * n * n * FLOAT32 for n in lengths)
+    analysis = block * FLOAT64  # a block of rows, words summed in float64
+    return Estimate(sizes.weights, layer + activations, kept + views, analysis)
 
 
 def _estimate_pairs(

@@ -9,7 +9,7 @@ import operator
 SIZE_MAX = 2**31 - 1  # dim, heads, batch size and other counts
 SEED_MIN, SEED_MAX = 0, 2**63 - 1  # what torch.manual_seed and torch.Generator accept
 RANGES = {"dim": (1, SIZE_MAX), "heads": (1, SIZE_MAX), "seed": (SEED_MIN, SEED_MAX),
-          "batch_size": (1, SIZE_MAX)}  # fmt: skip
+          "batch_size": (1, SIZE_MAX), "threads": (1, 1024)}  # fmt: skip
 
 
 def whole_number(value: object) -> int | None:

@@ -45,13 +45,6 @@ MAX_ANSWER_VALUES = 2**26
 WIRE_BYTES = 16  # a weight in the command line's transport: float32, base64 text, the bytes
 
 
-def set_threads(count: int) -> None:
-    """How many CPU threads each forward may use (torch's intra-op pool, for the process)."""
-    import torch
-
-    torch.set_num_threads(count)
-
-
 Job = tuple["concurrent.futures.Future[Answer]", Callable[[], "Answer"]]
 
 

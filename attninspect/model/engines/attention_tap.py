@@ -34,9 +34,11 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from attninspect.errors import AttnInspectError
-from attninspect.model.engines.seam import NO_PARTS, PARTS, LayerParts, TapRequest
+from attninspect.model.engines import fast_rows
+from attninspect.model.engines.seam import NO_PARTS, PARTS, LayerParts, RowRequest, TapRequest
 
 TAP = "attninspect_tap"  # the implementation name registered in transformers
+FAST = "attninspect_fast"  # the same tap under SDPA's mask: the layers not kept may run SDPA
 # Where each family keeps the output projection W_O: on the attention module itself (Llama's
 # o_proj, BART's out_proj, GPT-2's c_proj, T5's o, DistilBERT's out_lin, GPT-NeoX's dense) or
 # beside it (BERT and RoBERTa: the attention block's output.dense).
@@ -60,26 +62,31 @@ class TappedModule:
 class _Pass:
     """What one forward pass wants: the request, and every tapped module by identity."""
 
-    request: TapRequest
+    request: TapRequest | None
     modules: dict[int, TappedModule]
+    rows: RowRequest | None = None
 
 
 _CURRENT: ContextVar[_Pass | None] = ContextVar("attninspect_tap", default=None)
 
 
-def register() -> str:
+def register(fast: bool = False) -> str:
     """Register `tapped_attention` (and eager attention's mask builder, without which transformers
-    builds no causal or padding mask for an unknown name) once per process; the name."""
+    builds no causal or padding mask for an unknown name) once per process; the name. ``fast``:
+    the name under which it receives SDPA's mask (boolean, or None where plainly causal or
+    unpadded), so that the layers not kept can run SDPA (`fast_rows`)."""
     global _registered
     with _register_lock:
         if not _registered:
             from transformers import AttentionInterface
-            from transformers.masking_utils import AttentionMaskInterface, eager_mask
+            from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 
             AttentionInterface.register(TAP, tapped_attention)
             AttentionMaskInterface.register(TAP, eager_mask)
+            AttentionInterface.register(FAST, tapped_attention)
+            AttentionMaskInterface.register(FAST, sdpa_mask)
             _registered = True
-    return TAP
+    return FAST if fast else TAP
 
 
 def calling_module(recorded: nn.Module) -> nn.Module | None:
@@ -108,15 +115,22 @@ def passes_interface(model: Any, modules: list[nn.Module | None], trust_remote_c
 
 
 def open_tap(
-    model: Any, recorded: dict[str, list[nn.Module]], trust_remote_code: bool
+    model: Any, recorded: dict[str, list[nn.Module]], trust_remote_code: bool, fast: bool = False
 ) -> tuple[dict[int, TappedModule], frozenset[str]]:
     """Switch ``model`` to the tap where its attention passes the interface: every calling module
     by identity (``recorded``: each kind's recorded modules, in layer order) and the parts it can
-    hand over; ({}, no parts) where the model keeps plain eager attention and the hooks."""
+    hand over; ({}, no parts) where the model keeps plain eager attention and the hooks.
+    ``fast``: with SDPA's mask, where the model supports SDPA and every calling module's eager
+    attention is the plain formula (`can_run_fast`), so that rows can be asked for."""
     calling = {kind: [calling_module(each) for each in found] for kind, found in recorded.items()}
     every = [module for found in calling.values() for module in found]
-    if not passes_interface(model, every, trust_remote_code) or not enable(model):
+    if not passes_interface(model, every, trust_remote_code):
         return {}, NO_PARTS
+    fast = fast and can_run_fast(model, every)
+    if not enable(model, fast):
+        return {}, NO_PARTS
+    if fast:
+        fast_rows.mark_fast([module for module in every if module is not None])
     modules = {
         id(module): TappedModule(kind, layer, output_projection(model, module))
         for kind, found in calling.items()
@@ -129,9 +143,16 @@ def open_tap(
     return modules, frozenset(parts)
 
 
-def enable(model: Any) -> bool:
-    """Switch a loaded eager model to the tap; whether it took."""
-    name = register()
+def can_run_fast(model: Any, modules: list[nn.Module | None]) -> bool:
+    """Whether the model supports SDPA and each module's eager attention is the plain formula."""
+    if not getattr(model, "_supports_sdpa", False):
+        return False
+    return all(module is not None and fast_rows.is_plain(module) for module in modules)
+
+
+def enable(model: Any, fast: bool = False) -> bool:
+    """Switch a loaded eager model to the tap (``fast``: under SDPA's mask); whether it took."""
+    name = register(fast)
     model.set_attn_implementation(name)
     return getattr(model.config, "_attn_implementation", None) == name
 
@@ -161,9 +182,13 @@ def _is_projection(module: Any) -> bool:
 
 
 @contextmanager
-def tapping(request: TapRequest | None, modules: dict[int, TappedModule]) -> Iterator[None]:
-    """While open (in this thread or task), the kept layers' parts go to ``request.sink``."""
-    token = _CURRENT.set(_Pass(request, modules) if request is not None else None)
+def tapping(
+    request: TapRequest | None, modules: dict[int, TappedModule], rows: RowRequest | None = None
+) -> Iterator[None]:
+    """While open (in this thread or task), the kept layers' parts go to ``request.sink``, and
+    the layers ``rows`` names run SDPA and hand over only the rows it asks for."""
+    wanted = request is not None or rows is not None
+    token = _CURRENT.set(_Pass(request, modules, rows) if wanted else None)
     try:
         yield
     finally:
@@ -179,12 +204,21 @@ def tapped_attention(
     *args: Any,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's own eager attention; a kept layer's parts handed to the pass's sink."""
+    """The model's own eager attention; a kept layer's parts handed to the pass's sink. A layer
+    the pass's rows name runs SDPA instead, and only the rows asked for are computed."""
     current = _CURRENT.get()
     tapped = current.modules.get(id(module)) if current is not None else None
-    if current is None or tapped is None or not current.request.wants(tapped.kind, tapped.layer):
+    fast = fast_rows.is_fast(module)
+    rows = current.rows if current is not None else None
+    if fast and rows is not None and tapped is not None and rows.runs(tapped.kind, tapped.layer):
+        ran = _fast(module, tapped.layer, rows, query, key, value, attention_mask, args, kwargs)
+        return ran  # type: ignore[return-value]  # no weights, as under SDPA
+    if fast:  # an eager layer under SDPA's mask: the mask eager attention receives
+        attention_mask = fast_rows.additive_mask(module, query, key, attention_mask, kwargs)
+    request = current.request if current is not None else None
+    if request is None or tapped is None or not request.wants(tapped.kind, tapped.layer):
         return _eager(module, query, key, value, attention_mask, *args, **kwargs)
-    parts = current.request.parts
+    parts = request.parts
     with _SoftmaxInputs() as seen:
         output, weights = _eager(module, query, key, value, attention_mask, *args, **kwargs)
     found = LayerParts(
@@ -198,8 +232,36 @@ def tapped_attention(
         if "transformed" in parts
         else None,
     )
-    current.request.sink(found)
+    request.sink(found)
     return output, weights
+
+
+def _fast(
+    module: nn.Module,
+    layer: int,
+    rows: RowRequest,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[torch.Tensor, None]:
+    """A layer no output needs whole: SDPA's output, and the rows asked for, from q and k (the
+    columns asked for of every row from SDPA's log-sum-exp where its CPU kernel gives it)."""
+    scaling = kwargs.get("scaling", args[1] if len(args) > 1 else None)
+    flash = None
+    if rows.columns.get(layer):
+        flash = fast_rows.flash_output(module, query, key, value, mask, scaling, kwargs)
+    if flash is None:
+        output, _ = fast_rows.sdpa_output(module, query, key, value, mask, *args, **kwargs)
+        logsumexp = None
+    else:
+        output, logsumexp = flash
+    fast_rows.stream_columns(module, layer, query, key, mask, scaling, kwargs, rows, logsumexp)
+    fast_rows.stream_rows(module, layer, query, key, mask, scaling, kwargs, rows)
+    rows.done(layer)
+    return output, None
 
 
 def _eager(module: nn.Module, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:

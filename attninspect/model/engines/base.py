@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from attninspect.model.engines.seam import NO_PARTS, LayerParts, TapRequest
+from attninspect.model.engines.seam import NO_PARTS, LayerParts, RowRequest, TapRequest
 from attninspect.model.estimate import Sizes
 from attninspect.model.tokenization import Encoding
 
@@ -44,15 +44,22 @@ class Engine(Protocol):
     device: Any  # torch.device
     sizes: Sizes  # for memory estimates
     captures: frozenset[str]  # the parts (`seam.PARTS`) it hands over besides weights
+    fast: bool  # whether layers no output needs whole can run SDPA (`stream_batch`'s rows)
 
     @property
     def device_name(self) -> str: ...
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
+        self,
+        encodings: list[Encoding],
+        sink: LayerSink,
+        tap: TapRequest | None = None,
+        rows: RowRequest | None = None,
     ) -> list[dict[str, list[int]]]:
         """Run one padded batch, call ``sink`` once per layer in order; each text's shapes.
-        ``tap``: the parts of the layers it names, to its own sink (`seam`)."""
+        ``tap``: the parts of the layers it names, to its own sink (`seam`); ``rows``: the
+        layers no output needs whole, as rows to its own sinks where the engine is ``fast``
+        (elsewhere ignored: every layer goes to ``sink``)."""
         ...
 
 

@@ -31,6 +31,7 @@ class EngineSettings:
     heads: int = 1
     causal: bool = False
     seed: int = 0
+    eager: bool = False  # every layer eager (else the layers not kept whole may run SDPA)
 
     def __post_init__(self) -> None:
         """Refuse values no engine can take, with the rule they break."""
@@ -100,6 +101,7 @@ def _loaded(settings: EngineSettings) -> Engine:
         dtype=settings.dtype,
         trust_remote_code=settings.trust_remote_code,
         verbose=settings.verbose,
+        eager=settings.eager,
     )
 
 

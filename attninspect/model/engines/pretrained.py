@@ -12,7 +12,7 @@ import torch
 
 from attninspect.errors import AttnInspectError
 from attninspect.model.devices import device_label
-from attninspect.model.engines.attention_tap import open_tap, tapping
+from attninspect.model.engines.attention_tap import FAST, open_tap, tapping
 from attninspect.model.engines.base import EngineKind, LayerSink
 from attninspect.model.engines.checkpoint import check_config, check_model_directory
 from attninspect.model.engines.generation import check_room, greedy, language_model
@@ -23,7 +23,7 @@ from attninspect.model.engines.loading import (
     load_tokenizer,
     refuse_unsafe_pickles,
 )
-from attninspect.model.engines.seam import TapRequest, check_captures
+from attninspect.model.engines.seam import RowRequest, TapRequest, check_captures
 from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
 from attninspect.model.estimate import Sizes, refuse_heavy_weights
 from attninspect.model.memory import available_bytes
@@ -57,8 +57,10 @@ class PretrainedEngine:
         dtype: str = "float32",
         trust_remote_code: bool = False,
         verbose: bool = False,
+        eager: bool = False,
     ) -> None:
         self.source = source
+        self.eager = eager
         self.model_name = source.name
         self.device = device
         self.dtype = dtype
@@ -83,6 +85,7 @@ class PretrainedEngine:
         # Pass token_type_ids exactly where `model(**tokenizer(text))` would.
         self.takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
         self.tapped = tapped_modules(self.model, attention_taps(self.model))
+        self.fast = False  # set by `_open_tap` where the model can run SDPA layers
         self._open_tap()
         weights = sum(p.numel() * p.element_size() for p in self.model.parameters())
         self.sizes = Sizes(self.num_layers, self.num_heads, self.hidden_size, weights)
@@ -95,10 +98,18 @@ class PretrainedEngine:
         """The attention tap where the model's attention passes transformers' interface:
         ``captures`` names the parts (`seam.PARTS`) this engine can hand over besides weights."""
         recorded = {"self": [module for module, _ in self.tapped]}
-        self.tap_modules, self.captures = open_tap(self.model, recorded, self.trust_remote_code)
+        self.tap_modules, self.captures = open_tap(
+            self.model, recorded, self.trust_remote_code, fast=not self.eager
+        )
+        # Whether the layers a pass does not need whole can run SDPA (`stream_batch`'s rows).
+        self.fast = getattr(self.model.config, "_attn_implementation", None) == FAST
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
+        self,
+        encodings: list[Encoding],
+        sink: LayerSink,
+        tap: TapRequest | None = None,
+        rows: RowRequest | None = None,
     ) -> list[dict[str, list[int]]]:
         """One padded forward pass; each layer's (B, H, T, T) attention goes to ``sink`` as soon as
         that layer is computed, and nothing keeps it afterwards unless ``sink`` does.
@@ -106,22 +117,29 @@ class PretrainedEngine:
         Padding goes on the right: real tokens keep positions 0..T-1, padded keys are masked, and
         under a causal mask real queries never see the padding after them. ``tap``: the kept
         layers' parts, handed to its sink as each layer is computed (before its weights).
+        ``rows``: the layers no output needs whole, which run SDPA and hand only the rows it
+        asks for to its own sinks instead of going to ``sink`` (where the engine is ``fast``;
+        elsewhere every layer goes to ``sink`` whole).
         """
         check_captures(self, tap)
+        rows = rows if self.fast else None
         inputs = self._model_inputs(encodings)
         batch_shape = inputs["input_ids"].shape
         lengths = [len(encoding) for encoding in encodings]
         delivered = 0
 
-        def hand_over(weights: torch.Tensor) -> None:
+        def hand_over(weights: torch.Tensor | None) -> None:
             nonlocal delivered
+            if weights is None:  # a layer of ``rows``: its blocks went to their own sink
+                delivered += 1
+                return
             _check_layer(self.model_name, delivered, weights, batch_shape)
             array = weights.float().cpu().numpy()  # (B, H, T, T)
             _refuse_non_finite(self.model_name, delivered, array, lengths)
             sink(delivered, array)
             delivered += 1
 
-        def last_layer_only(weights: torch.Tensor) -> None:
+        def last_layer_only(weights: torch.Tensor | None) -> None:
             hand_over(weights)
             if delivered == self.num_layers and self.stops_early:  # no attention comes after
                 raise _LastLayerDone
@@ -129,8 +147,8 @@ class PretrainedEngine:
         outputs = None
         if self.tapped:
             with (
-                tapping(tap, self.tap_modules),
-                streamed_attention(self.tapped, last_layer_only),
+                tapping(tap, self.tap_modules, rows),
+                streamed_attention(self.tapped, last_layer_only, missing=rows is not None),
                 contextlib.suppress(_LastLayerDone),
             ):
                 outputs = self._forward(inputs, output_attentions=False)

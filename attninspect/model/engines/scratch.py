@@ -9,7 +9,7 @@ from attninspect.model.attention import SelfAttention
 from attninspect.model.devices import device_label
 from attninspect.model.engines.base import EngineKind, LayerSink
 from attninspect.model.engines.loading import ModelSource, load_tokenizer
-from attninspect.model.engines.seam import NO_PARTS, TapRequest, check_captures
+from attninspect.model.engines.seam import NO_PARTS, RowRequest, TapRequest, check_captures
 from attninspect.model.estimate import Sizes
 from attninspect.model.memory import refuse_unless_fits
 from attninspect.model.positional import sinusoidal_positions
@@ -34,6 +34,7 @@ class ScratchEngine:
     dtype = "float32"
     num_layers = 1
     captures: frozenset[str] = NO_PARTS  # weights only: no tap on the scratch module
+    fast = False  # its one layer is always whole
 
     def __init__(
         self,
@@ -75,7 +76,11 @@ class ScratchEngine:
         return device_label(self.device)
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
+        self,
+        encodings: list[Encoding],
+        sink: LayerSink,
+        tap: TapRequest | None = None,
+        rows: RowRequest | None = None,  # every layer is whole here
     ) -> list[dict[str, list[int]]]:
         """The module's one layer of (B, H, T, T) weights to ``sink``; every stage's shape."""
         check_captures(self, tap)

@@ -111,3 +111,41 @@ def capture_refusal(engine: object, missing: list[str], wanted: str | None = Non
         f"model {getattr(engine, 'model_name', '?')!r} ({name}) cannot give {wanted}: "
         f"{reason}; only attention weights are available for it"
     )
+
+
+# A block of one layer's weights for some query rows of a padded batch: (layer, the rows'
+# positions (c,), their weights (B, H, c, Tk) float32).
+BlockSink = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+@dataclass(frozen=True)
+class RowRequest:
+    """The layers whose whole weights no output needs (kind ``self``): the engine runs them with
+    the model's fast attention (SDPA) and hands over only the weights of the query rows named
+    in ``rows``, a block of rows at a time, computed from q and k with a bounded buffer.
+
+    ``rows`` maps a layer to its wanted query positions (sorted), or to None for every row; a
+    layer in ``layers`` but not in ``rows`` wants none. ``columns`` maps a layer to key columns
+    wanted of every row (given to ``column_sink`` at once, before the rows; on a CPU they come
+    from SDPA's own log-sum-exp, so the layer's rows are never computed whole). ``done`` is
+    called once a layer's blocks are all handed over (also for a layer that wants none)."""
+
+    layers: frozenset[int]
+    rows: Mapping[int, tuple[int, ...] | None]
+    block: BlockSink = field(compare=False)
+    done: Callable[[int], None] = field(compare=False)
+    # Per layer, key columns wanted of every query row (the special tokens, for the sink share)
+    # and their sink: (layer, the columns (S,), their weights (B, H, Tq, S) float32).
+    columns: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    column_sink: BlockSink | None = field(default=None, compare=False)
+
+    def runs(self, kind: str, layer: int) -> bool:
+        """Whether layer ``layer`` of attention ``kind`` runs fast (only self-attention does)."""
+        return kind == "self" and layer in self.layers
+
+    def wanted(self, layer: int) -> tuple[bool, tuple[int, ...] | None]:
+        """(any rows wanted?, which: None for all)."""
+        if layer not in self.rows:
+            return False, ()
+        found = self.rows[layer]
+        return (found is None or bool(found)), found

@@ -21,7 +21,7 @@ from attninspect.model.engines.attention_tap import open_tap, tapping
 from attninspect.model.engines.base import LayerSink
 from attninspect.model.engines.generation import check_room, greedy
 from attninspect.model.engines.pretrained import PretrainedEngine, _LastLayerDone
-from attninspect.model.engines.seam import TapRequest, check_captures
+from attninspect.model.engines.seam import RowRequest, TapRequest, check_captures
 from attninspect.model.engines.taps import attention_taps, streamed_attention, tapped_modules
 from attninspect.model.estimate import Sizes
 from attninspect.model.tokenization import Encoding, pad_batch, shifted
@@ -122,7 +122,11 @@ class Seq2SeqEngine(PretrainedEngine):
         return replace(encoding, target=target)
 
     def stream_batch(
-        self, encodings: list[Encoding], sink: LayerSink, tap: TapRequest | None = None
+        self,
+        encodings: list[Encoding],
+        sink: LayerSink,
+        tap: TapRequest | None = None,
+        rows: RowRequest | None = None,  # every layer is whole here
     ) -> list[dict[str, list[int]]]:
         """The cross attention alone (the model's default kind), as other engines stream."""
 

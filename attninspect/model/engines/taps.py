@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-TensorSink = Callable[[torch.Tensor], None]  # one layer's (B, H, T, T), in call order
+TensorSink = Callable[[torch.Tensor | None], None]  # one layer's (B, H, T, T), in call order
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,11 @@ def tapped_modules(model: nn.Module, taps: list[Tap]) -> list[tuple[nn.Module, i
 
 
 @contextmanager
-def streamed_attention(modules: list[tuple[nn.Module, int]], sink: TensorSink) -> Iterator[None]:
-    """While open, every tapped module's weights go to ``sink`` as soon as it returns."""
+def streamed_attention(
+    modules: list[tuple[nn.Module, int]], sink: TensorSink, missing: bool = False
+) -> Iterator[None]:
+    """While open, every tapped module's weights go to ``sink`` as soon as it returns;
+    ``missing``: None goes too where a module returned none (a layer that ran SDPA)."""
 
     def hook_for(index: int) -> Callable[..., None]:
         def hook(_module: nn.Module, _args: Any, output: Any) -> None:
@@ -78,7 +81,7 @@ def streamed_attention(modules: list[tuple[nn.Module, int]], sink: TensorSink) -
                 weights = output[index] if len(output) > index else None
             else:
                 weights = output
-            if weights is not None:
+            if weights is not None or missing:
                 sink(weights)  # (B, H, T, T)
 
         return hook
