@@ -89,3 +89,16 @@ def neuron_record(neurons: Neurons) -> dict[str, object]:
         "scores": listed(neurons.scores),
         "weights": listed(neurons.weights),
     }
+
+
+@dataclass(frozen=True)
+class LayerNeurons:
+    """Every head's query and key vectors of one layer of one text, with the model's own
+    scores: what a page needs to draw the neuron view of any head and query token."""
+
+    layer: int
+    tokens: list[str]  # query tokens
+    key_tokens: list[str]
+    queries: np.ndarray  # (H, Tq, d)
+    keys: np.ndarray  # (KV, Tk, d)
+    scores: np.ndarray  # (H, Tq, Tk), NaN where masked

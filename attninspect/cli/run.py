@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from attninspect.analysis.digest import WholeLayers
     from attninspect.analysis.inspection import Inspection
+    from attninspect.analysis.neurons import LayerNeurons
     from attninspect.analysis.pipeline import ViewOptions
     from attninspect.analysis.selection import HeadChoice, IndexSpec, View
     from attninspect.api import Inspector
@@ -95,7 +96,27 @@ def run(
     if out.save is not None and kind is not None and counts.first is not None:
         if counts.written > 1:
             feedback.warn(feedback.stderr_console(out.no_color), "--save draws the first text only")
-        write_picture(out.save, run_picture(kind, dpi, *counts.first), out.no_color)
+        vectors = page_neurons(inspector, *counts.first) if kind == "html" else None
+        write_picture(out.save, run_picture(kind, dpi, *counts.first, vectors), out.no_color)
+
+
+def page_neurons(inspector: Inspector, shown: Inspection, view: View) -> LayerNeurons | None:
+    """The vectors of the page's layer (the view's), for the neuron view of a clicked query,
+    from one more pass of the text; None where the page's tokens are not the model's own
+    (--words, --hide-special), for rollout, or where the model cannot hand them over (its
+    attention does not pass through the tap, a remote model, an encoder-decoder kind)."""
+    if getattr(view, "kind", "attention") == "rollout" or shown.kind != "self":
+        return None
+    neuron_layer = getattr(inspector, "neuron_layer", None)  # a remote model has none
+    if neuron_layer is None:
+        return None
+    try:
+        found: LayerNeurons = neuron_layer(shown.text, view.layer)
+    except AttnInspectError:
+        return None
+    if found.tokens != list(shown.tokens) or found.key_tokens != list(shown.key_tokens):
+        return None
+    return found
 
 
 def run_neurons(
