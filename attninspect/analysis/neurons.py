@@ -91,6 +91,26 @@ def neuron_record(neurons: Neurons) -> dict[str, object]:
     }
 
 
+def neuron_arrays(neurons: Neurons) -> dict[str, np.ndarray]:
+    """The npz of a neuron view: the record's numbers as arrays (float32, NaN where a key is
+    masked), its tokens as strings and its layer, head and focus as integers."""
+    return {
+        "layer": np.array(neurons.layer, dtype=np.int64),
+        "head": np.array(neurons.head, dtype=np.int64),
+        "focus": np.array(neurons.focus, dtype=np.int64),
+        "query_token": np.array(neurons.query_token, dtype=np.str_),
+        "key_tokens": np.array(neurons.key_tokens, dtype=np.str_),
+        "query": neurons.query,
+        "queries": neurons.queries,
+        "keys": neurons.keys,
+        "values": neurons.values,
+        "products": neurons.products,
+        "dots": neurons.dots,
+        "scores": neurons.scores,
+        "weights": neurons.weights,
+    }
+
+
 @dataclass(frozen=True)
 class LayerNeurons:
     """Every head's query and key vectors of one layer of one text, with the model's own
