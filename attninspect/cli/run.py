@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -173,7 +173,7 @@ def run_neurons(
     return None
 
 
-def write_arrays(path: Path, names: dict[str, str], arrays: dict[str, object]) -> None:
+def write_arrays(path: Path, names: dict[str, str], arrays: Mapping[str, object]) -> None:
     """An npz of ``arrays`` and the strings ``names`` at ``path``, written atomically."""
     import numpy as np
 
