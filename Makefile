@@ -1,7 +1,7 @@
 # Every target creates or reuses .venv by itself. Each step leaves a stamp in .venv, so a second
 # run installs nothing; editing pyproject.toml redoes the steps that depend on it.
 #   make install / demo / bench: the package and what running it needs (torch first)
-#   make test:                   + the test tools (extra [test]), chromium and tmux when missing
+#   make test:                   + the test tools (extras [test,ray]), chromium and tmux when missing
 #   make lint / format:          + the linters (extra [lint]: ruff, import-linter, mypy)
 PYTHON ?= python3
 VENV ?= .venv

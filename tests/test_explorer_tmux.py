@@ -27,7 +27,7 @@ class Tmux:
         command = ["tmux", "-L", self.socket, *args]
         return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
-    def start(self, *argv: str, redirect: str = "") -> None:
+    def start(self, *argv: str, redirect: str = "", width: int = 120) -> None:
         """Run ``explore ARGV``; ``redirect``: a shell redirection after it, e.g. ``2>FILE``."""
         # COLUMNS / LINES (set by other tests' runners) would override the pane's real size.
         command = ["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "attninspect"]
@@ -36,7 +36,7 @@ class Tmux:
             f"printf 'before the explorer\\n'; {explore}; "
             f"echo $? > {shlex.quote(str(self.status_file))}; sleep 60"
         )
-        self.tmux("new-session", "-d", "-s", "explore", "-x", "120", "-y", "40", wrapper)
+        self.tmux("new-session", "-d", "-s", "explore", "-x", str(width), "-y", "40", wrapper)
 
     def pane(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "explore")

@@ -35,6 +35,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> dict[str, Pa
     return {
         "default": _save(runner, folder / "cat.html", CAT),
         "hostile": _save(runner, folder / "hostile.html", HOSTILE),
+        "focus": _save(runner, folder / "focus.html", CAT, "--focus", "it"),
         "llama": _save(runner, folder / "llama.html", CAT, "--model", str(tiny_models["llama"])),
     }
 
@@ -111,6 +112,11 @@ def test_a_query_token_opens_it_and_the_view_follows_the_head(
     assert "one head's" in page.text_content("#neurons .refusal")  # type: ignore[attr-defined]
     page.select_option("#layer", "1")  # type: ignore[attr-defined]
     assert "layer 2 only" in page.text_content("#neurons .refusal")  # type: ignore[attr-defined]
+
+
+def test_a_focus_opens_its_neuron_view_at_once(page: object, pages: dict[str, Path]) -> None:
+    page.goto(pages["focus"].as_uri())  # type: ignore[attr-defined]
+    assert page.text_content("#neurons .neuron-title") == "layer 2 · head 3 · query it (@8)"  # type: ignore[attr-defined]
 
 
 def test_grouped_keys_and_a_causal_mask(page: object, pages: dict[str, Path], tiny_models) -> None:

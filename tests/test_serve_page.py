@@ -51,8 +51,8 @@ def test_enter_inspects_a_new_text(live, served) -> None:
     assert "token" not in page.url  # it came once, then the cookie
     assert page.text_content("#state") == "layer 5 · head mean"
     assert "cat" in _tokens(page)
-    page.fill("#opt-layer", "2")
-    page.fill("#opt-head", "4")
+    page.evaluate("location.hash = '#layer=2&head=4'")  # the page's own layer and head
+    page.wait_for_function("document.getElementById('state').textContent === 'layer 2 · head 4'")
     _inspect(page, "A dog chased the ball across the park.")
     assert page.text_content("#state") == "layer 2 · head 4"
     tokens = _tokens(page)

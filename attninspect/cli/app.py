@@ -108,6 +108,18 @@ class AttnInspectGroup(TyperGroup):
         _plain_flags(self.params)  # typer adds the completion options after __init__
         return option
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """``--show-completion SHELL`` / ``--install-completion SHELL`` use the shell named (typer's
+        flags would ignore it and detect the parent shell)."""
+        named = _named_completion_shell(args, self.list_commands(ctx))
+        if named is not None:
+            from typer import completion
+
+            option, shell = named
+            callback = completion.show_callback if option == "--show-completion" else None
+            (callback or completion.install_callback)(ctx, None, shell)  # type: ignore[arg-type]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: Any) -> Any:
         """Run the command; a broken pipe leaves as StdoutClosed, past click's own EPIPE handler
         (which would exit 1)."""
@@ -140,6 +152,30 @@ class AttnInspectGroup(TyperGroup):
         if standalone_mode:
             sys.exit(exit_code or 0)
         return exit_code
+
+
+COMPLETION_OPTIONS = ("--show-completion", "--install-completion")
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _named_completion_shell(args: list[str], commands: list[str]) -> tuple[str, str] | None:
+    """``(option, shell)`` when the first argument is a completion option with a shell named after
+    it (``--show-completion zsh`` or ``--show-completion=zsh``); a word that is neither a shell
+    nor a command is a usage error."""
+    if not args:
+        return None
+    option, _, value = args[0].partition("=")
+    if option not in COMPLETION_OPTIONS:
+        return None
+    if not value:
+        if len(args) < 2 or args[1].startswith("-") or args[1] in commands:
+            return None  # the plain flag: the current shell, as typer detects it
+        value = args[1]
+    if value not in SHELLS:
+        raise typer.BadParameter(
+            f"unknown shell {value!r}: choose one of {', '.join(SHELLS)}", param_hint=f"'{option}'"
+        )
+    return option, value
 
 
 def _expected(error: BaseException) -> bool:

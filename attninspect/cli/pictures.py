@@ -76,7 +76,13 @@ def write_picture(path: Path, data: bytes, no_color: bool) -> None:
 
 def _view_title(inspection: Inspection, view: View) -> str:
     """model · layer · head · view, as the table's own title says it."""
-    parts = [f"layer {view.layer}", f"head {view.head}", getattr(view, "kind", "attention")]
+    shown = getattr(view, "kind", "attention")  # attention or rollout
+    kind = getattr(inspection, "kind", "self")  # cross, encoder, decoder: said in the title
+    parts = [
+        f"layer {view.layer}",
+        f"head {view.head}",
+        shown if kind == "self" else f"{kind} {shown}",
+    ]
     if getattr(view, "words", False):
         parts.append("words")
     if getattr(view, "hidden_special", False):

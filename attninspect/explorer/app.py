@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 from textual import work
@@ -28,7 +29,14 @@ from attninspect.analysis.selection import View
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.explorer import panels
 from attninspect.explorer.export import export_name, export_view
-from attninspect.explorer.screens import GridScreen, PromptScreen, ResultScreen, help_screen
+from attninspect.explorer.screens import (
+    RESULT_FRAME,
+    RESULT_WIDTH,
+    GridScreen,
+    PromptScreen,
+    ResultScreen,
+    help_screen,
+)
 from attninspect.explorer.state import ExplorerState
 from attninspect.explorer.view_cache import ViewCache
 from attninspect.explorer.widgets import MatrixView, Panel
@@ -36,6 +44,8 @@ from attninspect.render.matrix import pinned_keys
 from attninspect.safe_text import printable
 
 INTERRUPTED = 130  # the command line's status for an interrupt
+# What a diff window leaves out, and how to see it, in the explorer's own keys.
+EXPLORER_HOW_TO_MOVE = "Esc, then Enter on a row makes it the focus, and d compares around it"
 
 SEQ2SEQ_ORDER: tuple[AttentionKind, ...] = ("encoder", "decoder", "cross")  # the a key's order
 CSS = """
@@ -60,7 +70,10 @@ class ExplorerApp(App[None]):
     TITLE = "attninspect explore"
     ENABLE_COMMAND_PALETTE = False
     CSS = CSS
+    # q and ? first: the footer is cut at the right on a narrow terminal, and ? lists the rest.
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help"),
         Binding("down", "layer(1)", "layer", key_display="↑↓"),
         Binding("up", "layer(-1)", "layer", show=False),
         Binding("right", "head(1)", "head", key_display="←→"),
@@ -81,8 +94,6 @@ class ExplorerApp(App[None]):
         Binding("d", "diff", "diff"),
         Binding("e", "export", "export"),
         Binding("a", "kind", "kind", show=False),  # encoder-decoder models: the next kind
-        Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
         Binding("ctrl+c", "interrupt", "interrupt", show=False),
     ]
 
@@ -262,6 +273,7 @@ class ExplorerApp(App[None]):
         window = panels.fit_window(
             shown.tokens, matrix.content_size.width, matrix.content_size.height,
             self.start, self.cursor, _key_window(shown, view), pins,
+            cell_len(panels.corner_text(shown)),
         )  # fmt: skip
         self.start = window.start
         matrix.show(panels.matrix_segments(shown, view, window, self.cursor, True), window)
@@ -458,7 +470,7 @@ class ExplorerApp(App[None]):
             self.call_from_thread(self.warn, str(error))
             self.call_from_thread(self.redraw)
             return
-        console = Console(file=io.StringIO(), width=max(self.size.width - 8, 40),
+        console = Console(file=io.StringIO(), width=result_width(self.size.width),
                           color_system="truecolor")  # fmt: skip
         title = f"neuron view · layer {layer} · head {head}"
         body = render_neurons(found, console)
@@ -488,9 +500,9 @@ class ExplorerApp(App[None]):
             self.call_from_thread(self.warn, str(error))
             self.call_from_thread(self.redraw)
             return
-        console = Console(file=io.StringIO(), width=max(self.size.width - 8, 40),
+        console = Console(file=io.StringIO(), width=result_width(self.size.width),
                           color_system="truecolor")  # fmt: skip
-        body = diff_table(diff, console, 2, False)
+        body = diff_table(diff, console, 2, False, EXPLORER_HOW_TO_MOVE)
         self.call_from_thread(self.push_screen, ResultScreen("A − B", body))
         self.call_from_thread(self.redraw)
 
@@ -529,6 +541,12 @@ def neuron_refusal(state: ExplorerState) -> str | None:
             "special (s) off"
         )
     return None
+
+
+def result_width(screen_width: int) -> int:
+    """The cells inside a result box (`screens.RESULT_WIDTH` of the screen, less its border,
+    padding and scroll bar), so that a table drawn that wide is never squeezed to ``0.…``."""
+    return max(int(screen_width * RESULT_WIDTH / 100) - RESULT_FRAME, 30)
 
 
 def only_special(inspection: Inspection) -> bool:

@@ -83,15 +83,17 @@ def fit_window(
     keep: int | None,
     keys: tuple[int, int | None] | None = None,
     pins: Sequence[int] = (),
+    corner: int = 0,
 ) -> MatrixWindow:
     """As many query rows and key columns as fit ``width`` x ``height``, each way on its own:
     rows from ``start``, moved just enough to keep row ``keep`` in sight; columns from 0, or,
     when not all fit, a run centred on ``keep`` for self-attention and on the second of
     ``keys`` (how many key tokens there are, and which to centre on) where the keys are other
-    tokens, plus the ``pins`` wherever they are (`render.matrix.key_columns`)."""
+    tokens, plus the ``pins`` wherever they are (`render.matrix.key_columns`). The row labels
+    are at least ``corner`` cells wide (the axes' names above them)."""
     length = len(tokens)
     key_length, key_keep = keys if keys is not None else (length, keep)
-    label_width = label_width_for(tokens)
+    label_width = max(label_width_for(tokens), corner)
     size = max(1, min(length, height - HEADER_LINES))
     if keep is not None:
         start = min(start, keep) if keep < start + size else keep - size + 1
@@ -149,6 +151,14 @@ def _style(name: str) -> Style | None:
     return Style.parse(name) if name else Style.null()  # never None: filters read .color
 
 
+def corner_text(shown: Inspection) -> str:
+    """The axes' names above the row labels: ``from↓ to→``, or the sides (``tgt↓src→``)."""
+    if shown.sides is None:
+        return "from↓ to→"
+    rows, columns = (SHORT_SIDES.get(side, side) for side in shown.sides)
+    return f"{rows}↓{columns}→"
+
+
 def matrix_segments(
     shown: Inspection, view: View, window: MatrixWindow, cursor: int | None, color: bool
 ) -> Segments:
@@ -163,11 +173,7 @@ def matrix_segments(
         "".join(f" {GAP_MARK}" if key is None else f" {key:>{CELL}}" for key in marked), "dim"
     )
     lines.newline()
-    corner = "from↓ to→"
-    if shown.sides is not None:  # short: row labels may be only 8 cells wide
-        rows, columns = (SHORT_SIDES.get(side, side) for side in shown.sides)
-        corner = f"{rows}↓{columns}→"
-    lines.add(fit_cells(corner, window.label_width), "dim")
+    lines.add(fit_cells(corner_text(shown), window.label_width), "dim")
     for key in marked:
         lines.add(" ")
         if key is None:

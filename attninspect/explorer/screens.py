@@ -31,15 +31,18 @@ KEYS = (
     ("t", "edit the sentence (Enter runs it, Esc cancels)"),
     ("d", "compare with a second sentence (as `attninspect diff`)"),
     ("e", "export the current view: .json, or a picture (.png .svg .pdf .html)"),
+    ("a", "encoder–decoder models: the next kind of attention (encoder, decoder, cross)"),
     ("?", "this help"),
     ("q", "quit"),
 )
 
-MODAL_CSS = """
-$screen { align: center middle; }
-$screen > Vertical { width: 90%; height: auto; max-height: 90%; border: round $accent;
-    background: $surface; padding: 0 1; }
-$screen VerticalScroll { height: auto; max-height: 100%; }
+RESULT_WIDTH = 90  # a pop-up box's width, in % of the screen
+RESULT_FRAME = 6  # its border (2), padding (2) and vertical scroll bar (2)
+MODAL_CSS = f"""
+$screen {{ align: center middle; }}
+$screen > Vertical {{ width: {RESULT_WIDTH}%; height: auto; max-height: 90%; border: round $accent;
+    background: $surface; padding: 0 1; }}
+$screen VerticalScroll {{ height: auto; max-height: 100%; }}
 """
 
 
@@ -139,7 +142,10 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(ModelGrid).focus()
+        grid = self.query_one(ModelGrid)
+        grid.focus()
+        # open where the cursor is: the current layer may be far below the first screenful
+        self.call_after_refresh(grid.show_selected)
 
     def on_model_grid_opened(self, message: ModelGrid.Opened) -> None:
         self.dismiss((message.layer, message.head))

@@ -131,7 +131,14 @@ class ModelGrid(Widget, can_focus=True):
         self.selected = (layer, head)
         self.text = grid_text(self.bands, self.geometry, self.selected)
         self.refresh()
-        self.scroll_to_region(self._panel_region(), animate=False)
+        self.show_selected()
+
+    def show_selected(self) -> None:
+        """Scroll the container this grid is in so that the selected panel is in sight."""
+        region = self._panel_region().translate(self.virtual_region.offset)
+        parent = self.parent
+        if isinstance(parent, Widget):
+            parent.scroll_to_region(region, animate=False, immediate=True)
 
     def _panel_region(self):
         from textual.geometry import Region

@@ -3,23 +3,28 @@
 transformers renders the template (in its Jinja sandbox), so the tokens inspected are the ones an
 instruction-tuned model sees: role markers, the system message, the generation prompt. The
 sandbox bounds each ``range`` but not how long loops run (two nested ``range(99999)`` loops take
-hours), so the render runs under a step and time bound: a trace function on the rendering thread
-counts the Python lines it runs and stops it (main thread or worker alike).
+hours), so the render runs under a step and time bound: a trace function counts the Python lines
+it runs and stops it. One slow built-in call (``'x' * 10**9``, a ``replace`` on that) runs in C
+past any trace function, so the render runs in a helper process (`chat_worker`) that is killed
+when the time runs out.
 """
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from attninspect.errors import AttnInspectError, InputError
+from attninspect.model.chat_worker import (
+    RENDER_STEPS,
+    RenderBound,
+    Unavailable,
+    bounded,
+    worker_for,
+)
 
-# A real template runs a few thousand lines for one message; these bound a runaway one.
-RENDER_STEPS = 1_000_000
+# A real template runs a few thousand lines for one message; the seconds bound a runaway one
+# (and the helper's RENDER_STEPS its Python lines).
 RENDER_SECONDS = 10.0
 
 
@@ -43,50 +48,19 @@ def check_template(tokenizer: Any, model_name: str) -> None:
         )
 
 
-class _RenderBound(BaseException):
-    """Raised inside the render by the trace function: a BaseException, so that no
-    ``except Exception`` on the way out (Jinja's, transformers') can swallow it."""
-
-
-@contextmanager
-def bounded(steps: int = RENDER_STEPS, seconds: float = RENDER_SECONDS) -> Iterator[None]:
-    """Run the block under a bound of ``steps`` traced Python lines and calls and ``seconds``
-    on this thread, raising `_RenderBound` inside it when either runs out."""
-    previous = sys.gettrace()  # a debugger's or coverage's tracer: put back afterwards
-    deadline = time.monotonic() + seconds
-    count = 0
-
-    def trace(frame: Any, event: str, arg: Any) -> Any:
-        nonlocal count
-        count += 1
-        if count > steps or (count % 4096 == 0 and time.monotonic() > deadline):
-            raise _RenderBound
-        return trace
-
-    sys.settrace(trace)
-    try:
-        yield
-    finally:
-        sys.settrace(previous)
-
-
 def render(tokenizer: Any, chat: Chat, text: str, line: int | None = None) -> str:
     """The prompt the template makes of ``text``, generation prompt included."""
-    try:
-        with bounded():
-            rendered = tokenizer.apply_chat_template(
-                chat.messages(text), tokenize=False, add_generation_prompt=True
-            )
-    except _RenderBound:
+    outcome = _rendered(tokenizer, chat.messages(text))
+    if outcome[0] == "bound":
         raise InputError(
             f"the chat template did not finish (over {RENDER_STEPS:,} steps or "
-            f"{RENDER_SECONDS:g} s): it loops too long for this text; fix the template or drop "
+            f"{RENDER_SECONDS:g} s): it runs too long for this text; fix the template or drop "
             "--chat",
             line,
-        ) from None
-    except Exception as error:  # the template's own raise_exception(), or a broken template
-        message = " ".join(str(error).split())[:200]
-        raise InputError(f"the chat template refused this text: {message}", line) from error
+        )
+    if outcome[0] == "error":
+        raise InputError(f"the chat template refused this text: {outcome[1]}", line)
+    rendered = outcome[1]
     if not str(rendered).strip():
         produced = "nothing" if not rendered else "only white space"
         raise InputError(
@@ -95,3 +69,22 @@ def render(tokenizer: Any, chat: Chat, text: str, line: int | None = None) -> st
             line,
         )
     return str(rendered)
+
+
+def _rendered(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, str]:
+    """("ok", prompt), ("bound", "") or ("error", message): in the tokenizer's helper process,
+    or here under the line bound alone when the tokenizer cannot go to one."""
+    try:
+        return worker_for(tokenizer).render(messages, RENDER_SECONDS)
+    except (Unavailable, OSError):  # no helper for this tokenizer, or none could start
+        pass
+    try:
+        with bounded():
+            rendered = tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+    except RenderBound:
+        return ("bound", "")
+    except Exception as error:  # the template's own raise_exception(), or a broken template
+        return ("error", " ".join(str(error).split())[:200])
+    return ("ok", str(rendered))

@@ -25,6 +25,8 @@ from attninspect.render.matrix import (
 from attninspect.render.palette import delta_style, diverging_legend
 from attninspect.safe_text import printable
 
+CHANGED_COLUMNS = 3  # without a focus, the key columns with the largest changes kept in sight
+
 
 def _labels(pairs: list[tuple[int, int]], tokens_a: list[str], tokens_b: list[str]) -> list[str]:
     """Paired tokens, written 'a/b' where the two texts differ at that position."""
@@ -48,12 +50,19 @@ def _signed(value: float, precision: int) -> str:
     return " " + text[1:] if float(text) == 0 else text
 
 
-def diff_table(diff: TextDiff, console: Console, precision: int, full: bool) -> Group:
-    """Texts, the difference matrix on a diverging scale, unpaired tokens and focus changes."""
+def diff_table(
+    diff: TextDiff,
+    console: Console,
+    precision: int,
+    full: bool,
+    how_to_move: str = HOW_TO_MOVE_WITHOUT_WINDOW,
+) -> Group:
+    """Texts, the difference matrix on a diverging scale, unpaired tokens and focus changes;
+    ``how_to_move``: how to see what a window leaves out, in the words of what drew it."""
     parts: list[RenderableType] = [_title(diff)]
     if not diff.same_length:
         parts.append(_alignment_note(diff))
-    parts += _delta_matrix(diff, console, precision, full)
+    parts += _delta_matrix(diff, console, precision, full, how_to_move)
     if diff.changes is not None:
         parts.append(Text())
         parts.append(focus_comparison(diff))
@@ -123,8 +132,45 @@ def _delta_grid(diff: TextDiff, precision: int, color: bool) -> TokenMatrix:
     )
 
 
+def _differing(diff: TextDiff) -> tuple[list[int], list[int]]:
+    """The paired rows, and paired key columns, whose tokens differ between A and B."""
+    rows = [
+        p for p, (a, b) in enumerate(diff.alignment.pairs) if diff.a.tokens[a] != diff.b.tokens[b]
+    ]
+    if diff.key_alignment is None:
+        return rows, rows
+    keys = diff.key_alignment.pairs
+    columns = [p for p, (a, b) in enumerate(keys) if diff.a.key_tokens[a] != diff.b.key_tokens[b]]
+    return rows, columns
+
+
+def _most_changed_row(grid: TokenMatrix, changed: list[int]) -> int | None:
+    """Where a window without a focus centres: the first row whose tokens differ, else the row
+    with the largest change."""
+    if changed:
+        return changed[0]
+    if not grid.matrix.size:
+        return None
+    return int(np.abs(grid.matrix).max(axis=1).argmax())  # (P, Pk) -> P
+
+
+def _changed_columns(grid: TokenMatrix, changed: list[int], special: list[bool]) -> list[int]:
+    """Key columns to keep in sight, most important first: those whose tokens differ, the
+    CHANGED_COLUMNS with the largest change, then the special tokens."""
+    if not grid.matrix.size:
+        return []
+    largest = np.abs(grid.matrix).max(axis=0)  # (Pk,): each column's largest change
+    order = [int(column) for column in np.argsort(-largest, kind="stable")]
+    pins = list(dict.fromkeys([*changed, *order[:CHANGED_COLUMNS]]))
+    return pins + [column for column in order if special[column] and column not in pins]
+
+
 def _delta_matrix(
-    diff: TextDiff, console: Console, precision: int, full: bool
+    diff: TextDiff,
+    console: Console,
+    precision: int,
+    full: bool,
+    how_to_move: str = HOW_TO_MOVE_WITHOUT_WINDOW,
 ) -> list[RenderableType]:
     """A − B over the paired tokens, windowed like `run`'s matrix, with its legend."""
     color = console.color_system is not None
@@ -135,19 +181,24 @@ def _delta_matrix(
     label_width = label_width_for(grid.tokens)
     most = max(len(grid.tokens), len(key_labels))
     size = most if full else fitting_tokens(console.width, precision + 3, label_width)
-    shown = window(len(grid.tokens), size, grid.focus)
+    changed_rows, changed_keys = _differing(diff)
+    row_center = grid.focus if grid.focus is not None else _most_changed_row(grid, changed_rows)
+    shown = window(len(grid.tokens), size, row_center)
     room = console.width - label_width
-    top = len(diff.view_a.focus_top)  # the focus row's largest changes, and the special tokens
-    pins = pinned_keys(grid.matrix, grid.focus, key_special, top)
-    center = grid.focus if grid.key_tokens is None else None
+    if grid.focus is not None:  # the focus row's largest changes, and the special tokens
+        pins = pinned_keys(grid.matrix, grid.focus, key_special, len(diff.view_a.focus_top))
+        center = grid.focus if grid.key_tokens is None else None
+    else:  # the tokens that differ, the largest changes, and the special tokens
+        pins = _changed_columns(grid, changed_keys, key_special)
+        center = row_center if grid.key_tokens is None else (pins[0] if pins else None)
     count = most if full else None
     columns = key_columns(len(key_labels), room, grid.cell_width, center, pins, count)
     parts: list[RenderableType] = [Text("A − B", style="bold")]
     parts += matrix_blocks(grid, shown, label_width, columns, console.width)
     kept = kept_in_sight(grid.focus, "changes")
-    note = window_note(
-        shown, len(grid.tokens), columns, len(key_labels), kept, HOW_TO_MOVE_WITHOUT_WINDOW
-    )
+    if grid.focus is None:
+        kept = "the tokens that differ, the largest changes, then the special tokens"
+    note = window_note(shown, len(grid.tokens), columns, len(key_labels), kept, how_to_move)
     if note is not None:
         parts.append(note)
     if color:

@@ -160,15 +160,20 @@ def render_page(
     layer: int = -1,
     head: HeadChoice = "mean",
     note: str = "attention",
+    focus: int | None = None,
 ) -> str:
-    """The whole page as one string; ``layer``/``head`` (model numbers) pick the first view."""
+    """The whole page as one string; ``layer``/``head`` (model numbers) pick the first view and
+    ``focus`` (a query index of the first text) is pinned in it, as ``--focus`` marks a picture."""
     first = documents[0]
     if layer < 0:
         layer = (first.layers or list(range(first.attention.shape[0])))[-1]
+    initial = initial_state(first, layer, head)
+    if focus is not None and 0 <= focus < len(first.tokens):
+        initial["focus"] = focus
     data = {
         "model": model,
         "note": note,
-        "initial": initial_state(first, layer, head),
+        "initial": initial,
         "documents": [_document_json(document) for document in documents],
     }
     parts = {  # the label isolated (FSI … PDI): its bidi controls cannot reorder the title

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import numpy as np
@@ -20,6 +20,10 @@ from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
 
 LABEL_WIDTH = 16
+HEADER_WIDTH = (
+    12  # a key column widens to show its token up to this many cells, where there is room
+)
+PIPE_ROWS = 64  # in a pipe, rows are not windowed to the columns that fit; up to this many shown
 LISTED_TOKENS = 64  # longer texts list only the tokens of the shown window
 BAR_WIDTH = 4
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -381,18 +385,25 @@ def window_note(
     if keys == list(shown) and key_length == length:
         where = f"tokens {shown.start}..{shown.stop - 1} of 0..{length - 1}"
     else:
-        where = (
-            f"rows {shown.start}..{shown.stop - 1} of 0..{length - 1} and "
-            f"columns {spans(keys)} of 0..{key_length - 1}"
-        )
+        rows = f"rows {shown.start}..{shown.stop - 1} of 0..{length - 1}"
+        if rows_out <= 0:
+            rows = f"all {length} rows"
+        where = f"{rows} and columns {spans(keys)} of 0..{key_length - 1}"
     marks = ""
     if kept and gap_count(keys):
         marks = f"; {GAP_MARK} marks left-out columns; kept in sight: {kept}"
-    return Text(
-        f"showing {where} ({rows_out} rows and {columns_out} columns left out{marks}); "
-        f"{how_to_move}",
-        style="yellow",
-    )
+    out = f"{rows_out} rows and {columns_out} columns" if rows_out > 0 else f"{columns_out} columns"
+    return Text(f"showing {where} ({out} left out{marks}); {how_to_move}", style="yellow")
+
+
+def header_width(keys: Sequence[str], cell_width: int, room: int, columns: Sequence[int]) -> int:
+    """The cell width that shows the ``keys`` (the tokens of the shown ``columns``) whole, up to
+    HEADER_WIDTH, where ``room`` leaves space beyond ``cell_width`` (the number's own width)."""
+    if not keys:
+        return cell_width
+    longest = min(max(cell_len(key) for key in keys), HEADER_WIDTH)
+    spare = (room - columns_width(columns, cell_width)) // len(keys)
+    return max(cell_width, min(longest, cell_width + spare))
 
 
 def matrix_blocks(
@@ -460,15 +471,21 @@ def focus_table(inspection: Inspection, view: View) -> Group:
 
 
 def matrix_windows(
-    inspection: Inspection, view: View, width: int, cell_width: int, size: int | None
+    inspection: Inspection,
+    view: View,
+    width: int,
+    cell_width: int,
+    size: int | None,
+    rows_in_sight: int | None = None,
 ) -> tuple[range, list[int]]:
     """The query rows and key columns in sight: ``size`` of each (None: as many columns as fit
-    ``width``), rows around the focus token, columns around it for self-attention and around
-    the key it attends to most for other kinds, plus the focus row's top keys and the special
-    tokens wherever they are (`key_columns`)."""
+    ``width``, and as many rows, or ``rows_in_sight`` when more), rows around the focus token,
+    columns around it for self-attention and around the key it attends to most for other
+    kinds, plus the focus row's top keys and the special tokens wherever they are
+    (`key_columns`)."""
     label_width = label_width_for(inspection.tokens)
     fit = fitting_tokens(width, cell_width, label_width)
-    rows = window(inspection.query_length, size or fit, view.focus)
+    rows = window(inspection.query_length, size or max(fit, rows_in_sight or 0), view.focus)
     center = view.focus if inspection.square else None
     if not inspection.square and view.focus_top:
         center = view.focus_top[0].index
@@ -489,10 +506,14 @@ def render_run(
     color = console.color_system is not None
     size = max(inspection.query_length, inspection.key_length) if full else window_size
     cell_width = cell_width_of(inspection, view, precision)
-    shown, columns = matrix_windows(inspection, view, console.width, cell_width, size)
+    rows = None if console.is_terminal else PIPE_ROWS  # a pipe has no height to fit
+    shown, columns = matrix_windows(inspection, view, console.width, cell_width, size, rows)
     parts: list[RenderableType] = [summary(inspection, view, shown, columns), Text()]
-    cells = weight_matrix(inspection, view, precision, color)
     label_width = label_width_for(inspection.tokens)
+    cells = weight_matrix(inspection, view, precision, color)
+    keys = [printable(inspection.key_tokens[column]) for column in columns]
+    cell_width = header_width(keys, cells.cell_width, console.width - label_width, columns)
+    cells = replace(cells, cell_width=cell_width)
     parts += matrix_blocks(cells, shown, label_width, columns, console.width)
     kept = kept_in_sight(view.focus)
     note = window_note(shown, inspection.query_length, columns, inspection.key_length, kept)

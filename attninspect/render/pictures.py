@@ -82,7 +82,7 @@ def matrix_picture(
     if kind == "html":
         page = render_page(
             [document(inspection, rollout=rollout, neurons=neurons)], inspection.model, layer, head,
-            page_subtitle(title),
+            page_subtitle(title), focus,
         )  # fmt: skip
         return page.encode("utf-8")
     tokens, special, keys = inspection.tokens, inspection.special, key_axis(inspection)

@@ -16,6 +16,7 @@ from typing import Any
 
 from attninspect.errors import AttnInspectError
 from attninspect.model.engines.checkpoint import refuse_special_files
+from attninspect.model.forks import quiet_forks
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"})
@@ -233,6 +234,7 @@ def load_tokenizer(source: ModelSource, trust_remote_code: bool, verbose: bool =
         raise AttnInspectError(
             f"the tokenizer of {source.name!r} has only {len(tokenizer)} tokens; it is not usable"
         )
+    quiet_forks()  # a user's DataLoader workers forked after a run start without a warning
     return tokenizer
 
 

@@ -149,6 +149,11 @@
     }
   }
 
+  // --focus on a saved page: its query row pinned, as the picture and the live page mark it.
+  function initialPin(data) {
+    return Number.isInteger(data.initial.focus) ? { side: "from", index: data.initial.focus } : null;
+  }
+
   function setState(changes) {
     Object.assign(state, changes);
     render();
@@ -594,6 +599,9 @@
   window.addEventListener("hashchange", () => { readHash(); render(); });
   state.layer = DATA.initial.layer;
   state.sel = DATA.initial.head === "mean" ? "mean" : [DATA.initial.head];
+  state.pinned = initialPin(DATA);
+  // --focus on a page that holds vectors: its neuron view opens too.
+  if (state.pinned !== null && docs[0].vectors) state.query = state.pinned.index;
   readHash();
   render();
   // A live page (attninspect serve) hands new data here: same drawing, new texts.
@@ -601,9 +609,16 @@
     load: function (data, pin) {
       DATA = data;
       docs = DATA.documents.map(prepare);
-      Object.assign(state, { doc: 0, layer: DATA.initial.layer, pinned: pin === undefined ? null : pin,
+      Object.assign(state, { doc: 0, layer: DATA.initial.layer, pinned: pin === undefined ? initialPin(DATA) : pin,
         hover: null, modelKey: null, query: null, sel: DATA.initial.head === "mean" ? "mean" : [DATA.initial.head] });
       render();
+    },
+    // The layer and head shown (model numbers; several heads picked: their mean), which a
+    // live page asks the server for: the page's controls are the only layer and head controls.
+    view: function () {
+      const d = docs[state.doc];
+      const head = state.sel !== "mean" && state.sel.length === 1 ? d.heads[state.sel[0]] : "mean";
+      return { layer: d.layers[state.layer], head: head };
     },
     // What the head view drew last: each head's name, colour and number of lines.
     headView: function () { return headViewDrawn.map((x) => Object.assign({}, x)); },

@@ -26,10 +26,9 @@
       hide_special: $("opt-hide-special").checked,
       rollout: $("opt-rollout").checked,
     };
-    const layer = $("opt-layer").value.trim();
-    if (layer !== "") fields.layer = /^-?\d+$/.test(layer) ? Number(layer) : layer;
-    const head = $("opt-head").value.trim();
-    if (head !== "") fields.head = /^-?\d+$/.test(head) ? Number(head) : head;
+    const view = window.attninspectPage.view();  // the page's own layer and head controls
+    fields.layer = view.layer;
+    fields.head = view.head;
     const focus = $("opt-focus").value;
     if (focus.trim() !== "") fields.focus = focus;
     return Object.assign(fields, askFields());
@@ -142,10 +141,12 @@
       fields.b = $("diff-b").value;
       const answer = await post("/api/page/diff", fields);
       if (!current()) return "";
+      answer.page.note = "A and B, each its own attention (the text menu); A − B below";
       window.attninspectPage.load(answer.page, null);
       const record = answer.record;
       result.replaceChildren(node("p", "A − B: " + record.alignment.pairs.length + " paired tokens, " +
         record.alignment.only_a.length + " only in A, " + record.alignment.only_b.length + " only in B"));
+      result.append(deltaTable(record));
       const list = node("ol", undefined, { id: "diff-result" });
       for (const cell of answer.largest) {
         list.append(node("li", cell.query + " → " + cell.key + ": " + (cell.delta >= 0 ? "+" : "") +
@@ -154,6 +155,36 @@
       result.append(list);
       return "diff shown: pick A or B in the text menu";
     });
+  }
+
+  // A − B over the paired tokens as a table: red where A attends more, blue where B does.
+  function deltaTable(record) {
+    const label = (pair, a, b) => a[pair[0]] === b[pair[1]] ? a[pair[0]] : a[pair[0]] + "/" + b[pair[1]];
+    const rows = record.alignment.pairs, keys = (record.key_alignment || record.alignment).pairs;
+    const keysA = record.a.key_tokens || record.a.tokens, keysB = record.b.key_tokens || record.b.tokens;
+    let limit = 0;
+    for (const row of record.delta) for (const value of row) limit = Math.max(limit, Math.abs(value));
+    const table = node("table", undefined, { id: "diff-matrix", class: "delta" });
+    table.append(node("caption", "A − B, layer " + record.a.layer + " · head " + record.a.head +
+      ": red where A attends more, blue where B does (largest " + limit.toFixed(3) + ")"));
+    const head = node("tr");
+    head.append(node("th", "from ↓ to →"));
+    for (const pair of keys) head.append(node("th", label(pair, keysA, keysB), { scope: "col" }));
+    table.append(head);
+    record.delta.forEach((values, r) => {
+      const tr = node("tr");
+      tr.append(node("th", label(rows[r], record.a.tokens, record.b.tokens), { scope: "row" }));
+      for (const value of values) {
+        const td = node("td", (value > 0 ? "+" : "") + value.toFixed(2));
+        const share = limit > 0 ? Math.min(Math.abs(value) / limit, 1) : 0;
+        const tint = Math.round(255 * (1 - share));
+        td.style.background = value > 0 ? "rgb(255," + tint + "," + tint + ")" : "rgb(" + tint + "," + tint + ",255)";
+        td.dataset.delta = String(value);
+        tr.append(td);
+      }
+      table.append(tr);
+    });
+    return table;
   }
 
   function submit(form, action) {
