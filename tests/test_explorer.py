@@ -472,3 +472,34 @@ def test_at_80_by_24_the_window_keeps_cls_and_the_focus_rows_top_keys(inspector)
         assert "kept in sight" in app.query_one("#note").text.plain
 
     explore(Loads(inspector), text, [], check, size=(80, 24))
+
+
+def test_n_opens_the_neuron_view_of_the_cursor_row(inspector) -> None:
+    """n: the neuron view of the cursor row's query at the current layer and head, the numbers
+    `Inspector.neurons` gives; on the head mean, with words or rollout, a line in the status."""
+    found = inspector.neurons(CAT, focus="it", layer=4, head=1)
+
+    async def check(app, pilot) -> None:
+        await pilot.press("n")
+        assert "head mean has no single query" in status(app)
+        assert app.screen is app.screen_stack[0]  # nothing opened
+        await pilot.press("right", "right", "right", *["j"] * found.focus, "n")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert f"neuron view · layer 4 · head 1 · query it (@{found.focus})" in text
+        for index, token in enumerate(found.key_tokens):
+            row = f"{index} {token}"
+            line = next(line for line in text.splitlines() if line.strip().startswith(row))
+            numbers = line.split()[-3:]
+            weight = found.weights[index]
+            assert numbers == [
+                f"{found.dots[index]:.2f}",
+                f"{found.scores[index]:.2f}",
+                f"{weight:.3f}",
+            ]
+        await pilot.press("escape", "w", "n")
+        assert "turn words (w)" in status(app)
+        await pilot.press("question_mark")
+        assert "neuron view of the cursor row" in screen_text(app)
+
+    explore(Loads(inspector), CAT, ["up"], check)

@@ -119,3 +119,19 @@ def test_standard_error_redirected_is_refused_before_drawing(session: Tmux, tmp_
     lines = log.read_text().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: explore needs a terminal"), lines
     assert "standard error" in lines[0] and "\x1b" not in repr(lines[0])
+
+
+def test_n_shows_the_neuron_view_in_a_terminal(session: Tmux) -> None:
+    session.start(CAT)
+    session.wait(lambda pane: "12:[SEP]" in pane and "layer 5" in pane, "the tokens")
+    session.keys("n")
+    session.wait(lambda pane: "no single query" in pane, "the refusal on the head mean")
+    session.keys("Right", "Right", "Right", *["j"] * 8, "n")
+    pane = session.wait(lambda pane: "query it (@8)" in pane, "the neuron view")
+    assert "neuron view · layer 5 · head 1" in pane
+    assert "q·k" in pane and "weight" in pane and "12 [SEP]" in pane
+    session.keys("Escape")
+    pane = session.wait(lambda pane: "head 1 of 12" in pane, "the matrix again")
+    assert "n neurons" in pane and "q quit" in pane  # the footer names the key
+    session.keys("q")
+    assert session.exit_status() == 0

@@ -57,10 +57,29 @@ def test_run_neurons_table_and_json(runner: CliRunner, default_model_path: str) 
     np.testing.assert_allclose(record["scores"], found.scores, atol=1e-6)
 
 
+def test_run_neurons_npz_carries_the_vectors(
+    runner: CliRunner, default_model_path: str, tmp_path
+) -> None:
+    path = tmp_path / "it.npz"
+    args = ["run", CAT, "--focus", "it", "--neurons", "--layer", "2", "--head", "3"]
+    result = runner.invoke(app, [*args, "--format", "npz", "--output", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    found = Inspector().neurons(CAT, focus="it", layer=2, head=3)
+    with np.load(path) as saved:  # no pickles: strings and numbers only
+        assert (int(saved["layer"]), int(saved["head"]), int(saved["focus"])) == (2, 3, 8)
+        assert str(saved["text"]) == CAT and str(saved["query_token"]) == "it"
+        assert saved["key_tokens"].tolist() == found.key_tokens
+        for name in ("queries", "keys", "values", "query", "scores", "weights", "dots"):
+            np.testing.assert_array_equal(saved[name], getattr(found, name), err_msg=name)
+        assert saved["queries"].shape == saved["keys"].shape == (13, 32)
+
+
 @pytest.mark.parametrize(
     ("extra", "says"),
     [(["--head", "mean"], "no single query"), (["--head", "2"], "add --focus"),
-     (["--head", "1", "--focus", "it", "--format", "csv"], "table or --format json"),
+     (["--head", "1", "--focus", "it", "--format", "csv"], "json or --format npz"),
+     (["--head", "1", "--focus", "it", "--format", "npz"], "add --output FILE.npz"),
      (["--head", "1", "--focus", "it", "--measure", "norms"], "drop --words")],
 )  # fmt: skip
 def test_neurons_usage_errors(runner: CliRunner, extra: list[str], says: str) -> None:

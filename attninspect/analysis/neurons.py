@@ -89,3 +89,36 @@ def neuron_record(neurons: Neurons) -> dict[str, object]:
         "scores": listed(neurons.scores),
         "weights": listed(neurons.weights),
     }
+
+
+def neuron_arrays(neurons: Neurons) -> dict[str, np.ndarray]:
+    """The npz of a neuron view: the record's numbers as arrays (float32, NaN where a key is
+    masked), its tokens as strings and its layer, head and focus as integers."""
+    return {
+        "layer": np.array(neurons.layer, dtype=np.int64),
+        "head": np.array(neurons.head, dtype=np.int64),
+        "focus": np.array(neurons.focus, dtype=np.int64),
+        "query_token": np.array(neurons.query_token, dtype=np.str_),
+        "key_tokens": np.array(neurons.key_tokens, dtype=np.str_),
+        "query": neurons.query,
+        "queries": neurons.queries,
+        "keys": neurons.keys,
+        "values": neurons.values,
+        "products": neurons.products,
+        "dots": neurons.dots,
+        "scores": neurons.scores,
+        "weights": neurons.weights,
+    }
+
+
+@dataclass(frozen=True)
+class LayerNeurons:
+    """Every head's query and key vectors of one layer of one text, with the model's own
+    scores: what a page needs to draw the neuron view of any head and query token."""
+
+    layer: int
+    tokens: list[str]  # query tokens
+    key_tokens: list[str]
+    queries: np.ndarray  # (H, Tq, d)
+    keys: np.ndarray  # (KV, Tk, d)
+    scores: np.ndarray  # (H, Tq, Tk), NaN where masked

@@ -50,7 +50,7 @@ from attninspect.model.engines.factory import EngineSettings, open_engine
 
 if TYPE_CHECKING:
     from attninspect.analysis.corpus import CorpusStats
-    from attninspect.analysis.neurons import Neurons
+    from attninspect.analysis.neurons import LayerNeurons, Neurons
     from attninspect.api.corpus import StatsPlan, WindowStats
 
 # File and stdin runs read ahead this many batches, then run them by token length (from 8 to
@@ -405,6 +405,35 @@ class Inspector:
             parts.values,
             parts.scores,
             inspection.attention[0],
+        )
+
+    @speaks_python
+    def neuron_layer(self, text: str, layer: int = -1) -> LayerNeurons:
+        """Every head's query and key vectors of ``layer`` for ``text``, with the model's
+        scores: the neuron view of any head and query token, as the HTML page draws it."""
+        from attninspect.analysis.neurons import LayerNeurons
+
+        if not isinstance(text, str):
+            raise BadValueError("neuron_layer() takes a text (str)")
+        number = resolve_layer(layer, self.num_layers)
+        check_request(self.engine, self.request)
+        if not self.request.plain:
+            raise AttnInspectError(
+                "the neuron view reads one text: drop --target, --generate, --pair"
+            )
+        with self._lock:
+            inspection, parts = neurons_pass(
+                self.engine, SourceText(text=text, index=0), number, self.truncate, self.chat
+            )
+        assert parts.queries is not None and parts.keys is not None  # NEURON_PARTS
+        assert parts.scores is not None
+        return LayerNeurons(
+            number,
+            list(inspection.tokens),
+            list(inspection.key_tokens),
+            parts.queries,
+            parts.keys,
+            parts.scores,
         )
 
     @speaks_python

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from attninspect.analysis.alignment import TextDiff
     from attninspect.analysis.head_ranking import HeadSearch
     from attninspect.analysis.inspection import Inspection
+    from attninspect.analysis.neurons import LayerNeurons
     from attninspect.analysis.selection import HeadChoice, View
 
 
@@ -89,15 +90,17 @@ def _view_title(inspection: Inspection, view: View) -> str:
     return f"{inspection.model}\n" + " · ".join(parts)
 
 
-def run_picture(kind: str, dpi: int, inspection: Inspection, view: View) -> bytes:
-    """`run --save`: the selected view of one text."""
+def run_picture(
+    kind: str, dpi: int, inspection: Inspection, view: View, neurons: LayerNeurons | None = None
+) -> bytes:
+    """`run --save`: the selected view of one text (a page with ``neurons``: its neuron view)."""
     from attninspect.render.pictures import matrix_picture
 
     title = _view_title(inspection, view)
     selection: tuple[int, HeadChoice] = (view.layer, "mean" if view.head == "max" else view.head)
     rollout = getattr(view, "kind", "attention") == "rollout"
     shown = (view.matrix, title, selection, view.focus, rollout)
-    return matrix_picture(kind, dpi, inspection, *shown, picture_memory())
+    return matrix_picture(kind, dpi, inspection, *shown, picture_memory(), neurons)
 
 
 def heads_picture(kind: str, dpi: int, search: HeadSearch) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from attninspect.analysis.digest import WholeLayers
     from attninspect.analysis.inspection import Inspection
+    from attninspect.analysis.neurons import LayerNeurons
     from attninspect.analysis.pipeline import ViewOptions
     from attninspect.analysis.selection import HeadChoice, IndexSpec, View
     from attninspect.api import Inspector
@@ -95,7 +96,27 @@ def run(
     if out.save is not None and kind is not None and counts.first is not None:
         if counts.written > 1:
             feedback.warn(feedback.stderr_console(out.no_color), "--save draws the first text only")
-        write_picture(out.save, run_picture(kind, dpi, *counts.first), out.no_color)
+        vectors = page_neurons(inspector, *counts.first) if kind == "html" else None
+        write_picture(out.save, run_picture(kind, dpi, *counts.first, vectors), out.no_color)
+
+
+def page_neurons(inspector: Inspector, shown: Inspection, view: View) -> LayerNeurons | None:
+    """The vectors of the page's layer (the view's), for the neuron view of a clicked query,
+    from one more pass of the text; None where the page's tokens are not the model's own
+    (--words, --hide-special), for rollout, or where the model cannot hand them over (its
+    attention does not pass through the tap, a remote model, an encoder-decoder kind)."""
+    if getattr(view, "kind", "attention") == "rollout" or shown.kind != "self":
+        return None
+    neuron_layer = getattr(inspector, "neuron_layer", None)  # a remote model has none
+    if neuron_layer is None:
+        return None
+    try:
+        found: LayerNeurons = neuron_layer(shown.text, view.layer)
+    except AttnInspectError:
+        return None
+    if found.tokens != list(shown.tokens) or found.key_tokens != list(shown.key_tokens):
+        return None
+    return found
 
 
 def run_neurons(
@@ -106,7 +127,7 @@ def run_neurons(
     out: OutputChoice,
 ) -> None:
     """``run TEXT --focus TOKEN --neurons --layer L --head H``: the neuron view of one head, as
-    a table or one JSON object (with the head's ``queries``, ``keys`` and ``values``)."""
+    a table, one JSON object or an npz (with the head's ``queries``, ``keys`` and ``values``)."""
     if texts.text is None or texts.text == "-" or texts.file is not None:
         raise usage_error("--neurons reads one TEXT argument", "'--neurons'")
     if view.focus is None:
@@ -117,8 +138,10 @@ def run_neurons(
             "--head N",
             "'--head'",
         )
-    if output_format not in (RunFormat.table, RunFormat.json):
-        raise usage_error("--neurons writes a table or --format json", "'--format'")
+    if output_format not in (RunFormat.table, RunFormat.json, RunFormat.npz):
+        raise usage_error("--neurons writes a table, --format json or --format npz", "'--format'")
+    if output_format is RunFormat.npz and out.output is None:
+        raise usage_error("--format npz writes a binary file: add --output FILE.npz", "'--format'")
     steps = view.words or view.hide_special or view.rollout or view.measure.value != "weights"
     if steps:
         raise usage_error(
@@ -128,8 +151,14 @@ def run_neurons(
         )
     inspector = model.inspector(model.settings("--num-heads"), None, out.no_color, 1)
     found = inspector.neurons(texts.text, view.focus.raw, view.layer, view.head)
-    from attninspect.analysis.neurons import neuron_record
+    from attninspect.analysis.neurons import neuron_arrays, neuron_record
     from attninspect.files.records import PlainRecord
+
+    if output_format is RunFormat.npz:
+        assert out.output is not None  # checked above
+        write_arrays(out.output, {"text": texts.text, "model": inspector.model_name},
+                     neuron_arrays(found))  # fmt: skip
+        return None
 
     record = {"text": texts.text, "model": inspector.model_name, **neuron_record(found),
               "key_tokens": found.key_tokens}  # fmt: skip
@@ -142,6 +171,17 @@ def run_neurons(
 
     write_one(PlainRecord(record), output_format.value, out.output, make, out.no_color)
     return None
+
+
+def write_arrays(path: Path, names: dict[str, str], arrays: Mapping[str, object]) -> None:
+    """An npz of ``arrays`` and the strings ``names`` at ``path``, written atomically."""
+    import numpy as np
+
+    from attninspect.files.atomic import atomic_file
+
+    strings = {key: np.array(value, dtype=np.str_) for key, value in names.items()}
+    with atomic_file(path, binary=True) as handle:
+        np.savez_compressed(handle, **strings, **arrays)  # type: ignore[arg-type]
 
 
 def check_measure(view: ViewChoice, server: str | None, stats: bool) -> None:

@@ -87,6 +87,7 @@ class ExplorerApp(App[None]):
         Binding("pageup", "page(-1)", "page", show=False),
         Binding("enter", "focus_row", "focus"),
         Binding("escape", "clear_focus", "no focus", show=False),
+        Binding("n", "neurons", "neurons"),
         Binding("slash", "heads", "heads"),
         Binding("g", "grid", "grid"),
         Binding("t", "edit", "text"),
@@ -444,6 +445,38 @@ class ExplorerApp(App[None]):
         title = f"heads linking {pair[0]} → {pair[1]}"
         self.push_screen(ResultScreen(title, heads_table(search, 10, True)))
 
+    def action_neurons(self) -> None:
+        """The neuron view of the cursor row's token at the current layer and head; refused
+        (in the status line) for the head mean or max, rollout, and merged or hidden tokens."""
+        if self.current is None:
+            return
+        view = self.current[1]
+        refusal = neuron_refusal(self.state)
+        if refusal is not None:
+            self.set_status(refusal)
+            return
+        assert isinstance(view.head, int)
+        self.set_status("computing the neuron view …")
+        self.run_neurons(self.text or "", view.layer, view.head, self.cursor)
+
+    @work(thread=True, exclusive=True, group="text")
+    def run_neurons(self, text: str, layer: int, head: int, row: int) -> None:
+        """One pass of the text for ``layer``'s vectors, off the interface thread."""
+        from attninspect.render.neurons import render_neurons
+
+        try:
+            found = self.inspector.neurons(text, f"@{row}", layer, head)
+        except AttnInspectError as error:
+            self.call_from_thread(self.warn, str(error))
+            self.call_from_thread(self.redraw)
+            return
+        console = Console(file=io.StringIO(), width=result_width(self.size.width),
+                          color_system="truecolor")  # fmt: skip
+        title = f"neuron view · layer {layer} · head {head}"
+        body = render_neurons(found, console)
+        self.call_from_thread(self.push_screen, ResultScreen(title, body))
+        self.call_from_thread(self.redraw)
+
     def action_diff(self) -> None:
         if self.inspection is None:
             return
@@ -494,6 +527,20 @@ class ExplorerApp(App[None]):
             return
         message = f"saved {printable(str(path.resolve()))} ({size:,} bytes)"
         self.call_from_thread(self.notify, message, markup=False)
+
+
+def neuron_refusal(state: ExplorerState) -> str | None:
+    """Why the neuron view cannot open for ``state`` (one line for the status), or None."""
+    if state.rollout or not isinstance(state.head, int):
+        head = "rollout" if state.rollout else f"head {state.head}"
+        return (f"neuron view: {head} has no single query; choose one head with ← → "
+                "(r turns rollout off)")  # fmt: skip
+    if state.words or state.hide_special:
+        return (
+            "neuron view: it shows the model's own tokens; turn words (w) and hidden "
+            "special (s) off"
+        )
+    return None
 
 
 def result_width(screen_width: int) -> int:

@@ -18,6 +18,7 @@ from importlib import resources
 import numpy as np
 
 from attninspect.analysis.inspection import AXIS_SIDES, Inspection
+from attninspect.analysis.neurons import LayerNeurons
 from attninspect.analysis.selection import HeadChoice, heads_view
 
 # Inside <script>, "</script" or "<!--" would end or confuse the element: escape every <, > and &,
@@ -52,12 +53,54 @@ class PageDocument:
     model_heads: int | None = None
     rollout: bool = False  # each layer's one matrix is the rollout, not a head
     pair_start: int | None = None  # a sentence pair: the first token of text B
+    neurons: LayerNeurons | None = None  # one layer's q and k: the page's neuron view
 
 
 def quantise(attention: np.ndarray) -> str:
     """(L, H, Tq, Tk) weights in [0, 1] -> base64 of one byte each (round(w · 255))."""
     levels = np.clip(np.rint(attention.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     return base64.b64encode(levels.tobytes(order="C")).decode("ascii")
+
+
+def float32_text(array: np.ndarray) -> str:
+    """Base64 of the little-endian float32 values of ``array``, C order (NaN stays NaN)."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
+
+
+SCORE_FIT = 1e-4  # the scores are q·k·scale (+ mask) where they differ by less, relative
+
+
+def neuron_json(found: LayerNeurons) -> dict[str, object]:
+    """The page's copy of one layer's vectors: queries (H, Tq, d) and keys (KV, Tk, d) as
+    float32, 8 bytes per token and dimension of a head; the scores as the one number that
+    scales q·k and the mask ("none" or "causal") where that remakes them, else (a model that
+    adds a bias, say) as float32 themselves, (H, Tq, Tk)."""
+    heads, rows, size = found.queries.shape
+    kv_heads, columns = found.keys.shape[:2]
+    data: dict[str, object] = {
+        "layer": found.layer,
+        "size": size,
+        "heads": heads,
+        "kv_heads": kv_heads,
+        "queries": float32_text(found.queries),
+        "keys": float32_text(found.keys),
+    }
+    keys = np.repeat(found.keys.astype(np.float64), heads // kv_heads, axis=0)  # (H, Tk, d)
+    dots = np.einsum("hqd,hkd->hqk", found.queries.astype(np.float64), keys)  # (H, Tq, Tk)
+    scores = found.scores.astype(np.float64)
+    masked = np.isnan(scores)
+    causal = np.triu(np.ones((rows, columns), dtype=bool), 1)  # a key after the query
+    mask = "none" if not masked.any() else "causal" if (masked == causal).all() else None
+    both = ~masked
+    power = float((dots[both] ** 2).sum())
+    if mask is not None and power > 0:
+        scale = float((scores[both] * dots[both]).sum() / power)
+        largest = max(1.0, float(np.abs(scores[both]).max()))
+        if float(np.abs(scores[both] - dots[both] * scale).max()) <= SCORE_FIT * largest:
+            data.update(scale=scale, mask=mask)
+            return data
+    data["scores"] = float32_text(found.scores)
+    return data
 
 
 def script_json(value: object) -> str:
@@ -91,6 +134,8 @@ def _document_json(document: PageDocument) -> dict[str, object]:
         found["sides"] = list(AXIS_SIDES.get(document.kind) or ("query", "key"))
     if document.pair_start is not None:
         found["pair_start"] = document.pair_start
+    if document.neurons is not None:
+        found["neurons"] = neuron_json(document.neurons)
     return found
 
 
@@ -166,9 +211,11 @@ def document(
     layers: Sequence[int] | None = None,
     heads: Sequence[int] | None = None,
     rollout: bool = False,
+    neurons: LayerNeurons | None = None,
 ) -> PageDocument:
     """The page's copy of one inspection, narrowed to ``layers`` x ``heads`` when given; its
-    "mean" stays the mean of every head, as in the terminal (``rollout``: one matrix a layer)."""
+    "mean" stays the mean of every head, as in the terminal (``rollout``: one matrix a layer;
+    ``neurons``: one layer's vectors, for the neuron view of a clicked query)."""
     kept_layers, kept_heads = inspection.layer_ids, inspection.head_ids  # model numbers
     layers = kept_layers if layers is None else list(layers)
     heads = kept_heads if heads is None else list(heads)
@@ -190,6 +237,7 @@ def document(
         model_heads=mean_of,
         rollout=rollout,
         pair_start=inspection.pair_start,
+        neurons=neurons,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.neurons import LayerNeurons
 from attninspect.analysis.selection import HeadChoice
 from attninspect.errors import AttnInspectError
 from attninspect.render.figures import (
@@ -73,12 +74,14 @@ def matrix_picture(
     focus: int | None = None,
     rollout: bool = False,
     available: int | None = None,
+    neurons: LayerNeurons | None = None,
 ) -> bytes:
-    """`run`: the selected (Tq, Tk) view as a heatmap, or the page opened on that layer and head."""
+    """`run`: the selected (Tq, Tk) view as a heatmap, or the page opened on that layer and head
+    (with ``neurons``, one layer's vectors, for its neuron view)."""
     layer, head = selection
     if kind == "html":
         page = render_page(
-            [document(inspection, rollout=rollout)], inspection.model, layer, head,
+            [document(inspection, rollout=rollout, neurons=neurons)], inspection.model, layer, head,
             page_subtitle(title), focus,
         )  # fmt: skip
         return page.encode("utf-8")

@@ -13,7 +13,8 @@
   const CACHED = 32;  // matrices kept (every head of a layer and a few means): 1 MiB each at 512 tokens
   const FLOOR = 0.01;  // the head view draws no line for a smaller weight, and says so
   // sel is "mean" (the mean of every head) or a sorted, non-empty array of head indices.
-  const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null, pair: "all" };
+  // query: the query token whose neuron view is open (null: none).
+  const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null, pair: "all", query: null };
   let docs = DATA.documents.map(prepare);
 
   function prepare(doc) {
@@ -23,7 +24,16 @@
     return Object.assign({}, doc, { bytes: bytes, T: doc.tokens.length, K: keys.length,
       keys: keys, keySpecial: keySpecial, H: doc.heads.length, cache: new Map(),
       meanBytes: doc.mean_weights ? decode(doc.mean_weights) : null,
-      meanOf: doc.mean_of || doc.heads.length, rollout: Boolean(doc.rollout) });
+      meanOf: doc.mean_of || doc.heads.length, rollout: Boolean(doc.rollout),
+      vectors: doc.neurons ? vectorsOf(doc.neurons) : null });
+  }
+
+  // One layer's queries (H, T, d) and keys (KV, K, d), and scores (H, T, K) where the model
+  // adds more than a scale and a mask, as float32 arrays.
+  function vectorsOf(n) {
+    const floats = (text) => new Float32Array(decode(text).buffer);
+    return { layer: n.layer, size: n.size, heads: n.heads, kvHeads: n.kv_heads, queries: floats(n.queries),
+      keys: floats(n.keys), scores: n.scores ? floats(n.scores) : null, scale: n.scale, mask: n.mask };
   }
 
   function decode(text) {
@@ -303,7 +313,8 @@
       }
     });
     t.addEventListener("mouseleave", () => setState({ hover: null }));
-    t.addEventListener("click", () => setState({ pinned: samePin(side, i) ? null : { side: side, index: i } }));
+    t.addEventListener("click", () => setState(Object.assign({ pinned: samePin(side, i) ? null : { side: side, index: i } },
+      left ? { query: i } : {})));
     return t;
   }
 
@@ -443,6 +454,105 @@
       el("bdi", {}, d.tokens[q]), " (" + q + ") → ", el("bdi", {}, d.keys[k]), " (" + k + "): " + w.toFixed(3));
   }
 
+  // The neuron view (bertviz's) of one head for the query token state.query: the query vector,
+  // each key vector, their elementwise product, q·k, the model's score and the weight. Vectors
+  // are strips of one cell per dimension, red positive and blue negative, darker for larger.
+  const POSITIVE = [178, 24, 43], NEGATIVE = [33, 102, 172];
+
+  function neuronRows(v, head, q, T, K) {
+    const d = v.size, group = v.heads / v.kvHeads, kh = Math.floor(head / group);
+    const query = v.queries.subarray((head * T + q) * d, (head * T + q + 1) * d);
+    const rows = [];
+    for (let j = 0; j < K; j++) {
+      const key = v.keys.subarray((kh * K + j) * d, (kh * K + j + 1) * d), product = new Float32Array(d);
+      let dot = 0;
+      for (let i = 0; i < d; i++) { product[i] = query[i] * key[i]; dot += query[i] * key[i]; }
+      const score = v.scores ? v.scores[(head * T + q) * K + j]
+        : v.mask === "causal" && j > q ? NaN : dot * v.scale;
+      rows.push({ key: key, product: product, dot: dot, score: score, weight: NaN });
+    }
+    const open = rows.filter((r) => !Number.isNaN(r.score));
+    const top = Math.max(...open.map((r) => r.score));
+    let total = 0;
+    for (const r of open) total += Math.exp(r.score - top);
+    for (const r of open) r.weight = Math.exp(r.score - top) / total;
+    return { query: query, rows: rows };
+  }
+
+  function largest(arrays) {
+    let peak = 0;
+    for (const a of arrays) for (let i = 0; i < a.length; i++) peak = Math.max(peak, Math.abs(a[i]));
+    return peak;
+  }
+
+  function vectorStrip(values, peak) {
+    const canvas = el("canvas", { class: "strip", width: values.length, height: 1 });
+    const ctx = canvas.getContext("2d"), image = ctx.createImageData(values.length, 1);
+    for (let i = 0; i < values.length; i++) {
+      const share = peak > 0 ? Math.min(Math.abs(values[i]) / peak, 1) : 0;
+      const end = values[i] >= 0 ? POSITIVE : NEGATIVE;
+      image.data.set([...end.map((c) => Math.round(255 + (c - 255) * share)), 255], i * 4);
+    }
+    ctx.putImageData(image, 0, 0);
+    canvas.style.width = Math.min(320, values.length * 6) + "px";
+    return canvas;
+  }
+
+  // Why the view cannot be drawn for the current choice, or null.
+  function neuronRefusal(d) {
+    if (!d.vectors) return "This page holds no query and key vectors: pages saved by attninspect run " +
+      "--save FILE.html from a model whose attention passes through the tap hold them for the viewed layer.";
+    if (d.layers[state.layer] !== d.vectors.layer) return "This page holds the vectors of layer " +
+      d.vectors.layer + " only: choose layer " + d.vectors.layer + " (or save the page with --layer " +
+      d.layers[state.layer] + ").";
+    if (state.sel === "mean" || state.sel.length !== 1) return "The neuron view is one head's: pick one " +
+      "head (double-click it); the mean over heads has no single query.";
+    return null;
+  }
+
+  function renderNeurons() {
+    const d = docs[state.doc], box = document.getElementById("neurons");
+    if (state.query === null || state.query >= d.T) {
+      box.replaceChildren(el("p", { class: "hint" }, "Click a row of the matrix, or a query token (left) in the head view."));
+      return;
+    }
+    const refusal = neuronRefusal(d);
+    const title = el("p", { class: "neuron-title" }, "query ");
+    title.append(el("bdi", {}, d.tokens[state.query]), " (@" + state.query + ")");
+    if (refusal !== null) {
+      box.replaceChildren(title, el("p", { class: "refusal" }, refusal));
+      return;
+    }
+    const head = d.heads[state.sel[0]], v = d.vectors;
+    title.prepend("layer " + v.layer + " · head " + head + " · ");
+    const found = neuronRows(v, head, state.query, d.T, d.K);
+    const keyPeak = largest(found.rows.map((r) => r.key)), productPeak = largest(found.rows.map((r) => r.product));
+    const table = el("table", { id: "neuron-table" });
+    const header = el("tr", {});
+    for (const name of ["key", "k", "q⊙k", "q·k", "score", "weight"]) header.append(el("th", {}, name));
+    const queryRow = el("tr", { class: "query-row" });
+    queryRow.append(el("th", {}, "q"), el("td", {}), el("td", {}), el("td", {}), el("td", {}), el("td", {}));
+    queryRow.children[1].append(vectorStrip(found.query, largest([found.query])));
+    table.append(el("thead", {}, undefined), el("tbody", {}));
+    table.tHead.append(header, queryRow);
+    const number = (x, digits) => Number.isNaN(x) ? "" : x.toFixed(digits);
+    for (const [j, r] of found.rows.entries()) {
+      const row = el("tr", { "data-key": j });
+      const label = el("td", { class: "token" + (d.keySpecial[j] ? " special" : ""), title: d.keys[j] }, j + " ");
+      label.append(el("bdi", {}, shorten(d.keys[j])));
+      const strips = [el("td", {}), el("td", {})];
+      strips[0].append(vectorStrip(r.key, keyPeak));
+      strips[1].append(vectorStrip(r.product, productPeak));
+      row.append(label, ...strips, el("td", { class: "n" }, number(r.dot, 2)),
+        el("td", { class: "n" }, number(r.score, 2)), el("td", { class: "n" }, number(r.weight, 3)));
+      table.tBodies[0].append(row);
+    }
+    const legend = el("p", { class: "hint" }, "Red: positive, blue: negative, darker: larger (q, k and q⊙k " +
+      "each scaled to their own largest |value|). score: the model's own logit (q·k scaled, with its " +
+      "mask and bias); weight: the softmax of the scores. " + v.size + " dimensions.");
+    box.replaceChildren(title, table, legend);
+  }
+
   // The header line: the model, the text and the note are user text, each isolated in <bdi>.
   function renderMeta(d) {
     const parts = [el("bdi", {}, DATA.model), " · ", el("bdi", {}, d.label), " · ", el("bdi", {}, DATA.note)];
@@ -464,6 +574,7 @@
       renderMatrix();
       renderModelView();
     }
+    renderNeurons();
     writeHash();
   }
 
@@ -475,15 +586,22 @@
   }
 
   document.getElementById("doc").addEventListener("change", (e) =>
-    setState({ doc: Number(e.target.value), layer: 0, sel: "mean", pinned: null }));
+    setState({ doc: Number(e.target.value), layer: 0, sel: "mean", pinned: null, query: null }));
   document.getElementById("layer").addEventListener("change", (e) => setState({ layer: Number(e.target.value) }));
   document.getElementById("pair").addEventListener("change", (e) => setState({ pair: e.target.value }));
   document.getElementById("matrix").addEventListener("mousemove", onMatrixHover);
+  document.getElementById("matrix").addEventListener("click", (event) => {
+    const d = docs[state.doc], box = event.target.getBoundingClientRect();
+    const q = Math.floor(((event.clientY - box.top) / box.height) * d.T);
+    if (q >= 0 && q < d.T) setState({ query: q });
+  });
   document.getElementById("head-view").addEventListener("scroll", onHeadViewScroll);
   window.addEventListener("hashchange", () => { readHash(); render(); });
   state.layer = DATA.initial.layer;
   state.sel = DATA.initial.head === "mean" ? "mean" : [DATA.initial.head];
   state.pinned = initialPin(DATA);
+  // --focus on a page that holds vectors: its neuron view opens too.
+  if (state.pinned !== null && docs[0].vectors) state.query = state.pinned.index;
   readHash();
   render();
   // A live page (attninspect serve) hands new data here: same drawing, new texts.
@@ -492,7 +610,7 @@
       DATA = data;
       docs = DATA.documents.map(prepare);
       Object.assign(state, { doc: 0, layer: DATA.initial.layer, pinned: pin === undefined ? initialPin(DATA) : pin,
-        hover: null, modelKey: null, sel: DATA.initial.head === "mean" ? "mean" : [DATA.initial.head] });
+        hover: null, modelKey: null, query: null, sel: DATA.initial.head === "mean" ? "mean" : [DATA.initial.head] });
       render();
     },
     // The layer and head shown (model numbers; several heads picked: their mean), which a
