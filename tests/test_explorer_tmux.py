@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +40,24 @@ class Tmux:
         )
         self.tmux("new-session", "-d", "-s", "explore", "-x", str(width), "-y", "40", wrapper)
 
+    def pane_group(self) -> int | None:
+        """The process group of the pane's shell and the explorer it runs (None when gone)."""
+        try:
+            pid = int(self.tmux("display-message", "-p", "-t", "explore", "#{pane_pid}"))
+            return os.getpgid(pid)
+        except (subprocess.CalledProcessError, ValueError, ProcessLookupError):
+            return None
+
+    def explorer_pids(self) -> list[int]:
+        """The explorer processes under the pane's shell."""
+        group = self.pane_group()
+        if group is None:
+            return []
+        found = subprocess.run(["pgrep", "-g", str(group), "-f", "attninspect explore"],
+                               capture_output=True, text=True).stdout  # fmt: skip
+        shell = int(self.tmux("display-message", "-p", "-t", "explore", "#{pane_pid}"))
+        return [int(pid) for pid in found.split() if int(pid) != shell]
+
     def pane(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "explore")
 
@@ -67,8 +87,14 @@ def session(tmp_path: Path) -> Iterator[Tmux]:
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed: apt-get install tmux (make test installs it)")
     tmux = Tmux(tmp_path)
-    yield tmux
-    subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True)
+    try:
+        yield tmux
+    finally:
+        group = tmux.pane_group()
+        subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True)
+        if group is not None:  # whatever the pane started, ended by its process group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
     folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
     (folder / tmux.socket).unlink(missing_ok=True)  # a killed server leaves its socket file
 
@@ -131,7 +157,36 @@ def test_n_shows_the_neuron_view_in_a_terminal(session: Tmux) -> None:
     assert "neuron view · layer 5 · head 1" in pane
     assert "q·k" in pane and "weight" in pane and "12 [SEP]" in pane
     session.keys("Escape")
-    pane = session.wait(lambda pane: "head 1 of 12" in pane, "the matrix again")
+    pane = session.wait(
+        lambda pane: "head 1 of 12" in pane and "query it (@8)" not in pane, "the matrix again"
+    )  # the status line shows under the neuron view too: wait until that view is gone
     assert "n neurons" in pane and "q quit" in pane  # the footer names the key
     session.keys("q")
     assert session.exit_status() == 0
+
+
+def test_closing_the_terminal_ends_the_explorer(session: Tmux) -> None:
+    """A hangup (the terminal window closed) ends the explorer: before, Terminated was raised
+    inside Textual's loop, swallowed, and the app kept reading a dead terminal at full speed."""
+    session.start(CAT)
+    session.wait(lambda pane: "12:[SEP]" in pane and "layer 5" in pane, "the tokens")
+    pids = session.explorer_pids()
+    assert pids, "no explorer process under the pane"
+    subprocess.run(["tmux", "-L", session.socket, "kill-server"], capture_output=True)
+    deadline = time.monotonic() + 30
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in pids if _running(pid)]
+    for pid in alive:  # end it whatever the verdict
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not alive, "the explorer outlived its terminal"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -51,11 +51,24 @@ def explore(
     from attninspect.explorer.app import ExplorerApp
 
     explorer = ExplorerApp(loading.result, text, model.model or "")
+    exit_on_hangup()
     explorer.run()
     if explorer.error is not None:
         raise explorer.error
     if explorer.return_code:  # Ctrl+C (130, "Error: interrupted"), or Textual's own error
         raise typer.Exit(explorer.return_code)
+
+
+def exit_on_hangup() -> None:
+    """The terminal went away (its window closed, tmux killed): exit 129 at once. Raised inside
+    Textual's event loop, the usual Terminated would be swallowed by a callback and the app would
+    go on, reading a dead terminal; there is no screen left to restore. nohup (ignored) stays."""
+    import os
+    import signal
+
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+        signal.signal(hangup, lambda _number, _frame: os._exit(128 + hangup))
 
 
 def check_terminal() -> None:
