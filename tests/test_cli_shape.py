@@ -108,7 +108,7 @@ def test_help_fits_80_columns_without_cutting_a_word(runner: CliRunner, command:
     assert not cut, cut
     assert "<bool>" not in "\n".join(narrow) and "2147483647" not in "\n".join(narrow)
     if command == "run":
-        assert len(narrow) <= 70, len(narrow)
+        assert len(narrow) <= 80, len(narrow)  # 70 before --measure, --neurons, --threads, --eager
 
 
 @pytest.mark.parametrize(

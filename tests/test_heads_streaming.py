@@ -97,5 +97,6 @@ def test_heads_html_page_keeps_every_layer(runner, tmp_path) -> None:
     result = runner.invoke(app, ["heads", CAT, "--from", "it", "--to", "mat", "--save", str(page)])
     assert result.exit_code == 0, result.stderr
     streamed = tmp_path / "streamed.html"
-    runner.invoke(app, ["run", CAT, "--save", str(streamed)])
+    # --rollout: run's page without the viewed layer's q and k (the neuron view's vectors)
+    runner.invoke(app, ["run", CAT, "--rollout", "--save", str(streamed)])
     assert page.stat().st_size > 0.8 * streamed.stat().st_size  # every layer on the page

@@ -119,15 +119,10 @@ def page_neurons(inspector: Inspector, shown: Inspection, view: View) -> LayerNe
     return found
 
 
-def run_neurons(
-    texts: TextsChoice,
-    view: ViewChoice,
-    model: ModelChoice,
-    output_format: RunFormat,
-    out: OutputChoice,
+def check_neurons(
+    texts: TextsChoice, view: ViewChoice, output_format: RunFormat, out: OutputChoice
 ) -> None:
-    """``run TEXT --focus TOKEN --neurons --layer L --head H``: the neuron view of one head, as
-    a table, one JSON object or an npz (with the head's ``queries``, ``keys`` and ``values``)."""
+    """The usage errors of ``--neurons``, before any model loads."""
     if texts.text is None or texts.text == "-" or texts.file is not None:
         raise usage_error("--neurons reads one TEXT argument", "'--neurons'")
     if view.focus is None:
@@ -149,6 +144,19 @@ def run_neurons(
             "and --measure",
             "'--neurons'",
         )
+
+
+def run_neurons(
+    texts: TextsChoice,
+    view: ViewChoice,
+    model: ModelChoice,
+    output_format: RunFormat,
+    out: OutputChoice,
+) -> None:
+    """``run TEXT --focus TOKEN --neurons --layer L --head H``: the neuron view of one head, as
+    a table, one JSON object or an npz (with the head's ``queries``, ``keys`` and ``values``)."""
+    check_neurons(texts, view, output_format, out)
+    assert texts.text is not None and view.focus is not None and isinstance(view.head, int)
     inspector = model.inspector(model.settings("--num-heads"), None, out.no_color, 1)
     found = inspector.neurons(texts.text, view.focus.raw, view.layer, view.head)
     from attninspect.analysis.neurons import neuron_arrays, neuron_record
