@@ -249,6 +249,7 @@ def _fast(
 ) -> tuple[torch.Tensor, None]:
     """A layer no output needs whole: SDPA's output, and the rows asked for, from q and k (the
     columns asked for of every row from SDPA's log-sum-exp where its CPU kernel gives it)."""
+    refuse_non_finite(layer, query, key)
     scaling = kwargs.get("scaling", args[1] if len(args) > 1 else None)
     flash = None
     if rows.columns.get(layer):
@@ -262,6 +263,22 @@ def _fast(
     fast_rows.stream_rows(module, layer, query, key, mask, scaling, kwargs, rows)
     rows.done(layer)
     return output, None
+
+
+def refuse_non_finite(layer: int, query: torch.Tensor, key: torch.Tensor) -> None:
+    """A fast layer never builds the weights that the eager path checks: a NaN or infinity in
+    q (B, H, Tq, d) or k (B, KV, Tk, d), which the weights come from, is refused the same way,
+    naming the layer and the first head it reaches."""
+    heads = query.shape[1]
+    bad_query = (~torch.isfinite(query)).any(dim=(0, 2, 3))  # (H,)
+    bad_key = (~torch.isfinite(key)).any(dim=(0, 2, 3))  # (KV,)
+    if not (bool(bad_query.any()) or bool(bad_key.any())):
+        return
+    bad = bad_query | bad_key.repeat_interleave(heads // key.shape[1])  # (H,)
+    raise AttnInspectError(
+        f"the model computed attention that is not finite (NaN or infinity) in layer {layer}, "
+        f"head {int(torch.argmax(bad.int()))}; its weights are broken"
+    )
 
 
 def _eager(module: nn.Module, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
