@@ -215,7 +215,7 @@ class TextDigest:
             return
         done = self.row_layer or self._row_layer(layer)
         self.row_layer = None
-        self.sinks.append(done.sink_share())
+        self.sinks.append(done.row_sink_share())
         if self.focus is not None:
             if done.focus_row is None:
                 raise RuntimeError(f"layer {layer}: the focus row did not come")

@@ -138,7 +138,7 @@ class RowLayer:
         if self.matrix is not None:
             self.matrix[positions] = view
 
-    def sink_share(self) -> float:
+    def row_sink_share(self) -> float:
         """The mean share of each shown row on special keys (0 where there are none)."""
         if not self.steps.special_words.any() or not self.sink_rows:
             return 0.0

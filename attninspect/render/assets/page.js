@@ -618,7 +618,7 @@
     view: function () {
       const d = docs[state.doc];
       const head = state.sel !== "mean" && state.sel.length === 1 ? d.heads[state.sel[0]] : "mean";
-      return { layer: d.layers[state.layer], head: head };
+      return { layer: d.layers[state.layer], head: head, kind: d.kind || "self" };
     },
     // What the head view drew last: each head's name, colour and number of lines.
     headView: function () { return headViewDrawn.map((x) => Object.assign({}, x)); },

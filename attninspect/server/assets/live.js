@@ -27,11 +27,15 @@
       rollout: $("opt-rollout").checked,
     };
     const view = window.attninspectPage.view();  // the page's own layer and head controls
-    fields.layer = view.layer;
-    fields.head = view.head;
+    const asked = askFields();
+    // another kind of attention has layers and heads of its own: ask for its defaults
+    if (asked.attention === undefined || asked.attention === view.kind) {
+      fields.layer = view.layer;
+      fields.head = view.head;
+    }
     const focus = $("opt-focus").value;
     if (focus.trim() !== "") fields.focus = focus;
-    return Object.assign(fields, askFields());
+    return Object.assign(fields, asked);
   }
 
   // What a run asks besides its text, where this model can be asked it: an encoder-decoder
