@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.matrix_window import MatrixWindow, Sight, WindowRows
 from attninspect.analysis.pipeline import (
     Rollout,
     ViewOptions,
@@ -37,6 +38,7 @@ from attninspect.analysis.selection import (
     resolve_head,
     resolve_indices,
     resolve_layer,
+    window,
 )
 from attninspect.analysis.transforms import HeadStats
 from attninspect.errors import InputError
@@ -44,11 +46,15 @@ from attninspect.errors import InputError
 
 @dataclass(frozen=True)
 class WholeLayers:
-    """Which layers and heads an every-layer output (``--all-layers``, npz) keeps whole."""
+    """Which layers and heads an every-layer output (``--all-layers``, npz) keeps whole; and
+    ``sight``: where the output is the terminal table alone, what it shows of the selected
+    matrix, so that a selected layer that comes as rows keeps only its rows in sight, in a
+    `MatrixWindow` (None: the whole matrix)."""
 
     wanted: bool = False
     layers: IndexSpec | None = None
     heads: IndexSpec | None = None
+    sight: Sight | None = None
 
     def layer_ids(self, num_layers: int) -> list[int]:
         """The model layers kept whole: none unless the output needs them."""
@@ -98,6 +104,7 @@ class TextDigest:
     sinks: list[float] = field(default_factory=list)
     stats: list[HeadStats] = field(default_factory=list)
     matrix: np.ndarray | None = None  # (Tq', Tk')
+    window: MatrixWindow | None = None  # the matrix's rows in sight, instead (`keep.sight`)
     rollout: Rollout = field(default_factory=Rollout)  # the product so far
     last: Inspection | None = None
     focus: int | None = None
@@ -168,17 +175,36 @@ class TextDigest:
             return whole, {}
         special = tuple(int(p) for p in np.flatnonzero(self.special))  # the sink share's keys
         focus = self.steps.rows_of(self.focus) if self.focus is not None else ()
+        sight = self.keep.sight
         for layer in range(self.num_layers):
             if layer in whole:
                 continue
-            if layer == self.layer:
-                self.wanted_rows[layer] = None
+            if layer == self.layer and (sight is None or sight.scale):
+                self.wanted_rows[layer] = None  # every row: the matrix, or its scale
                 continue
             if special:
                 self.wanted_columns[layer] = special
-            if focus:
-                self.wanted_rows[layer] = focus
+            rows = tuple(sorted({*focus, *self._sight_rows()})) if layer == self.layer else focus
+            if rows:
+                self.wanted_rows[layer] = rows
         return whole, self.wanted_rows
+
+    def _sight_shape(self) -> tuple[int, int]:
+        """The selected matrix's (Tq', Tk') once the steps are taken."""
+        assert self.steps is not None
+        return int((self.steps.shown >= 0).sum()), int(self.steps.key_kept.sum())
+
+    def _in_sight(self) -> range:
+        """The shown rows the table can show (`keep.sight`) around the focus."""
+        assert self.keep.sight is not None
+        return window(self._sight_shape()[0], self.keep.sight.rows, self.focus)
+
+    def _sight_rows(self) -> list[int]:
+        """The model's query rows that make the shown rows in sight."""
+        assert self.steps is not None
+        sight = self._in_sight()
+        words = np.flatnonzero((self.steps.shown >= sight.start) & (self.steps.shown < sight.stop))
+        return [row for word in words for row in self.steps.groups[word]]
 
     def add_columns(self, layer: int, columns: np.ndarray) -> None:
         """The special keys' columns (H, T, S) of every row of layer ``layer``, for its sink
@@ -199,14 +225,16 @@ class TextDigest:
         self.row_layer.add(positions, block)
 
     def _row_layer(self, layer: int) -> RowLayer:
-        matrix = None
-        if layer == self.layer:
-            assert self.steps is not None
-            rows = int((self.steps.shown >= 0).sum())
-            columns = int(self.steps.key_kept.sum())
-            matrix = np.zeros((rows, columns), np.float32)  # (Tq', Tk')
+        """The selected layer's rows fill its (Tq', Tk') matrix, or only the rows in sight
+        (``keep.sight``) with what the table reads of the rest."""
         assert self.steps is not None
-        return RowLayer(self.steps, self.focus, matrix)
+        if layer != self.layer:
+            return RowLayer(self.steps, self.focus, None)
+        shape = self._sight_shape()
+        if self.keep.sight is None:
+            return RowLayer(self.steps, self.focus, np.zeros(shape, np.float32))  # (Tq', Tk')
+        rows = WindowRows(shape, self._in_sight(), self.keep.sight.scale)
+        return RowLayer(self.steps, self.focus, None, rows)
 
     def end_rows(self, layer: int) -> None:
         """All of layer ``layer``'s rows have come: keep its sink share, focus row and (the
@@ -222,6 +250,7 @@ class TextDigest:
             self.rows.append(done.focus_row)  # (T',)
         if layer == self.layer:
             self.matrix = done.matrix
+            self.window = done.window.done() if done.window is not None else None
         if self.last is None and not self.bare:
             self.last = shown_tokens(self.base, self.options)
 
@@ -254,6 +283,7 @@ class TextDigest:
             sink_share=self.sinks if options.measure == "weights" else None,
             stats=self.stats if options.stats else None,
             attention_kind=shown.kind,
+            window=self.window,
         )
         return shown, view
 

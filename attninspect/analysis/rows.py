@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from attninspect.analysis.matrix_window import WindowRows
 from attninspect.analysis.pipeline import ViewOptions, shown_positions
 from attninspect.analysis.record import InspectionData
 from attninspect.analysis.selection import HeadChoice, heads_view
@@ -63,6 +64,7 @@ class RowLayer:
     steps: RowSteps
     focus: int | None  # the shown focus row
     matrix: np.ndarray | None  # (Tq', Tk') to fill: the selected layer only
+    window: WindowRows | None = None  # or its rows in sight, for the terminal table alone
     carry_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (r,)
     carry: np.ndarray | None = None  # (H, r, Wk) float64: rows of words not yet complete
     sink_sum: float = 0.0
@@ -81,6 +83,8 @@ class RowLayer:
         view = heads_view(columns, steps.head)  # (W, S)
         self.sink_sum = float(view.sum(axis=-1).sum(dtype=np.float64))
         self.sink_rows = int(view.shape[0])
+        if self.window is not None and not steps.options.hide_special:  # key columns stay
+            self.window.add_columns(np.flatnonzero(steps.special_words), view)
 
     def add(self, positions: np.ndarray, block: np.ndarray) -> None:
         """Rows ``positions`` (c,) of this text's layer (ascending), their weights (H, c, Tk)."""
@@ -116,7 +120,7 @@ class RowLayer:
         if not self.from_columns:
             self.sink_rows += len(words)
         shown = steps.shown[words]  # (W',)
-        if self.matrix is not None:
+        if self.matrix is not None or self.window is not None:
             chosen = np.flatnonzero(shown >= 0)
         elif self.focus is not None:
             chosen = np.flatnonzero(shown == self.focus)
@@ -137,6 +141,8 @@ class RowLayer:
                 self.focus_row = np.array(view[hit[0]])  # (K',)
         if self.matrix is not None:
             self.matrix[positions] = view
+        if self.window is not None:
+            self.window.add(positions, view)
 
     def row_sink_share(self) -> float:
         """The mean share of each shown row on special keys (0 where there are none)."""

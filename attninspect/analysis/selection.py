@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from attninspect.analysis.matrix_window import MatrixWindow
 from attninspect.analysis.ranges import pick
 from attninspect.analysis.record import AttentionKind
 from attninspect.errors import BadValueError, OutOfRangeError
@@ -116,7 +117,7 @@ class View:
 
     layer: int
     head: HeadChoice
-    matrix: np.ndarray  # (Tq, Tk)
+    matrix: np.ndarray  # (Tq, Tk); (0, 0) where only ``window`` of it was computed
     tokens: list[str]  # the query tokens (rows)
     key_tokens: list[str]  # the columns; equal to ``tokens`` for self-attention
     focus: int | None
@@ -128,6 +129,9 @@ class View:
     sink_share: list[float] | None = None  # per layer, before special tokens were hidden
     stats: list | None = None  # HeadStats for every layer and head, with --stats
     attention_kind: AttentionKind = "self"
+    # The terminal table's rows of the selected matrix, where only they were computed
+    # (`WholeLayers.sight`); ``matrix`` is then empty.
+    window: MatrixWindow | None = None
 
     @property
     def query_tokens(self) -> list[str]:
@@ -161,7 +165,12 @@ def assemble_view(
     top: int,
     **details: object,
 ) -> View:
-    """A View from the selected (Tq, Tk) matrix and the focus token's row in every layer (L, Tk)."""
+    """A View from the selected (Tq, Tk) matrix (or the `MatrixWindow` of it in ``details``)
+    and the focus token's row in every layer (L, Tk)."""
+    shown = details.get("window")
+    focus_row = None
+    if focus is not None:
+        focus_row = shown.row(focus) if isinstance(shown, MatrixWindow) else matrix[focus]
     by_layer = [top_k(row, top) for row in rows] if rows is not None and focus is not None else []
     return View(
         layer=layer,
@@ -170,7 +179,7 @@ def assemble_view(
         tokens=tokens,
         key_tokens=key_tokens,
         focus=focus,
-        focus_top=top_k(matrix[focus], top) if focus is not None else [],
+        focus_top=top_k(focus_row, top) if focus_row is not None else [],
         focus_by_layer=by_layer,
         **details,  # type: ignore[arg-type]
     )

@@ -115,7 +115,7 @@ def _encoded(
 
 
 def fitting_groups(
-    engine: Engine, pending: Pending, kept: tuple[int, int], fast: bool = False
+    engine: Engine, pending: Pending, kept: tuple[int, ...], fast: bool = False
 ) -> list[Pending]:
     """``pending`` cut into consecutive padded batches whose estimated peak fits in the memory
     available (halving as often as needed); a single text that cannot fit is refused.
@@ -153,7 +153,7 @@ def buckets(pending: Pending, batch_size: int, budget: int = TOKEN_BUDGET) -> li
 def bucketed_groups(
     engine: Engine,
     pending: Pending,
-    kept: tuple[int, int],
+    kept: tuple[int, ...],
     batch_size: int | None,
     fast: bool = False,
 ) -> list[Pending]:
@@ -284,11 +284,13 @@ def view_batch(
     return [result for result in results if result is not None]
 
 
-def _kept_sizes(engine: Engine, keep: WholeLayers) -> tuple[int, int]:
-    """How many whole layers and heads the output keeps, for the memory estimate."""
+def _kept_sizes(engine: Engine, keep: WholeLayers) -> tuple[int, ...]:
+    """How many whole layers and heads the output keeps, and the selected matrix's rows in
+    sight (0: all), for the memory estimate."""
     if not keep.wanted:
-        return (0, 0)
-    return len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads))
+        return (0, 0, keep.sight.rows if keep.sight else 0)
+    layers, heads = len(keep.layer_ids(engine.num_layers)), len(keep.head_ids(engine.num_heads))
+    return layers, heads, keep.sight.rows if keep.sight else 0
 
 
 def runs_fast(engine: Engine, options: ViewOptions) -> bool:

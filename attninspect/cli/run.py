@@ -44,6 +44,7 @@ class TableLayout:
     precision: int = 2
     window: int | None = None
     full: bool = False
+    saved: bool = False  # --save draws the selected matrix whole too
 
 
 @grouped
@@ -87,7 +88,7 @@ def run(
             "over heads): --heads needs --head N or --head max",
             "'--heads'",
         )
-    layout = TableLayout(out.precision, out.window, out.full)
+    layout = TableLayout(out.precision, out.window, out.full, out.save is not None)
     source = texts.source()
     inspector = model.inspector(engine, request, out.no_color, texts.batch_size)
     inspector.check(options, keep)
@@ -315,6 +316,7 @@ def run_texts(
         # read ahead, batched by length
         read_ahead = getattr(inspector, "read_ahead_for", None)  # a remote server batches
         texts, characters = read_ahead(keep) if read_ahead else (inspector.batch_size, None)
+        keep = in_sight(keep, writer, layout)
         for batch in batches(source, texts, characters):
             for result in inspector.view_batch(batch, options, keep):
                 write_result(result, writer, options, all_layers, skip_errors, errors, counts)
@@ -322,6 +324,17 @@ def run_texts(
         counts.check(source.description)
     feedback.notes(errors, source, counts.skipped)
     return counts
+
+
+def in_sight(keep: WholeLayers, writer: Writer, layout: TableLayout) -> WholeLayers:
+    """``keep`` with the rows of the selected matrix that the table can show, where the table
+    is the only output and shows a window: only those rows are computed whole."""
+    import dataclasses
+
+    sight = getattr(writer, "sight", None)  # the table's writer only
+    if sight is None or keep.wanted or layout.saved:
+        return keep
+    return dataclasses.replace(keep, sight=sight())
 
 
 LARGE_OUTPUT = 1024**3  # announced on stderr before it is written

@@ -68,17 +68,20 @@ def estimate_batch(
     lengths: list[int],
     kept_layers: int,
     kept_heads: int,
+    sight: int = 0,
+    *,
     targets: list[int] | None = None,
     fast: bool = False,
 ) -> Estimate:
     """The peak of running texts of ``lengths`` tokens in one padded batch, keeping
     ``kept_layers`` x ``kept_heads`` whole layers per text (0 for a single view). With
     ``targets`` (an encoder–decoder model's decoder lengths), all three kinds are counted.
-    ``fast``: only the kept layers are computed whole (`fast_estimate`)."""
+    ``fast``: only the kept layers are computed whole (`fast_estimate`), and of the selected
+    matrix only ``sight`` rows where the terminal table shows no more (0: all of it)."""
     if targets is not None:
         return _estimate_pairs(sizes, lengths, targets, kept_layers, kept_heads)
     if fast:
-        return fast_estimate(sizes, lengths, kept_layers, kept_heads)
+        return fast_estimate(sizes, lengths, kept_layers, kept_heads, sight)
     batch, longest = len(lengths), max(lengths, default=0)
     one_layer = batch * sizes.heads * longest * longest * FLOAT32  # (B, H, T, T)
     activations = ACTIVATIONS * batch * longest * max(sizes.hidden, 1) * FLOAT32  # (B, T, D)
@@ -88,12 +91,16 @@ def estimate_batch(
     return Estimate(sizes.weights, LAYER_COPIES * one_layer + activations, kept + views, analysis)
 
 
-def fast_estimate(sizes: Sizes, lengths: list[int], kept_layers: int, kept_heads: int) -> Estimate:
+def fast_estimate(
+    sizes: Sizes, lengths: list[int], kept_layers: int, kept_heads: int, sight: int = 0
+) -> Estimate:
     """`estimate_batch` where the layers no output needs whole run SDPA and only the rows shown
     are computed: a layer is computed whole (eager, (B, H, T, T) four times) only where whole
     layers are kept; otherwise SDPA's boolean mask of a padded batch (B, T, T) and a block of
     rows (`BLOCK_FLOATS`, a few copies, the analysis' float64 among them). The output keeps the
-    selected (T, T) matrix and one focus row per layer of each text, and the kept layers."""
+    selected (T, T) matrix (only its ``sight`` rows in sight and a column mean where the
+    terminal table shows no more: a `MatrixWindow`), one focus row per layer of each text, and
+    the kept layers."""
     batch, longest = len(lengths), max(lengths, default=0)
     whole = batch * sizes.heads * longest * longest  # (B, H, T, T)
     block = min(whole, max(BLOCK_FLOATS, batch * sizes.heads * longest))  # (B, H, c, T)
@@ -103,7 +110,8 @@ def fast_estimate(sizes: Sizes, lengths: list[int], kept_layers: int, kept_heads
         mask = batch * longest * longest if batch > 1 else 0  # (B, 1, T, T) bool, padded only
         layer = mask + BLOCK_COPIES * block * FLOAT32
     activations = ACTIVATIONS * batch * longest * max(sizes.hidden, 1) * FLOAT32  # (B, T, D)
-    views = sum((n * n + sizes.layers * n) * FLOAT32 for n in lengths)  # matrix, focus rows
+    # the selected matrix (its rows in sight), a column mean and one focus row per layer
+    views = sum(((min(sight, n) if sight else n) + sizes.layers + 1) * n * FLOAT32 for n in lengths)
     kept = sum(kept_layers * kept_heads * n * n * FLOAT32 for n in lengths)
     analysis = block * FLOAT64  # a block of rows, words summed in float64
     return Estimate(sizes.weights, layer + activations, kept + views, analysis)

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attninspect.analysis.inspection import Inspection, TokenAxis
+from attninspect.analysis.matrix_window import MatrixWindow
 from attninspect.analysis.selection import View, window
 from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
@@ -199,14 +200,19 @@ def spans(columns: Sequence[int]) -> str:
 
 
 def pinned_keys(
-    matrix: np.ndarray, focus: int | None, special: Sequence[bool], top: int
+    matrix: np.ndarray | MatrixWindow, focus: int | None, special: Sequence[bool], top: int
 ) -> list[int]:
     """The key columns a window keeps in sight, most important first: the focus row's ``top``
     largest (by size: a difference matrix has signs), then the special tokens (the attention
-    sinks), the most attended first. ``matrix``: (Tq, Tk)."""
-    if not matrix.size:
+    sinks), the most attended first. ``matrix``: (Tq, Tk), or the `MatrixWindow` of it."""
+    if isinstance(matrix, MatrixWindow):
+        if not matrix.shape[0] or not matrix.shape[1]:
+            return []
+        weights = np.abs(matrix.row(focus)) if focus is not None else matrix.key_means
+    elif not matrix.size:
         return []
-    weights = np.abs(matrix[focus]) if focus is not None else np.abs(matrix).mean(axis=0)
+    else:
+        weights = np.abs(matrix[focus]) if focus is not None else np.abs(matrix).mean(axis=0)
     order = [int(index) for index in np.argsort(-weights, kind="stable")]
     tops = order[:top] if focus is not None else []
     return tops + [index for index in order if special[index] and index not in tops]
@@ -249,7 +255,7 @@ class TokenMatrix:
 
     tokens: list[str]  # the query tokens (rows)
     special: list[bool]
-    matrix: np.ndarray  # (Tq, Tk)
+    matrix: np.ndarray | MatrixWindow  # (Tq, Tk), or the rows of it in sight
     cell_width: int
     cell_text: Callable[[float], str]
     cell_style: Callable[[float], Style] | None = None  # None: no colour
@@ -322,6 +328,11 @@ def _add_row(table: Table, grid: TokenMatrix, query: int, keys: list[int | None]
 def scale_of(inspection: Inspection, view: View) -> tuple[float, float]:
     """The colour scale's ends: 0 to the largest weight; for another measure, the smallest to
     the largest value shown (masked scores, NaN, left out)."""
+    if view.window is not None:  # only its rows in sight were kept, and its ends
+        if np.isnan(view.window.high):
+            return 0.0, 1.0
+        low = 0.0 if inspection.measure == "weights" else view.window.low
+        return low, view.window.high
     finite = view.matrix[np.isfinite(view.matrix)]
     if not finite.size:
         return 0.0, 1.0
@@ -352,7 +363,7 @@ def weight_matrix(inspection: Inspection, view: View, precision: int, color: boo
     return TokenMatrix(
         tokens=inspection.tokens,
         special=inspection.special,
-        matrix=view.matrix,
+        matrix=view.window if view.window is not None else view.matrix,
         cell_width=cell_width_of(inspection, view, precision),
         cell_text=lambda value: _cell_text(value, precision),
         cell_style=style if color else None,
@@ -489,9 +500,27 @@ def matrix_windows(
     center = view.focus if inspection.square else None
     if not inspection.square and view.focus_top:
         center = view.focus_top[0].index
-    pins = pinned_keys(view.matrix, view.focus, inspection.keys.special, len(view.focus_top))
+    if view.window is not None:  # only these rows were computed (`rows_in_sight`)
+        held = view.window.rows
+        rows = range(max(rows.start, held.start), min(rows.stop, held.stop))
+    shown = view.window if view.window is not None else view.matrix
+    pins = pinned_keys(shown, view.focus, inspection.keys.special, len(view.focus_top))
     room = width - label_width
     return rows, key_columns(inspection.key_length, room, cell_width, center, pins, size)
+
+
+def rows_in_sight(
+    width: int, terminal: bool, precision: int, size: int | None, full: bool
+) -> int | None:
+    """How many query rows `matrix_windows` can show at most, whatever the tokens, for a table
+    of ``width`` cells (None: all of them, ``full``): so that only those rows of the selected
+    matrix need computing. A label takes at least no cells and a cell ``precision + 2``."""
+    if full:
+        return None
+    if size:
+        return size
+    fit = fitting_tokens(width, precision + 2, 0)
+    return fit if terminal else max(fit, PIPE_ROWS)
 
 
 def render_run(

@@ -8,7 +8,8 @@ from typing import Any
 from rich.console import Console, RenderableType
 from rich.rule import Rule
 
-from attninspect.render.matrix import render_run
+from attninspect.analysis.matrix_window import Sight
+from attninspect.render.matrix import render_run, rows_in_sight
 from attninspect.safe_text import printable
 
 
@@ -39,6 +40,15 @@ class RunTableWriter(TableWriter):
         return render_run(
             result.inspection, result.view, console, self.precision, self.window, self.full
         )
+
+    def sight(self) -> Sight | None:
+        """What a table of this writer shows of the selected matrix: at most how many rows,
+        and whether it colours them (None: all of it, --full)."""
+        console = self.console
+        rows = rows_in_sight(
+            console.width, console.is_terminal, self.precision, self.window, self.full
+        )
+        return None if rows is None else Sight(rows, console.color_system is not None)
 
     def write(self, result: Any) -> None:
         inspection = result.inspection
