@@ -255,13 +255,14 @@ class TokenMatrix:
 
     tokens: list[str]  # the query tokens (rows)
     special: list[bool]
-    matrix: np.ndarray | MatrixWindow  # (Tq, Tk), or the rows of it in sight
+    matrix: np.ndarray  # (Tq, Tk)
     cell_width: int
     cell_text: Callable[[float], str]
     cell_style: Callable[[float], Style] | None = None  # None: no colour
     focus: int | None = None
     key_tokens: list[str] | None = None  # the columns; None: the query tokens (self-attention)
     key_special: list[bool] | None = None
+    window: MatrixWindow | None = None  # where only its rows in sight were computed, instead
 
     @property
     def columns(self) -> tuple[list[str], list[bool]]:
@@ -319,7 +320,9 @@ def _add_row(table: Table, grid: TokenMatrix, query: int, keys: list[int | None]
         if key is None:
             cells.append(Text(GAP_MARK, style="dim"))
             continue
-        value = float(grid.matrix[query, key])
+        value = (
+            grid.window[query, key] if grid.window is not None else float(grid.matrix[query, key])
+        )
         style = grid.cell_style(value) if grid.cell_style else ""
         cells.append(Text(grid.cell_text(value), style=style))
     table.add_row(label, *cells, style="bold" if focused else None)
@@ -363,13 +366,14 @@ def weight_matrix(inspection: Inspection, view: View, precision: int, color: boo
     return TokenMatrix(
         tokens=inspection.tokens,
         special=inspection.special,
-        matrix=view.window if view.window is not None else view.matrix,
+        matrix=view.matrix,
         cell_width=cell_width_of(inspection, view, precision),
         cell_text=lambda value: _cell_text(value, precision),
         cell_style=style if color else None,
         focus=view.focus,
         key_tokens=None if inspection.square else inspection.key_tokens,
         key_special=None if inspection.square else inspection.keys.special,
+        window=view.window,
     )
 
 
