@@ -70,6 +70,12 @@ def test_window_rows_gather_what_the_whole_matrix_gives() -> None:
         assert found[sight.start, columns - 1] == matrix[sight.start, columns - 1]
         with pytest.raises(IndexError):
             found.row(sight.stop)
+    matrix[3, 2] = np.nan  # another measure's masked cell: left out of the scale, as the table
+    gathered = WindowRows(matrix.shape, window(len(matrix), 5, 3))
+    gathered.add(np.arange(len(matrix)), matrix)
+    found = gathered.done()
+    assert found.high == np.nanmax(matrix) and found.low == np.nanmin(matrix)
+    assert np.array_equal(found.key_means, np.abs(matrix).mean(axis=0), equal_nan=True)
 
 
 def _same_numbers(fast, eager, sight: Sight, special: list[bool]) -> None:

@@ -76,14 +76,23 @@ class WindowRows:
         self.values[positions[inside] - self.rows.start] = block[inside]
         if not self.every:
             return
-        finite = block[np.isfinite(block)]
-        if finite.size:
-            self.low = min(self.low, float(finite.min()))
-            self.high = max(self.high, float(finite.max()))
+        self._ends(block)
         # One row after another into the running sums, the order of np.mean over axis 0.
         stacked = np.concatenate([self.sums[None], np.abs(block, dtype=np.float32)])
         self.sums = np.add.reduce(stacked, axis=0)  # (Tk,)
         self.seen += len(positions)
+
+    def _ends(self, block: np.ndarray) -> None:
+        """The smallest and largest finite values so far, with ``block``'s (r, Tk)."""
+        if not block.size:
+            return
+        low, high = float(block.min()), float(block.max())
+        if not (np.isfinite(low) and np.isfinite(high)):  # a NaN or infinity: left out
+            finite = block[np.isfinite(block)]
+            if not finite.size:
+                return
+            low, high = float(finite.min()), float(finite.max())
+        self.low, self.high = min(self.low, low), max(self.high, high)
 
     def add_columns(self, keys: np.ndarray, columns: np.ndarray) -> None:
         """The key columns ``keys`` (S,) in every row, (Tq, S): their means."""

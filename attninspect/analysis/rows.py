@@ -2,7 +2,8 @@
 query rows at a time (the engine computes only the rows asked for), each block taken through
 the same steps as a whole layer (`pipeline.analyse`): words, sink share, hide special, then the
 chosen heads. What is kept: the layer's sink share, the focus row and, for the selected layer,
-its (Tq', Tk') matrix, filled row by row.
+its (Tq', Tk') matrix, filled row by row (for the terminal table alone, only its rows in sight,
+a `WindowRows`).
 
 Rows are grouped as the steps group them: a word's rows are averaged once all of them have come
 (`--words`), and each shown row is renormalised over the keys that stay (`--hide-special`).
@@ -128,7 +129,8 @@ class RowLayer:
             return
         if not chosen.size:
             return
-        picked = rows[:, chosen]  # (H, r, K)
+        every = len(chosen) == rows.shape[1]  # every row is shown: no copy
+        picked = rows if every else rows[:, chosen]  # (H, r, K)
         if steps.options.hide_special:  # special keys dropped, each row renormalised
             kept = picked[:, :, steps.key_kept]  # (H, r, K')
             totals = kept.sum(axis=-1, keepdims=True)

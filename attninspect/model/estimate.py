@@ -9,7 +9,8 @@ per-layer analysis works on one text's (H, T, T) in float64.
 Where the layers no output needs whole run fast attention (`fast_estimate`), no (B, H, T, T)
 is made unless whole layers are kept: a layer costs a block of query rows (at most
 `BLOCK_FLOATS` floats, or one row of every head where a row is longer) and, for a padded batch,
-SDPA's boolean mask; the output keeps the selected (T, T) matrix and one focus row per layer.
+SDPA's boolean mask; the output keeps the selected (T, T) matrix (for the terminal table alone,
+only its rows in sight) and one focus row per layer.
 """
 
 from __future__ import annotations
