@@ -317,7 +317,7 @@ class NeuronsRequest:
     ask: Request = PLAIN
 
 
-def neurons_request(body: Any, one_head: bool) -> NeuronsRequest:
+def neurons_request(body: Any, one_head: bool = False) -> NeuronsRequest:
     """``text``, ``layer``, and for one head's view ``focus`` and ``head``."""
     allowed = NEURON_FIELDS | ({"focus", "head"} if one_head else set())
     body = _fields(body, allowed, ("text", "focus") if one_head else ("text",))
