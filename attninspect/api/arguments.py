@@ -41,25 +41,24 @@ def engine_settings(model: object, keywords: dict[str, Any]) -> EngineSettings:
 
 def batch_size_of(value: object) -> int:
     """``batch_size=``: a whole number >= 1."""
-    number = whole_number(value)
-    if number is None:
-        raise BadValueError(f"batch_size={value!r}: give a whole number (int) >= 1")
-    problem = out_of_range("batch_size", number)
-    if problem:
-        raise BadValueError(f"batch_size={problem}")
-    return number
+    return _count_of("batch_size", value, "give a whole number (int) >= 1")
 
 
 def threads_of(value: object) -> int | None:
     """``threads=``: None (torch's choice) or a whole number from 1 to 1024."""
     if value is None:
         return None
+    return _count_of("threads", value, "give a whole number (int) >= 1, or None")
+
+
+def _count_of(name: str, value: object, wanted: str) -> int:
+    """A whole number within `model.limits`' range for ``name``, else BadValueError."""
     number = whole_number(value)
     if number is None:
-        raise BadValueError(f"threads={value!r}: give a whole number (int) >= 1, or None")
-    problem = out_of_range("threads", number)
+        raise BadValueError(f"{name}={value!r}: {wanted}")
+    problem = out_of_range(name, number)
     if problem:
-        raise BadValueError(f"threads={problem}")
+        raise BadValueError(f"{name}={problem}")
     return number
 
 
