@@ -114,4 +114,6 @@ def for_heads(inspection: Data, head: object) -> Data:
     if inspection.measure != "norms" or head != "mean" or inspection.head_sum is None:
         return inspection
     summed = inspection.head_sum[:, None]  # (L', 1, Tq, Tk)
-    return dataclasses.replace(inspection, attention=summed, heads=None, head_sum=None)
+    return dataclasses.replace(
+        inspection, attention=summed, heads=None, head_sum=None, model_heads=inspection.num_heads
+    )
