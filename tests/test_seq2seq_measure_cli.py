@@ -15,6 +15,7 @@ import pytest
 
 from attninspect import Inspector
 from attninspect.cli.app import app
+from attninspect.render.matrix import MEASURE_TITLES
 
 SOURCE, TARGET = "The cat sat on the mat.", "Le chat dort sur le tapis."
 LINES = ["A dog ran.", "The cat sat on the mat because it was warm.", "Le chat dort."]
@@ -136,8 +137,7 @@ def test_table_shows_the_apis_numbers(runner, seq2seq_models, kind: str, measure
     path = str(seq2seq_models["t5"])
     table = invoke(runner, SOURCE, "--model", path, "--target", "le chat", "--attention", kind,
                    "--measure", measure, "--precision", "3")  # fmt: skip
-    label = "scores before the softmax (blank: masked)" if measure == "scores" else "norms"
-    assert label in " ".join(table.stdout.split())
+    assert MEASURE_TITLES[measure] in " ".join(table.stdout.split())
     matrix = Inspector(path).run(SOURCE, target="le chat", kind=kind, measure=measure)
     expected = matrix.view(head="mean").matrix
     for row, cells in enumerate(_table_cells(table.stdout, expected.shape[0])):
@@ -155,7 +155,7 @@ def test_seq2seq_generation_and_the_demo_translator(runner, seq2seq_models) -> N
     np.testing.assert_allclose(record["attention"], found.view(head="mean").matrix, atol=1e-6)
     demo = ["2026-12-06", "--model", "demo-translate", "--attention", "cross", "--measure", "norms"]
     table = " ".join(invoke(runner, *demo).stdout.split())  # lines wrap at the width
-    assert "December" in table and "norms ‖α f(x)‖" in table
+    assert "December" in table and MEASURE_TITLES["norms"] in table
 
 
 @pytest.mark.parametrize("measure", ["scores", "norms"])
