@@ -361,11 +361,6 @@ class Inspector:
         if measure == "weights":
             return
         check_steps(measure, options.rollout, options.words, options.stats, options.hide_special)
-        if is_seq2seq(self.engine):
-            raise AttnInspectError(
-                f"--measure {measure} is not built yet for encoder-decoder models; their "
-                "weights are available"
-            )
         tap_parts(self.engine, measure)
 
     @speaks_python
