@@ -68,8 +68,8 @@ def measured_run(inspector: object, text: str, measure: str) -> Inspection:
     """The inspection of ``text`` as ``measure`` measures it (a remote model, which --measure
     refuses, is asked plain weights)."""
     if measure == "weights":
-        return inspector.run(text)  # type: ignore[attr-defined, no-any-return]
-    return inspector.run(text, measure=measure)  # type: ignore[attr-defined, no-any-return]
+        return inspector.run(text)  # type: ignore[attr-defined]
+    return inspector.run(text, measure=measure)  # type: ignore[attr-defined]
 
 
 def summed(analysed: Analysed[Inspection]) -> Analysed[Inspection]:

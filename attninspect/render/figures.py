@@ -28,6 +28,7 @@ from attninspect.safe_text import printable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap
     from matplotlib.figure import Figure
 
 FIGURE_KINDS = ("png", "svg", "pdf")
@@ -57,7 +58,7 @@ def _style() -> Iterator[None]:
         yield
 
 
-def _colormap(name: str, measure: str) -> object:
+def _colormap(name: str, measure: str) -> str | Colormap:
     """The colour map ``name``; for another measure than weights, one that leaves masked cells
     (NaN) white: blank, never the low end's colour (weights keep the plain name, and so their
     bytes)."""

@@ -151,7 +151,8 @@ def _shade_row(upper: np.ndarray, lower: np.ndarray | None, shades: str = SHADES
     counts = present.sum(axis=0)
     values = np.where(present, pair, 0.0).sum(axis=0) / np.maximum(counts, 1)  # (c,)
     steps = np.clip((values * len(shades)).astype(int), 0, len(shades) - 1)
-    return Text("".join(shades[step] if count else " " for step, count in zip(steps, counts)))
+    cells = zip(steps, counts, strict=True)
+    return Text("".join(shades[step] if count else " " for step, count in cells))
 
 
 def layout(bands: list[list[HeadPanel]], width: int, size: int, color: bool) -> list[Text]:
