@@ -598,7 +598,8 @@
     const q = Math.floor(((event.clientY - box.top) / box.height) * d.T);
     if (q < 0 || k < 0 || q >= d.T || k >= d.K) return;
     const m = matrix(d, state.layer, state.sel), w = m[q * d.K + k];
-    const shown = d.measure === "weights" ? w.toFixed(3) : MEASURES[d.measure].value + " " + valueText(w, m.step);
+    const shown = d.measure === "weights" ? w.toFixed(3)
+      : Number.isNaN(w) ? "masked" : MEASURES[d.measure].value + " " + valueText(w, m.step);
     // User text in <bdi>: a bidi control inside a token cannot reorder the rest of the line.
     document.getElementById("readout").replaceChildren(
       el("bdi", {}, d.tokens[q]), " (" + q + ") → ", el("bdi", {}, d.keys[k]), " (" + k + "): " + shown);
