@@ -29,8 +29,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> dict[str, Pa
     saved = {}
     for name, model, measure in [("scores", "gpt2", "scores"), ("norms", "bert", "norms")]:
         path = folder / f"{name}.html"
-        result = runner.invoke(app, ["run", CAT, "--model", str(tiny_models[model]), "--measure",
-                                     measure, "--layer", str(LAYER), "--save", str(path)])  # fmt: skip
+        args = ["--model", str(tiny_models[model]), "--measure", measure, "--layer", str(LAYER)]
+        result = runner.invoke(app, ["run", CAT, *args, "--save", str(path)])
         assert result.exit_code == 0, result.output
         saved[name] = path
     return saved
