@@ -341,3 +341,14 @@ def test_a_weights_page_is_the_8_bit_page_it_was(runner: CliRunner, tmp_path: Pa
     codes = np.frombuffer(base64.b64decode(document["weights"]), dtype=np.uint8)
     assert np.abs(codes.reshape(found.shape) / 255 - found).max() <= 0.5 / 255 + 1e-6
     assert '"note":"attention"' in page.read_text("utf-8")
+
+
+@pytest.mark.parametrize("kind", ["png", "svg", "pdf"])
+def test_pictures_of_scores_are_deterministic(kind: str) -> None:
+    def build():
+        return matrix_figure(_scores(), TOKENS, "m\nlayer 0 · head 1 · scores", measure="scores")
+
+    assert figure_bytes(build, kind) == figure_bytes(build, kind)
+    bands = [[("L0 H0", _scores()), ("L0 mean", _scores())]]
+    grid = figure_bytes(lambda: panels_figure(bands, "g", "scores"), kind)
+    assert grid == figure_bytes(lambda: panels_figure(bands, "g", "scores"), kind)

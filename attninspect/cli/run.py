@@ -108,10 +108,13 @@ def page_norms(inspector: Inspector, shown: Inspection, keep: WholeLayers) -> In
     streamed one or the other: its view needs no more); None for another measure, or where the
     tokens of that pass are not the page's."""
     import dataclasses
+    import warnings
 
     if shown.measure != "norms" or shown.kind != "self":
         return None
-    found = inspector.run(shown.text, measure="norms")
+    with warnings.catch_warnings():  # a truncated text: the run itself said so
+        warnings.simplefilter("ignore")
+        found = inspector.run(shown.text, measure="norms")
     if found.tokens != shown.tokens or found.head_sum is None:
         return None
     rows = [found.layer_ids.index(layer) for layer in shown.layer_ids]

@@ -75,20 +75,22 @@ def quantise(attention: np.ndarray) -> str:
 def quantise_range(values: np.ndarray) -> tuple[str, list[list[float]]]:
     """(..., Tq, Tk) values of another measure than weights -> base64 of one byte each, every
     (Tq, Tk) matrix over its own [low, high] (byte round((v - low) / (high - low) · 254); a
-    masked cell, NaN or infinite, byte 255), and each matrix's [low, high], in C order."""
+    masked cell, NaN or infinite, byte 255), and each matrix's [low, high], in C order. One
+    matrix at a time, so that no float64 copy of the whole is made."""
     rows, columns = values.shape[-2:]
-    flat = values.reshape(-1, rows * columns).astype(np.float64)  # (matrices, Tq · Tk)
-    present = np.isfinite(flat)
-    filled = present.any(axis=1)
-    low = np.where(filled, np.where(present, flat, np.inf).min(axis=1, initial=np.inf), 0.0)
-    high = np.where(filled, np.where(present, flat, -np.inf).max(axis=1, initial=-np.inf), 0.0)
-    span = np.where(high > low, high - low, 1.0)
-    with np.errstate(invalid="ignore"):
-        levels = np.rint((flat - low[:, None]) / span[:, None] * LEVELS)
-    codes = np.clip(np.where(present, levels, 0.0), 0, LEVELS).astype(np.uint8)
-    codes[~present] = MASKED
-    text = base64.b64encode(codes.tobytes(order="C")).decode("ascii")
-    return text, [[float(a), float(b)] for a, b in zip(low, high, strict=True)]
+    flat = values.reshape(-1, rows * columns)  # (matrices, Tq · Tk)
+    codes = np.empty(flat.shape, dtype=np.uint8)
+    scale: list[list[float]] = []
+    for number, matrix in enumerate(flat):
+        cells = matrix.astype(np.float64)  # (Tq · Tk,)
+        present = np.isfinite(cells)
+        shown = cells[present]
+        low, high = (float(shown.min()), float(shown.max())) if shown.size else (0.0, 0.0)
+        span = high - low if high > low else 1.0
+        levels = np.rint((np.where(present, cells, low) - low) / span * LEVELS)
+        codes[number] = np.where(present, np.clip(levels, 0, LEVELS), MASKED)
+        scale.append([low, high])
+    return base64.b64encode(codes.tobytes(order="C")).decode("ascii"), scale
 
 
 def float32_text(array: np.ndarray) -> str:
