@@ -116,10 +116,12 @@ def test_hooks_only_model_refuses_measures_before_running(tmp_path, default_mode
 def test_views_defined_on_weights_refuse_other_measures(tiny_models) -> None:
     inspector = Inspector(str(tiny_models["bert"]))
     norms = inspector.run(CAT, measure="norms")
-    with pytest.raises(AttnInspectError, match=r"rollout .* does not take"):
+    with pytest.raises(AttnInspectError, match=r"rollout .* does not take measure=norms"):
         norms.view(rollout=True)
-    with pytest.raises(AttnInspectError, match="words"):
-        norms.view(words=True)
+    with pytest.raises(AttnInspectError, match=r"^words=True merges .* measure=norms$"):
+        norms.view(words=True)  # in the API's words, not the command line's
+    with pytest.raises(AttnInspectError, match=r"^hide_special=True .* measure=norms$"):
+        norms.view(hide_special=True)
     assert norms.view(head="mean").sink_share is None  # the sink share is a share of weights
     with pytest.raises(AttnInspectError, match="not a measure"):
         inspector.run(CAT, measure="probabilities")
