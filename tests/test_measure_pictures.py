@@ -80,7 +80,7 @@ def test_norms_name_the_norm_of_the_sum_for_the_head_mean() -> None:
     norms[np.isnan(norms)] = 0.5
     figure, _ = _drawn(lambda: matrix_figure(norms, TOKENS, "t", measure="norms", summed=True))
     label = figure.axes[1].get_ylabel()
-    assert label.startswith("norm of the sum over heads ‖Σ_h α f_h(x)‖") and "masked" not in label
+    assert label.startswith("norm of the sum over heads ‖Σₕ αₕfₕ(x)‖") and "masked" not in label
     assert figure.axes[0].images[0].get_clim()[0] == pytest.approx(float(norms.min()))
     alone, _ = _drawn(lambda: matrix_figure(norms, TOKENS, "t", measure="norms"))
     assert alone.axes[1].get_ylabel() == "norm ‖αf(x)‖ (row: from, column: to)"

@@ -153,7 +153,7 @@ def matrix_figure(
         low, high = value_range(matrix, measure)
         image = axes.imshow(matrix, cmap=_colormap("viridis", measure), vmin=low, vmax=high)
         named = value_label(measure, summed)
-        label = f"{named}{NEWLINE if len(named) > 40 else ' '}(row: from, column: to)"
+        label = f"{named}{NEWLINE if len(named) > 36 else ' '}(row: from, column: to)"
     if has_masked(matrix):
         label += f"\n{MASKED_NOTE}"
     figure.colorbar(image, ax=axes, shrink=0.8, label=label)

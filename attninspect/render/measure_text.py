@@ -13,7 +13,7 @@ VALUE_LABELS = {
     "norms": "norm ‖αf(x)‖",
 }
 # The norms' head mean is not a mean: Kobayashi et al. take the norm of the sum over heads.
-HEAD_SUM = "norm of the sum over heads ‖Σ_h α f_h(x)‖"
+HEAD_SUM = "norm of the sum over heads ‖Σₕ αₕfₕ(x)‖"
 # What a picture's title says is shown.
 TITLE_PARTS = {
     "weights": "attention",

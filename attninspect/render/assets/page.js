@@ -136,7 +136,7 @@
   function meanTitle(doc) {
     if (doc.rollout) return "the attention rollout up to this layer";
     if (doc.measure === "norms") {
-      return doc.meanBytes ? "the norm of the sum over all " + doc.meanOf + " heads of the layer, ‖Σ_h α f_h(x)‖"
+      return doc.meanBytes ? "the norm of the sum over all " + doc.meanOf + " heads of the layer, ‖Σₕ αₕfₕ(x)‖"
         : "the mean of the " + doc.H + " heads' norms (this page holds no norm of their sum)";
     }
     const held = doc.meanOf > doc.H ? " (this page holds " + doc.H + " of them)" : "";
