@@ -41,7 +41,7 @@ def grid(
     from attninspect.analysis.pipeline import analyse, make_view
     from attninspect.cli.run import check_measure
 
-    check_measure(view, model.server, False)  # --rollout, --words ... take weights alone
+    check_measure(view, False)  # --rollout, --words ... take weights alone
     if view.rollout and out.heads is not None:
         raise usage_error("--rollout shows one panel per layer; drop --heads", "'--heads'")
     if output_format is RunFormat.npz and out.output is None:
@@ -65,10 +65,7 @@ def grid(
 
 
 def measured_run(inspector: object, text: str, measure: str) -> Inspection:
-    """The inspection of ``text`` as ``measure`` measures it (a remote model, which --measure
-    refuses, is asked plain weights)."""
-    if measure == "weights":
-        return inspector.run(text)  # type: ignore[attr-defined]
+    """The inspection of ``text`` as ``measure`` measures it (here or on --server)."""
     return inspector.run(text, measure=measure)  # type: ignore[attr-defined]
 
 

@@ -263,7 +263,7 @@ def _pair(inspection: Inspection) -> tuple[int, ...]:
 def csv_columns(inspection: Inspection, stats: bool = False) -> tuple[str, ...]:
     """`run`'s CSV header: a sentence pair (--pair) adds ``pair_start`` at the end, and another
     measure than weights ``measure`` after it (the ``weight`` column then holds that measure)."""
-    columns = STATS_COLUMNS if stats else CSV_COLUMNS
+    columns: tuple[str, ...] = STATS_COLUMNS if stats else CSV_COLUMNS
     columns += ("pair_start",) * (inspection.pair_start is not None)
     return columns + ("measure",) * (inspection.measure != "weights")
 
