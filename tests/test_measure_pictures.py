@@ -263,12 +263,6 @@ def test_grid_refuses_steps_defined_on_weights(runner: CliRunner, step: str) -> 
     assert result.stdout == ""
 
 
-def test_grid_refuses_a_measure_with_a_server(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["grid", CAT, "--measure", "norms", "--server",
-                                 "http://127.0.0.1:9"])  # fmt: skip
-    assert result.exit_code == 2 and "--measure needs a local model" in result.stderr
-
-
 def _document(page: Path) -> dict:
     found = re.search(r'id="attention-data">(.*?)</script>', page.read_text("utf-8"), re.S)
     assert found is not None
