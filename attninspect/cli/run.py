@@ -171,7 +171,7 @@ def run_neurons(
     a table, one JSON object or an npz (with the head's ``queries``, ``keys`` and ``values``)."""
     check_neurons(texts, view, output_format, out)
     assert texts.text is not None and view.focus is not None and isinstance(view.head, int)
-    inspector = model.inspector(model.settings("--num-heads"), None, out.no_color, 1)
+    inspector = model.inspector(model.settings("--num-heads"), model.request(), out.no_color, 1)
     found = inspector.neurons(texts.text, view.focus.raw, view.layer, view.head)
     from attninspect.analysis.neurons import neuron_arrays, neuron_record
     from attninspect.files.records import PlainRecord
