@@ -136,8 +136,17 @@ def _all_attention(inspection: Inspection, arrays: bool = False) -> dict[str, An
     found: dict[str, Any] = {"all_attention": _values(weights, arrays)}
     if inspection.layers is not None:
         found["all_attention_layers"] = inspection.layer_ids
-        found["all_attention_heads"] = inspection.head_ids
+        found["all_attention_heads"] = head_labels(inspection)
     return found
+
+
+def head_labels(inspection: Inspection) -> list[HeadChoice]:
+    """The model's head number of each head of ``attention``; ``["mean"]`` where it holds, for
+    norms and the head mean, the norm of the sum over heads (`measures.norm_of_sum`) alone."""
+    one_of_many = inspection.attention.shape[1] == 1 and inspection.num_heads > 1
+    one_kept = inspection.heads is not None and len(inspection.heads) == 1  # --heads N
+    summed = inspection.measure == "norms" and one_of_many and not one_kept
+    return ["mean"] if summed else list(inspection.head_ids)
 
 
 def dump_json(record: Any) -> str:
@@ -218,11 +227,11 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
         blocks: list[tuple[int, HeadChoice, np.ndarray]] = [
             (layer, head, inspection.attention[i, j])
             for i, layer in enumerate(inspection.layer_ids)
-            for j, head in enumerate(inspection.head_ids)
+            for j, head in enumerate(head_labels(inspection))
         ]
     else:
         blocks = [(view.layer, view.head, view.matrix)]
-    pair = _pair(inspection)
+    pair = _pair(inspection) + _measure(inspection)
     for layer, head, matrix in blocks:  # (Tq, Tk) each
         for query, row in enumerate(matrix.tolist()):
             query_token = tokens[query]
@@ -241,15 +250,22 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
                 )
 
 
+def _measure(inspection: Inspection) -> tuple[str, ...]:
+    """The ``measure`` column's value, where it is not weights; else nothing."""
+    return (inspection.measure,) * (inspection.measure != "weights")
+
+
 def _pair(inspection: Inspection) -> tuple[int, ...]:
     """A sentence pair's last CSV column, ``pair_start`` (text B's first token); else nothing."""
     return () if inspection.pair_start is None else (inspection.pair_start,)
 
 
 def csv_columns(inspection: Inspection, stats: bool = False) -> tuple[str, ...]:
-    """`run`'s CSV header: a sentence pair (--pair) adds ``pair_start`` at the end."""
-    columns = STATS_COLUMNS if stats else CSV_COLUMNS
-    return columns + ("pair_start",) * (inspection.pair_start is not None)
+    """`run`'s CSV header: a sentence pair (--pair) adds ``pair_start`` at the end, and another
+    measure than weights ``measure`` after it (the ``weight`` column then holds that measure)."""
+    columns: tuple[str, ...] = STATS_COLUMNS if stats else CSV_COLUMNS
+    columns += ("pair_start",) * (inspection.pair_start is not None)
+    return columns + ("measure",) * (inspection.measure != "weights")
 
 
 def _where(inspection: Inspection) -> tuple[int, int | str]:
@@ -318,7 +334,7 @@ def _narrowed(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
         return {}
     return {
         f"layers{suffix}": np.array(inspection.layer_ids, dtype=np.int64),
-        f"heads{suffix}": np.array(inspection.head_ids, dtype=np.int64),
+        f"heads{suffix}": np.array(head_labels(inspection)),  # int64, or ["mean"]
     }
 
 
