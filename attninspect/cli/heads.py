@@ -82,8 +82,8 @@ def heads(
     # --measure is refused with --server above: a server's heads take no measure
     measured = {} if view.measure.value == "weights" else {"measure": view.measure.value}
     with feedback.warnings_to(feedback.stderr_console(out.no_color)):
-        search = inspector.heads(text, source.raw, key.raw, view.words, whole=kind == "html",
-                                 **measured)  # fmt: skip
+        found = (source.raw, key.raw)  # type: ignore[attr-defined]  # TokenSelectors (callback)
+        search = inspector.heads(text, *found, view.words, whole=kind == "html", **measured)
     write_one(HeadsResult(search), output_format.value, out.output, heads_table(top), out.no_color)
     if out.save is not None and kind is not None:
         write_picture(out.save, heads_picture(kind, dpi, search), out.no_color)
