@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
@@ -317,7 +318,7 @@ class Inspector:
         plan = dataclasses.replace(plan, **kept)  # type: ignore[arg-type]
         corpus = corpus_of(texts)
         items = (SourceText(text=text, index=index) for index, text in enumerate(corpus))
-        total = empty_stats(self.engine, plan)
+        total, started = empty_stats(self.engine, plan), time.perf_counter()
         for part in self.stats_windows(items, plan):
             if part.failures:
                 raise part.failures[0]
@@ -327,6 +328,7 @@ class Inspector:
             self.model_name,
             words,
             hide_special,
+            seconds=time.perf_counter() - started,
             convention=plan.convention,
             kind=plan.kind_of(self.engine),
         )
@@ -359,11 +361,6 @@ class Inspector:
         if measure == "weights":
             return
         check_steps(measure, options.rollout, options.words, options.stats, options.hide_special)
-        if is_seq2seq(self.engine):
-            raise AttnInspectError(
-                f"--measure {measure} is not built yet for encoder-decoder models; their "
-                "weights are available"
-            )
         tap_parts(self.engine, measure)
 
     @speaks_python

@@ -136,8 +136,17 @@ def _all_attention(inspection: Inspection, arrays: bool = False) -> dict[str, An
     found: dict[str, Any] = {"all_attention": _values(weights, arrays)}
     if inspection.layers is not None:
         found["all_attention_layers"] = inspection.layer_ids
-        found["all_attention_heads"] = inspection.head_ids
+        found["all_attention_heads"] = head_labels(inspection)
     return found
+
+
+def head_labels(inspection: Inspection) -> list[HeadChoice]:
+    """The model's head number of each head of ``attention``; ``["mean"]`` where it holds, for
+    norms and the head mean, the norm of the sum over heads (`measures.norm_of_sum`) alone."""
+    one_of_many = inspection.attention.shape[1] == 1 and inspection.num_heads > 1
+    one_kept = inspection.heads is not None and len(inspection.heads) == 1  # --heads N
+    summed = inspection.measure == "norms" and one_of_many and not one_kept
+    return ["mean"] if summed else list(inspection.head_ids)
 
 
 def dump_json(record: Any) -> str:
@@ -218,7 +227,7 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
         blocks: list[tuple[int, HeadChoice, np.ndarray]] = [
             (layer, head, inspection.attention[i, j])
             for i, layer in enumerate(inspection.layer_ids)
-            for j, head in enumerate(inspection.head_ids)
+            for j, head in enumerate(head_labels(inspection))
         ]
     else:
         blocks = [(view.layer, view.head, view.matrix)]
@@ -318,7 +327,7 @@ def _narrowed(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
         return {}
     return {
         f"layers{suffix}": np.array(inspection.layer_ids, dtype=np.int64),
-        f"heads{suffix}": np.array(inspection.head_ids, dtype=np.int64),
+        f"heads{suffix}": np.array(head_labels(inspection)),  # int64, or ["mean"]
     }
 
 

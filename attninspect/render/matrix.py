@@ -132,7 +132,7 @@ def summary(
 
 MEASURE_TITLES = {
     "scores": "scores before the softmax (blank: masked)",
-    "norms": "norms ‖α f(x)‖ (Kobayashi et al. 2020)",
+    "norms": "norms ‖αf(x)‖ (Kobayashi et al. 2020)",
 }
 
 
@@ -147,7 +147,7 @@ def _view_title(inspection: Inspection, view: View) -> str:
     if inspection.measure != "weights":
         title += f" · {MEASURE_TITLES.get(inspection.measure, inspection.measure)}"
         if inspection.measure == "norms" and view.head == "mean":
-            title += ", head mean = ‖Σ_h α f(x)‖"
+            title += ", head mean ‖Σₕαf(x)‖"  # no spaces: a wrapped title keeps it whole
     if view.words:
         title += " · words"
     if view.hidden_special:

@@ -115,7 +115,9 @@ def _spec(value: int | slice | None) -> str | int | None:
 
 
 def view_fields(options: ViewOptions) -> dict[str, Any]:
-    return {
+    """The view options as the API's fields; ``measure`` only where it is not weights (so a
+    plain run asks a server from before the measures exactly what it asked then)."""
+    fields: dict[str, Any] = {
         "layer": options.layer,
         "head": options.head,
         "words": options.words,
@@ -124,6 +126,9 @@ def view_fields(options: ViewOptions) -> dict[str, Any]:
         "focus": options.focus.raw if options.focus is not None else None,
         "top": options.top,
     }
+    if options.measure != "weights":
+        fields["measure"] = options.measure
+    return fields
 
 
 class RemoteInspector:
@@ -229,6 +234,20 @@ class RemoteInspector:
 
     def run(self, text: str):
         return _warned(self._post("/api/wire/inspect", {"text": text}, Inspection))
+
+    def neurons(self, text: str, focus: str, layer: int = -1, head: int = 0):
+        """`Inspector.neurons`: one head's neuron view, from the server's model."""
+        from attninspect.analysis.neurons import Neurons
+
+        body = {"text": text, "focus": focus, "layer": layer, "head": head}
+        return _warned(self._post("/api/wire/neurons", body, Neurons))
+
+    def neuron_layer(self, text: str, layer: int = -1):
+        """`Inspector.neuron_layer`: one layer's vectors (a saved page's neuron view)."""
+        from attninspect.analysis.neurons import LayerNeurons
+
+        body = {"text": text, "layer": layer}
+        return _warned(self._post("/api/wire/neuron_layer", body, LayerNeurons))
 
 
 def _kinds(sent: Any, layers: int, heads: int, shown: str) -> dict[str, tuple[int, int]]:
