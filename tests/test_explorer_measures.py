@@ -11,6 +11,7 @@ import pytest
 
 from attninspect import Inspector
 from attninspect.explorer.state import ExplorerState
+from attninspect.render.matrix import HEAD_SUM_TITLE, MEASURE_TITLES
 from tests.conftest import CAT
 from tests.explorer_helpers import status
 from tests.test_explorer_tmux import Tmux, session  # noqa: F401  (the tmux fixture)
@@ -80,7 +81,7 @@ def test_status_names_the_measure_and_m_cycles_it() -> None:
     assert "scores before the softmax (m: next)" in scores.status(6, 12)
     assert "raw attention" not in scores.status(6, 12)
     norms = scores.next_measure()
-    assert norms.measure == "norms" and "norms ‖α f(x)‖" in norms.status(6, 12)
+    assert norms.measure == "norms" and "norms ‖αf(x)‖ (m: next)" in norms.status(6, 12)
     assert norms.next_measure().measure == "weights"
     assert ExplorerState().status(6, 12) == ExplorerState(measure="weights").status(6, 12)
     assert "scores" not in ExplorerState().status(6, 12)
@@ -100,17 +101,17 @@ def test_explore_starts_in_scores_and_m_cycles_the_matrix(tiny_models) -> None:
         assert "scores before the softmax" in status(app)
         assert_shows(app, path, "scores")
         assert drawn(app)[0][1:] == [""] * (len(app.current[0].tokens) - 1)  # masked: blank
-        assert "scores before the softmax (blank: masked)" in app.query_one("#note").text.plain
+        assert MEASURE_TITLES["scores"] in app.query_one("#note").text.plain
         await press(app, pilot, "right", "right", "right", "up")  # head 1, layer 0
         assert (app.state.head, app.state.layer) == (1, 0)
         assert_shows(app, path, "scores")
         await press(app, pilot, "m")
-        assert "norms ‖α f(x)‖" in status(app)
+        assert "norms ‖αf(x)‖" in status(app)
         assert_shows(app, path, "norms")
-        await press(app, pilot, "left", "left", "left")  # the head mean: ‖Σ_h α f‖
+        await press(app, pilot, "left", "left", "left")  # the head mean: ‖Σₕαf‖
         assert app.state.head == "mean"
         assert_shows(app, path, "norms")
-        assert "head mean = ‖Σ_h α f(x)‖" in app.query_one("#note").text.plain
+        assert HEAD_SUM_TITLE in app.query_one("#note").text.plain
         await press(app, pilot, "m")
         assert "raw attention" in status(app)
         assert_shows(app, path, "weights")
@@ -192,8 +193,8 @@ def screen_text(app) -> str:
 
 def test_explore_measure_in_a_terminal(session: Tmux) -> None:  # noqa: F811
     session.start(CAT, "--measure", "norms")
-    pane = session.wait(lambda pane: "norms ‖α f(x)‖ (m: next)" in pane, "norms in the status")
-    assert "12:[SEP]" in pane and "head mean = ‖Σ_h α f(x)‖" in pane
+    pane = session.wait(lambda pane: "norms ‖αf(x)‖ (m: next)" in pane, "norms in the status")
+    assert "12:[SEP]" in pane and HEAD_SUM_TITLE.strip(", ") in pane
     session.keys("m")
     session.wait(lambda pane: "raw attention" in pane and "(m: next)" not in pane, "weights")
     session.keys("m")

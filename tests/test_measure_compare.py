@@ -17,6 +17,7 @@ from attninspect import Inspector
 from attninspect.api.flows import search_heads
 from attninspect.cli.app import app
 from attninspect.errors import AttnInspectError, InputError
+from attninspect.render.matrix import HEAD_SUM_TITLE, MEASURE_TITLES
 from tests.conftest import CAT
 
 OTHER = "The dog sat on the rug because it was cold."  # as many tokens as CAT, in every tokenizer
@@ -97,19 +98,34 @@ def test_heads_refuse_a_key_every_head_masks(inspectors) -> None:
         inspectors["gpt2"].heads(CAT, "cat", "mat", measure="scores", whole=True)
 
 
-def test_heads_steps_and_models_that_cannot_measure(inspectors, seq2seq_models) -> None:
+def test_heads_refuse_steps_defined_on_weights_and_bad_measures(inspectors) -> None:
     with pytest.raises(AttnInspectError, match="words=True merges the weights"):
         inspectors["bert"].heads(CAT, "it", "mat", words=True, measure="norms")
     with pytest.raises(AttnInspectError, match="not a measure"):
         inspectors["bert"].heads(CAT, "it", "mat", measure="logits")
+
+
+@pytest.mark.parametrize(("kind", "measure"), [("cross", "norms"), ("decoder", "scores")])
+def test_encoder_decoder_heads_and_diff_measure_the_chosen_kind(
+    seq2seq_models, kind: str, measure: str
+) -> None:
     from attninspect.api.seq2seq import Request
 
     bart = Inspector(str(seq2seq_models["bart"]))
-    bart.request = Request(target="le chat")
-    with pytest.raises(AttnInspectError, match="not built yet for encoder-decoder"):
-        bart.heads("the cat", "@1", "@1", measure="scores")
-    with pytest.raises(AttnInspectError, match="not built yet for encoder-decoder"):
-        bart.diff("the cat", "the dog", measure="norms")
+    bart.request = Request(target="le chat noir", kind=kind)
+    source = "the black cat"
+    whole = bart.run(source, measure=measure)
+    search = bart.heads(source, "@2", "@1", measure=measure)
+    grid = whole.attention[:, :, search.source, search.target]  # (L, H) of the chosen kind
+    assert whole.kind == search.inspection.kind == kind and search.measure == measure
+    for score in search.scores:
+        assert score.weight == pytest.approx(float(grid[score.layer, score.head]), abs=1e-6)
+    found = bart.diff(source, "the white dog", layer=1, head="mean", measure=measure)
+    view_b = bart.run("the white dog", measure=measure).view(layer=1, head="mean")
+    np.testing.assert_allclose(found.view_a.matrix, whole.view(layer=1, head="mean").matrix,
+                               rtol=0, atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(found.view_b.matrix, view_b.matrix, rtol=0, atol=1e-5)
+    assert found.a.measure == found.b.measure == measure and found.a.kind == kind
 
 
 def test_heads_cli_names_the_measure_in_every_format(runner: CliRunner, tiny_models) -> None:
@@ -126,7 +142,7 @@ def test_heads_cli_names_the_measure_in_every_format(runner: CliRunner, tiny_mod
     assert [float(row["weight"]) for row in rows] == [s.weight for s in expected.scores]
     table = invoke(runner, *args, "--top", "3")
     assert table.exit_code == 0, table.output
-    assert "ranked by norms ‖α f(x)‖" in " ".join(table.stdout.split())
+    assert f"ranked by {MEASURE_TITLES['norms']}" in " ".join(table.stdout.split())
     assert " norm " in table.stdout
     best = expected.scores[0]
     assert f"{best.weight:.3f}" in table.stdout
@@ -137,7 +153,7 @@ def test_heads_cli_scores_table_and_refusals(runner: CliRunner, tiny_models) -> 
     base = ["heads", CAT, "--model", path, "--measure", "scores"]
     table = invoke(runner, *base, "--from", "it", "--to", "mat", "--top", "2")
     assert table.exit_code == 0, table.output
-    assert "ranked by scores before the softmax" in " ".join(table.stdout.split())
+    assert f"ranked by {MEASURE_TITLES['scores']}" in " ".join(table.stdout.split())
     assert " score " in table.stdout
     top = Inspector(path).heads(CAT, "it", "mat", measure="scores").scores[0]
     assert f"{top.weight:.3f}" in table.stdout and f"{top.weight:.2f}" in table.stdout  # the grid
@@ -212,7 +228,7 @@ def test_diff_cli_names_the_measure_with_masked_cells_empty(runner: CliRunner, t
     assert all(row["delta"] != "" for row in rows if row not in masked)
     table = invoke(runner, *args, "--full")
     assert table.exit_code == 0, table.output
-    assert "scores before the softmax (blank: masked)" in " ".join(table.stdout.split())
+    assert MEASURE_TITLES["scores"] in " ".join(table.stdout.split())
     first = next(line for line in table.stdout.splitlines() if line.startswith("  0 [CLS]"))
     assert len(first.split()) == 3  # the one key [CLS] sees; the rest blank
     assert "nan" not in table.stdout.lower()
@@ -234,7 +250,7 @@ def test_diff_cli_norms_head_mean_is_the_norm_of_the_sum(runner: CliRunner, tiny
     largest = np.argsort(-np.abs(row_a - row_b), kind="stable")[0]
     assert changes[0]["a_index"] == largest
     table = invoke(runner, *args)
-    assert "head mean = ‖Σ_h α f(x)‖" in " ".join(table.stdout.split())  # the title may wrap
+    assert HEAD_SUM_TITLE.strip(", ") in " ".join(table.stdout.split())  # the title may wrap
 
 
 @pytest.mark.parametrize("step", ["--rollout", "--words", "--hide-special"])
@@ -251,3 +267,30 @@ def test_diff_weights_output_names_no_measure(runner: CliRunner, tiny_models) ->
     assert plain.splitlines()[0].endswith(",weight_a,weight_b,delta")
     record = json.loads(invoke(runner, *args, "--format", "json").stdout)
     assert "measure" not in record and "measure" not in record["a"]
+
+
+@pytest.fixture(scope="module")
+def causal_served(tiny_models):
+    """A real server on the tiny GPT-2: its scores are masked above the diagonal."""
+    from serve_helpers import serve
+
+    with serve("--model", str(tiny_models["gpt2"]), "--threads", "1") as server:
+        yield server
+
+
+@pytest.mark.parametrize("output", ["json", "csv", "table"])
+def test_diff_with_a_server_prints_what_a_local_diff_prints(
+    runner: CliRunner, causal_served, tiny_models, output: str
+) -> None:
+    """A server's diff takes the measure with the view (its own numbers, NaN sent as null);
+    heads --measure is refused with --server (a server's heads take no measure yet)."""
+    import re
+
+    timing = re.compile(r"\d+\.\d+ s\b|\"seconds\": [0-9.e-]+")
+    args = ["diff", CAT, SHORTER, "--measure", "scores", "--focus", "cat", "--format", output]
+    here = invoke(runner, *args, "--model", str(tiny_models["gpt2"]))
+    there = invoke(runner, *args, "--server", causal_served.url)
+    assert here.exit_code == 0, here.output
+    assert there.exit_code == 0, there.output
+    assert timing.sub("S", there.stdout) == timing.sub("S", here.stdout)
+    assert "scores" in here.stdout

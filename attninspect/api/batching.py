@@ -435,8 +435,8 @@ def _stream_measured(
         return _stream_chosen(engine, pending, digests, kind)
     if is_seq2seq(engine):
         head = None if every_head else options.head
-        tap = kind_tap(engine, options.measure, head, kind, False, False)
-        return digest_kinds(engine, pending, [ChosenKind(kind, each) for each in digests], tap)
+        kinds = kind_tap(engine, options.measure, head, kind, False, False)
+        return digest_kinds(engine, pending, [ChosenKind(kind, each) for each in digests], kinds)
     lengths = [len(encoding) for _, _, encoding in pending]
     tap, feed = measuring(engine, options, per_text_feed(digests, lengths), every_head)
     return _digest_group(engine, pending, digests, feed, tap)

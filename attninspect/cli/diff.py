@@ -39,7 +39,7 @@ def diff(
     from attninspect.files.records import DiffResult
 
     check_view(view.rollout, view.head)
-    check_measure(view, model.server, False)
+    check_measure(view, False)
     kind, dpi = out.picture()
     request = model.request(view.rollout)
     options = view.options()

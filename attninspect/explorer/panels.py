@@ -27,6 +27,7 @@ from attninspect.render.grid import (
 )
 from attninspect.render.matrix import (
     GAP_MARK,
+    HEAD_SUM_TITLE,
     MEASURE_TITLES,
     cell_width_of,
     columns_width,
@@ -246,7 +247,7 @@ def matrix_note(
         low, high = scale_of(shown, view)
         rows = MEASURE_TITLES.get(shown.measure, shown.measure)
         if shown.measure == "norms" and view.head == "mean":
-            rows += ", head mean = ‖Σ_h α f(x)‖"
+            rows += HEAD_SUM_TITLE
     note = legend(high, 2, rows, low=low)
     key_length = length if key_length is None else key_length
     if window.size < length or window.columns < key_length:

@@ -100,7 +100,7 @@ class ExplorerState:
         return "  │  ".join(parts)
 
 
-MEASURE_STATUS = {"scores": "scores before the softmax", "norms": "norms ‖α f(x)‖"}
+MEASURE_STATUS = {"scores": "scores before the softmax", "norms": "norms ‖αf(x)‖"}
 
 
 def selector_for(tokens: list[str], index: int) -> str:

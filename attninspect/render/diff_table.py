@@ -14,6 +14,7 @@ from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import window
 from attninspect.render.matrix import (
+    HEAD_SUM_TITLE,
     HOW_TO_MOVE_WITHOUT_WINDOW,
     MEASURE_TITLES,
     TokenMatrix,
@@ -84,7 +85,7 @@ def _title(diff: TextDiff) -> Text:
     if measure != "weights":
         title.append(f" · {MEASURE_TITLES.get(measure, measure)}", style="dim")
         if measure == "norms" and diff.view_a.head == "mean":
-            title.append(", head mean = ‖Σ_h α f(x)‖", style="dim")
+            title.append(HEAD_SUM_TITLE, style="dim")
     title.append("\n")
     for side, (name, shown) in enumerate((("A", diff.a), ("B", diff.b))):
         title.append(f"{name} ", style="bold")
