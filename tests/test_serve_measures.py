@@ -132,12 +132,22 @@ def test_bad_measures_are_one_400(clients, body, says) -> None:
         assert answer.json() == {"error": says}
 
 
-def test_diff_refuses_another_measure_in_one_line(clients) -> None:
-    body = {"a": CAT, "b": "The dog sat.", "measure": "scores"}
+@pytest.mark.parametrize("model", ["default", "gpt2"])
+def test_diff_answers_the_measured_numbers_of_a_local_diff(clients, inspectors, model) -> None:
+    """diff takes a measure (issue 25's heads/diff work): the answer is a local diff's record,
+    masked scores null."""
+    from attninspect.files.records import DiffResult
+
+    body = {"a": CAT, "b": "The dog sat.", "measure": "scores", "focus": "sat"}
+    local = inspectors[model].diff(CAT, "The dog sat.", measure="scores", focus="sat")
+    expected = json.loads(json.dumps(DiffResult(local).record(), default=list))
     for path in ("/api/diff", "/api/page/diff"):
-        answer = clients["default"].post(path, json=body)
-        assert answer.status_code == 400, answer.text
-        assert answer.json()["error"].startswith("diff compares attention weights")
+        answer = clients[model].post(path, json=body)
+        assert answer.status_code == 200, answer.text
+        record = answer.json() if path == "/api/diff" else answer.json()["record"]
+        assert record["measure"] == "scores"
+        for side in ("a", "b"):
+            assert _timeless(record[side]) == _timeless(expected[side])
 
 
 def _neurons(page: dict) -> dict:
