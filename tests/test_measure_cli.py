@@ -130,6 +130,7 @@ def test_every_layer_of_the_norms_head_mean_is_labelled_mean(
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert {row["head"] for row in rows} == {"mean"}
+    assert {row["measure"] for row in rows} == {"norms"}  # each row names what it holds
     summed = Inspector(path).run(CAT, measure="norms").head_sum  # (L, T, T)
     last = [row for row in rows if row["layer"] == "1"]
     found = np.array([float(row["weight"]) for row in last], np.float32)

@@ -69,6 +69,8 @@ def _same(here, there) -> None:
         ["diff", CAT, "The dog sat on the mat because it was cold.", "--focus", "it"],
         ["diff", CAT, "A cat sat.", "--format", "json"],
         ["grid", CAT, "--layers", "-2:", "--heads", "0:3"],
+        ["grid", CAT, "--layers", "1", "--heads", "0:2", "--measure", "scores"],
+        ["grid", CAT, "--layers", "1", "--measure", "norms", "--format", "json"],
         ["run", CAT, "--format", "json", "--measure", "scores", "--layer", "2", "--head", "3",
          "--focus", "it"],
         ["run", CAT, "--format", "csv", "--measure", "norms", "--head", "1", "--all-layers",

@@ -363,6 +363,24 @@ class Inspector:
         check_steps(measure, options.rollout, options.words, options.stats, options.hide_special)
         tap_parts(self.engine, measure)
 
+    def _asked_neurons(self, text: str, focus: str, layer: int, head: int) -> Neurons:
+        """The neuron view of what ``self.request`` asks (an encoder–decoder model's kind, with
+        its target or generated tokens; a decoder's generated tokens), from two whole runs of
+        that kind: its scores with the vectors, and its weights."""
+        from attninspect.analysis.neurons import neurons_of
+        from attninspect.analysis.token_selectors import parse_selector, resolve_selector
+
+        if self.request.pair is not None:
+            raise AttnInspectError("the neuron view reads one text: drop --pair")
+        scored = self.run(text, measure="scores")
+        number = resolve_layer(layer, scored.num_layers)
+        index = resolve_selector(parse_selector(focus), scored.query_tokens)
+        weights = self.run(text).attention[number]  # (H, Tq, Tk)
+        tokens = (scored.query_tokens, scored.key_tokens)
+        return neurons_of(number, head, index, tokens, scored.queries(number),
+                          scored.keys(number), scored.values(number), scored.attention[number],
+                          weights, scored.kind)  # fmt: skip
+
     @speaks_python
     def neurons(self, text: str, focus: str, layer: int = -1, head: int = 0) -> Neurons:
         """The neuron view of one head (an index: the head mean has no single query) for the
@@ -381,10 +399,8 @@ class Inspector:
                 "no single query); give --head N"
             )
         check_request(self.engine, self.request)
-        if not self.request.plain:
-            raise AttnInspectError(
-                "the neuron view reads one text: drop --target, --generate, --pair"
-            )
+        if is_seq2seq(self.engine) or not self.request.plain:
+            return self._asked_neurons(text, focus, layer, chosen)
         with self._lock:
             inspection, parts = neurons_pass(
                 self.engine, SourceText(text=text, index=0), number, self.truncate, self.chat

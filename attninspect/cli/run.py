@@ -98,7 +98,39 @@ def run(
         from attninspect.api.neuron_pages import page_neurons
 
         vectors = page_neurons(inspector, *counts.first) if kind == "html" else None
-        write_picture(out.save, run_picture(kind, dpi, *counts.first, vectors), out.no_color)
+        page = page_norms(inspector, counts.first[0], keep) if kind == "html" else None
+        picture = run_picture(kind, dpi, *counts.first, vectors, page)
+        write_picture(out.save, picture, out.no_color)
+
+
+def page_norms(inspector: Inspector, shown: Inspection, keep: WholeLayers) -> Inspection | None:
+    """For a page of norms: every kept head's norms with the norm of the sum over every head
+    (the page's head mean, `measures.for_heads`), from one more pass of the text (the run
+    streamed one or the other: its view needs no more); None for another measure, or where the
+    tokens of that pass are not the page's."""
+    import dataclasses
+    import warnings
+
+    if shown.measure != "norms" or shown.kind != "self":
+        return None
+    with warnings.catch_warnings():  # a truncated text: the run itself said so
+        warnings.simplefilter("ignore")
+        found = inspector.run(shown.text, measure="norms")
+    if found.tokens != shown.tokens or found.head_sum is None:
+        return None
+    rows = [found.layer_ids.index(layer) for layer in shown.layer_ids]
+    heads = keep.head_ids(found.num_heads)
+    return dataclasses.replace(
+        found,
+        attention=found.attention[rows][:, heads],  # (L', H', T, T)
+        layers=[found.layer_ids[row] for row in rows],
+        heads=[found.head_ids[head] for head in heads],
+        model_layers=found.num_layers,
+        model_heads=found.num_heads,
+        head_sum=found.head_sum[rows],  # (L', T, T)
+        index=shown.index,
+        line=shown.line,
+    )
 
 
 def check_neurons(
@@ -139,7 +171,7 @@ def run_neurons(
     a table, one JSON object or an npz (with the head's ``queries``, ``keys`` and ``values``)."""
     check_neurons(texts, view, output_format, out)
     assert texts.text is not None and view.focus is not None and isinstance(view.head, int)
-    inspector = model.inspector(model.settings("--num-heads"), None, out.no_color, 1)
+    inspector = model.inspector(model.settings("--num-heads"), model.request(), out.no_color, 1)
     found = inspector.neurons(texts.text, view.focus.raw, view.layer, view.head)
     from attninspect.analysis.neurons import neuron_arrays, neuron_record
     from attninspect.files.records import PlainRecord

@@ -231,7 +231,7 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
         ]
     else:
         blocks = [(view.layer, view.head, view.matrix)]
-    pair = _pair(inspection)
+    pair = _pair(inspection) + _measure(inspection)
     for layer, head, matrix in blocks:  # (Tq, Tk) each
         for query, row in enumerate(matrix.tolist()):
             query_token = tokens[query]
@@ -250,15 +250,22 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
                 )
 
 
+def _measure(inspection: Inspection) -> tuple[str, ...]:
+    """The ``measure`` column's value, where it is not weights; else nothing."""
+    return (inspection.measure,) * (inspection.measure != "weights")
+
+
 def _pair(inspection: Inspection) -> tuple[int, ...]:
     """A sentence pair's last CSV column, ``pair_start`` (text B's first token); else nothing."""
     return () if inspection.pair_start is None else (inspection.pair_start,)
 
 
 def csv_columns(inspection: Inspection, stats: bool = False) -> tuple[str, ...]:
-    """`run`'s CSV header: a sentence pair (--pair) adds ``pair_start`` at the end."""
-    columns = STATS_COLUMNS if stats else CSV_COLUMNS
-    return columns + ("pair_start",) * (inspection.pair_start is not None)
+    """`run`'s CSV header: a sentence pair (--pair) adds ``pair_start`` at the end, and another
+    measure than weights ``measure`` after it (the ``weight`` column then holds that measure)."""
+    columns: tuple[str, ...] = STATS_COLUMNS if stats else CSV_COLUMNS
+    columns += ("pair_start",) * (inspection.pair_start is not None)
+    return columns + ("measure",) * (inspection.measure != "weights")
 
 
 def _where(inspection: Inspection) -> tuple[int, int | str]:

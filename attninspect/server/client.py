@@ -232,8 +232,11 @@ class RemoteInspector:
         }
         return _warned(self._post("/api/wire/diff", body, TextDiff))
 
-    def run(self, text: str):
-        return _warned(self._post("/api/wire/inspect", {"text": text}, Inspection))
+    def run(self, text: str, measure: str = "weights"):
+        """`Inspector.run` of one text, every layer whole (`grid`); ``measure`` sent where it is
+        not weights, so that a server from before the measures is asked what it was asked."""
+        body = {"text": text} | ({"measure": measure} if measure != "weights" else {})
+        return _warned(self._post("/api/wire/inspect", body, Inspection))
 
     def neurons(self, text: str, focus: str, layer: int = -1, head: int = 0):
         """`Inspector.neurons`: one head's neuron view, from the server's model."""

@@ -38,7 +38,7 @@ RUN_FIELDS = {"text", "texts", *VIEW_FIELDS, *ASK_FIELDS, "stats", "all_layers",
               "truncate"}  # fmt: skip
 HEADS_FIELDS = {"text", "from", "to", "words", "whole", "truncate", *ASK_FIELDS}
 DIFF_FIELDS = {"a", "b", *VIEW_FIELDS, *ASK_FIELDS, "whole", "truncate"}
-INSPECT_FIELDS = {"text", "truncate", *ASK_FIELDS}
+INSPECT_FIELDS = {"text", "truncate", "measure", *ASK_FIELDS}
 
 
 class BadRequest(Exception):
@@ -86,6 +86,7 @@ class InspectRequest:
     text: str
     truncate: bool | None
     ask: Request = PLAIN
+    measure: Measure = "weights"
 
 
 def _fields(body: Any, allowed: set[str], required: tuple[str, ...]) -> dict[str, Any]:
@@ -298,7 +299,8 @@ def diff_request(body: Any) -> DiffRequest:
 def inspect_request(body: Any) -> InspectRequest:
     """The transport's whole inspection of one text (`grid`)."""
     body = _fields(body, INSPECT_FIELDS, ("text",))
-    return InspectRequest(_text(body["text"], "text"), _optional_bool(body, "truncate"), ask(body))
+    text, truncate = _text(body["text"], "text"), _optional_bool(body, "truncate")
+    return InspectRequest(text, truncate, ask(body), _measure(body))
 
 
 NEURON_FIELDS = {"text", "layer", "truncate", *ASK_FIELDS}

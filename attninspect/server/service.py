@@ -305,7 +305,7 @@ class ModelService:
             self._truncating(request.truncate, request.ask)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                inspection = self.inspector.run(request.text)
+                inspection = self.inspector.run(request.text, measure=request.measure)
             self.budget(_layers_held(inspection), True, BUDGET_ADVICE[True])
             return _transported(inspection, caught)
 
