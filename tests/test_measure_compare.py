@@ -282,8 +282,7 @@ def causal_served(tiny_models):
 def test_diff_with_a_server_prints_what_a_local_diff_prints(
     runner: CliRunner, causal_served, tiny_models, output: str
 ) -> None:
-    """A server's diff takes the measure with the view (its own numbers, NaN sent as null);
-    heads --measure is refused with --server (a server's heads take no measure yet)."""
+    """A server's diff and heads take the measure (their own numbers, NaN sent as null)."""
     import re
 
     timing = re.compile(r"\d+\.\d+ s\b|\"seconds\": [0-9.e-]+")
@@ -294,3 +293,8 @@ def test_diff_with_a_server_prints_what_a_local_diff_prints(
     assert there.exit_code == 0, there.output
     assert timing.sub("S", there.stdout) == timing.sub("S", here.stdout)
     assert "scores" in here.stdout
+    args = ["heads", CAT, "--from", "it", "--to", "cat", "--measure", "norms", "--format", output]
+    here = invoke(runner, *args, "--model", str(tiny_models["gpt2"]))
+    there = invoke(runner, *args, "--server", causal_served.url)
+    assert here.exit_code == 0, here.output
+    assert there.stdout == here.stdout and "norm" in here.stdout

@@ -185,3 +185,15 @@ def test_the_first_page_holds_the_vectors_of_its_layer(clients, inspectors) -> N
     expected = neuron_json(inspectors["gpt2"].neuron_layer(PAGE_TEXT, -1))
     assert _neurons(data) == json.loads(json.dumps(expected))
     assert 'id="opt-measure"' in page
+
+
+def test_heads_take_the_measure(clients, inspectors) -> None:
+    """``POST /api/heads`` ranks by ``measure`` as `Inspector.heads` does; with ``words`` it is
+    one 400 (words merge weights alone)."""
+    body = {"text": CAT, "from": "it", "to": "mat"}
+    answer = clients["default"].post("/api/heads", json={**body, "measure": "norms"})
+    assert answer.status_code == 200, answer.text
+    local = inspectors["default"].heads(CAT, "it", "mat", measure="norms").as_json()
+    assert answer.json()["heads"] == local["heads"] and answer.json()["measure"] == "norms"
+    answer = clients["default"].post("/api/heads", json={**body, "measure": "norms", "words": True})
+    assert answer.status_code == 400 and answer.json()["error"].startswith("measure: --words")

@@ -18,7 +18,6 @@ from attninspect.cli.options import (
     CompareFormatOption,
     TextArgument,
     selector,
-    usage_error,
 )
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import heads_picture, write_picture
@@ -77,12 +76,9 @@ def heads(
     from attninspect.files.records import HeadsResult
 
     check_measure(view, False)
-    if model.server is not None and view.measure.value != "weights":
-        raise usage_error("heads --measure needs a local model: drop --server", "'--server'")
     kind, dpi = out.picture()
     request = model.request()
     inspector = model.inspector(model.settings(), request, out.no_color)
-    # --measure is refused with --server above: a server's heads take no measure yet
     measured = {} if view.measure.value == "weights" else {"measure": view.measure.value}
     with feedback.warnings_to(feedback.stderr_console(out.no_color)):
         found = (source.raw, key.raw)  # type: ignore[attr-defined]  # TokenSelectors (callback)
