@@ -132,12 +132,22 @@ def test_bad_measures_are_one_400(clients, body, says) -> None:
         assert answer.json() == {"error": says}
 
 
-def test_diff_refuses_another_measure_in_one_line(clients) -> None:
-    body = {"a": CAT, "b": "The dog sat.", "measure": "scores"}
+@pytest.mark.parametrize("model", ["default", "gpt2"])
+def test_diff_answers_the_measured_numbers_of_a_local_diff(clients, inspectors, model) -> None:
+    """diff takes a measure (issue 25's heads/diff work): the answer is a local diff's record,
+    masked scores null."""
+    from attninspect.files.records import DiffResult
+
+    body = {"a": CAT, "b": "The dog sat.", "measure": "scores", "focus": "sat"}
+    local = inspectors[model].diff(CAT, "The dog sat.", measure="scores", focus="sat")
+    expected = json.loads(json.dumps(DiffResult(local).record(), default=list))
     for path in ("/api/diff", "/api/page/diff"):
-        answer = clients["default"].post(path, json=body)
-        assert answer.status_code == 400, answer.text
-        assert answer.json()["error"].startswith("diff compares attention weights")
+        answer = clients[model].post(path, json=body)
+        assert answer.status_code == 200, answer.text
+        record = answer.json() if path == "/api/diff" else answer.json()["record"]
+        assert record["measure"] == "scores"
+        for side in ("a", "b"):
+            assert _timeless(record[side]) == _timeless(expected[side])
 
 
 def _neurons(page: dict) -> dict:
@@ -175,3 +185,15 @@ def test_the_first_page_holds_the_vectors_of_its_layer(clients, inspectors) -> N
     expected = neuron_json(inspectors["gpt2"].neuron_layer(PAGE_TEXT, -1))
     assert _neurons(data) == json.loads(json.dumps(expected))
     assert 'id="opt-measure"' in page
+
+
+def test_heads_take_the_measure(clients, inspectors) -> None:
+    """``POST /api/heads`` ranks by ``measure`` as `Inspector.heads` does; with ``words`` it is
+    one 400 (words merge weights alone)."""
+    body = {"text": CAT, "from": "it", "to": "mat"}
+    answer = clients["default"].post("/api/heads", json={**body, "measure": "norms"})
+    assert answer.status_code == 200, answer.text
+    local = inspectors["default"].heads(CAT, "it", "mat", measure="norms").as_json()
+    assert answer.json()["heads"] == local["heads"] and answer.json()["measure"] == "norms"
+    answer = clients["default"].post("/api/heads", json={**body, "measure": "norms", "words": True})
+    assert answer.status_code == 400 and answer.json()["error"].startswith("measure: --words")

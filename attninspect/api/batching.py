@@ -347,12 +347,13 @@ def _view_group(
 
 
 def measuring(
-    engine: Engine, options: ViewOptions, feed: BatchFeed
+    engine: Engine, options: ViewOptions, feed: BatchFeed, every_head: bool = False
 ) -> tuple[TapRequest | None, BatchFeed]:
     """``feed`` as is for weights; for another measure, the tap that each layer's parts come
     from and a feed that hands the digests that layer as ``options.measure`` measures it:
     scores (B, H, Tq, Tk), norms per head (B, H, Tq, Tk), or for the head mean of norms the
-    norm of the sum over heads as one head (B, 1, Tq, Tk)."""
+    norm of the sum over heads as one head (B, 1, Tq, Tk); ``every_head``: each head's own
+    norms whatever ``options.head`` is (`heads` ranks them)."""
     if options.measure == "weights":
         return None, feed
     waiting: dict[int, LayerParts] = {}  # a layer's parts arrive just before its weights
@@ -364,7 +365,8 @@ def measuring(
 
     def fed(layer: int, weights: np.ndarray) -> None:  # (B, H, Tq, Tk)
         parts = waiting.pop(layer)
-        feed(layer, layer_measured(options.measure, weights, parts, options.head == "mean"))
+        head_sum = options.head == "mean" and not every_head
+        feed(layer, layer_measured(options.measure, weights, parts, head_sum))
 
     return tap, fed
 
@@ -418,6 +420,28 @@ def _stream_chosen(
     if not is_seq2seq(engine):
         return _digest_group(engine, pending, digests)
     return digest_kinds(engine, pending, [ChosenKind(kind, digest) for digest in digests])
+
+
+def _stream_measured(
+    engine: Engine,
+    pending: Pending,
+    digests: Sequence[Any],
+    kind: AttentionKind,
+    options: ViewOptions,
+    every_head: bool = False,
+) -> list:
+    """`_stream_chosen`, with each layer as ``options.measure`` measures it (`measuring`;
+    `kind_measures` for the chosen kind of an encoder–decoder model); ``every_head``: each
+    head's own norms, whatever ``options.head`` is."""
+    if options.measure == "weights":
+        return _stream_chosen(engine, pending, digests, kind)
+    if is_seq2seq(engine):
+        head = None if every_head else options.head
+        kinds = kind_tap(engine, options.measure, head, kind, False, False)
+        return digest_kinds(engine, pending, [ChosenKind(kind, each) for each in digests], kinds)
+    lengths = [len(encoding) for _, _, encoding in pending]
+    tap, feed = measuring(engine, options, per_text_feed(digests, lengths), every_head)
+    return _digest_group(engine, pending, digests, feed, tap)
 
 
 class LayerConsumer(Protocol[Finished_co]):
@@ -505,18 +529,20 @@ def search_streamed(
     truncate: bool,
     chat: Chat | None = None,
     request: Request = PLAIN,
+    measure: Measure = "weights",
 ) -> HeadSearch:
     """`flows.search_heads` for one text, streamed: each layer's (H,) from -> to weights kept,
     no (L, H, T, T) tensor (of any kind: ``request`` adds a pair, a target or generated tokens
-    and chooses the kind). A bad text (as `Inspector.run` words it) or selector raises."""
+    and chooses the kind); ``measure``: each head's own scores or norms in their place. A bad
+    text (as `Inspector.run` words it) or selector raises."""
     kind = check_request(engine, request)
     (error,), pending = encode_items(engine, [item], truncate, chat, request)
     if error is not None:
         raise InputError(f"the text: {error}") from error
     fitting_groups(engine, pending, (0, 0))  # refuses a text that cannot fit
     (base,) = _bases(engine, pending, kind, request)
-    digest = head_digest(base, source, target, words)
-    (search,) = _stream_chosen(engine, pending, [digest], kind)
+    digest = head_digest(base, source, target, words, measure)
+    (search,) = _stream_measured(engine, pending, [digest], kind, digest.options, True)
     return search
 
 
@@ -543,8 +569,9 @@ def diff_streamed(
     request: Request = PLAIN,
 ) -> TextDiff:
     """Two texts compared, streamed: both texts in one padded batch, each layer digested (the
-    selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared.
-    For an encoder–decoder model only the kind ``request`` chooses is digested."""
+    selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared,
+    as ``options.measure`` measures them. For an encoder–decoder model only the kind
+    ``request`` chooses is digested."""
     kind = check_request(engine, request)
     bases = _bases(engine, pending, kind, request)
     plan = plan_diff(bases[0], bases[1], options)
@@ -555,7 +582,7 @@ def diff_streamed(
     finished: list[Viewed | InputError] = []
     for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
         chosen = [digests[position] for position, _, _ in group]
-        finished += _stream_chosen(engine, group, chosen, kind)
+        finished += _stream_measured(engine, group, chosen, kind, options)
     return _compared(plan, digests, finished, options.top)
 
 

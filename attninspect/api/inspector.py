@@ -482,10 +482,18 @@ class Inspector:
 
     @speaks_python
     def heads(
-        self, text: str, source: str, target: str, words: bool = False, whole: bool = False
+        self,
+        text: str,
+        source: str,
+        target: str,
+        words: bool = False,
+        whole: bool = False,
+        measure: str = "weights",
     ) -> HeadSearch:
         """Every layer x head ranked by the attention token ``source`` gives ``target``
-        (selectors as `--focus`: ``it``, ``it#2``, ``@8``).
+        (selectors as `--focus`: ``it``, ``it#2``, ``@8``); ``measure``: by each head's
+        weight, score before the softmax or norm ‖α f(x)‖ (as `run` measures them; a key that
+        every head masks from ``source`` has no score, and is refused).
 
         Streamed: each layer's (H,) weights from ``source`` to ``target`` are kept as the model
         computes that layer, so no (L, H, T, T) tensor is built. ``whole=True`` keeps every layer
@@ -493,13 +501,16 @@ class Inspector:
         """
         if not isinstance(text, str):
             raise BadValueError("heads() takes a text (str)")
+        chosen = parse_measure(measure)
+        self._check_measure(ViewOptions(words=words, measure=chosen))
         if whole:  # every layer of the kind, for the page
-            return search_heads(self.run(text), source, target, words)
+            return search_heads(self.run(text, measure=chosen), source, target, words)
         item = SourceText(text=text, index=0)
         with self._lock:
             search = search_streamed(
-                self.engine, item, source, target, words, self.truncate, self.chat, self.request
-            )
+                self.engine, item, source, target, words, self.truncate, self.chat, self.request,
+                chosen,
+            )  # fmt: skip
         if search.inspection.truncated_from is not None:
             warnings.warn(truncation_message(search.inspection), TruncationWarning, stacklevel=2)
         return search
@@ -514,18 +525,16 @@ class Inspector:
         **view: object,
     ) -> TextDiff:
         """Compare two texts seen the same way (``layer=``, ``head=``, ``focus=``, ``words=``,
-        ``hide_special=``, ``rollout=``, ``top=``): A − B where their tokens align.
+        ``hide_special=``, ``rollout=``, ``top=``, ``measure=``): A − B where their tokens
+        align, of weights, scores before the softmax (NaN where either text masks the cell) or
+        norms ‖α f(x)‖ (the head mean: the norm of the sum over heads), as `run` measures them.
 
         Streamed: each layer is analysed as the model computes it and only the selected matrix
         and the focus rows are kept; ``keep=WholeLayers(wanted=True)`` also keeps every analysed
         layer (for an HTML page of the texts).
         """
         options = options or ViewOptions.parse(**view)  # type: ignore[arg-type]
-        if options.measure != "weights":
-            raise AttnInspectError(
-                f"diff compares attention weights; --measure {options.measure} is not built "
-                "for diff yet"
-            )
+        options = dataclasses.replace(options, measure=parse_measure(options.measure))
         self.check(options)
         if not isinstance(text_a, str) or not isinstance(text_b, str):
             raise BadValueError("diff() takes two texts (str)")

@@ -339,13 +339,16 @@ def _narrowed(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
 
 
 def diff_record(diff: TextDiff) -> dict[str, Any]:
-    """The JSON object of `diff`: both texts as `run` shows them, A − B and the alignment."""
+    """The JSON object of `diff`: both texts as `run` shows them, A − B and the alignment (and
+    the measure compared, where not weights; a masked score's delta is null)."""
     record: dict[str, Any] = {
         "a": {**run_record(diff.a, diff.view_a), "text": diff.shown_text(0)},
         "b": {**run_record(diff.b, diff.view_b), "text": diff.shown_text(1)},
-        "delta": diff.paired.tolist() if diff.same_length else None,
+        "delta": _values(diff.paired, False) if diff.same_length else None,
         "alignment": diff.alignment.as_json(),
     }
+    if diff.a.measure != "weights":
+        record["measure"] = diff.a.measure
     if diff.changes is not None:
         record["focus_changes"] = [
             {"layer": layer, "changes": [change.as_json() for change in changes]}
@@ -370,24 +373,39 @@ DIFF_CSV_COLUMNS = (
 
 
 def diff_rows(diff: TextDiff) -> Iterator[tuple]:
-    """One row per paired (query, key): both weights and their difference."""
+    """One row per paired (query, key): both weights and their difference (another measure:
+    its values, a masked score blank, and the measure's name in a last column)."""
     layer, head = diff.view_a.layer, diff.view_a.head
     queries, keys = diff.a.query_tokens, diff.a.key_tokens
+    named = _measure_column(diff.a.measure)
     for qa, qb in diff.alignment.pairs:
         for ka, kb in diff.keys.pairs:
             weight_a = float(diff.view_a.matrix[qa, ka])
             weight_b = float(diff.view_b.matrix[qb, kb])
-            yield (layer, head, qa, qb, queries[qa], ka, kb, keys[ka],
-                   weight_a, weight_b, weight_a - weight_b)  # fmt: skip
+            values = (_cell(weight_a), _cell(weight_b), _cell(weight_a - weight_b))
+            yield (layer, head, qa, qb, queries[qa], ka, kb, keys[ka], *values, *named)
+
+
+def _cell(value: float) -> float | str:
+    """A CSV cell: the number, or blank for a cell with no value (a masked score, NaN)."""
+    return "" if value != value else value
+
+
+def _measure_column(measure: str) -> tuple[str, ...]:
+    """The last CSV column of `heads` and `diff`: the measure, where not weights."""
+    return () if measure == "weights" else (measure,)
 
 
 HEADS_CSV_COLUMNS = ("rank", "layer", "head", "from_index", "to_index", "weight")
 
 
 def heads_rows(search: HeadSearch) -> Iterator[tuple]:
-    """One row per head, largest weight first."""
+    """One row per head, largest weight first (another measure: its values, masked heads blank
+    and last, and the measure's name in a last column)."""
+    named = _measure_column(search.measure)
     for rank, score in enumerate(search.scores, start=1):
-        yield (rank, score.layer, score.head, search.source, search.target, score.weight)
+        yield (rank, score.layer, score.head, search.source, search.target, _cell(score.weight),
+               *named)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -417,7 +435,10 @@ class HeadsResult:
     """The ranking of `heads` as the writers see it."""
 
     search: HeadSearch
-    csv_columns: tuple[str, ...] = HEADS_CSV_COLUMNS
+
+    @property
+    def csv_columns(self) -> tuple[str, ...]:
+        return HEADS_CSV_COLUMNS + ("measure",) * (self.search.measure != "weights")
 
     def record(self) -> dict[str, Any]:
         return self.search.as_json()
@@ -431,7 +452,10 @@ class DiffResult:
     """The comparison of `diff` as the writers see it."""
 
     diff: TextDiff
-    csv_columns: tuple[str, ...] = DIFF_CSV_COLUMNS
+
+    @property
+    def csv_columns(self) -> tuple[str, ...]:
+        return DIFF_CSV_COLUMNS + ("measure",) * (self.diff.a.measure != "weights")
 
     def record(self) -> dict[str, Any]:
         return diff_record(self.diff)

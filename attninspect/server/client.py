@@ -216,10 +216,15 @@ class RemoteInspector:
         computed = iter(results)
         return [item if isinstance(item, InputError) else next(computed) for item in batch]
 
-    def heads(self, text: str, source: str, target: str, words: bool = False, whole: bool = False):
+    def heads(
+        self, text: str, source: str, target: str, words: bool = False, whole: bool = False,
+        measure: str = "weights",
+    ):  # fmt: skip
+        """`Inspector.heads` on the server's model; ``measure`` sent where it is not weights."""
         from attninspect.analysis.head_ranking import HeadSearch
 
         body = {"text": text, "from": source, "to": target, "words": words, "whole": whole}
+        body |= {"measure": measure} if measure != "weights" else {}
         return _warned(self._post("/api/wire/heads", body, HeadSearch))
 
     def diff(self, text_a: str, text_b: str, options: ViewOptions, keep: WholeLayers | None = None):

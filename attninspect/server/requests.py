@@ -36,7 +36,7 @@ ASK_FIELDS = ("target", "generate", "pair", "attention")
 KINDS = ("self", "encoder", "decoder", "cross")
 RUN_FIELDS = {"text", "texts", *VIEW_FIELDS, *ASK_FIELDS, "stats", "all_layers", "layers", "heads",
               "truncate"}  # fmt: skip
-HEADS_FIELDS = {"text", "from", "to", "words", "whole", "truncate", *ASK_FIELDS}
+HEADS_FIELDS = {"text", "from", "to", "words", "whole", "truncate", "measure", *ASK_FIELDS}
 DIFF_FIELDS = {"a", "b", *VIEW_FIELDS, *ASK_FIELDS, "whole", "truncate"}
 INSPECT_FIELDS = {"text", "truncate", "measure", *ASK_FIELDS}
 
@@ -69,6 +69,7 @@ class HeadsRequest:
     whole: bool
     truncate: bool | None
     ask: Request = PLAIN
+    measure: Measure = "weights"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class DiffRequest:
     whole: bool
     truncate: bool | None
     ask: Request = PLAIN
+    measure: Measure = "weights"
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,7 @@ def _items(value: Any) -> list[SourceText]:
 
 
 def heads_request(body: Any) -> HeadsRequest:
-    """``POST /api/heads``: ``text``, ``from``, ``to``, ``words``."""
+    """``POST /api/heads``: ``text``, ``from``, ``to``, ``words``, ``measure``."""
     body = _fields(body, HEADS_FIELDS, ("text", "from", "to"))
     source, target = _selector(body, "from", True), _selector(body, "to", True)
     return HeadsRequest(
@@ -279,7 +281,19 @@ def heads_request(body: Any) -> HeadsRequest:
         whole=_bool(body, "whole"),
         truncate=_optional_bool(body, "truncate"),
         ask=ask(body),
+        measure=_heads_measure(body),
     )
+
+
+def _heads_measure(body: dict[str, Any]) -> Measure:
+    """``measure`` of a head search: --words merges weights alone (a 400 with another)."""
+    measure = _measure(body)
+    if measure != "weights" and _bool(body, "words"):
+        try:
+            check_steps(measure, False, True, False)
+        except AttnInspectError as error:
+            raise BadRequest(400, f"measure: {error}") from None
+    return measure
 
 
 def diff_request(body: Any) -> DiffRequest:

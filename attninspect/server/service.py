@@ -273,7 +273,12 @@ class ModelService:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 search = self.inspector.heads(
-                    request.text, request.source, request.target, request.words, request.whole
+                    request.text,
+                    request.source,
+                    request.target,
+                    request.words,
+                    request.whole,
+                    measure=request.measure,
                 )
             if request.whole:
                 self.budget(_layers_held(search.inspection), transport, BUDGET_ADVICE[transport])
