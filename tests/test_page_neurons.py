@@ -156,3 +156,15 @@ def test_the_saved_page_embeds_the_viewed_layers_vectors(pages: dict[str, Path])
     )
     assert neurons["mask"] == "none" and neurons["scale"] == pytest.approx(32**-0.5, rel=1e-6)
     assert "scores" not in neurons  # remade from q·k: the page stays small
+
+
+def test_a_long_text_s_page_holds_no_vectors(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Above `PAGE_NEURON_TOKENS` the page holds no vectors (they would cost one more pass and
+    (H, T, T) float64 arrays: 1.6 GB at 4,096 tokens); its panel says where to look instead."""
+    from attninspect.api import neuron_pages
+
+    monkeypatch.setattr(neuron_pages, "PAGE_NEURON_TOKENS", 12)  # CAT has 13 tokens
+    page = _save(CliRunner(), tmp_path / "long.html", CAT).read_text("utf-8")
+    assert '"neurons":' not in page and "attninspect run TEXT --neurons shows longer" in page
+    monkeypatch.setattr(neuron_pages, "PAGE_NEURON_TOKENS", 13)
+    assert '"neurons":' in _save(CliRunner(), tmp_path / "fits.html", CAT).read_text("utf-8")

@@ -7,6 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from attninspect.errors import AttnInspectError
 
+# The longest text whose page holds neuron vectors: they cost one more pass of the text and, to
+# fit the scores, (H, T, T) float64 arrays (1.6 GB at 4,096 tokens and 12 heads); a longer
+# text's neuron view is `run --neurons`.
+PAGE_NEURON_TOKENS = 1024
+
 if TYPE_CHECKING:
     from attninspect.analysis.inspection import Inspection
     from attninspect.analysis.neurons import LayerNeurons
@@ -18,8 +23,10 @@ def page_neurons(inspector: Any, shown: Inspection, view: View) -> LayerNeurons 
     None where the page's tokens are not the model's own (words, hidden special tokens), for
     rollout, or where the model cannot hand them over (its attention does not pass through
     the tap, an encoder-decoder kind, a request with a target or a pair, a client of a server
-    from before the neuron view)."""
+    from before the neuron view), and for a text longer than `PAGE_NEURON_TOKENS`."""
     if getattr(view, "kind", "attention") == "rollout" or shown.kind != "self":
+        return None
+    if max(shown.query_length, shown.key_length) > PAGE_NEURON_TOKENS:
         return None
     neuron_layer = getattr(inspector, "neuron_layer", None)
     if neuron_layer is None:

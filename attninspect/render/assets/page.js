@@ -652,7 +652,8 @@
   // Why the view cannot be drawn for the current choice, or null.
   function neuronRefusal(d) {
     if (!d.vectors) return "This page holds no query and key vectors: pages saved by attninspect run " +
-      "--save FILE.html from a model whose attention passes through the tap hold them for the viewed layer.";
+      "--save FILE.html from a model whose attention passes through the tap hold them for the viewed layer, " +
+      "for texts of up to 1,024 tokens (attninspect run TEXT --neurons shows longer ones).";
     if (d.layers[state.layer] !== d.vectors.layer) return "This page holds the vectors of layer " +
       d.vectors.layer + " only: choose layer " + d.vectors.layer + " (or save the page with --layer " +
       d.layers[state.layer] + ").";
