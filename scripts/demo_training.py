@@ -22,11 +22,24 @@ def deterministic(seed: int) -> random.Random:
     return random.Random(seed)
 
 
-def fast_tokenizer(tokenizer, max_length: int):
-    """A `tokenizers.Tokenizer` wrapped so that transformers saves and loads it, with the
-    specials <s>, </s>, <pad> and <unk> (the tokenizer's vocabulary numbers them)."""
+def fast_tokenizer(
+    vocab: list[str], model, pre_tokenizer, template: str, *, max_length: int, decoder=None
+):
+    """A tokenizer over ``vocab`` (ids in its order) that transformers saves and AutoTokenizer
+    loads: ``model`` a `tokenizers.models` class (WordLevel, WordPiece) taking the vocabulary and
+    "<unk>"; ``template`` where the one special token goes ("<s> $A", "$A </s>"). The specials
+    <s>, </s>, <pad> and <unk> must be in ``vocab``."""
+    from tokenizers import Tokenizer, processors
     from transformers import PreTrainedTokenizerFast
 
+    tokenizer = Tokenizer(model({token: i for i, token in enumerate(vocab)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizer
+    if decoder is not None:
+        tokenizer.decoder = decoder
+    (special,) = (token for token in template.split() if token != "$A")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=template, special_tokens=[(special, vocab.index(special))]
+    )
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<s>",

@@ -50,17 +50,12 @@ DEFAULT_OUT = (
 
 def build_tokenizer():
     """A word-level tokenizer over the 64 words that AutoTokenizer loads; "<s>" starts a text."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from tokenizers import models, pre_tokenizers
 
     vocab = [*SPECIALS, *WORDS]
-    tokenizer = Tokenizer(
-        models.WordLevel({token: i for i, token in enumerate(vocab)}, unk_token="<unk>")
+    return fast_tokenizer(
+        vocab, models.WordLevel, pre_tokenizers.WhitespaceSplit(), "<s> $A", max_length=64
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A", special_tokens=[("<s>", vocab.index("<s>"))]
-    )
-    return fast_tokenizer(tokenizer, max_length=64)
 
 
 def build_model(vocab_size: int):

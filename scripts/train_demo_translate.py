@@ -46,18 +46,18 @@ def all_dates() -> list[datetime.date]:
 
 def build_tokenizer():
     """A WordPiece tokenizer over digits and month names that AutoTokenizer loads."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import decoders, models, pre_tokenizers
 
     digits = [str(n) for n in range(10)]
     vocab = [*SPECIALS, "-", *digits, *(f"##{d}" for d in digits), *MONTHS]
-    model = models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="<unk>")
-    tokenizer = Tokenizer(model)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # words and "-" apart
-    tokenizer.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # "2 ##0" → "20"
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", vocab.index("</s>"))]
+    return fast_tokenizer(
+        vocab,
+        models.WordPiece,
+        pre_tokenizers.BertPreTokenizer(),  # words and "-" apart
+        "$A </s>",
+        max_length=32,
+        decoder=decoders.WordPiece(prefix="##", cleanup=False),  # "2 ##0" → "20"
     )
-    return fast_tokenizer(tokenizer, max_length=32)
 
 
 def build_model(vocab_size: int):
