@@ -1,14 +1,12 @@
-"""Errors that the command line turns into one `Error: ...` line, and the Python API raises."""
+"""Errors that the command line turns into one `Error: ...` line, and the Python API raises in
+its own words (`speaks_python`: ``truncate=True`` where the command line says ``--truncate``)."""
 
 from __future__ import annotations
 
 import functools
-import inspect
+import re
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class AttnInspectError(Exception):
@@ -57,16 +55,79 @@ def no_keyword(call: str, name: str) -> str:
     return f"{call}(): no keyword {name}=; see help() for the keywords it takes"
 
 
-def keywords_checked(method: Callable[P, R]) -> Callable[P, R]:
-    """``method`` refusing a keyword it does not take with `BadValueError` (`no_keyword`),
-    not Python's plain `TypeError`, for a public method below the API (`Inspection.view`)."""
-    known = set(inspect.signature(method).parameters)
+# The command line's option names in the Python API's words: an error a public method raises
+# says ``truncate=True`` where the command line says ``--truncate`` (`speaks_python`).
+P = ParamSpec("P")
+R = TypeVar("R")
+# Option names as the Python API spells them: flags become ``name=True``.
+FLAGS = {"truncate", "chat", "words", "hide-special", "rollout", "stats", "download",
+         "trust-remote-code", "verbose", "causal", "all-layers", "eager"}  # fmt: skip
+RENAMED = {"from": "source", "to": "target", "num-heads": "heads", "batch-size": "batch_size"}
+# An option, and the space before its value (not before a word of the sentence: "--model at").
+SENTENCE_WORDS = (
+    "at|to|or|and|for|with|only|is|are|needs|encodes|sets|applies|takes|must|would|can|cannot"
+    "|has|was|keeps|gives|names|reads|writes"
+)
+OPTION = re.compile(rf"--([a-z][a-z-]*)\b( (?!(?:{SENTENCE_WORDS})\b)(?=\S))?")
+
+
+def pythonic(message: str) -> str:
+    """``message`` with the command line's option names as the API's keywords."""
+
+    def keyword(match: re.Match[str]) -> str:
+        name = match[1]
+        spelled = RENAMED.get(name, name.replace("-", "_"))
+        if name in FLAGS:
+            return f"{spelled}=True" + (match[2] or "")
+        return f"{spelled}="
+
+    return OPTION.sub(keyword, message)
+
+
+def speaks_python(method: Callable[P, R]) -> Callable[P, R]:
+    """A public method whose `AttnInspectError` messages (and unknown keywords) speak Python."""
 
     @functools.wraps(method)
     def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise BadValueError(no_keyword(method.__name__, unknown[0]))
-        return method(*args, **kwargs)
+        try:
+            return method(*args, **kwargs)
+        except TypeError as error:
+            if "unexpected keyword argument" not in str(error):
+                raise
+            raise BadValueError(_unexpected(method.__name__, error)) from None
+        except AttnInspectError as error:
+            reworded = _reworded(error)
+            if reworded is error:
+                raise
+            raise reworded from error
 
     return checked
+
+
+def _reworded(error: AttnInspectError) -> AttnInspectError:
+    """The same error, its message in the API's words (``original``: the command line's)."""
+    message = pythonic(str(error))
+    if message == str(error):
+        return error
+    reworded = _copy(error, message)
+    if reworded is not error:
+        reworded.original = error  # type: ignore[attr-defined]
+    return reworded
+
+
+def _copy(error: AttnInspectError, message: str) -> AttnInspectError:
+    if isinstance(error, OutOfRangeError):
+        return OutOfRangeError(error.what, message)
+    if isinstance(error, InputError):
+        copy = InputError(message)
+        copy.line = error.line
+        return copy
+    try:
+        return type(error)(message)
+    except TypeError:
+        return error
+
+
+def _unexpected(call: str, error: TypeError) -> str:
+    found = re.search(r"keyword argument '(\w+)'", str(error))
+    return no_keyword(call, found[1] if found else "?")

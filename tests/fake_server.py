@@ -1,12 +1,15 @@
 """`python tests/fake_server.py HEADER_SECONDS SEND_SECONDS CONNECTIONS`: the real application,
 service and runner of `attninspect serve`, over a stand-in inspector whose every forward takes
 forever (no model: it starts in a second), with the connection limits given. It prints its URL,
-then ``forward started`` when a forward begins and ``big sent`` when the ``GET /big`` answer
-(64 MiB, outside the token check) has been handed over or dropped. For tests/test_serve_runner.py.
+then ``forward started`` when a forward begins, and ``endless dropped`` when the server has
+dropped the connection of a ``GET /endless`` answer (outside the token check: a body that never
+ends, so that no socket buffer of any size can take it all and a client that stops reading
+always fills them). For tests/test_serve_runner.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sys
 import threading
@@ -15,7 +18,7 @@ from attninspect.server.app import create_app
 from attninspect.server.runner import bind, serve, url_of
 from attninspect.server.service import ModelService
 
-BIG = 64 * 1024 * 1024
+CHUNK = 1024 * 1024
 
 
 class Stalled:
@@ -33,17 +36,27 @@ class Stalled:
         return []
 
 
+async def endless(receive, send) -> None:
+    """A body sent chunk after chunk until the connection is gone (the server dropped it: the
+    second `receive` is then ``http.disconnect``); one line says so."""
+    await receive()  # the request (no body)
+    gone = asyncio.ensure_future(receive())
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    chunk = b"x" * CHUNK
+    while not gone.done():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await asyncio.sleep(0)  # let the disconnection be seen
+    print(f"endless dropped: {(await gone)['type']}", flush=True)
+
+
 def main() -> None:
     header_seconds, send_seconds, connections = sys.argv[1:4]
     service = ModelService(Stalled(), time_limit=600)
     guarded = create_app(service)
 
     async def app(scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/big":
-            headers = [(b"content-length", str(BIG).encode())]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": b"x" * BIG})
-            print("big sent", flush=True)
+        if scope["type"] == "http" and scope["path"] == "/endless":
+            await endless(receive, send)
             return
         await guarded(scope, receive, send)
 

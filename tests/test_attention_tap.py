@@ -35,6 +35,11 @@ PATTERNS = {
         ("decoder", r"decoder\.layers\.(\d+)\.self_attn\.(q_proj|k_proj|v_proj)$"),
         ("cross", r"decoder\.layers\.(\d+)\.encoder_attn\.(q_proj|k_proj|v_proj)$"),
     ],
+    "marian": [
+        ("encoder", r"encoder\.layers\.(\d+)\.self_attn\.(q_proj|k_proj|v_proj)$"),
+        ("decoder", r"decoder\.layers\.(\d+)\.self_attn\.(q_proj|k_proj|v_proj)$"),
+        ("cross", r"decoder\.layers\.(\d+)\.encoder_attn\.(q_proj|k_proj|v_proj)$"),
+    ],
     "t5": [
         ("encoder", r"encoder\.block\.(\d+)\.layer\.0\.SelfAttention\.(q|k|v)$"),
         ("decoder", r"decoder\.block\.(\d+)\.layer\.0\.SelfAttention\.(q|k|v)$"),
@@ -53,13 +58,16 @@ PROJECTIONS = {
     ("bart", "encoder"): "model.encoder.layers.{}.self_attn.out_proj",
     ("bart", "decoder"): "model.decoder.layers.{}.self_attn.out_proj",
     ("bart", "cross"): "model.decoder.layers.{}.encoder_attn.out_proj",
+    ("marian", "encoder"): "model.encoder.layers.{}.self_attn.out_proj",
+    ("marian", "decoder"): "model.decoder.layers.{}.self_attn.out_proj",
+    ("marian", "cross"): "model.decoder.layers.{}.encoder_attn.out_proj",
     ("t5", "encoder"): "encoder.block.{}.layer.0.SelfAttention.o",
     ("t5", "decoder"): "decoder.block.{}.layer.0.SelfAttention.o",
     ("t5", "cross"): "decoder.block.{}.layer.1.EncDecAttention.o",
 }
 WEIGHT_FIELDS = {"self": "attentions", "encoder": "encoder_attentions",
                  "decoder": "decoder_attentions", "cross": "cross_attentions"}  # fmt: skip
-SEQ2SEQ = ("bart", "t5")
+SEQ2SEQ = ("bart", "t5", "marian")
 
 
 @dataclass
@@ -213,7 +221,7 @@ def _tapped(engine, name: str, encodings, parts=frozenset(PARTS)):
 SEQ2SEQ_KINDS = ("encoder", "decoder", "cross")
 
 
-@pytest.mark.parametrize("name", ["bert", "gpt2", "llama", "t5", "bart"])
+@pytest.mark.parametrize("name", ["bert", "gpt2", "llama", "t5", "bart", "marian"])
 def test_every_layer_head_and_kind_is_exact(tiny_models, seq2seq_models, name: str) -> None:
     path = _path(name, tiny_models, seq2seq_models)
     engine = open_engine(EngineSettings(model=path))

@@ -116,3 +116,25 @@ def test_bad_measure_and_hooks_only_model(runner: CliRunner, tmp_path, default_m
     line = one_error_line(result, 1)
     assert "(MPNetModel) cannot give --measure scores" in line
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("narrowed", [[], ["--layers", "1:"]])
+def test_every_layer_of_the_norms_head_mean_is_labelled_mean(
+    runner: CliRunner, tiny_models, narrowed: list[str]
+) -> None:
+    """With norms and the head mean, every kept layer holds the norm of the sum over heads:
+    CSV and JSON label it ``mean`` (it was ``head 0``, and with --layers an IndexError)."""
+    path = str(tiny_models["bert"])
+    args = [CAT, "--model", path, "--measure", "norms", "--all-layers", *narrowed]
+    result = invoke(runner, *args, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {row["head"] for row in rows} == {"mean"}
+    assert {row["measure"] for row in rows} == {"norms"}  # each row names what it holds
+    summed = Inspector(path).run(CAT, measure="norms").head_sum  # (L, T, T)
+    last = [row for row in rows if row["layer"] == "1"]
+    found = np.array([float(row["weight"]) for row in last], np.float32)
+    np.testing.assert_allclose(found, summed[1].ravel(), rtol=0, atol=1e-6)
+    record = json.loads(invoke(runner, *args, "--format", "json").stdout)
+    assert np.array(record["all_attention"]).shape[1] == 1
+    assert record.get("all_attention_heads", ["mean"]) == ["mean"]

@@ -116,10 +116,12 @@ def test_hooks_only_model_refuses_measures_before_running(tmp_path, default_mode
 def test_views_defined_on_weights_refuse_other_measures(tiny_models) -> None:
     inspector = Inspector(str(tiny_models["bert"]))
     norms = inspector.run(CAT, measure="norms")
-    with pytest.raises(AttnInspectError, match=r"rollout .* does not take"):
+    with pytest.raises(AttnInspectError, match=r"rollout .* does not take measure=norms"):
         norms.view(rollout=True)
-    with pytest.raises(AttnInspectError, match="words"):
-        norms.view(words=True)
+    with pytest.raises(AttnInspectError, match=r"^words=True merges .* measure=norms$"):
+        norms.view(words=True)  # in the API's words, not the command line's
+    with pytest.raises(AttnInspectError, match=r"^hide_special=True .* measure=norms$"):
+        norms.view(hide_special=True)
     assert norms.view(head="mean").sink_share is None  # the sink share is a share of weights
     with pytest.raises(AttnInspectError, match="not a measure"):
         inspector.run(CAT, measure="probabilities")
@@ -127,10 +129,24 @@ def test_views_defined_on_weights_refuse_other_measures(tiny_models) -> None:
         norms.queries(9)
 
 
-def test_encoder_decoder_models_refuse_measures_for_now(seq2seq_models) -> None:
-    """Their tap is exact (`test_attention_tap`); measures of their kinds are not built yet,
-    and say so rather than showing weights."""
-    inspector = Inspector(str(seq2seq_models["bart"]))
-    with pytest.raises(AttnInspectError, match="not built yet for encoder-decoder models"):
-        inspector.run("A dog ran.", target="Un chien", measure="norms")
-    assert inspector.run("A dog ran.", target="Un chien").measure == "weights"
+def test_encoder_decoder_norms_refused_where_no_output_projection_is_found(
+    seq2seq_models, monkeypatch
+) -> None:
+    """A family whose output projection attninspect cannot find (here BART's ``out_proj``,
+    hidden from the search) refuses norms in one line naming the model class, before any text
+    runs; its scores and weights are still given."""
+    from attninspect.model.engines import attention_tap, factory
+
+    names = tuple(name for name in attention_tap.OWN_PROJECTIONS if name != "out_proj")
+    monkeypatch.setattr(attention_tap, "OWN_PROJECTIONS", names)
+    factory.open_engine.cache_clear()
+    try:
+        inspector = Inspector(str(seq2seq_models["bart"]))
+        with pytest.raises(AttnInspectError, match="no output projection") as error:
+            inspector.run("A dog ran.", target="Un chien", measure="norms")
+        assert "(BartForConditionalGeneration) cannot give measure=norms" in str(error.value)
+        assert "\n" not in str(error.value)
+        scores = inspector.run("A dog ran.", target="Un chien", measure="scores", kind="encoder")
+        assert scores.measure == "scores" and scores.kind == "encoder"
+    finally:
+        factory.open_engine.cache_clear()  # the next test opens the model with its projections

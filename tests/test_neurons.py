@@ -4,6 +4,7 @@ dot products, scores and weights for one query token, equal to the vectors and s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -90,3 +91,40 @@ def test_neurons_usage_errors(runner: CliRunner, extra: list[str], says: str) ->
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and says in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["cross", "decoder", "encoder"])
+def test_encoder_decoder_kinds_have_a_neuron_view(seq2seq_models, kind: str) -> None:
+    """Each kind of an encoder–decoder model (with a target) has its neuron view, equal to the
+    run's vectors, scores and weights of that kind (which `test_seq2seq_measures` checks
+    against the model); it names its kind."""
+    source, target = "A dog ran home.", "Un chien"
+    inspector = Inspector(str(seq2seq_models["bart"]))
+    inspector.request = dataclasses.replace(inspector.request, target=target, kind=kind)
+    run = inspector.run(source)
+    focus = 1
+    found = inspector.neurons(source, focus=f"@{focus}", layer=1, head=2)
+    assert (found.kind, found.focus, found.key_tokens) == (kind, focus, run.key_tokens)
+    scores = inspector.run(source, measure="scores").attention[1, 2, focus]
+    np.testing.assert_array_equal(found.query, run.queries(1)[2, focus])
+    np.testing.assert_array_equal(found.keys, run.keys(1)[2])
+    np.testing.assert_array_equal(found.values, run.values(1)[2])
+    np.testing.assert_array_equal(found.weights, run.attention[1, 2, focus])
+    np.testing.assert_array_equal(found.scores, scores)
+
+
+def test_run_neurons_of_generated_tokens(runner: CliRunner) -> None:
+    """`run --neurons` takes --generate, and an encoder–decoder model's kind (cross by
+    default, named in the title)."""
+    args = ["run", "cat sun map owl cat", "--model", "demo-induction", "--generate", "3",
+            "--neurons", "--focus", "@8", "--layer", "1", "--head", "0",
+            "--format", "json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["query_token"] == "owl" and "attention_kind" not in record
+    assert len(record["weights"]) == 9  # the prompt's 6 tokens and 3 generated
+    result = runner.invoke(app, ["run", "2026-12-06", "--model", "demo-translate", "--neurons",
+                                 "--focus", "December", "--layer", "0", "--head", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("neuron view (cross: target → source) · layer 0 · head 0")

@@ -69,8 +69,19 @@ def _same(here, there) -> None:
         ["diff", CAT, "The dog sat on the mat because it was cold.", "--focus", "it"],
         ["diff", CAT, "A cat sat.", "--format", "json"],
         ["grid", CAT, "--layers", "-2:", "--heads", "0:3"],
+        ["grid", CAT, "--layers", "1", "--heads", "0:2", "--measure", "scores"],
+        ["grid", CAT, "--layers", "1", "--measure", "norms", "--format", "json"],
+        ["run", CAT, "--format", "json", "--measure", "scores", "--layer", "2", "--head", "3",
+         "--focus", "it"],
+        ["run", CAT, "--format", "csv", "--measure", "norms", "--head", "1", "--all-layers",
+         "--layers", "4:"],
+        ["run", CAT, "--measure", "norms", "--focus", "it"],
+        ["run", "-", "--format", "jsonl", "--measure", "scores", "--head", "max"],
+        ["run", CAT, "--neurons", "--focus", "it", "--layer", "2", "--head", "3"],
+        ["run", CAT, "--neurons", "--focus", "it", "--layer", "2", "--head", "3", "--format",
+         "json"],
     ],
-)
+)  # fmt: skip
 def test_the_server_prints_what_a_local_run_prints(runner, served, local, args) -> None:
     stdin = "first text\n\nsecond text is longer\n" if "-" in args else None
     _same(*_both(runner, served, args, stdin))
@@ -89,10 +100,8 @@ def test_files_are_written_locally_and_equal(runner, served, local, tmp_path) ->
     for name in here.files:
         assert np.array_equal(here[name], there[name]), name
     page = (tmp_path / "here.html").read_bytes()
-    # the one difference: a --server page holds no neuron-view vectors (the server sends none)
-    without = re.sub(rb',\s*"neurons":\s*\{[^{}]*\}', b"", page)
-    assert without != page  # the local page had them
-    assert without == (tmp_path / "there.html").read_bytes()
+    assert b'"neurons":{"layer":5' in page  # the neuron view's vectors: the server sends them too
+    assert page == (tmp_path / "there.html").read_bytes()
     for command in (["heads", CAT, "--from", "it", "--to", "mat"], ["grid", CAT]):
         for side in ("here", "there"):
             save = tmp_path / f"{command[0]}-{side}.svg"
@@ -101,6 +110,59 @@ def test_files_are_written_locally_and_equal(runner, served, local, tmp_path) ->
         assert (tmp_path / f"{command[0]}-here.svg").read_bytes() == (
             tmp_path / f"{command[0]}-there.svg"
         ).read_bytes()
+
+
+def test_measured_and_neuron_files_are_equal(runner, served, local, tmp_path) -> None:
+    for side in ("here", "there"):
+        args = ["run", CAT, "--measure", "scores", "--format", "npz",
+                "-o", str(tmp_path / f"{side}.npz")]  # fmt: skip
+        neurons = ["run", CAT, "--neurons", "--focus", "it", "--head", "1", "--format", "npz",
+                   "-o", str(tmp_path / f"{side}-neurons.npz")]  # fmt: skip
+        for command in (args, neurons):
+            there = ["--server", served.url] if side == "there" else []
+            result = runner.invoke(app, command + there)
+            assert result.exit_code == 0, result.output
+    for name in ("", "-neurons"):
+        here, there = np.load(tmp_path / f"here{name}.npz"), np.load(tmp_path / f"there{name}.npz")
+        assert sorted(here.files) == sorted(there.files)
+        for key in here.files:
+            assert np.array_equal(here[key], there[key], equal_nan=here[key].dtype.kind == "f"), key
+        assert "measure" in here.files if not name else "queries" in here.files
+
+
+@pytest.fixture(scope="module")
+def causal_served(tiny_models):
+    """A server on a tiny GPT-2: its scores are masked above the diagonal."""
+    from serve_helpers import serve
+
+    with serve("--model", str(tiny_models["gpt2"]), "--threads", "1") as server:
+        yield server
+
+
+@pytest.mark.parametrize("output", ["json", "csv", "table"])
+def test_masked_scores_travel_as_a_local_run_prints_them(
+    runner, causal_served, tiny_models, output
+) -> None:
+    args = ["run", CAT, "--measure", "scores", "--layer", "1", "--format", output]
+    here = runner.invoke(app, [*args, "--model", str(tiny_models["gpt2"])])
+    there = runner.invoke(app, [*args, "--server", causal_served.url])
+    _same(here, there)
+    if output == "json":
+        assert "null" in there.stdout  # masked cells
+
+
+def test_measure_errors_are_the_same_lines(runner, served, local) -> None:
+    for args in (
+        ["run", CAT, "--measure", "norms", "--rollout"],
+        ["run", CAT, "--measure", "scores", "--words"],
+        ["run", CAT, "--measure", "norms", "--all-layers", "--heads", "0:2"],
+        ["run", CAT, "--measure", "cosine"],
+        ["run", CAT, "--neurons", "--focus", "dog", "--head", "1"],
+        ["run", CAT, "--neurons", "--focus", "it", "--head", "1", "--layer", "9"],
+    ):
+        here, there = _both(runner, served, args)
+        assert (there.exit_code, there.stderr) == (here.exit_code, here.stderr), args
+        assert there.exit_code != 0 and there.stderr.startswith("Error: "), there.stderr
 
 
 def test_errors_are_the_same_lines(runner, served, local) -> None:

@@ -184,3 +184,11 @@ def test_synthetic_texts_against_both_ports() -> None:
         np.testing.assert_allclose(
             means[:, :, 6], transformerlens_detect(seqs, "induction_head"), atol=1e-6
         )
+
+
+def test_seconds_is_the_corpus_compute_time(corpus: Path, tiny_models) -> None:
+    """`seconds` in stats' JSON and `CorpusStats.seconds` time the corpus (they were always 0)."""
+    assert 0 < _stats(corpus)["seconds"] < 600
+    from attninspect import Inspector
+
+    assert 0 < Inspector(str(tiny_models["bert"])).stats(["a b c", "b c d"]).seconds < 600

@@ -91,7 +91,8 @@ class FocusChange:
 def focus_changes(
     rows_a: np.ndarray, rows_b: np.ndarray, tokens_a: list[str], alignment: Alignment, top: int
 ) -> list[list[FocusChange]]:
-    """Per layer, the ``top`` paired keys whose weight from the focus token changed most.
+    """Per layer, the ``top`` paired keys whose weight from the focus token changed most (a key
+    masked in either text, a NaN score, has no change to rank).
 
     ``rows_a`` and ``rows_b`` are the focus rows per layer, (L, Tk_a) and (L, Tk_b);
     ``tokens_a`` are A's key tokens and ``alignment`` pairs the keys.
@@ -101,7 +102,8 @@ def focus_changes(
     changes = []
     for layer in range(rows_a.shape[0]):
         delta = rows_a[layer, keys_a] - rows_b[layer, keys_b]  # (P,)
-        order = np.argsort(-np.abs(delta), kind="stable")[:top]
+        known = np.flatnonzero(~np.isnan(delta))  # (P',)
+        order = known[np.argsort(-np.abs(delta[known]), kind="stable")][:top]
         changes.append(
             [
                 FocusChange(tokens_a[keys_a[i]], int(keys_a[i]), int(keys_b[i]), float(delta[i]))

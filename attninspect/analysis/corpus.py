@@ -368,7 +368,7 @@ class CorpusStats:
     hide_special: bool = False
     engine: str = "local"
     skipped: int = 0  # texts that failed, under --skip-errors
-    seconds: float = 0.0
+    seconds: float = 0.0  # the corpus' compute time, wall clock, the model's load excluded
     convention: str = ATTNINSPECT
     kind: str = "self"  # the attention measured: self, or encoder, decoder or cross
 

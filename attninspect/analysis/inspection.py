@@ -13,7 +13,7 @@ from attninspect.analysis.record import (
     TokenAxis,
 )
 from attninspect.analysis.selection import HeadChoice, View
-from attninspect.errors import keywords_checked
+from attninspect.errors import speaks_python
 
 __all__ = ["ATTENTION_KINDS", "AXIS_SIDES", "AttentionKind", "Inspection", "TokenAxis"]
 
@@ -53,7 +53,7 @@ class Inspection(InspectionData):
         """Jupyter: the attention drawn as the HTML page draws it (None: the repr is shown)."""
         return HTML_DRAWER(self) if HTML_DRAWER is not None else None
 
-    @keywords_checked
+    @speaks_python
     def view(
         self,
         layer: int = -1,

@@ -67,6 +67,24 @@ def norm_of_sum(weights: np.ndarray, transformed: np.ndarray) -> np.ndarray:
     return found
 
 
+def layer_measured(
+    measure: str, weights: np.ndarray, parts: LayerParts, head_sum: bool = False
+) -> np.ndarray:
+    """One layer of a padded batch as ``measure`` measures it, from its weights (B, H, Tq, Tk)
+    and tapped parts: the scores (B, H, Tq, Tk), the norms per head (B, H, Tq, Tk), or with
+    ``head_sum`` (a view of the head mean) the norm of the sum over heads as one head
+    (B, 1, Tq, Tk); the weights themselves for ``weights``."""
+    if measure == "weights":
+        return weights
+    if measure == "scores":
+        assert parts.scores is not None  # asked for by MEASURE_PARTS["scores"]
+        return parts.scores
+    assert parts.transformed is not None  # asked for by MEASURE_PARTS["norms"]
+    if head_sum:
+        return norm_of_sum(weights, parts.transformed)[:, None]
+    return norms(weights, parts.transformed)
+
+
 def measured(
     measure: str, weights: np.ndarray, parts: list[LayerParts]
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -114,4 +132,6 @@ def for_heads(inspection: Data, head: object) -> Data:
     if inspection.measure != "norms" or head != "mean" or inspection.head_sum is None:
         return inspection
     summed = inspection.head_sum[:, None]  # (L', 1, Tq, Tk)
-    return dataclasses.replace(inspection, attention=summed, heads=None, head_sum=None)
+    return dataclasses.replace(
+        inspection, attention=summed, heads=None, head_sum=None, model_heads=inspection.num_heads
+    )

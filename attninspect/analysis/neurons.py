@@ -26,6 +26,7 @@ class Neurons:
     values: np.ndarray  # (Tk, d)
     scores: np.ndarray  # (Tk,): the model's own logits
     weights: np.ndarray  # (Tk,)
+    kind: str = "self"  # the attention: self, or an encoder–decoder's encoder, decoder or cross
 
     @property
     def products(self) -> np.ndarray:
@@ -48,6 +49,7 @@ def neurons_of(
     values: np.ndarray,
     scores: np.ndarray,
     weights: np.ndarray,
+    kind: str = "self",
 ) -> Neurons:
     """The neuron view from one text's kept layer: queries (H, Tq, d), keys and values
     (KV, Tk, d), scores and weights (H, Tq, Tk); ``tokens``: (query tokens, key tokens)."""
@@ -64,6 +66,7 @@ def neurons_of(
         values=np.ascontiguousarray(values[head // group]),
         scores=np.ascontiguousarray(scores[head, focus]),
         weights=np.ascontiguousarray(weights[head, focus]),
+        kind=kind,
     )
 
 
@@ -88,7 +91,12 @@ def neuron_record(neurons: Neurons) -> dict[str, object]:
         "dots": listed(neurons.dots),
         "scores": listed(neurons.scores),
         "weights": listed(neurons.weights),
-    }
+    } | _kind(neurons)
+
+
+def _kind(neurons: Neurons) -> dict[str, str]:
+    """``attention_kind`` where it is not self-attention (a view's records stay as they were)."""
+    return {} if neurons.kind == "self" else {"attention_kind": neurons.kind}
 
 
 def neuron_arrays(neurons: Neurons) -> dict[str, np.ndarray]:
@@ -108,7 +116,7 @@ def neuron_arrays(neurons: Neurons) -> dict[str, np.ndarray]:
         "dots": neurons.dots,
         "scores": neurons.scores,
         "weights": neurons.weights,
-    }
+    } | {name: np.array(value, dtype=np.str_) for name, value in _kind(neurons).items()}
 
 
 @dataclass(frozen=True)

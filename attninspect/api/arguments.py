@@ -1,39 +1,21 @@
 """The Python API's arguments, checked at every public entry: a wrong type or value raises
 `BadValueError` that says what to pass (numpy integers count as ints), and the messages the
-command line words with option names (``--truncate``) speak Python (``truncate=True``)."""
+command line words with option names (``--truncate``) speak Python (``truncate=True``:
+`attninspect.errors`)."""
 
 from __future__ import annotations
 
-import functools
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
-from attninspect.errors import (
-    AttnInspectError,
-    BadValueError,
-    InputError,
-    OutOfRangeError,
-    no_keyword,
-)
+from attninspect.errors import BadValueError, InputError, pythonic, speaks_python
 from attninspect.files.sources import Item, SourceText
 from attninspect.model.engines.factory import SCRATCH, EngineSettings
 from attninspect.model.limits import out_of_range, whole_number
 
-P = ParamSpec("P")
-R = TypeVar("R")
+__all__ = ["pythonic", "speaks_python"]  # the API's wording, kept where the API found it
 SCRATCH_ONLY = ("tokenizer", "dim", "heads", "causal", "seed")
-# Option names as the Python API spells them: flags become ``name=True``.
-FLAGS = {"truncate", "chat", "words", "hide-special", "rollout", "stats", "download",
-         "trust-remote-code", "verbose", "causal", "all-layers", "eager"}  # fmt: skip
-RENAMED = {"from": "source", "to": "target", "num-heads": "heads", "batch-size": "batch_size"}
-# An option, and the space before its value (not before a word of the sentence: "--model at").
-SENTENCE_WORDS = (
-    "at|to|or|and|for|with|only|is|are|needs|encodes|sets|applies|takes|must|would|can|cannot"
-    "|has|was|keeps|gives|names|reads|writes"
-)
-OPTION = re.compile(rf"--([a-z][a-z-]*)\b( (?!(?:{SENTENCE_WORDS})\b)(?=\S))?")
 
 
 def engine_settings(model: object, keywords: dict[str, Any]) -> EngineSettings:
@@ -59,25 +41,24 @@ def engine_settings(model: object, keywords: dict[str, Any]) -> EngineSettings:
 
 def batch_size_of(value: object) -> int:
     """``batch_size=``: a whole number >= 1."""
-    number = whole_number(value)
-    if number is None:
-        raise BadValueError(f"batch_size={value!r}: give a whole number (int) >= 1")
-    problem = out_of_range("batch_size", number)
-    if problem:
-        raise BadValueError(f"batch_size={problem}")
-    return number
+    return _count_of("batch_size", value, "give a whole number (int) >= 1")
 
 
 def threads_of(value: object) -> int | None:
     """``threads=``: None (torch's choice) or a whole number from 1 to 1024."""
     if value is None:
         return None
+    return _count_of("threads", value, "give a whole number (int) >= 1, or None")
+
+
+def _count_of(name: str, value: object, wanted: str) -> int:
+    """A whole number within `model.limits`' range for ``name``, else BadValueError."""
     number = whole_number(value)
     if number is None:
-        raise BadValueError(f"threads={value!r}: give a whole number (int) >= 1, or None")
-    problem = out_of_range("threads", number)
+        raise BadValueError(f"{name}={value!r}: {wanted}")
+    problem = out_of_range(name, number)
     if problem:
-        raise BadValueError(f"threads={problem}")
+        raise BadValueError(f"{name}={problem}")
     return number
 
 
@@ -127,68 +108,6 @@ def items_of(items: Iterable[object]) -> Iterator[Item]:
             yield item
         else:
             raise BadValueError(f"stream(): item {index} is {_kind(item)}, not a str")
-
-
-def pythonic(message: str) -> str:
-    """``message`` with the command line's option names as the API's keywords."""
-
-    def keyword(match: re.Match[str]) -> str:
-        name = match[1]
-        spelled = RENAMED.get(name, name.replace("-", "_"))
-        if name in FLAGS:
-            return f"{spelled}=True" + (match[2] or "")
-        return f"{spelled}="
-
-    return OPTION.sub(keyword, message)
-
-
-def speaks_python(method: Callable[P, R]) -> Callable[P, R]:
-    """A public method whose `AttnInspectError` messages (and unknown keywords) speak Python."""
-
-    @functools.wraps(method)
-    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except TypeError as error:
-            if "unexpected keyword argument" not in str(error):
-                raise
-            raise BadValueError(_unexpected(method.__name__, error)) from None
-        except AttnInspectError as error:
-            reworded = _reworded(error)
-            if reworded is error:
-                raise
-            raise reworded from error
-
-    return checked
-
-
-def _reworded(error: AttnInspectError) -> AttnInspectError:
-    """The same error, its message in the API's words (``original``: the command line's)."""
-    message = pythonic(str(error))
-    if message == str(error):
-        return error
-    reworded = _copy(error, message)
-    if reworded is not error:
-        reworded.original = error  # type: ignore[attr-defined]
-    return reworded
-
-
-def _copy(error: AttnInspectError, message: str) -> AttnInspectError:
-    if isinstance(error, OutOfRangeError):
-        return OutOfRangeError(error.what, message)
-    if isinstance(error, InputError):
-        copy = InputError(message)
-        copy.line = error.line
-        return copy
-    try:
-        return type(error)(message)
-    except TypeError:
-        return error
-
-
-def _unexpected(call: str, error: TypeError) -> str:
-    found = re.search(r"keyword argument '(\w+)'", str(error))
-    return no_keyword(call, found[1] if found else "?")
 
 
 def _kind(value: object) -> str:

@@ -21,17 +21,12 @@ from attninspect.analysis.digest import (
 )
 from attninspect.analysis.head_ranking import HeadSearch
 from attninspect.analysis.inspection import AttentionKind, Inspection
-from attninspect.analysis.measures import (
-    MEASURE_PARTS,
-    Measure,
-    measured,
-    norm_of_sum,
-    norms,
-)
+from attninspect.analysis.measures import MEASURE_PARTS, Measure, layer_measured, measured
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.record import HeadVectors
 from attninspect.analysis.selection import View
 from attninspect.api.flows import DiffPlan, diff_of, head_digest, plan_diff
+from attninspect.api.kind_measures import kind_tap
 from attninspect.api.seq2seq import (
     ChosenKind,
     KindDigests,
@@ -177,14 +172,9 @@ def inspect_batch(
     ``measure``: what the attention holds (`analysis.measures`); the query, key and value
     vectors of the kept layers come along where the engine hands them over."""
     parts = tap_parts(engine, measure)
-    if is_seq2seq(engine):
-        if measure != "weights":
-            raise AttnInspectError(
-                f"--measure {measure} is not built yet for encoder-decoder models; "
-                "their weights are available"
-            )
-        keep = WholeLayers(wanted=True)
-        viewed = view_batch(engine, items, ViewOptions(), keep, truncate, chat, None, request)
+    if is_seq2seq(engine):  # every kind whole, with its head sums and vectors
+        keep, options = WholeLayers(wanted=True), ViewOptions(measure=measure)
+        viewed = view_batch(engine, items, options, keep, truncate, chat, None, request, True)
         return [each if isinstance(each, InputError) else each[0] for each in viewed]
     results, pending = encode_items(engine, items, truncate, chat, request)
     kept = (engine.num_layers if layers is None else len(layers), engine.num_heads)
@@ -264,18 +254,20 @@ def view_batch(
     chat: Chat | None = None,
     batch_size: int | None = None,
     request: Request = PLAIN,
+    whole: bool = False,
 ) -> list[Viewed | InputError]:
     """Padded forward passes (by length under ``batch_size``; one pass without it), each layer
     analysed as it arrives and then dropped: per item, in input order, the analysed inspection
     and its view (as `pipeline.view_of` makes them), or an error. ``request`` adds a pair, a
-    target, generated tokens, and chooses the attention kind."""
+    target, generated tokens, and chooses the attention kind. ``whole``: the Python API's
+    inspections of an encoder–decoder model (`kind_measures.KindTap`)."""
     kind = check_request(engine, request)
     results, pending = encode_items(engine, items, truncate, chat, request)
     fast = runs_fast(engine, options)
     kept = _kept_sizes(engine, keep)
     for group in bucketed_groups(engine, pending, kept, batch_size, fast):
         viewed = (
-            _view_kinds(engine, group, options, keep, kind, request)
+            _view_kinds(engine, group, options, keep, kind, request, whole)
             if is_seq2seq(engine)
             else _view_group(engine, group, options, keep)
         )
@@ -353,12 +345,13 @@ def _view_group(
 
 
 def measuring(
-    engine: Engine, options: ViewOptions, feed: BatchFeed
+    engine: Engine, options: ViewOptions, feed: BatchFeed, every_head: bool = False
 ) -> tuple[TapRequest | None, BatchFeed]:
     """``feed`` as is for weights; for another measure, the tap that each layer's parts come
     from and a feed that hands the digests that layer as ``options.measure`` measures it:
     scores (B, H, Tq, Tk), norms per head (B, H, Tq, Tk), or for the head mean of norms the
-    norm of the sum over heads as one head (B, 1, Tq, Tk)."""
+    norm of the sum over heads as one head (B, 1, Tq, Tk); ``every_head``: each head's own
+    norms whatever ``options.head`` is (`heads` ranks them)."""
     if options.measure == "weights":
         return None, feed
     waiting: dict[int, LayerParts] = {}  # a layer's parts arrive just before its weights
@@ -370,12 +363,8 @@ def measuring(
 
     def fed(layer: int, weights: np.ndarray) -> None:  # (B, H, Tq, Tk)
         parts = waiting.pop(layer)
-        if parts.scores is not None:
-            return feed(layer, parts.scores)
-        assert parts.transformed is not None  # asked for by MEASURE_PARTS["norms"]
-        if options.head == "mean":
-            return feed(layer, norm_of_sum(weights, parts.transformed)[:, None])
-        return feed(layer, norms(weights, parts.transformed))
+        head_sum = options.head == "mean" and not every_head
+        feed(layer, layer_measured(options.measure, weights, parts, head_sum))
 
     return tap, fed
 
@@ -387,13 +376,17 @@ def _view_kinds(
     keep: WholeLayers,
     kind: AttentionKind,
     request: Request,
+    whole: bool = False,
 ) -> list[Viewed | InputError]:
-    """One padded pass of an encoder–decoder model, each text's three kinds digested."""
+    """One padded pass of an encoder–decoder model, each text's three kinds digested (as
+    ``options.measure`` measures them: the chosen kind, and the others where kept whole)."""
+    every = keep.wanted or whole
     digests = [
-        KindDigests.of(_kinds_of(engine, item, encoding, request), kind, options, keep)
+        KindDigests.of(_kinds_of(engine, item, encoding, request), kind, options, keep, every)
         for _, item, encoding in pending
     ]
-    return digest_kinds(engine, pending, digests)
+    tap = kind_tap(engine, options.measure, options.head, kind, every, whole)
+    return digest_kinds(engine, pending, digests, tap)
 
 
 def _kinds_of(
@@ -425,6 +418,28 @@ def _stream_chosen(
     if not is_seq2seq(engine):
         return _digest_group(engine, pending, digests)
     return digest_kinds(engine, pending, [ChosenKind(kind, digest) for digest in digests])
+
+
+def _stream_measured(
+    engine: Engine,
+    pending: Pending,
+    digests: Sequence[Any],
+    kind: AttentionKind,
+    options: ViewOptions,
+    every_head: bool = False,
+) -> list:
+    """`_stream_chosen`, with each layer as ``options.measure`` measures it (`measuring`;
+    `kind_measures` for the chosen kind of an encoder–decoder model); ``every_head``: each
+    head's own norms, whatever ``options.head`` is."""
+    if options.measure == "weights":
+        return _stream_chosen(engine, pending, digests, kind)
+    if is_seq2seq(engine):
+        head = None if every_head else options.head
+        kinds = kind_tap(engine, options.measure, head, kind, False, False)
+        return digest_kinds(engine, pending, [ChosenKind(kind, each) for each in digests], kinds)
+    lengths = [len(encoding) for _, _, encoding in pending]
+    tap, feed = measuring(engine, options, per_text_feed(digests, lengths), every_head)
+    return _digest_group(engine, pending, digests, feed, tap)
 
 
 class LayerConsumer(Protocol[Finished_co]):
@@ -512,18 +527,20 @@ def search_streamed(
     truncate: bool,
     chat: Chat | None = None,
     request: Request = PLAIN,
+    measure: Measure = "weights",
 ) -> HeadSearch:
     """`flows.search_heads` for one text, streamed: each layer's (H,) from -> to weights kept,
     no (L, H, T, T) tensor (of any kind: ``request`` adds a pair, a target or generated tokens
-    and chooses the kind). A bad text (as `Inspector.run` words it) or selector raises."""
+    and chooses the kind); ``measure``: each head's own scores or norms in their place. A bad
+    text (as `Inspector.run` words it) or selector raises."""
     kind = check_request(engine, request)
     (error,), pending = encode_items(engine, [item], truncate, chat, request)
     if error is not None:
         raise InputError(f"the text: {error}") from error
     fitting_groups(engine, pending, (0, 0))  # refuses a text that cannot fit
     (base,) = _bases(engine, pending, kind, request)
-    digest = head_digest(base, source, target, words)
-    (search,) = _stream_chosen(engine, pending, [digest], kind)
+    digest = head_digest(base, source, target, words, measure)
+    (search,) = _stream_measured(engine, pending, [digest], kind, digest.options, True)
     return search
 
 
@@ -550,8 +567,9 @@ def diff_streamed(
     request: Request = PLAIN,
 ) -> TextDiff:
     """Two texts compared, streamed: both texts in one padded batch, each layer digested (the
-    selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared.
-    For an encoder–decoder model only the kind ``request`` chooses is digested."""
+    selected matrix and the focus rows kept, whole layers only as ``keep`` asks), then compared,
+    as ``options.measure`` measures them. For an encoder–decoder model only the kind
+    ``request`` chooses is digested."""
     kind = check_request(engine, request)
     bases = _bases(engine, pending, kind, request)
     plan = plan_diff(bases[0], bases[1], options)
@@ -562,7 +580,7 @@ def diff_streamed(
     finished: list[Viewed | InputError] = []
     for group in fitting_groups(engine, pending, _kept_sizes(engine, keep)):
         chosen = [digests[position] for position, _, _ in group]
-        finished += _stream_chosen(engine, group, chosen, kind)
+        finished += _stream_measured(engine, group, chosen, kind, options)
     return _compared(plan, digests, finished, options.top)
 
 

@@ -15,8 +15,9 @@ from attninspect.analysis.alignment import (
     key_alignment,
     paired_delta,
 )
-from attninspect.analysis.head_ranking import HeadDigest, HeadSearch, rank_heads
+from attninspect.analysis.head_ranking import HeadDigest, HeadSearch, check_linked, rank_heads
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.measures import check_steps
 from attninspect.analysis.pipeline import (
     ViewOptions,
     analyse,
@@ -32,17 +33,24 @@ from attninspect.errors import AttnInspectError, BadValueError
 
 def search_heads(inspection: Inspection, source: str, target: str, words: bool) -> HeadSearch:
     """Every layer x head of a whole inspection ranked by the attention ``source`` (a query
-    token) gives ``target`` (a key token), after the analysis pipeline."""
-    options = ViewOptions(words=words)
+    token) gives ``target`` (a key token), after the analysis pipeline; as the inspection's
+    measure measures it (each head's own scores or norms)."""
+    check_steps(inspection.measure, rollout=False, words=words, stats=False)
+    options = ViewOptions(words=words, measure=inspection.measure)
     shown = analyse(inspection, options).inspection
     i, j = _from_to(shown, source, target, inspection, options)
+    check_linked(shown.attention[:, :, i, j], shown, i, j)  # (L, H)
     return HeadSearch(shown, i, j, rank_heads(shown.attention, i, j))
 
 
-def head_digest(base: Inspection, source: str, target: str, words: bool) -> HeadDigest:
+def head_digest(
+    base: Inspection, source: str, target: str, words: bool, measure: str = "weights"
+) -> HeadDigest:
     """The streamed `search_heads` for a text not yet run: ``base`` has its tokens and no
-    attention; the selectors are resolved (against its words, with ``words``) before any layer."""
-    options = ViewOptions(words=words)
+    attention; the selectors are resolved (against its words, with ``words``) before any layer.
+    ``measure``: what the layers will hold (`analysis.measures`)."""
+    check_steps(measure, rollout=False, words=words, stats=False)
+    options = ViewOptions(words=words, measure=measure)
     shown = shown_tokens(base, options)
     return HeadDigest(base, *_from_to(shown, source, target, base, options), options)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
@@ -317,7 +318,7 @@ class Inspector:
         plan = dataclasses.replace(plan, **kept)  # type: ignore[arg-type]
         corpus = corpus_of(texts)
         items = (SourceText(text=text, index=index) for index, text in enumerate(corpus))
-        total = empty_stats(self.engine, plan)
+        total, started = empty_stats(self.engine, plan), time.perf_counter()
         for part in self.stats_windows(items, plan):
             if part.failures:
                 raise part.failures[0]
@@ -327,6 +328,7 @@ class Inspector:
             self.model_name,
             words,
             hide_special,
+            seconds=time.perf_counter() - started,
             convention=plan.convention,
             kind=plan.kind_of(self.engine),
         )
@@ -359,12 +361,25 @@ class Inspector:
         if measure == "weights":
             return
         check_steps(measure, options.rollout, options.words, options.stats, options.hide_special)
-        if is_seq2seq(self.engine):
-            raise AttnInspectError(
-                f"--measure {measure} is not built yet for encoder-decoder models; their "
-                "weights are available"
-            )
         tap_parts(self.engine, measure)
+
+    def _asked_neurons(self, text: str, focus: str, layer: int, head: int) -> Neurons:
+        """The neuron view of what ``self.request`` asks (an encoder–decoder model's kind, with
+        its target or generated tokens; a decoder's generated tokens), from two whole runs of
+        that kind: its scores with the vectors, and its weights."""
+        from attninspect.analysis.neurons import neurons_of
+        from attninspect.analysis.token_selectors import parse_selector, resolve_selector
+
+        if self.request.pair is not None:
+            raise AttnInspectError("the neuron view reads one text: drop --pair")
+        scored = self.run(text, measure="scores")
+        number = resolve_layer(layer, scored.num_layers)
+        index = resolve_selector(parse_selector(focus), scored.query_tokens)
+        weights = self.run(text).attention[number]  # (H, Tq, Tk)
+        tokens = (scored.query_tokens, scored.key_tokens)
+        return neurons_of(number, head, index, tokens, scored.queries(number),
+                          scored.keys(number), scored.values(number), scored.attention[number],
+                          weights, scored.kind)  # fmt: skip
 
     @speaks_python
     def neurons(self, text: str, focus: str, layer: int = -1, head: int = 0) -> Neurons:
@@ -384,10 +399,8 @@ class Inspector:
                 "no single query); give --head N"
             )
         check_request(self.engine, self.request)
-        if not self.request.plain:
-            raise AttnInspectError(
-                "the neuron view reads one text: drop --target, --generate, --pair"
-            )
+        if is_seq2seq(self.engine) or not self.request.plain:
+            return self._asked_neurons(text, focus, layer, chosen)
         with self._lock:
             inspection, parts = neurons_pass(
                 self.engine, SourceText(text=text, index=0), number, self.truncate, self.chat
@@ -469,10 +482,18 @@ class Inspector:
 
     @speaks_python
     def heads(
-        self, text: str, source: str, target: str, words: bool = False, whole: bool = False
+        self,
+        text: str,
+        source: str,
+        target: str,
+        words: bool = False,
+        whole: bool = False,
+        measure: str = "weights",
     ) -> HeadSearch:
         """Every layer x head ranked by the attention token ``source`` gives ``target``
-        (selectors as `--focus`: ``it``, ``it#2``, ``@8``).
+        (selectors as `--focus`: ``it``, ``it#2``, ``@8``); ``measure``: by each head's
+        weight, score before the softmax or norm ‖α f(x)‖ (as `run` measures them; a key that
+        every head masks from ``source`` has no score, and is refused).
 
         Streamed: each layer's (H,) weights from ``source`` to ``target`` are kept as the model
         computes that layer, so no (L, H, T, T) tensor is built. ``whole=True`` keeps every layer
@@ -480,13 +501,16 @@ class Inspector:
         """
         if not isinstance(text, str):
             raise BadValueError("heads() takes a text (str)")
+        chosen = parse_measure(measure)
+        self._check_measure(ViewOptions(words=words, measure=chosen))
         if whole:  # every layer of the kind, for the page
-            return search_heads(self.run(text), source, target, words)
+            return search_heads(self.run(text, measure=chosen), source, target, words)
         item = SourceText(text=text, index=0)
         with self._lock:
             search = search_streamed(
-                self.engine, item, source, target, words, self.truncate, self.chat, self.request
-            )
+                self.engine, item, source, target, words, self.truncate, self.chat, self.request,
+                chosen,
+            )  # fmt: skip
         if search.inspection.truncated_from is not None:
             warnings.warn(truncation_message(search.inspection), TruncationWarning, stacklevel=2)
         return search
@@ -501,18 +525,16 @@ class Inspector:
         **view: object,
     ) -> TextDiff:
         """Compare two texts seen the same way (``layer=``, ``head=``, ``focus=``, ``words=``,
-        ``hide_special=``, ``rollout=``, ``top=``): A − B where their tokens align.
+        ``hide_special=``, ``rollout=``, ``top=``, ``measure=``): A − B where their tokens
+        align, of weights, scores before the softmax (NaN where either text masks the cell) or
+        norms ‖α f(x)‖ (the head mean: the norm of the sum over heads), as `run` measures them.
 
         Streamed: each layer is analysed as the model computes it and only the selected matrix
         and the focus rows are kept; ``keep=WholeLayers(wanted=True)`` also keeps every analysed
         layer (for an HTML page of the texts).
         """
         options = options or ViewOptions.parse(**view)  # type: ignore[arg-type]
-        if options.measure != "weights":
-            raise AttnInspectError(
-                f"diff compares attention weights; --measure {options.measure} is not built "
-                "for diff yet"
-            )
+        options = dataclasses.replace(options, measure=parse_measure(options.measure))
         self.check(options)
         if not isinstance(text_a, str) or not isinstance(text_b, str):
             raise BadValueError("diff() takes two texts (str)")

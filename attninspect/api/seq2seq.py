@@ -16,6 +16,7 @@ from attninspect.analysis.digest import TextDigest, WholeLayers
 from attninspect.analysis.inspection import AttentionKind, Inspection, TokenAxis
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import View
+from attninspect.api.kind_measures import KindTap
 from attninspect.errors import AttnInspectError, BadValueError, InputError
 from attninspect.model.limits import whole_number
 from attninspect.model.tokenization import Encoding, encode_pair, encode_target
@@ -175,8 +176,13 @@ class KindDigests:
         chosen: AttentionKind,
         options: ViewOptions,
         keep: WholeLayers,
+        measured: bool = False,
     ) -> KindDigests:
-        plain = ViewOptions(words=options.words, hide_special=options.hide_special)
+        """``measured``: the other kinds come as ``options.measure`` measures them too (their
+        whole layers are kept: npz, the page, the Python API)."""
+        measure = options.measure if measured else "weights"
+        plain = ViewOptions(words=options.words, hide_special=options.hide_special,
+                            measure=measure)  # fmt: skip
         whole = WholeLayers(wanted=keep.wanted)
         digests = {
             kind: TextDigest(
@@ -230,9 +236,15 @@ class ChosenKind:
         return self.digest.finish(seconds)
 
 
-def digest_kinds(engine: Any, pending: list, digests: Sequence[KindDigests | ChosenKind]) -> list:
+def digest_kinds(
+    engine: Any,
+    pending: list,
+    digests: Sequence[KindDigests | ChosenKind],
+    tap: KindTap | None = None,
+) -> list:
     """One padded forward pass of an encoder–decoder model for ``pending``: every layer of every
-    kind handed to its text's digest, cut to the text's own (Tq, Tk)."""
+    kind handed to its text's digest, cut to the text's own (Tq, Tk); with ``tap``, the layers
+    it measures as it measures them (`kind_measures`)."""
     sizes = []
     for _, _, encoding in pending:
         source, target = len(encoding), len(encoding.target)
@@ -240,11 +252,18 @@ def digest_kinds(engine: Any, pending: list, digests: Sequence[KindDigests | Cho
                       "cross": (target, source)})  # fmt: skip
 
     def consume(kind: str, layer: int, weights: np.ndarray) -> None:  # (B, H, Tq, Tk)
+        if tap is not None:
+            weights = tap.measured(kind, layer, weights)  # (B, H or 1, Tq, Tk)
         for row, (digest, size) in enumerate(zip(digests, sizes, strict=True)):
             rows, columns = size[kind]
             digest.add(kind, layer, weights[row, :, :rows, :columns])  # (H, Tq, Tk)
 
     started = time.perf_counter()
-    shapes = engine.stream_kinds([encoding for _, _, encoding in pending], consume)
+    request = tap.request() if tap is not None else None
+    shapes = engine.stream_kinds([encoding for _, _, encoding in pending], consume, request)
     seconds = (time.perf_counter() - started) / len(pending)
-    return [d.finish(seconds, stages) for d, stages in zip(digests, shapes, strict=True)]
+    finished = [d.finish(seconds, stages) for d, stages in zip(digests, shapes, strict=True)]
+    if tap is None:
+        return finished
+    return [tap.attach(row, size, each) for row, (size, each) in
+            enumerate(zip(sizes, finished, strict=True))]  # fmt: skip

@@ -9,11 +9,11 @@ import typer
 
 from attninspect.cli import feedback
 from attninspect.cli.choices import ModelChoice, OutputChoice, ViewChoice
-from attninspect.cli.groups import grouped, only, without
+from attninspect.cli.groups import grouped, only
 from attninspect.cli.options import CompareFormat, CompareFormatOption
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import diff_picture, write_picture
-from attninspect.cli.run import check_view
+from attninspect.cli.run import check_measure, check_view
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,7 +29,7 @@ def diff(
     text_a: Annotated[str, typer.Argument(help="The first text (A).")],
     text_b: Annotated[str, typer.Argument(help="The second text (B).")],
     *,
-    view: Annotated[ViewChoice, without("measure")],
+    view: ViewChoice,
     model: ModelChoice,
     output_format: CompareFormatOption = CompareFormat.table,
     out: Written,
@@ -39,6 +39,7 @@ def diff(
     from attninspect.files.records import DiffResult
 
     check_view(view.rollout, view.head)
+    check_measure(view, False)
     kind, dpi = out.picture()
     request = model.request(view.rollout)
     options = view.options()

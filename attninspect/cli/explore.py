@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from attninspect.cli.choices import LocalModel
-from attninspect.cli.groups import grouped
+from attninspect.cli.choices import LocalModel, ViewChoice
+from attninspect.cli.groups import grouped, only
 from attninspect.cli.options import OldHeadCountOption, asking, usage_error
 from attninspect.errors import AttnInspectError
 
@@ -23,10 +23,12 @@ def explore(
         str | None, typer.Argument(help="The sentence to start with (default: type one).")
     ] = None,
     *,
+    view: Annotated[ViewChoice, only("measure")],
     model: LocalModel,
     old_heads: OldHeadCountOption = None,
 ) -> None:
     """Explore a sentence interactively: arrows move layer and head, ? lists the keys, q quits."""
+    measure = view.measure.value
     if old_heads is not None and model.num_heads is not None:
         raise usage_error("--heads is the old spelling of --num-heads: give one", "'--heads'")
     if old_heads is not None:
@@ -43,14 +45,18 @@ def explore(
     check_terminal()
 
     def load():
+        from attninspect.analysis.pipeline import ViewOptions
         from attninspect.api import Inspector
 
-        return asking(Inspector(truncate=model.truncate, **engine), request)
+        inspector = asking(Inspector(truncate=model.truncate, **engine), request)
+        if measure != "weights":  # a model that cannot make it is refused before any sentence
+            inspector.check(ViewOptions(measure=measure))
+        return inspector
 
     loading = load_in_background(load)
     from attninspect.explorer.app import ExplorerApp
 
-    explorer = ExplorerApp(loading.result, text, model.model or "")
+    explorer = ExplorerApp(loading.result, text, model.model or "", measure)
     exit_on_hangup()
     explorer.run()
     if explorer.error is not None:

@@ -18,13 +18,13 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from attninspect.analysis.inspection import Inspection
-    from attninspect.analysis.pipeline import ViewOptions
+    from attninspect.analysis.pipeline import Analysed, ViewOptions
     from attninspect.analysis.selection import IndexSpec
 
 Chosen = tuple[list[int], list[int]]  # the layer and head numbers shown
 
 
-Shown = Annotated[ViewChoice, only("words", "hide_special", "rollout")]
+Shown = Annotated[ViewChoice, only("words", "hide_special", "rollout", "measure")]
 Written = Annotated[OutputChoice, only("output", "layers", "heads", "save", "dpi", "no_color")]
 
 
@@ -39,7 +39,9 @@ def grid(
 ) -> None:
     """Every layer x head (and each layer's head mean) as a small heatmap, labelled L3 H7."""
     from attninspect.analysis.pipeline import analyse, make_view
+    from attninspect.cli.run import check_measure
 
+    check_measure(view, False)  # --rollout, --words ... take weights alone
     if view.rollout and out.heads is not None:
         raise usage_error("--rollout shows one panel per layer; drop --heads", "'--heads'")
     if output_format is RunFormat.npz and out.output is None:
@@ -50,16 +52,34 @@ def grid(
     options = view.options()
     inspector.check(options)  # rollout of cross attention: a usage error
     with feedback.warnings_to(feedback.stderr_console(out.no_color)):
-        inspection = inspector.run(text)
+        inspection = measured_run(inspector, text, options.measure)
     analysed = analyse(inspection, options)
     shown, chosen = analysed.inspection, choose(analysed.inspection, out.layers, out.heads)
     table = partial(
         GridTable, shown=shown, chosen=chosen, note=_note(options), rollout=view.rollout
     )
     with open_writer(output_format.value, out.output, table, out.no_color) as writer:
-        writer.write(grid_result(shown, make_view(analysed, options, None), chosen))
+        writer.write(grid_result(shown, make_view(summed(analysed), options, None), chosen))
     if out.save is not None and kind is not None:
         _save(out.save, (kind, dpi), shown, chosen, options, out.no_color)
+
+
+def measured_run(inspector: object, text: str, measure: str) -> Inspection:
+    """The inspection of ``text`` as ``measure`` measures it (here or on --server)."""
+    return inspector.run(text, measure=measure)  # type: ignore[attr-defined]
+
+
+def summed(analysed: Analysed[Inspection]) -> Analysed[Inspection]:
+    """The analysed inspection whose head mean the record's view shows: for norms, the norm of
+    the sum over heads (`measures.for_heads`), as `run --measure norms` shows it."""
+    import dataclasses
+
+    from attninspect.analysis.measures import for_heads
+
+    inspection = analysed.inspection
+    if inspection.measure != "norms" or inspection.head_sum is None:
+        return analysed
+    return dataclasses.replace(analysed, inspection=for_heads(inspection, "mean"))
 
 
 def choose(inspection: Inspection, layers: IndexSpec | None, heads: IndexSpec | None) -> Chosen:
@@ -87,6 +107,7 @@ def grid_result(shown: Inspection, view: object, chosen: Chosen) -> object:
     from attninspect.files.records import RunResult
 
     layers, heads = chosen
+    head_sum = None if shown.head_sum is None else shown.head_sum[layers]  # (L', T, T)
     kept = dataclasses.replace(
         shown,
         attention=np.ascontiguousarray(shown.attention[np.ix_(layers, heads)]),  # (L', H', T, T)
@@ -94,6 +115,7 @@ def grid_result(shown: Inspection, view: object, chosen: Chosen) -> object:
         heads=[shown.head_ids[j] for j in heads],
         model_layers=shown.num_layers,
         model_heads=shown.num_heads,
+        head_sum=head_sum,
     )
     return RunResult(kept, view, all_layers=True)  # type: ignore[arg-type]
 
@@ -120,13 +142,25 @@ class GridTable:
         pass
 
 
-def _note(options: ViewOptions) -> str:
+def _note(options: ViewOptions, picture: bool = False) -> str:
+    """What the header (or a picture's title) adds to the model: the measure and the steps."""
     parts = [
+        f" · {_measure_part(options.measure, picture)}" if options.measure != "weights" else "",
         " · words" if options.words else "",
         " · rollout (one panel per layer)" if options.rollout else "",
         " · special tokens hidden" if options.hide_special else "",
     ]
     return "".join(parts)
+
+
+def _measure_part(measure: str, picture: bool) -> str:
+    """What the header and a picture's title say the panels show, for another measure."""
+    from attninspect.render.measure_text import title_part
+
+    part = title_part(measure)
+    if measure == "norms" and not picture:  # a picture says it on a line of its own
+        part += "; mean panels: the norm of the sum over heads"
+    return part
 
 
 def _save(path: Path, picture: tuple[str, int], shown: Inspection, chosen: Chosen,
@@ -135,6 +169,6 @@ def _save(path: Path, picture: tuple[str, int], shown: Inspection, chosen: Chose
     from attninspect.render.pictures import grid_picture
 
     kind, dpi = picture
-    title = f"{shown.model} · every layer × head{_note(options)}"
+    title = f"{shown.model} · every layer × head{_note(options, picture=True)}"
     data = grid_picture(kind, dpi, shown, chosen, title, options.rollout, picture_memory())
     write_picture(path, data, no_color)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from attninspect.cli import feedback
-from attninspect.cli.choices import ModelChoice, OutputChoice
+from attninspect.cli.choices import ModelChoice, OutputChoice, ViewChoice
 from attninspect.cli.groups import grouped, only
 from attninspect.cli.options import (
     COUNT,
@@ -17,11 +17,11 @@ from attninspect.cli.options import (
     CompareFormat,
     CompareFormatOption,
     TextArgument,
-    WordsOption,
     selector,
 )
 from attninspect.cli.output import write_one
 from attninspect.cli.pictures import heads_picture, write_picture
+from attninspect.cli.run import check_measure
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -66,8 +66,8 @@ def heads(
             rich_help_panel=VIEW,
         ),
     ] = TOP,
-    words: WordsOption = False,
     *,
+    view: Annotated[ViewChoice, only("words", "measure")],
     model: ModelChoice,
     output_format: CompareFormatOption = CompareFormat.table,
     out: Written,
@@ -75,11 +75,14 @@ def heads(
     """Rank every layer x head by the attention --from gives --to (which heads link it to mat?)."""
     from attninspect.files.records import HeadsResult
 
+    check_measure(view, False)
     kind, dpi = out.picture()
     request = model.request()
     inspector = model.inspector(model.settings(), request, out.no_color)
+    measured = {} if view.measure.value == "weights" else {"measure": view.measure.value}
     with feedback.warnings_to(feedback.stderr_console(out.no_color)):
-        search = inspector.heads(text, source.raw, key.raw, words, whole=kind == "html")  # type: ignore[attr-defined]
+        found = (source.raw, key.raw)  # type: ignore[attr-defined]  # TokenSelectors (callback)
+        search = inspector.heads(text, *found, view.words, whole=kind == "html", **measured)
     write_one(HeadsResult(search), output_format.value, out.output, heads_table(top), out.no_color)
     if out.save is not None and kind is not None:
         write_picture(out.save, heads_picture(kind, dpi, search), out.no_color)

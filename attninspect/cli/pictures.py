@@ -75,8 +75,14 @@ def write_picture(path: Path, data: bytes, no_color: bool) -> None:
 
 
 def _view_title(inspection: Inspection, view: View) -> str:
-    """model · layer · head · view, as the table's own title says it."""
+    """model · layer · head · view, as the table's own title says it (the view: attention,
+    rollout, or the measure shown: scores, norms)."""
+    from attninspect.render.measure_text import title_part
+
     shown = getattr(view, "kind", "attention")  # attention or rollout
+    measure = getattr(inspection, "measure", "weights")
+    if shown == "attention":
+        shown = title_part(measure, _summed(inspection, view))
     kind = getattr(inspection, "kind", "self")  # cross, encoder, decoder: said in the title
     parts = [
         f"layer {view.layer}",
@@ -90,17 +96,31 @@ def _view_title(inspection: Inspection, view: View) -> str:
     return f"{inspection.model}\n" + " · ".join(parts)
 
 
+def _summed(inspection: Inspection, view: View) -> bool:
+    """Whether the view is the norms' head mean: the norm of the sum over heads."""
+    return getattr(inspection, "measure", "weights") == "norms" and view.head == "mean"
+
+
 def run_picture(
-    kind: str, dpi: int, inspection: Inspection, view: View, neurons: LayerNeurons | None = None
+    kind: str,
+    dpi: int,
+    inspection: Inspection,
+    view: View,
+    neurons: LayerNeurons | None = None,
+    page: Inspection | None = None,
 ) -> bytes:
-    """`run --save`: the selected view of one text (a page with ``neurons``: its neuron view)."""
+    """`run --save`: the selected view of one text (a page with ``neurons``: its neuron view;
+    ``page``: what the page holds where it is not ``inspection``, such as every head's norms
+    with the norm of their sum)."""
     from attninspect.render.pictures import matrix_picture
 
     title = _view_title(inspection, view)
     selection: tuple[int, HeadChoice] = (view.layer, "mean" if view.head == "max" else view.head)
     rollout = getattr(view, "kind", "attention") == "rollout"
     shown = (view.matrix, title, selection, view.focus, rollout)
-    return matrix_picture(kind, dpi, inspection, *shown, picture_memory(), neurons)
+    held = inspection if page is None or kind != "html" else page
+    summed = _summed(inspection, view)
+    return matrix_picture(kind, dpi, held, *shown, picture_memory(), neurons, summed)
 
 
 def heads_picture(kind: str, dpi: int, search: HeadSearch) -> bytes:
@@ -114,7 +134,10 @@ def heads_picture(kind: str, dpi: int, search: HeadSearch) -> bytes:
     for score in search.scores:
         scores[score.layer, score.head] = score.weight
     source, target = inspection.query_tokens[search.source], inspection.key_tokens[search.target]
-    title = f"{inspection.model}\nweight {source} (@{search.source}) → {target} (@{search.target})"
+    noun = {"weights": "weight", "scores": "score", "norms": "norm ‖αf(x)‖"}.get(
+        inspection.measure, inspection.measure
+    )
+    title = f"{inspection.model}\n{noun} {source} (@{search.source}) → {target} (@{search.target})"
     best = max(search.scores, key=lambda score: score.weight)
     best_head = (best.layer, best.head)
     return render(kind, dpi, inspection, scores, title, best_head, picture_memory())

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from attninspect.analysis.digest import WholeLayers
     from attninspect.analysis.inspection import Inspection
-    from attninspect.analysis.neurons import LayerNeurons
     from attninspect.analysis.pipeline import ViewOptions
     from attninspect.analysis.selection import HeadChoice, IndexSpec, View
     from attninspect.api import Inspector
@@ -73,7 +72,7 @@ def run(
     if neurons:
         return run_neurons(texts, view, model, output_format, out)
     check_combinations(texts, output_format, out.output, view.rollout, view.head)
-    check_measure(view, model.server, stats)
+    check_measure(view, stats)
     request = model.request(view.rollout)
     kind, dpi = out.picture()
     model, heads, spelling = old_head_count(model, out.heads)
@@ -96,27 +95,42 @@ def run(
     if out.save is not None and kind is not None and counts.first is not None:
         if counts.written > 1:
             feedback.warn(feedback.stderr_console(out.no_color), "--save draws the first text only")
+        from attninspect.api.neuron_pages import page_neurons
+
         vectors = page_neurons(inspector, *counts.first) if kind == "html" else None
-        write_picture(out.save, run_picture(kind, dpi, *counts.first, vectors), out.no_color)
+        page = page_norms(inspector, counts.first[0], keep) if kind == "html" else None
+        picture = run_picture(kind, dpi, *counts.first, vectors, page)
+        write_picture(out.save, picture, out.no_color)
 
 
-def page_neurons(inspector: Inspector, shown: Inspection, view: View) -> LayerNeurons | None:
-    """The vectors of the page's layer (the view's), for the neuron view of a clicked query,
-    from one more pass of the text; None where the page's tokens are not the model's own
-    (--words, --hide-special), for rollout, or where the model cannot hand them over (its
-    attention does not pass through the tap, a remote model, an encoder-decoder kind)."""
-    if getattr(view, "kind", "attention") == "rollout" or shown.kind != "self":
+def page_norms(inspector: Inspector, shown: Inspection, keep: WholeLayers) -> Inspection | None:
+    """For a page of norms: every kept head's norms with the norm of the sum over every head
+    (the page's head mean, `measures.for_heads`), from one more pass of the text (the run
+    streamed one or the other: its view needs no more); None for another measure, or where the
+    tokens of that pass are not the page's."""
+    import dataclasses
+    import warnings
+
+    if shown.measure != "norms" or shown.kind != "self":
         return None
-    neuron_layer = getattr(inspector, "neuron_layer", None)  # a remote model has none
-    if neuron_layer is None:
+    with warnings.catch_warnings():  # a truncated text: the run itself said so
+        warnings.simplefilter("ignore")
+        found = inspector.run(shown.text, measure="norms")
+    if found.tokens != shown.tokens or found.head_sum is None:
         return None
-    try:
-        found: LayerNeurons = neuron_layer(shown.text, view.layer)
-    except AttnInspectError:
-        return None
-    if found.tokens != list(shown.tokens) or found.key_tokens != list(shown.key_tokens):
-        return None
-    return found
+    rows = [found.layer_ids.index(layer) for layer in shown.layer_ids]
+    heads = keep.head_ids(found.num_heads)
+    return dataclasses.replace(
+        found,
+        attention=found.attention[rows][:, heads],  # (L', H', T, T)
+        layers=[found.layer_ids[row] for row in rows],
+        heads=[found.head_ids[head] for head in heads],
+        model_layers=found.num_layers,
+        model_heads=found.num_heads,
+        head_sum=found.head_sum[rows],  # (L', T, T)
+        index=shown.index,
+        line=shown.line,
+    )
 
 
 def check_neurons(
@@ -157,7 +171,7 @@ def run_neurons(
     a table, one JSON object or an npz (with the head's ``queries``, ``keys`` and ``values``)."""
     check_neurons(texts, view, output_format, out)
     assert texts.text is not None and view.focus is not None and isinstance(view.head, int)
-    inspector = model.inspector(model.settings("--num-heads"), None, out.no_color, 1)
+    inspector = model.inspector(model.settings("--num-heads"), model.request(), out.no_color, 1)
     found = inspector.neurons(texts.text, view.focus.raw, view.layer, view.head)
     from attninspect.analysis.neurons import neuron_arrays, neuron_record
     from attninspect.files.records import PlainRecord
@@ -192,15 +206,13 @@ def write_arrays(path: Path, names: dict[str, str], arrays: Mapping[str, object]
         np.savez_compressed(handle, **strings, **arrays)  # type: ignore[arg-type]
 
 
-def check_measure(view: ViewChoice, server: str | None, stats: bool) -> None:
-    """Refuse --measure where it cannot apply: with --server, or with a step defined on
-    weights alone (--rollout, --words, --stats, --hide-special)."""
+def check_measure(view: ViewChoice, stats: bool) -> None:
+    """Refuse --measure with a step defined on weights alone (--rollout, --words, --stats,
+    --hide-special), before any model loads or any server is asked."""
     from attninspect.analysis.measures import check_steps
 
     if view.measure is MeasureName.weights:
         return
-    if server is not None:
-        raise usage_error("--measure needs a local model: drop --server", "'--server'")
     try:
         check_steps(view.measure.value, view.rollout, view.words, stats, view.hide_special)
     except AttnInspectError as error:

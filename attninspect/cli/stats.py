@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -217,14 +218,14 @@ def local_corpus(
     errors = feedback.stderr_console(no_color)
     inspector = feedback.load_inspector(no_color, plan.truncate, plan.batch_size, **settings)
     total = empty_stats(inspector.engine, plan)
-    skipped = 0
+    skipped, started = 0, time.perf_counter()
     with feedback.progress_bar(errors, source, False) as advance:
         for part in inspector.stats_windows(source.items, plan, advance):  # per batch
             skipped += report_failures(part, skip_errors, errors)
             total.sums.add(part.sums)
     finish(source, total.sums.texts, skipped, errors)
     return CorpusStats(total.sums, inspector.model_name, plan.words, plan.hide_special, "local",
-                       skipped, convention=plan.convention,
+                       skipped, time.perf_counter() - started, convention=plan.convention,
                        kind=plan.kind_of(inspector.engine))  # fmt: skip
 
 
@@ -240,12 +241,14 @@ def ray_corpus(
     errors = feedback.stderr_console(no_color)
     choice = (ray.address, ray.actors, ray.num_gpus)
     window = read_ahead(plan.batch_size)  # the local engine's windows
+    started = time.perf_counter()
     total, measured = run_on_ray(settings, source.items, plan, choice, window)
+    seconds = time.perf_counter() - started  # the actors' loads included: they run in it
     kind, _, model_name = measured.partition("\t")
     skipped = report_failures(total, skip_errors, errors)
     finish(source, total.sums.texts, skipped, errors)
     return CorpusStats(total.sums, model_name, plan.words, plan.hide_special, "ray", skipped,
-                       convention=plan.convention, kind=kind)  # fmt: skip
+                       seconds, convention=plan.convention, kind=kind)  # fmt: skip
 
 
 def report_failures(part: WindowStats, skip_errors: bool, errors: Console) -> int:

@@ -81,6 +81,7 @@ class ExplorerApp(App[None]):
         Binding("r", "switch('rollout')", "rollout"),
         Binding("w", "switch('words')", "words"),
         Binding("s", "switch('hide_special')", "special"),
+        Binding("m", "measure", "measure", show=False),  # weights → scores → norms
         Binding("j", "cursor(1)", "row", show=False),
         Binding("k", "cursor(-1)", "row", show=False),
         Binding("pagedown", "page(1)", "page", show=False),
@@ -97,14 +98,18 @@ class ExplorerApp(App[None]):
         Binding("ctrl+c", "interrupt", "interrupt", show=False),
     ]
 
-    def __init__(self, load: Callable[[], Any], text: str | None, label: str = "") -> None:
+    def __init__(
+        self, load: Callable[[], Any], text: str | None, label: str = "", measure: str = "weights"
+    ) -> None:
         super().__init__()
         self.load, self.text = load, text
         self.label = label or "the default model"
         self.inspector: Any = None
         self.inspection: Inspection | None = None
         self.views: ViewCache | None = None
-        self.state = ExplorerState()
+        self.state = ExplorerState(measure=measure)
+        # The sentence's inspections by measure (weights, scores, norms), as m has shown them.
+        self.measured: dict[str, Inspection] = {}
         self.current: tuple[Inspection, View] | None = None
         self.cursor, self.start = 0, 0
         self.error: BaseException | None = None
@@ -139,7 +144,8 @@ class ExplorerApp(App[None]):
             inspector = self.load()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                inspection = inspector.run(self.text) if self.text else None
+                measure = self.state.measure
+                inspection = measured_run(inspector, self.text, measure) if self.text else None
         except Exception as error:
             self.deliver(self.fail, error)
             return
@@ -172,11 +178,12 @@ class ExplorerApp(App[None]):
 
     @work(thread=True, exclusive=True, group="text")
     def run_text(self, text: str) -> None:
-        """Inspect a new sentence with the loaded model, off the interface thread."""
+        """Inspect a new sentence with the loaded model (in the current measure), off the
+        interface thread."""
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                inspection = self.inspector.run(text)
+                inspection = measured_run(self.inspector, text, self.state.measure)
         except AttnInspectError as error:
             self.call_from_thread(self.refused, text, str(error))
             return
@@ -198,8 +205,12 @@ class ExplorerApp(App[None]):
     def warn(self, message: str) -> None:
         self.notify(printable(message), severity="warning", markup=False, timeout=6)
 
-    def show_inspection(self, inspection: Inspection) -> None:
-        """A new sentence: same layer, head and transforms; the focus where the token is."""
+    def show_inspection(self, inspection: Inspection, same_text: bool = False) -> None:
+        """A new sentence: same layer, head and transforms; the focus where the token is.
+        ``same_text``: the sentence shown in another measure (`action_measure`)."""
+        if not same_text:
+            self.measured = {}
+        self.measured[inspection.measure] = inspection
         self.inspection, self.text = inspection, inspection.input_text
         self.views = ViewCache(inspection)
         self.recompute()
@@ -209,7 +220,7 @@ class ExplorerApp(App[None]):
         a worker (the screen keeps the previous view, with "computing…" in the status line)."""
         if self.views is None:
             return
-        options = ViewOptions.parse(**self.state.view_options())
+        options = self.state.options()
         if not self.views.ready(options):
             self.pending = self.state
             self.show_status()
@@ -241,11 +252,11 @@ class ExplorerApp(App[None]):
                       "nothing, so they stay shown")  # fmt: skip
             self.state = replace(self.state, hide_special=False)
         try:
-            self.current = self.views.view(ViewOptions.parse(**self.state.view_options()))
+            self.current = self.views.view(self.state.options())
         except InputError:
             self.warn(f"{self.state.focus} is not a token of this view: focus cleared")
             self.state = replace(self.state, focus=None)
-            self.current = self.views.view(ViewOptions.parse(**self.state.view_options()))
+            self.current = self.views.view(self.state.options())
         shown, view = self.current
         self.state = replace(self.state, layer=view.layer)
         self.cursor = min(view.focus if view.focus is not None else self.cursor, shown.length - 1)
@@ -273,14 +284,14 @@ class ExplorerApp(App[None]):
         window = panels.fit_window(
             shown.tokens, matrix.content_size.width, matrix.content_size.height,
             self.start, self.cursor, _key_window(shown, view), pins,
-            cell_len(panels.corner_text(shown)),
+            cell_len(panels.corner_text(shown)), panels.cell_width(shown, view),
         )  # fmt: skip
         self.start = window.start
         matrix.show(panels.matrix_segments(shown, view, window, self.cursor, True), window)
         self.update_once("#sentence", (shown.text,), lambda: sentence_text(shown.text))
         tokens_key = (tuple(shown.tokens), tuple(shown.special), shown.key_axis, window)
         self.update_once("#tokens", tokens_key, lambda: panels.tokens_text(shown, window))
-        note = panels.matrix_note(view, window, shown.query_length, shown.key_length)
+        note = panels.matrix_note(view, window, shown.query_length, shown.key_length, shown)
         self.query_one("#note", Panel).show(note)
         focus_key = "none" if view.focus is None else object()  # a focus list: always redrawn
         width = self.size.width - 2
@@ -338,10 +349,50 @@ class ExplorerApp(App[None]):
         self.show_inspection(shown)
 
     def action_switch(self, name: str) -> None:
+        if self.state.measure != "weights":
+            step = {"hide_special": "hiding special tokens"}.get(name, name)
+            self.warn(f"{step} is defined on attention weights, not on {self.state.measure}: "
+                      "press m until weights")  # fmt: skip
+            return
         if name == "rollout" and self.inspection is not None and not self.inspection.square:
             self.warn(f"rollout needs self-attention; this is {self.inspection.kind} attention")
             return
         self.change(self.state.toggle(name))
+
+    def action_measure(self) -> None:
+        """m: the next of weights → scores → norms (words, rollout and hidden special tokens,
+        defined on weights, turned off), from one more pass of the sentence the first time."""
+        if self.inspection is None or self.text is None:
+            return
+        state = self.state.next_measure()
+        dropped = [name for name in self.state.transforms() if name not in state.transforms()]
+        if dropped:
+            self.warn(f"{' and '.join(dropped)} off: defined on attention weights, not on "
+                      f"{state.measure}")  # fmt: skip
+        known = self.measured.get(state.measure)
+        if known is not None:
+            self.state = state
+            self.show_inspection(known, same_text=True)
+            return
+        self.set_status(f"computing {state.measure} …")
+        self.run_measure(self.text, state)
+
+    @work(thread=True, exclusive=True, group="text")
+    def run_measure(self, text: str, state: ExplorerState) -> None:
+        """The sentence in ``state``'s measure, off the interface thread; a model that cannot
+        make it (its attention does not pass the tap, an encoder-decoder) says so."""
+        try:
+            inspection = measured_run(self.inspector, text, state.measure)
+        except AttnInspectError as error:
+            self.call_from_thread(self.warn, str(error))
+            self.call_from_thread(self.redraw)
+            return
+        self.call_from_thread(self.measure_ready, text, state, inspection)
+
+    def measure_ready(self, text: str, state: ExplorerState, inspection: Inspection) -> None:
+        if text == self.text:  # not a sentence run meanwhile
+            self.state = state
+            self.show_inspection(inspection, same_text=True)
 
     def action_cursor(self, step: int) -> None:
         if self.current is not None:
@@ -393,6 +444,9 @@ class ExplorerApp(App[None]):
         """The model view of the current transforms (words, hidden specials), one layer x head
         per panel; its words view is computed in a worker when it is not known yet."""
         if self.views is None:
+            return
+        if self.state.measure != "weights":
+            self.warn("the model view draws attention weights: press m until weights")
             return
         flat = replace(self.state, rollout=False, focus=None)
         options = ViewOptions.parse(**flat.view_options())
@@ -494,8 +548,7 @@ class ExplorerApp(App[None]):
         from attninspect.render.diff_table import diff_table
 
         try:
-            options = ViewOptions.parse(**self.state.view_options())
-            diff = self.inspector.diff(text_a, text_b, options)
+            diff = self.inspector.diff(text_a, text_b, self.state.options())
         except AttnInspectError as error:
             self.call_from_thread(self.warn, str(error))
             self.call_from_thread(self.redraw)
@@ -510,7 +563,7 @@ class ExplorerApp(App[None]):
         if self.current is None:
             return
         question = "export this view to a file: .json (the numbers) or .png .svg .pdf .html"
-        name = export_name(self.current[1])
+        name = export_name(self.current[1], measure=self.current[0].measure)
         self.push_screen(PromptScreen(question, name, "file name"), self.export_to)
 
     def export_to(self, name: str | None) -> None:
@@ -527,6 +580,13 @@ class ExplorerApp(App[None]):
             return
         message = f"saved {printable(str(path.resolve()))} ({size:,} bytes)"
         self.call_from_thread(self.notify, message, markup=False)
+
+
+def measured_run(inspector: Any, text: str, measure: str) -> Inspection:
+    """``inspector.run(text)`` in ``measure`` (weights: as it always ran)."""
+    if measure == "weights":
+        return inspector.run(text)
+    return inspector.run(text, measure=measure)
 
 
 def neuron_refusal(state: ExplorerState) -> str | None:

@@ -16,9 +16,12 @@ KINDS = ("json", "png", "svg", "pdf", "html")
 DPI = 150
 
 
-def export_name(view: View, kind: str = "png") -> str:
-    """``attninspect-L5-Hmean.png``, with the transforms: ``-words``, ``-rollout``, ..."""
+def export_name(view: View, kind: str = "png", measure: str = "weights") -> str:
+    """``attninspect-L5-Hmean.png``, with the transforms: ``-words``, ``-rollout``, ..., and
+    the measure where not weights: ``-scores``, ``-norms``."""
     name = f"attninspect-L{view.layer}-H{view.head}"
+    if measure != "weights":
+        name += f"-{measure}"
     if view.kind == "rollout":
         name += "-rollout"
     if view.words:
@@ -31,6 +34,8 @@ def export_name(view: View, kind: str = "png") -> str:
 def view_title(shown: Inspection, view: View) -> str:
     """model, then layer · head · view, as `run --save` titles its picture."""
     parts = [f"layer {view.layer}", f"head {view.head}", view.kind]
+    if shown.measure != "weights":
+        parts.append(shown.measure)
     if view.words:
         parts.append("words")
     if view.hidden_special:

@@ -27,18 +27,22 @@ from attninspect.render.grid import (
 )
 from attninspect.render.matrix import (
     GAP_MARK,
+    HEAD_SUM_TITLE,
+    MEASURE_TITLES,
+    cell_width_of,
     columns_width,
     gap_count,
     kept_in_sight,
     key_columns,
     label_width_for,
+    scale_of,
     slots,
     spans,
 )
 from attninspect.render.palette import legend, weight_style
 from attninspect.safe_text import printable
 
-CELL = 4  # "0.30"
+CELL = 4  # "0.30"; another measure than weights: its longest value (`cell_width`)
 HEADER_LINES = 3  # key indices, key tokens, rule
 LEVELS = 255  # colour steps between 0 and the largest weight
 SHORT_SIDES = {"target": "tgt", "source": "src"}
@@ -58,6 +62,7 @@ class MatrixWindow:
     size: int  # query rows
     label_width: int
     keys: tuple[int, ...] = ()  # the key columns in sight, in order (gaps where not adjacent)
+    cell: int = CELL  # characters a value takes
 
     @property
     def shown(self) -> range:
@@ -84,13 +89,14 @@ def fit_window(
     keys: tuple[int, int | None] | None = None,
     pins: Sequence[int] = (),
     corner: int = 0,
+    cell: int = CELL,
 ) -> MatrixWindow:
     """As many query rows and key columns as fit ``width`` x ``height``, each way on its own:
     rows from ``start``, moved just enough to keep row ``keep`` in sight; columns from 0, or,
     when not all fit, a run centred on ``keep`` for self-attention and on the second of
     ``keys`` (how many key tokens there are, and which to centre on) where the keys are other
     tokens, plus the ``pins`` wherever they are (`render.matrix.key_columns`). The row labels
-    are at least ``corner`` cells wide (the axes' names above them)."""
+    are at least ``corner`` cells wide (the axes' names above them); a value takes ``cell``."""
     length = len(tokens)
     key_length, key_keep = keys if keys is not None else (length, keep)
     label_width = max(label_width_for(tokens), corner)
@@ -98,8 +104,14 @@ def fit_window(
     if keep is not None:
         start = min(start, keep) if keep < start + size else keep - size + 1
     start = min(max(start, 0), length - size)
-    columns = key_columns(key_length, width - label_width, CELL, key_keep, pins)
-    return MatrixWindow(start, size, label_width, tuple(columns))
+    columns = key_columns(key_length, width - label_width, cell, key_keep, pins)
+    return MatrixWindow(start, size, label_width, tuple(columns), cell)
+
+
+def cell_width(shown: Inspection, view: View) -> int:
+    """Characters a value takes: ``0.30`` for weights; for scores or norms, as `run`'s table
+    gives them (their longest value, ``-12.34``)."""
+    return CELL if shown.measure == "weights" else cell_width_of(shown, view, 2)
 
 
 def fit_cells(text: str, width: int) -> str:
@@ -162,15 +174,18 @@ def corner_text(shown: Inspection) -> str:
 def matrix_segments(
     shown: Inspection, view: View, window: MatrixWindow, cursor: int | None, color: bool
 ) -> Segments:
-    """Queries down the side, keys across, each weight coloured on viridis from 0 to the max."""
+    """Queries down the side, keys across, each weight coloured on viridis from 0 to the max
+    (scores and norms: from their smallest to their largest value, as `run`'s table colours
+    them; a masked score blank)."""
     tokens = [printable(token) for token in shown.tokens]
     keys = shown.keys
-    scale = float(view.matrix.max()) if view.matrix.size else 1.0  # view.matrix: (Tq, Tk)
+    scale = scale_of(shown, view)  # view.matrix: (Tq, Tk)
+    cell = window.cell
     marked = slots(window.keys)  # None: a gap mark
     lines = Segments()
     lines.add(" " * window.label_width)
     lines.add(
-        "".join(f" {GAP_MARK}" if key is None else f" {key:>{CELL}}" for key in marked), "dim"
+        "".join(f" {GAP_MARK}" if key is None else f" {key:>{cell}}" for key in marked), "dim"
     )
     lines.newline()
     lines.add(fit_cells(corner_text(shown), window.label_width), "dim")
@@ -180,10 +195,10 @@ def matrix_segments(
             lines.add(GAP_MARK, "dim")
             continue
         lines.add(
-            fit_cells(printable(keys.tokens[key]), CELL), "italic" if keys.special[key] else ""
+            fit_cells(printable(keys.tokens[key]), cell), "italic" if keys.special[key] else ""
         )
     lines.newline()
-    lines.add("─" * (window.label_width + columns_width(window.keys, CELL)))
+    lines.add("─" * (window.label_width + columns_width(window.keys, cell)))
     for query in window.shown:
         lines.newline()
         _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color)
@@ -199,24 +214,41 @@ def _matrix_row(lines, shown, view, window, query, cursor, tokens, scale, color)
     label = f"{marker}{query:>{digits}} {tokens[query]}"
     lines.add(fit_cells(label, window.label_width), style.strip())
     row = view.matrix[query]
+    low, high = scale
+    weights = shown.measure == "weights"
     for key in slots(window.keys):
         if key is None:
             lines.add(" ")
             lines.add(GAP_MARK, "dim")
             continue
         value = float(row[key])
-        level = round(LEVELS * value / scale) if scale > 0 else 0
         lines.add(" ")
-        lines.add(f"{value:.2f}"[-CELL:], cell_style(level) if color else "")
+        if value != value:  # a masked score: blank
+            lines.add(" " * window.cell)
+            continue
+        level = round(LEVELS * (value - low) / (high - low)) if high > low else 0
+        text = f"{value:.2f}"[-CELL:] if weights else f"{value:.2f}".rjust(window.cell)
+        lines.add(text, cell_style(level) if color else "")
 
 
 def matrix_note(
-    view: View, window: MatrixWindow, length: int, key_length: int | None = None
+    view: View,
+    window: MatrixWindow,
+    length: int,
+    key_length: int | None = None,
+    shown: Inspection | None = None,
 ) -> Text:
-    """The colour scale, what max over heads means, and which query rows and key columns are
-    in sight (of ``length`` and ``key_length``)."""
+    """The colour scale, what max over heads means (or, for ``shown``'s scores or norms, what
+    the values are), and which query rows and key columns are in sight (of ``length`` and
+    ``key_length``)."""
     rows = "max over heads: rows need not sum to 1" if view.head == "max" else ""
-    note = legend(float(view.matrix.max()) if view.matrix.size else 1.0, 2, rows)
+    low, high = 0.0, float(view.matrix.max()) if view.matrix.size else 1.0
+    if shown is not None and shown.measure != "weights":
+        low, high = scale_of(shown, view)
+        rows = MEASURE_TITLES.get(shown.measure, shown.measure)
+        if shown.measure == "norms" and view.head == "mean":
+            rows += HEAD_SUM_TITLE
+    note = legend(high, 2, rows, low=low)
     key_length = length if key_length is None else key_length
     if window.size < length or window.columns < key_length:
         in_rows = window.shown

@@ -25,6 +25,7 @@ KEYS = (
     ("r", "rollout: attention accumulated up to the layer (mean of heads)"),
     ("w", "words: merge subword pieces into words"),
     ("s", "hide special tokens ([CLS], [SEP], ...) and renormalise rows"),
+    ("m", "measure: weights → scores before the softmax → norms ‖αf(x)‖ → weights"),
     ("n", "neuron view of the cursor row in this head: q, each k, q⊙k, q·k, weight"),
     ("/", "which heads link one token to another (as `attninspect heads`)"),
     ("g", "model view: every layer × head; Enter or a click opens one"),

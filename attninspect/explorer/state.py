@@ -1,10 +1,13 @@
-"""What the explorer shows, as a value: layer, head, transforms and focus, with the key moves."""
+"""What the explorer shows, as a value: layer, head, transforms, focus and measure, with the key
+moves."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
 
+from attninspect.analysis.measures import MEASURES
+from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.selection import HeadChoice
 from attninspect.analysis.token_selectors import parse_selector, resolve_selector
 from attninspect.errors import InputError
@@ -17,7 +20,8 @@ def head_cycle(num_heads: int) -> list[HeadChoice]:
 
 @dataclass(frozen=True)
 class ExplorerState:
-    """One screenful's choices; `view_options` is what `Inspection.view` takes for it.
+    """One screenful's choices; `view_options` is what `Inspection.view` takes for it (of an
+    inspection of ``measure``: weights, scores or norms), `options` the pipeline's options.
 
     ``focus`` is a token selector (``it#1`` or ``@8``), so it survives word merging and hiding
     special tokens wherever the token does.
@@ -30,6 +34,19 @@ class ExplorerState:
     rollout: bool = False
     focus: str | None = None
     top: int = 5
+    measure: str = "weights"
+
+    def options(self) -> ViewOptions:
+        """The analysis' `ViewOptions` of this state, its measure included."""
+        return ViewOptions.parse(**self.view_options(), measure=self.measure)
+
+    def next_measure(self) -> ExplorerState:
+        """The next of weights → scores → norms, wrapping around; the steps defined on weights
+        alone (words, rollout, hidden special tokens) turned off for another measure."""
+        following = MEASURES[(MEASURES.index(self.measure) + 1) % len(MEASURES)]
+        if following == "weights":
+            return replace(self, measure=following)
+        return replace(self, measure=following, words=False, rollout=False, hide_special=False)
 
     def view_options(self) -> dict[str, Any]:
         """Keywords for `Inspection.view`."""
@@ -70,13 +87,20 @@ class ExplorerState:
         return [name for name, active in names if active]
 
     def status(self, num_layers: int, num_heads: int) -> str:
-        """The status line: ``layer N`` and ``head X`` always, then the active transforms."""
+        """The status line: ``layer N`` and ``head X`` always, then the active transforms (or
+        the measure, where not weights)."""
         layer = self.layer % num_layers
         head = "mean (rollout)" if self.rollout else str(self.head)
         parts = [f"layer {layer} of 0..{num_layers - 1}", f"head {head} of {num_heads}"]
-        parts.append(" + ".join(self.transforms()) or "raw attention")
+        if self.measure != "weights":  # no transform applies to another measure
+            parts.append(MEASURE_STATUS.get(self.measure, self.measure) + " (m: next)")
+        else:
+            parts.append(" + ".join(self.transforms()) or "raw attention")
         parts.append(f"focus {self.focus}" if self.focus else "no focus")
         return "  │  ".join(parts)
+
+
+MEASURE_STATUS = {"scores": "scores before the softmax", "norms": "norms ‖αf(x)‖"}
 
 
 def selector_for(tokens: list[str], index: int) -> str:

@@ -8,6 +8,7 @@ the pipeline's `reshape` result and runs its `measure` step per view.
 from __future__ import annotations
 
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.measures import for_heads
 from attninspect.analysis.pipeline import (
     Rollout,
     ViewOptions,
@@ -49,7 +50,8 @@ class ViewCache:
         """What `analysis.pipeline.view_of` gives for ``options`` (tests hold the two equal)."""
         resolve_layer(options.layer, self.inspection.num_layers)
         head = resolve_head(options.head, self.inspection.num_heads)
-        analysed = measure(self.base(options), options, head, 0)
+        base = for_heads(self.base(options), options.head)  # norms: the head mean is ‖Σ_h α f‖
+        analysed = measure(base, options, head, 0)
         shown = analysed.inspection
         focus = focus_index(options, shown, self.inspection)
         return shown, make_view(analysed, options, focus)

@@ -136,8 +136,17 @@ def _all_attention(inspection: Inspection, arrays: bool = False) -> dict[str, An
     found: dict[str, Any] = {"all_attention": _values(weights, arrays)}
     if inspection.layers is not None:
         found["all_attention_layers"] = inspection.layer_ids
-        found["all_attention_heads"] = inspection.head_ids
+        found["all_attention_heads"] = head_labels(inspection)
     return found
+
+
+def head_labels(inspection: Inspection) -> list[HeadChoice]:
+    """The model's head number of each head of ``attention``; ``["mean"]`` where it holds, for
+    norms and the head mean, the norm of the sum over heads (`measures.norm_of_sum`) alone."""
+    one_of_many = inspection.attention.shape[1] == 1 and inspection.num_heads > 1
+    one_kept = inspection.heads is not None and len(inspection.heads) == 1  # --heads N
+    summed = inspection.measure == "norms" and one_of_many and not one_kept
+    return ["mean"] if summed else list(inspection.head_ids)
 
 
 def dump_json(record: Any) -> str:
@@ -218,11 +227,11 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
         blocks: list[tuple[int, HeadChoice, np.ndarray]] = [
             (layer, head, inspection.attention[i, j])
             for i, layer in enumerate(inspection.layer_ids)
-            for j, head in enumerate(inspection.head_ids)
+            for j, head in enumerate(head_labels(inspection))
         ]
     else:
         blocks = [(view.layer, view.head, view.matrix)]
-    pair = _pair(inspection)
+    pair = _pair(inspection) + _measure(inspection)
     for layer, head, matrix in blocks:  # (Tq, Tk) each
         for query, row in enumerate(matrix.tolist()):
             query_token = tokens[query]
@@ -241,15 +250,22 @@ def csv_rows(inspection: Inspection, view: View, all_layers: bool = False):
                 )
 
 
+def _measure(inspection: Inspection) -> tuple[str, ...]:
+    """The ``measure`` column's value, where it is not weights; else nothing."""
+    return (inspection.measure,) * (inspection.measure != "weights")
+
+
 def _pair(inspection: Inspection) -> tuple[int, ...]:
     """A sentence pair's last CSV column, ``pair_start`` (text B's first token); else nothing."""
     return () if inspection.pair_start is None else (inspection.pair_start,)
 
 
 def csv_columns(inspection: Inspection, stats: bool = False) -> tuple[str, ...]:
-    """`run`'s CSV header: a sentence pair (--pair) adds ``pair_start`` at the end."""
-    columns = STATS_COLUMNS if stats else CSV_COLUMNS
-    return columns + ("pair_start",) * (inspection.pair_start is not None)
+    """`run`'s CSV header: a sentence pair (--pair) adds ``pair_start`` at the end, and another
+    measure than weights ``measure`` after it (the ``weight`` column then holds that measure)."""
+    columns: tuple[str, ...] = STATS_COLUMNS if stats else CSV_COLUMNS
+    columns += ("pair_start",) * (inspection.pair_start is not None)
+    return columns + ("measure",) * (inspection.measure != "weights")
 
 
 def _where(inspection: Inspection) -> tuple[int, int | str]:
@@ -318,18 +334,21 @@ def _narrowed(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
         return {}
     return {
         f"layers{suffix}": np.array(inspection.layer_ids, dtype=np.int64),
-        f"heads{suffix}": np.array(inspection.head_ids, dtype=np.int64),
+        f"heads{suffix}": np.array(head_labels(inspection)),  # int64, or ["mean"]
     }
 
 
 def diff_record(diff: TextDiff) -> dict[str, Any]:
-    """The JSON object of `diff`: both texts as `run` shows them, A − B and the alignment."""
+    """The JSON object of `diff`: both texts as `run` shows them, A − B and the alignment (and
+    the measure compared, where not weights; a masked score's delta is null)."""
     record: dict[str, Any] = {
         "a": {**run_record(diff.a, diff.view_a), "text": diff.shown_text(0)},
         "b": {**run_record(diff.b, diff.view_b), "text": diff.shown_text(1)},
-        "delta": diff.paired.tolist() if diff.same_length else None,
+        "delta": _values(diff.paired, False) if diff.same_length else None,
         "alignment": diff.alignment.as_json(),
     }
+    if diff.a.measure != "weights":
+        record["measure"] = diff.a.measure
     if diff.changes is not None:
         record["focus_changes"] = [
             {"layer": layer, "changes": [change.as_json() for change in changes]}
@@ -354,24 +373,39 @@ DIFF_CSV_COLUMNS = (
 
 
 def diff_rows(diff: TextDiff) -> Iterator[tuple]:
-    """One row per paired (query, key): both weights and their difference."""
+    """One row per paired (query, key): both weights and their difference (another measure:
+    its values, a masked score blank, and the measure's name in a last column)."""
     layer, head = diff.view_a.layer, diff.view_a.head
     queries, keys = diff.a.query_tokens, diff.a.key_tokens
+    named = _measure_column(diff.a.measure)
     for qa, qb in diff.alignment.pairs:
         for ka, kb in diff.keys.pairs:
             weight_a = float(diff.view_a.matrix[qa, ka])
             weight_b = float(diff.view_b.matrix[qb, kb])
-            yield (layer, head, qa, qb, queries[qa], ka, kb, keys[ka],
-                   weight_a, weight_b, weight_a - weight_b)  # fmt: skip
+            values = (_cell(weight_a), _cell(weight_b), _cell(weight_a - weight_b))
+            yield (layer, head, qa, qb, queries[qa], ka, kb, keys[ka], *values, *named)
+
+
+def _cell(value: float) -> float | str:
+    """A CSV cell: the number, or blank for a cell with no value (a masked score, NaN)."""
+    return "" if value != value else value
+
+
+def _measure_column(measure: str) -> tuple[str, ...]:
+    """The last CSV column of `heads` and `diff`: the measure, where not weights."""
+    return () if measure == "weights" else (measure,)
 
 
 HEADS_CSV_COLUMNS = ("rank", "layer", "head", "from_index", "to_index", "weight")
 
 
 def heads_rows(search: HeadSearch) -> Iterator[tuple]:
-    """One row per head, largest weight first."""
+    """One row per head, largest weight first (another measure: its values, masked heads blank
+    and last, and the measure's name in a last column)."""
+    named = _measure_column(search.measure)
     for rank, score in enumerate(search.scores, start=1):
-        yield (rank, score.layer, score.head, search.source, search.target, score.weight)
+        yield (rank, score.layer, score.head, search.source, search.target, _cell(score.weight),
+               *named)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -401,7 +435,10 @@ class HeadsResult:
     """The ranking of `heads` as the writers see it."""
 
     search: HeadSearch
-    csv_columns: tuple[str, ...] = HEADS_CSV_COLUMNS
+
+    @property
+    def csv_columns(self) -> tuple[str, ...]:
+        return HEADS_CSV_COLUMNS + ("measure",) * (self.search.measure != "weights")
 
     def record(self) -> dict[str, Any]:
         return self.search.as_json()
@@ -415,7 +452,10 @@ class DiffResult:
     """The comparison of `diff` as the writers see it."""
 
     diff: TextDiff
-    csv_columns: tuple[str, ...] = DIFF_CSV_COLUMNS
+
+    @property
+    def csv_columns(self) -> tuple[str, ...]:
+        return DIFF_CSV_COLUMNS + ("measure",) * (self.diff.a.measure != "weights")
 
     def record(self) -> dict[str, Any]:
         return diff_record(self.diff)

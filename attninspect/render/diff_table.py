@@ -1,10 +1,12 @@
-"""Render the comparison of two texts: difference matrix, alignment and focus changes."""
+"""Render the comparison of two texts: difference matrix, alignment and focus changes (of weights,
+or of scores, blank where either text masks the cell, or norms)."""
 
 from __future__ import annotations
 
 import numpy as np
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -12,7 +14,9 @@ from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.inspection import Inspection
 from attninspect.analysis.selection import window
 from attninspect.render.matrix import (
+    HEAD_SUM_TITLE,
     HOW_TO_MOVE_WITHOUT_WINDOW,
+    MEASURE_TITLES,
     TokenMatrix,
     fitting_tokens,
     kept_in_sight,
@@ -45,7 +49,10 @@ def _top_cell(inspection: Inspection, ranked) -> Text:
 
 
 def _signed(value: float, precision: int) -> str:
-    """``+0.05`` / ``-0.05``, and `` 0.00`` for what rounds to zero (no ``-0.00``)."""
+    """``+0.05`` / ``-0.05``, and `` 0.00`` for what rounds to zero (no ``-0.00``); blank for a
+    cell with no value (a masked score, NaN)."""
+    if value != value:
+        return ""
     text = f"{value:+.{precision}f}"
     return " " + text[1:] if float(text) == 0 else text
 
@@ -73,7 +80,13 @@ def _title(diff: TextDiff) -> Text:
     title = Text()
     title.append(printable(diff.a.model), style="bold")
     title.append(f"  {diff.a.engine} · {diff.a.device} · layer {diff.view_a.layer} · ", style="dim")
-    title.append(f"{diff.view_a.kind} · head {diff.view_a.head}\n", style="dim")
+    title.append(f"{diff.view_a.kind} · head {diff.view_a.head}", style="dim")
+    measure = diff.a.measure
+    if measure != "weights":
+        title.append(f" · {MEASURE_TITLES.get(measure, measure)}", style="dim")
+        if measure == "norms" and diff.view_a.head == "mean":
+            title.append(HEAD_SUM_TITLE, style="dim")
+    title.append("\n")
     for side, (name, shown) in enumerate((("A", diff.a), ("B", diff.b))):
         title.append(f"{name} ", style="bold")
         title.append(f"{printable(diff.shown_text(side))}  ({_token_count(shown)})")
@@ -111,21 +124,38 @@ def _alignment_note(diff: TextDiff) -> Text:
     return note
 
 
+def _largest(paired: np.ndarray) -> float:
+    """The largest change in size (0 with none; a masked score, NaN, left out)."""
+    return float(_sizes(paired).max()) if paired.size else 0.0
+
+
+def _sizes(matrix: np.ndarray) -> np.ndarray:
+    """|matrix|, a cell with no value (NaN) as no change."""
+    return np.nan_to_num(np.abs(matrix), nan=0.0)
+
+
 def _delta_grid(diff: TextDiff, precision: int, color: bool) -> TokenMatrix:
     """A − B over the paired query rows and paired key columns, on a scale centred at 0."""
     rows, keys = diff.alignment.pairs, diff.keys.pairs
-    limit = float(np.abs(diff.paired).max()) if diff.paired.size else 0.0
+    limit = _largest(diff.paired)
+
+    def style(value: float) -> Style:
+        return Style() if value != value else delta_style(value, limit)
+
     focus = None
     if diff.view_a.focus is not None:
         focus = {a: p for p, (a, _) in enumerate(rows)}.get(diff.view_a.focus)
     square = diff.key_alignment is None
+    width = precision + 3  # "+0.05"; scores and norms: their longest change ("-12.34")
+    if diff.a.measure != "weights" and diff.paired.size:
+        width = max(width, *(len(_signed(float(v), precision)) for v in (limit, -limit)))
     return TokenMatrix(
         tokens=_labels(rows, diff.a.tokens, diff.b.tokens),
         special=[diff.a.special[a] for a, _ in rows],
         matrix=diff.paired,  # (P, Pk)
-        cell_width=precision + 3,
+        cell_width=width,
         cell_text=lambda value: _signed(value, precision),
-        cell_style=(lambda value: delta_style(value, limit)) if color else None,
+        cell_style=style if color else None,
         focus=focus,
         key_tokens=None if square else _labels(keys, diff.a.key_tokens, diff.b.key_tokens),
         key_special=None if square else [diff.a.keys.special[a] for a, _ in keys],
@@ -151,7 +181,7 @@ def _most_changed_row(grid: TokenMatrix, changed: list[int]) -> int | None:
         return changed[0]
     if not grid.matrix.size:
         return None
-    return int(np.abs(grid.matrix).max(axis=1).argmax())  # (P, Pk) -> P
+    return int(_sizes(grid.matrix).max(axis=1).argmax())  # (P, Pk) -> P
 
 
 def _changed_columns(grid: TokenMatrix, changed: list[int], special: list[bool]) -> list[int]:
@@ -159,7 +189,7 @@ def _changed_columns(grid: TokenMatrix, changed: list[int], special: list[bool])
     CHANGED_COLUMNS with the largest change, then the special tokens."""
     if not grid.matrix.size:
         return []
-    largest = np.abs(grid.matrix).max(axis=0)  # (Pk,): each column's largest change
+    largest = _sizes(grid.matrix).max(axis=0)  # (Pk,): each column's largest change
     order = [int(column) for column in np.argsort(-largest, kind="stable")]
     pins = list(dict.fromkeys([*changed, *order[:CHANGED_COLUMNS]]))
     return pins + [column for column in order if special[column] and column not in pins]
@@ -180,7 +210,7 @@ def _delta_matrix(
     key_labels, key_special = grid.columns
     label_width = label_width_for(grid.tokens)
     most = max(len(grid.tokens), len(key_labels))
-    size = most if full else fitting_tokens(console.width, precision + 3, label_width)
+    size = most if full else fitting_tokens(console.width, grid.cell_width, label_width)
     changed_rows, changed_keys = _differing(diff)
     row_center = grid.focus if grid.focus is not None else _most_changed_row(grid, changed_rows)
     shown = window(len(grid.tokens), size, row_center)
@@ -202,8 +232,7 @@ def _delta_matrix(
     if note is not None:
         parts.append(note)
     if color:
-        limit = float(np.abs(diff.paired).max()) if diff.paired.size else 0.0
-        parts.append(diverging_legend(limit, precision))
+        parts.append(diverging_legend(_largest(diff.paired), precision))
     return parts
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,13 +17,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from attninspect.render.measure_text import (
+    HEAD_SUM,
+    MASKED_NOTE,
+    has_masked,
+    value_label,
+    value_range,
+)
 from attninspect.safe_text import printable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap
     from matplotlib.figure import Figure
 
 FIGURE_KINDS = ("png", "svg", "pdf")
+NEWLINE = "\n"
 MAX_TICKS = 40  # more tokens than this: label every k-th token only
 RC = {
     "svg.fonttype": "none",  # tokens stay <text>: searchable and editable
@@ -46,6 +56,17 @@ def _style() -> Iterator[None]:
     with matplotlib.rc_context(RC), warnings.catch_warnings():  # type: ignore[arg-type]
         warnings.simplefilter("ignore", UserWarning)
         yield
+
+
+def _colormap(name: str, measure: str) -> str | Colormap:
+    """The colour map ``name``; for another measure than weights, one that leaves masked cells
+    (NaN) white: blank, never the low end's colour (weights keep the plain name, and so their
+    bytes)."""
+    if measure == "weights":
+        return name
+    import matplotlib
+
+    return matplotlib.colormaps[name].with_extremes(bad="white")
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -106,23 +127,35 @@ def matrix_figure(
     focus: int | None = None,
     diverging: bool = False,
     columns: Sequence[str] | KeyAxis | None = None,
+    measure: str = "weights",
+    summed: bool = False,
 ) -> Figure:
     """(Tq, Tk) heatmap: queries down, keys across, colour bar; focus row outlined.
 
     ``columns`` names the keys (a plain list, or `KeyAxis` with their special flags and the axes'
-    names); None: the keys are the query tokens.
+    names); None: the keys are the query tokens. ``measure`` is what a cell holds (the colour
+    bar names it; weights from 0, another measure from its smallest value) and ``summed`` says
+    that norms are the head mean's norm of the sum; masked cells (NaN) stay blank and the
+    colour bar says so.
     """
     keys_axis = _columns(tokens, special, columns)
     rows, keys = matrix.shape
     figure = _new_figure(_side(keys) + 1.2, _side(rows))
     axes = figure.add_subplot()
     if diverging:
-        limit = float(np.abs(matrix).max()) or 1.0
-        image = axes.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        finite = np.abs(matrix[np.isfinite(matrix)])
+        limit = (float(finite.max()) if finite.size else 0.0) or 1.0
+        image = axes.imshow(matrix, cmap=_colormap("RdBu_r", measure), vmin=-limit, vmax=limit)
         label = "A − B (red: more in A, blue: more in B)"
+        if measure != "weights":
+            label = f"A − B, {value_label(measure, summed)} (red: more in A, blue: more in B)"
     else:
-        image = axes.imshow(matrix, cmap="viridis", vmin=0.0, vmax=float(matrix.max()) or 1.0)
-        label = "attention weight (row: from, column: to)"
+        low, high = value_range(matrix, measure)
+        image = axes.imshow(matrix, cmap=_colormap("viridis", measure), vmin=low, vmax=high)
+        named = value_label(measure, summed)
+        label = f"{named}{NEWLINE if len(named) > 36 else ' '}(row: from, column: to)"
+    if has_masked(matrix):
+        label += f"\n{MASKED_NOTE}"
     figure.colorbar(image, ax=axes, shrink=0.8, label=label)
     _label_axis(axes, "y", tokens, special)
     _label_axis(axes, "x", keys_axis.columns, keys_axis.column_special)
@@ -154,21 +187,24 @@ def _mark_focus(axes: Axes, focus: int, width: int) -> None:
     axes.add_patch(outline)
 
 
-def heads_figure(scores: np.ndarray, title: str, label: str) -> Figure:
-    """(L, H) heatmap of one number per layer and head, values written in the cells."""
+def heads_figure(scores: np.ndarray, title: str, label: str, measure: str = "weights") -> Figure:
+    """(L, H) heatmap of one number per layer and head, values written in the cells (weights
+    coloured from 0, another ``measure`` from its smallest value; NaN blank)."""
     layers, heads = scores.shape
     figure = _new_figure(min(14.0, 2.5 + 0.55 * heads), min(12.0, 1.8 + 0.45 * layers))
     axes = figure.add_subplot()
-    image = axes.imshow(scores, cmap="viridis", vmin=0.0, vmax=float(scores.max()) or 1.0)
+    low, high = value_range(scores, measure)
+    image = axes.imshow(scores, cmap=_colormap("viridis", measure), vmin=low, vmax=high)
     figure.colorbar(image, ax=axes, shrink=0.8, label=label)
     axes.set_xticks(range(heads), [str(h) for h in range(heads)])
     axes.set_yticks(range(layers), [str(layer) for layer in range(layers)])
     axes.set_xlabel("head")
     axes.set_ylabel("layer")
     if layers * heads <= 400:
-        limit = float(scores.max()) or 1.0
         for (layer, head), value in np.ndenumerate(scores):
-            color = "black" if value / limit > 0.6 else "white"
+            if np.isnan(value):
+                continue
+            color = "black" if (value - low) / (high - low) > 0.6 else "white"
             axes.text(
                 head, layer, f"{value:.2f}", ha="center", va="center", color=color, fontsize=6
             )
@@ -177,31 +213,71 @@ def heads_figure(scores: np.ndarray, title: str, label: str) -> Figure:
 
 
 PANEL_SCALE = "each panel scaled to its own maximum: dark = 0, yellow = that panel's maximum"
+PANEL_RANGE = (
+    "each panel from its own smallest (dark) to its largest value (yellow): per panel, as for "
+    "weights, since heads' ranges differ widely"
+)
 
 
-def panels_figure(bands: Sequence[Sequence[tuple[str, np.ndarray]]], title: str) -> Figure:
+def panels_figure(
+    bands: Sequence[Sequence[tuple[str, np.ndarray]]],
+    title: str,
+    measure: str = "weights",
+    summed: bool = False,
+) -> Figure:
     """Small multiples: one row per layer of (label, (Tq, Tk) matrix) panels, each its own
-    scale (as the terminal's grid), which the title's last line and a colour bar say."""
+    scale (as the terminal's grid), which the title's last line and a colour bar say: weights
+    from 0 to the panel's maximum, another ``measure`` from the panel's smallest to its largest
+    value (``summed``: the norms' mean panels are the norm of the sum over heads); masked cells
+    (NaN) blank."""
     rows = len(bands)
     cols = max(len(band) for band in bands)
     figure = _new_figure(min(24.0, 1.1 * cols + 0.9), min(30.0, 1.2 * rows + 0.9))
     grid = figure.subplots(rows, cols, squeeze=False)
     image = None
+    masked = False
     for row, band in enumerate(bands):
         for col in range(cols):
             axes = grid[row][col]
             axes.set_axis_off()
             if col < len(band):
                 label, matrix = band[col]
-                peak = float(matrix.max()) or 1.0
-                image = axes.imshow(matrix / peak, cmap="viridis", vmin=0.0, vmax=1.0)
+                masked = masked or has_masked(matrix)
+                image = axes.imshow(
+                    _to_unit(matrix, measure), cmap=_colormap("viridis", measure), vmin=0.0,
+                    vmax=1.0,
+                )  # fmt: skip
                 axes.set_title(label, fontsize=7)
     if image is not None:
         bar = figure.colorbar(image, ax=grid, shrink=min(0.8, 0.3 + 0.1 * rows), aspect=30)
-        bar.set_ticks([0.0, 0.5, 1.0], labels=["0", "½ max", "max"])
-        bar.set_label("weight ÷ the panel's maximum", fontsize=7)
-    figure.suptitle(_title(title) + "\n" + PANEL_SCALE, fontsize=9)
+        if measure == "weights":
+            bar.set_ticks([0.0, 0.5, 1.0], labels=["0", "½ max", "max"])
+            bar.set_label("weight ÷ the panel's maximum", fontsize=7)
+        else:
+            bar.set_ticks([0.0, 0.5, 1.0], labels=["smallest", "middle", "largest"])
+            bar.set_label(f"{value_label(measure)}\n(each panel's own range)", fontsize=7)
+    if measure == "weights":
+        figure.suptitle(_title(title) + "\n" + PANEL_SCALE, fontsize=9)
+        return figure
+    lines = [*title.split("\n"), PANEL_RANGE]
+    if summed:
+        lines.append(f"mean panels: the {HEAD_SUM}")
+    if masked:
+        lines.append(MASKED_NOTE)
+    width = max(40, int(figure.get_size_inches()[0] * 12))  # characters a line of 9 points holds
+    wrapped = [part for line in lines for part in textwrap.wrap(line, width) or [""]]
+    figure.suptitle(_title("\n".join(wrapped)), fontsize=9)
     return figure
+
+
+def _to_unit(matrix: np.ndarray, measure: str) -> np.ndarray:
+    """A panel on [0, 1]: weights ÷ the panel's maximum, another measure from its smallest to
+    its largest value (NaN stays NaN)."""
+    if measure == "weights":
+        peak = float(matrix.max()) or 1.0
+        return matrix / peak
+    low, high = value_range(matrix, measure)
+    return (matrix - low) / (high - low)
 
 
 # Drawing a PNG takes about this many bytes of memory per pixel (matplotlib's Agg canvas and the

@@ -3,6 +3,11 @@
 Pure rendering: numpy arrays and tokens in, a string out. The page loads nothing from anywhere
 (its style, script and data are inline, and a Content-Security-Policy forbids any fetch). The
 attention is quantised to 8 bits per weight and base64-encoded: 4/3 bytes per weight.
+
+Another measure than weights (scores, norms: `analysis.measures`) is quantised the same way over
+each (Tq, Tk) matrix's own range: byte b in 0..254 stands for low + b / 254 · (high - low), with
+each matrix's [low, high] in the page's data, and byte 255 for a masked cell (NaN); the page's
+script turns the bytes back into values, for its tooltips, colours and line strengths.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ SCRIPT_ESCAPES = {
     "\u2029": "\\u2029",
 }
 PLACEHOLDER = re.compile(r"\{\{(title|style|script|data)\}\}")
+LEVELS = 254  # another measure's bytes 0..254 span each matrix's [low, high] ...
+MASKED = 255  # ... and this byte is a masked cell
 
 
 @dataclass
@@ -54,12 +61,36 @@ class PageDocument:
     rollout: bool = False  # each layer's one matrix is the rollout, not a head
     pair_start: int | None = None  # a sentence pair: the first token of text B
     neurons: LayerNeurons | None = None  # one layer's q and k: the page's neuron view
+    # What ``attention`` and ``head_mean`` hold (`analysis.measures`): for norms, ``head_mean``
+    # is the norm of the sum over heads, where it is given.
+    measure: str = "weights"
 
 
 def quantise(attention: np.ndarray) -> str:
     """(L, H, Tq, Tk) weights in [0, 1] -> base64 of one byte each (round(w · 255))."""
     levels = np.clip(np.rint(attention.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     return base64.b64encode(levels.tobytes(order="C")).decode("ascii")
+
+
+def quantise_range(values: np.ndarray) -> tuple[str, list[list[float]]]:
+    """(..., Tq, Tk) values of another measure than weights -> base64 of one byte each, every
+    (Tq, Tk) matrix over its own [low, high] (byte round((v - low) / (high - low) · 254); a
+    masked cell, NaN or infinite, byte 255), and each matrix's [low, high], in C order. One
+    matrix at a time, so that no float64 copy of the whole is made."""
+    rows, columns = values.shape[-2:]
+    flat = values.reshape(-1, rows * columns)  # (matrices, Tq · Tk)
+    codes = np.empty(flat.shape, dtype=np.uint8)
+    scale: list[list[float]] = []
+    for number, matrix in enumerate(flat):
+        cells = matrix.astype(np.float64)  # (Tq · Tk,)
+        present = np.isfinite(cells)
+        shown = cells[present]
+        low, high = (float(shown.min()), float(shown.max())) if shown.size else (0.0, 0.0)
+        span = high - low if high > low else 1.0
+        levels = np.rint((np.where(present, cells, low) - low) / span * LEVELS)
+        codes[number] = np.where(present, np.clip(levels, 0, LEVELS), MASKED)
+        scale.append([low, high])
+    return base64.b64encode(codes.tobytes(order="C")).decode("ascii"), scale
 
 
 def float32_text(array: np.ndarray) -> str:
@@ -112,6 +143,8 @@ def script_json(value: object) -> str:
 def _document_json(document: PageDocument) -> dict[str, object]:
     """The page's copy of a document; key tokens, kind and sides only where they are news."""
     layers, heads = document.attention.shape[:2]
+    if document.measure != "weights":
+        return _measure_json(document)
     found: dict[str, object] = {
         "label": document.label,
         "tokens": list(document.tokens),
@@ -123,6 +156,33 @@ def _document_json(document: PageDocument) -> dict[str, object]:
     }
     if document.head_mean is not None:
         found["mean_weights"] = quantise(document.head_mean)
+    return _extras(document, found)
+
+
+def _measure_json(document: PageDocument) -> dict[str, object]:
+    """The page's copy of a document of another measure than weights: its bytes, each
+    matrix's [low, high] (``scale``, and ``mean_scale`` for the head means) and the measure."""
+    layers, heads = document.attention.shape[:2]
+    values, scale = quantise_range(document.attention)
+    found: dict[str, object] = {
+        "label": document.label,
+        "tokens": list(document.tokens),
+        "special": [bool(s) for s in document.special],
+        "layers": document.layers or list(range(layers)),
+        "heads": document.heads or list(range(heads)),
+        "measure": document.measure,
+        "weights": values,
+        "scale": scale,
+        "mean_of": document.model_heads or heads,
+    }
+    if document.head_mean is not None:
+        found["mean_weights"], found["mean_scale"] = quantise_range(document.head_mean)
+    return _extras(document, found)
+
+
+def _extras(document: PageDocument, found: dict[str, object]) -> dict[str, object]:
+    """``found`` with what only some documents have: rollout, key tokens, kind and sides where
+    they are news, a pair's start and the neuron view's vectors."""
     if document.rollout:
         found["rollout"] = True
     if document.kind != "self" or document.key_tokens is not None:
@@ -238,6 +298,7 @@ def document(
         rollout=rollout,
         pair_start=inspection.pair_start,
         neurons=neurons,
+        measure=inspection.measure,
     )
 
 
@@ -246,8 +307,11 @@ def _head_mean(
 ) -> tuple[np.ndarray | None, int]:
     """(L', Tq, Tk): every head's mean of the kept layers ``rows``, where the page shows fewer
     heads than the model has (None where it shows them all: the page averages them itself),
-    and how many heads the page's mean averages."""
+    and how many heads the page's mean averages. The norms' head mean is the norm of the sum
+    over heads (``head_sum``), never a mean the page could make of the heads' norms."""
     every = inspection.num_heads
+    if inspection.measure == "norms" and inspection.head_sum is not None:
+        return inspection.head_sum[rows], every
     if shown == every:
         return None, every
     if inspection.head_mean is not None:  # the run kept fewer heads: it kept their mean too

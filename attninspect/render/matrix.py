@@ -132,8 +132,9 @@ def summary(
 
 MEASURE_TITLES = {
     "scores": "scores before the softmax (blank: masked)",
-    "norms": "norms ‖α f(x)‖ (Kobayashi et al. 2020)",
+    "norms": "norms ‖αf(x)‖ (Kobayashi et al. 2020)",
 }
+HEAD_SUM_TITLE = ", head mean ‖Σₕαf(x)‖"  # norms' head mean; no spaces: a wrapped title keeps it
 
 
 def _view_title(inspection: Inspection, view: View) -> str:
@@ -147,7 +148,7 @@ def _view_title(inspection: Inspection, view: View) -> str:
     if inspection.measure != "weights":
         title += f" · {MEASURE_TITLES.get(inspection.measure, inspection.measure)}"
         if inspection.measure == "norms" and view.head == "mean":
-            title += ", head mean = ‖Σ_h α f(x)‖"
+            title += HEAD_SUM_TITLE
     if view.words:
         title += " · words"
     if view.hidden_special:

@@ -21,6 +21,13 @@ NUMBERS = 3 * 9  # q·k, score, weight
 SMALL = 0.25  # below this share of the largest |value|, a cell is small
 POSITIVE, NEGATIVE = (178, 24, 43), (33, 102, 172)  # ColorBrewer RdBu ends
 
+# What the title adds for an encoder–decoder kind (self-attention adds nothing).
+KIND_TITLES = {
+    "encoder": " (encoder)",
+    "decoder": " (decoder)",
+    "cross": " (cross: target → source)",
+}
+
 
 def _cell_style(value: float, largest: float) -> Style:
     share = min(abs(value) / largest, 1.0) if largest > 0 else 0.0
@@ -54,8 +61,8 @@ def render_neurons(neurons: Neurons, console: Console) -> RenderableType:
     shown = min(size, room)
     products = neurons.products
     title = Text(
-        f"neuron view · layer {neurons.layer} · head {neurons.head} · query "
-        f"{printable(neurons.query_token)} (@{neurons.focus})",
+        f"neuron view{KIND_TITLES.get(neurons.kind, '')} · layer {neurons.layer} · head "
+        f"{neurons.head} · query {printable(neurons.query_token)} (@{neurons.focus})",
         style="bold",
     )
     query = Text("q ".rjust(LABEL))

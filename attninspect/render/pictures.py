@@ -27,6 +27,8 @@ from attninspect.render.grid import grid_panels
 from attninspect.render.html_page import document, render_page
 
 PICTURE_KINDS = ("png", "svg", "pdf", "html")
+# What the heads figure's one number per layer and head is, by measure.
+HEADS_LABELS = {"weights": "weight", "scores": "score (pre-softmax logit)", "norms": "norm ‖αf(x)‖"}
 
 
 def picture_kind(path: Path) -> str:
@@ -75,9 +77,11 @@ def matrix_picture(
     rollout: bool = False,
     available: int | None = None,
     neurons: LayerNeurons | None = None,
+    summed: bool = False,
 ) -> bytes:
     """`run`: the selected (Tq, Tk) view as a heatmap, or the page opened on that layer and head
-    (with ``neurons``, one layer's vectors, for its neuron view)."""
+    (with ``neurons``, one layer's vectors, for its neuron view). The heatmap shows the
+    inspection's measure (``summed``: the norms' head mean, the norm of the sum over heads)."""
     layer, head = selection
     if kind == "html":
         page = render_page(
@@ -86,10 +90,11 @@ def matrix_picture(
         )  # fmt: skip
         return page.encode("utf-8")
     tokens, special, keys = inspection.tokens, inspection.special, key_axis(inspection)
+    measure = inspection.measure
     return _figure(
         kind,
         dpi,
-        lambda: matrix_figure(matrix, tokens, title, special, focus, False, keys),
+        lambda: matrix_figure(matrix, tokens, title, special, focus, False, keys, measure, summed),
         available,
     )
 
@@ -109,7 +114,9 @@ def heads_picture(
             [document(inspection)], inspection.model, best[0], best[1], page_subtitle(title)
         )
         return page.encode("utf-8")
-    return _figure(kind, dpi, lambda: heads_figure(scores, title, "weight (from → to)"), available)
+    label = f"{HEADS_LABELS.get(inspection.measure, inspection.measure)} (from → to)"
+    measure = inspection.measure
+    return _figure(kind, dpi, lambda: heads_figure(scores, title, label, measure), available)
 
 
 def diff_picture(
@@ -133,7 +140,9 @@ def diff_picture(
     return _figure(
         kind,
         dpi,
-        lambda: matrix_figure(matrix, rows, title, diverging=True, columns=columns),
+        lambda: matrix_figure(
+            matrix, rows, title, diverging=True, columns=columns, measure=a.measure
+        ),
         available,
     )
 
@@ -147,13 +156,17 @@ def grid_picture(
     rollout: bool = False,
     available: int | None = None,
 ) -> bytes:
-    """`grid`: small multiples of the chosen layers x heads (and head means), or the page."""
+    """`grid`: small multiples of the chosen layers x heads (and head means), or the page; each
+    panel shows the inspection's measure (the norms' mean panels: the norm of the sum)."""
     layers, heads = chosen
     if kind == "html":
         page_doc = document(inspection, layers=layers, heads=heads, rollout=rollout)
         subtitle = page_subtitle(title, inspection.model)
         return render_page([page_doc], inspection.model, layers[0], "mean", subtitle).encode()
     special = inspection.keys.special  # the terminal's panels: the same labels and means
-    panels = grid_panels(inspection.attention, layers, heads, special, rollout=rollout)
+    measure = inspection.measure
+    panels = grid_panels(inspection.attention, layers, heads, special, rollout=rollout,
+                         measure=measure, head_sum=inspection.head_sum)  # fmt: skip
     bands = [[(panel.label, panel.matrix) for panel in band] for band in panels]
-    return _figure(kind, dpi, lambda: panels_figure(bands, title), available)
+    summed = inspection.head_sum is not None
+    return _figure(kind, dpi, lambda: panels_figure(bands, title, measure, summed), available)

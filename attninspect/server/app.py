@@ -346,6 +346,8 @@ def _routes(service: ModelService) -> list[Route]:
         post("/api/wire/heads", lambda b: service.heads(parse.heads_request(b), True)),
         post("/api/wire/diff", lambda b: service.diff(parse.diff_request(b), True)),
         post("/api/wire/inspect", lambda b: service.inspect(parse.inspect_request(b))),
+        post("/api/wire/neurons", lambda b: service.neurons(parse.neurons_request(b, True))),
+        post("/api/wire/neuron_layer", lambda b: service.neurons(parse.neurons_request(b))),
     ]
 
 

@@ -115,7 +115,9 @@ def _spec(value: int | slice | None) -> str | int | None:
 
 
 def view_fields(options: ViewOptions) -> dict[str, Any]:
-    return {
+    """The view options as the API's fields; ``measure`` only where it is not weights (so a
+    plain run asks a server from before the measures exactly what it asked then)."""
+    fields: dict[str, Any] = {
         "layer": options.layer,
         "head": options.head,
         "words": options.words,
@@ -124,6 +126,9 @@ def view_fields(options: ViewOptions) -> dict[str, Any]:
         "focus": options.focus.raw if options.focus is not None else None,
         "top": options.top,
     }
+    if options.measure != "weights":
+        fields["measure"] = options.measure
+    return fields
 
 
 class RemoteInspector:
@@ -211,10 +216,15 @@ class RemoteInspector:
         computed = iter(results)
         return [item if isinstance(item, InputError) else next(computed) for item in batch]
 
-    def heads(self, text: str, source: str, target: str, words: bool = False, whole: bool = False):
+    def heads(
+        self, text: str, source: str, target: str, words: bool = False, whole: bool = False,
+        measure: str = "weights",
+    ):  # fmt: skip
+        """`Inspector.heads` on the server's model; ``measure`` sent where it is not weights."""
         from attninspect.analysis.head_ranking import HeadSearch
 
         body = {"text": text, "from": source, "to": target, "words": words, "whole": whole}
+        body |= {"measure": measure} if measure != "weights" else {}
         return _warned(self._post("/api/wire/heads", body, HeadSearch))
 
     def diff(self, text_a: str, text_b: str, options: ViewOptions, keep: WholeLayers | None = None):
@@ -227,8 +237,25 @@ class RemoteInspector:
         }
         return _warned(self._post("/api/wire/diff", body, TextDiff))
 
-    def run(self, text: str):
-        return _warned(self._post("/api/wire/inspect", {"text": text}, Inspection))
+    def run(self, text: str, measure: str = "weights"):
+        """`Inspector.run` of one text, every layer whole (`grid`); ``measure`` sent where it is
+        not weights, so that a server from before the measures is asked what it was asked."""
+        body = {"text": text} | ({"measure": measure} if measure != "weights" else {})
+        return _warned(self._post("/api/wire/inspect", body, Inspection))
+
+    def neurons(self, text: str, focus: str, layer: int = -1, head: int = 0):
+        """`Inspector.neurons`: one head's neuron view, from the server's model."""
+        from attninspect.analysis.neurons import Neurons
+
+        body = {"text": text, "focus": focus, "layer": layer, "head": head}
+        return _warned(self._post("/api/wire/neurons", body, Neurons))
+
+    def neuron_layer(self, text: str, layer: int = -1):
+        """`Inspector.neuron_layer`: one layer's vectors (a saved page's neuron view)."""
+        from attninspect.analysis.neurons import LayerNeurons
+
+        body = {"text": text, "layer": layer}
+        return _warned(self._post("/api/wire/neuron_layer", body, LayerNeurons))
 
 
 def _kinds(sent: Any, layers: int, heads: int, shown: str) -> dict[str, tuple[int, int]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from attninspect.analysis.alignment import TextDiff
 from attninspect.analysis.inspection import Inspection
+from attninspect.analysis.neurons import LayerNeurons
 from attninspect.analysis.selection import HeadChoice, View
 from attninspect.render.html_page import page_data, render_page, script_json
 from attninspect.render.pictures import document
@@ -24,6 +25,11 @@ LIVE_CSP = (
     "frame-ancestors 'none'"
 )
 CONTROLS_AT = '<nav class="controls">'
+# What the page's subtitle says a cell holds, where it is not the attention weight.
+MEASURE_NOTES = {
+    "scores": "scores before the softmax (blank: masked)",
+    "norms": "norms ‖α f(x)‖ (Kobayashi et al. 2020)",
+}
 SCRIPT_AT = "</body>"
 
 
@@ -33,9 +39,13 @@ def _asset(name: str) -> str:
     )
 
 
-def note_of(view: View) -> str:
-    """The page's subtitle: the view's kind and transforms (the state line shows layer, head)."""
+def note_of(view: View, measure: str = "weights") -> str:
+    """The page's subtitle: the view's kind, its measure where not weights, and transforms
+    (the state line shows layer, head)."""
     parts: list[str] = [view.kind]
+    if measure != "weights":
+        note = MEASURE_NOTES.get(measure, measure)
+        parts.append(note + (", head mean ‖Σ_h α f(x)‖" if measure == "norms" else ""))
     if view.words:
         parts.append("words")
     if view.hidden_special:
@@ -43,10 +53,14 @@ def note_of(view: View) -> str:
     return " · ".join(parts)
 
 
-def run_page_data(shown: Inspection, view: View) -> dict[str, Any]:
-    """The page's data for one analysed text (every layer kept) opened on the view's layer/head."""
+def run_page_data(
+    shown: Inspection, view: View, neurons: LayerNeurons | None = None
+) -> dict[str, Any]:
+    """The page's data for one analysed text (every layer kept) opened on the view's layer/head;
+    ``neurons``: the view's layer's vectors, for the page's neuron view."""
     head: HeadChoice = "mean" if view.head == "max" else view.head
-    return page_data([document(shown)], shown.model, view.layer, head, note_of(view))
+    documents = [document(shown, neurons=neurons)]
+    return page_data(documents, shown.model, view.layer, head, note_of(view, shown.measure))
 
 
 def diff_page_data(comparison: TextDiff) -> dict[str, Any]:
@@ -57,10 +71,14 @@ def diff_page_data(comparison: TextDiff) -> dict[str, Any]:
     return page_data(documents, a.model, view.layer, head, "A − B · " + note_of(view))
 
 
-def live_page(shown: Inspection, view: View, limits: dict[str, Any]) -> str:
-    """The whole live page, first showing ``shown`` as ``view``."""
+def live_page(
+    shown: Inspection, view: View, limits: dict[str, Any], neurons: LayerNeurons | None = None
+) -> str:
+    """The whole live page, first showing ``shown`` as ``view`` (``neurons``: the vectors of
+    its layer, for the neuron view)."""
     head: HeadChoice = "mean" if view.head == "max" else view.head
-    page = render_page([document(shown)], shown.model, view.layer, head, note_of(view))
+    documents = [document(shown, neurons=neurons)]
+    page = render_page(documents, shown.model, view.layer, head, note_of(view, shown.measure))
     for marker in (OFFLINE_CSP, CONTROLS_AT, SCRIPT_AT):
         if page.count(marker) != 1:  # the offline page changed shape: fail loudly, not silently
             raise RuntimeError(f"the offline page no longer has {marker!r} once")

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from attninspect.analysis.digest import WholeLayers
+from attninspect.analysis.measures import MEASURES, Measure, check_steps, parse_measure
 from attninspect.analysis.pipeline import ViewOptions
 from attninspect.analysis.ranges import parse_range
 from attninspect.analysis.selection import parse_head
 from attninspect.analysis.token_selectors import parse_selector
 from attninspect.api.seq2seq import Request
+from attninspect.errors import AttnInspectError
 from attninspect.files.sources import SourceText
 
 PLAIN = Request()  # a run that asks nothing besides its text
@@ -28,15 +30,15 @@ LAYER_BOUND = 2**31  # a layer index beyond this is nonsense, not just out of ra
 MAX_SPEC = 100  # characters of a layers/heads spec ("2:4", "::2"); a longer one is refused
 
 TOP = 5  # the command line's one --top default, for run and diff alike
-VIEW_FIELDS = ("layer", "head", "words", "hide_special", "rollout", "focus", "top")
+VIEW_FIELDS = ("layer", "head", "words", "hide_special", "rollout", "focus", "top", "measure")
 # What a run asks besides the text (the command line's --target, --generate, --pair, --attention).
 ASK_FIELDS = ("target", "generate", "pair", "attention")
 KINDS = ("self", "encoder", "decoder", "cross")
 RUN_FIELDS = {"text", "texts", *VIEW_FIELDS, *ASK_FIELDS, "stats", "all_layers", "layers", "heads",
               "truncate"}  # fmt: skip
-HEADS_FIELDS = {"text", "from", "to", "words", "whole", "truncate", *ASK_FIELDS}
+HEADS_FIELDS = {"text", "from", "to", "words", "whole", "truncate", "measure", *ASK_FIELDS}
 DIFF_FIELDS = {"a", "b", *VIEW_FIELDS, *ASK_FIELDS, "whole", "truncate"}
-INSPECT_FIELDS = {"text", "truncate", *ASK_FIELDS}
+INSPECT_FIELDS = {"text", "truncate", "measure", *ASK_FIELDS}
 
 
 class BadRequest(Exception):
@@ -67,6 +69,7 @@ class HeadsRequest:
     whole: bool
     truncate: bool | None
     ask: Request = PLAIN
+    measure: Measure = "weights"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class DiffRequest:
     whole: bool
     truncate: bool | None
     ask: Request = PLAIN
+    measure: Measure = "weights"
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class InspectRequest:
     text: str
     truncate: bool | None
     ask: Request = PLAIN
+    measure: Measure = "weights"
 
 
 def _fields(body: Any, allowed: set[str], required: tuple[str, ...]) -> dict[str, Any]:
@@ -191,13 +196,25 @@ def ask(body: dict[str, Any], rollout: bool = False) -> Request:
     return Request(target=target, generate=generate, pair=pair, kind=kind)
 
 
+def _measure(body: dict[str, Any]) -> Measure:
+    """``measure``: weights (the default), scores or norms, as `Inspector.run` takes it."""
+    value = body.get("measure", "weights")
+    try:
+        return parse_measure(value if isinstance(value, str) else None)
+    except AttnInspectError:
+        raise BadRequest(
+            400, f"measure: give one of {', '.join(MEASURES)}, not {value!r}"
+        ) from None
+
+
 def view_options(body: dict[str, Any], default_top: int, stats: bool = False) -> ViewOptions:
-    """The view fields with the command line's defaults and rules."""
+    """The view fields with the command line's defaults and rules; a measure other than
+    weights with a step defined on weights is refused in the words a local run uses."""
     head = _head(body)
     rollout = _bool(body, "rollout")
     if rollout and head != "mean":
         raise BadRequest(400, "head: rollout averages the heads of each layer; leave head at mean")
-    return ViewOptions(
+    options = ViewOptions(
         layer=_int(body, "layer", -1, -LAYER_BOUND, LAYER_BOUND),
         head=head,
         words=_bool(body, "words"),
@@ -206,7 +223,13 @@ def view_options(body: dict[str, Any], default_top: int, stats: bool = False) ->
         focus=_selector(body, "focus"),
         top=_int(body, "top", default_top, 1, SIZE_MAX),
         stats=stats,
+        measure=_measure(body),
     )
+    try:
+        check_steps(options.measure, rollout, options.words, stats, options.hide_special)
+    except AttnInspectError as error:
+        raise BadRequest(400, f"measure: {error}") from None
+    return options
 
 
 def run_request(body: Any, many: bool = False) -> RunRequest:
@@ -223,6 +246,9 @@ def run_request(body: Any, many: bool = False) -> RunRequest:
     layers, heads = _range(body, "layers"), _range(body, "heads")
     if not all_layers and (layers is not None or heads is not None):
         raise BadRequest(400, 'layers and heads narrow all_layers: add "all_layers": true')
+    if options.measure == "norms" and options.head == "mean" and heads is not None:
+        raise BadRequest(400, "heads: with measure norms the head mean is one matrix per layer "
+                              "(the norm of the sum over heads): give head N or max")  # fmt: skip
     keep = WholeLayers(wanted=all_layers, layers=layers, heads=heads)
     return RunRequest(items, options, keep, all_layers, _optional_bool(body, "truncate"),
                       "text" in body, ask(body, options.rollout))  # fmt: skip
@@ -244,7 +270,7 @@ def _items(value: Any) -> list[SourceText]:
 
 
 def heads_request(body: Any) -> HeadsRequest:
-    """``POST /api/heads``: ``text``, ``from``, ``to``, ``words``."""
+    """``POST /api/heads``: ``text``, ``from``, ``to``, ``words``, ``measure``."""
     body = _fields(body, HEADS_FIELDS, ("text", "from", "to"))
     source, target = _selector(body, "from", True), _selector(body, "to", True)
     return HeadsRequest(
@@ -255,7 +281,19 @@ def heads_request(body: Any) -> HeadsRequest:
         whole=_bool(body, "whole"),
         truncate=_optional_bool(body, "truncate"),
         ask=ask(body),
+        measure=_heads_measure(body),
     )
+
+
+def _heads_measure(body: dict[str, Any]) -> Measure:
+    """``measure`` of a head search: --words merges weights alone (a 400 with another)."""
+    measure = _measure(body)
+    if measure != "weights" and _bool(body, "words"):
+        try:
+            check_steps(measure, False, True, False)
+        except AttnInspectError as error:
+            raise BadRequest(400, f"measure: {error}") from None
+    return measure
 
 
 def diff_request(body: Any) -> DiffRequest:
@@ -275,4 +313,36 @@ def diff_request(body: Any) -> DiffRequest:
 def inspect_request(body: Any) -> InspectRequest:
     """The transport's whole inspection of one text (`grid`)."""
     body = _fields(body, INSPECT_FIELDS, ("text",))
-    return InspectRequest(_text(body["text"], "text"), _optional_bool(body, "truncate"), ask(body))
+    text, truncate = _text(body["text"], "text"), _optional_bool(body, "truncate")
+    return InspectRequest(text, truncate, ask(body), _measure(body))
+
+
+NEURON_FIELDS = {"text", "layer", "truncate", *ASK_FIELDS}
+
+
+@dataclass(frozen=True)
+class NeuronsRequest:
+    """The transport's neuron view (`run --neurons`: ``focus`` and ``head``) or one layer's
+    vectors (a saved page's neuron view: neither)."""
+
+    text: str
+    layer: int
+    truncate: bool | None
+    focus: str | None = None
+    head: int | str = 0
+    ask: Request = PLAIN
+
+
+def neurons_request(body: Any, one_head: bool = False) -> NeuronsRequest:
+    """``text``, ``layer``, and for one head's view ``focus`` and ``head``."""
+    allowed = NEURON_FIELDS | ({"focus", "head"} if one_head else set())
+    body = _fields(body, allowed, ("text", "focus") if one_head else ("text",))
+    focus = _selector(body, "focus", True).raw if one_head else None
+    return NeuronsRequest(
+        text=_text(body["text"], "text"),
+        layer=_int(body, "layer", -1, -LAYER_BOUND, LAYER_BOUND),
+        truncate=_optional_bool(body, "truncate"),
+        focus=focus,
+        head=_head(body) if one_head else 0,
+        ask=ask(body),
+    )

@@ -33,6 +33,7 @@ from attninspect.server.requests import (
     DiffRequest,
     HeadsRequest,
     InspectRequest,
+    NeuronsRequest,
     RunRequest,
 )
 from attninspect.units import format_bytes
@@ -272,7 +273,12 @@ class ModelService:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 search = self.inspector.heads(
-                    request.text, request.source, request.target, request.words, request.whole
+                    request.text,
+                    request.source,
+                    request.target,
+                    request.words,
+                    request.whole,
+                    measure=request.measure,
                 )
             if request.whole:
                 self.budget(_layers_held(search.inspection), transport, BUDGET_ADVICE[transport])
@@ -304,9 +310,26 @@ class ModelService:
             self._truncating(request.truncate, request.ask)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                inspection = self.inspector.run(request.text)
+                inspection = self.inspector.run(request.text, measure=request.measure)
             self.budget(_layers_held(inspection), True, BUDGET_ADVICE[True])
             return _transported(inspection, caught)
+
+        return work
+
+    def neurons(self, request: NeuronsRequest) -> Callable[[], Answer]:
+        """The transport's neuron view of one head (``focus``), or one layer's vectors."""
+
+        def work() -> Answer:
+            self._truncating(request.truncate, request.ask)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                if request.focus is None:
+                    found = self.inspector.neuron_layer(request.text, request.layer)
+                else:
+                    found = self.inspector.neurons(
+                        request.text, request.focus, request.layer, request.head
+                    )
+            return _transported(found, caught)
 
         return work
 
@@ -340,7 +363,9 @@ PAGE_TEXT = "The cat sat on the mat because it was warm."
 
 
 def page_work(service: ModelService, request: RunRequest) -> Callable[[], Answer]:
-    """The live page's inspection: every layer of the analysed text, and its run record."""
+    """The live page's inspection: every layer of the analysed text as the request measures
+    it, the vectors of the viewed layer (the page's neuron view), and its run record."""
+    from attninspect.api.neuron_pages import page_neurons
     from attninspect.server.page import run_page_data
 
     def work() -> Answer:
@@ -352,8 +377,9 @@ def page_work(service: ModelService, request: RunRequest) -> Callable[[], Answer
             raise result
         service.budget(_held(result, True), False, BUDGET_ADVICE[False])
         shown, view = result
+        vectors = page_neurons(service.inspector, shown, view)
         record = RunResult(shown, view, False, False).record()
-        return json_answer({"page": run_page_data(shown, view), "record": record})
+        return json_answer({"page": run_page_data(shown, view, vectors), "record": record})
 
     return work
 
@@ -391,8 +417,9 @@ def page_diff_work(service: ModelService, request: DiffRequest) -> Callable[[], 
 
 
 def first_page_work(service: ModelService, limits: dict[str, Any]) -> Callable[[], Answer]:
-    """`GET /`: the live page, first showing the cat sentence."""
+    """`GET /`: the live page, first showing the cat sentence (with the vectors of its layer)."""
     from attninspect.analysis.pipeline import ViewOptions
+    from attninspect.api.neuron_pages import page_neurons
     from attninspect.files.sources import SourceText
     from attninspect.server.page import live_page
 
@@ -403,6 +430,7 @@ def first_page_work(service: ModelService, limits: dict[str, Any]) -> Callable[[
         if isinstance(result, InputError):
             raise result
         shown, view = result
-        return Answer(200, live_page(shown, view, limits).encode("utf-8"))
+        vectors = page_neurons(service.inspector, shown, view)
+        return Answer(200, live_page(shown, view, limits, vectors).encode("utf-8"))
 
     return work

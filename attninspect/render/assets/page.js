@@ -12,6 +12,13 @@
   const MEAN_COLOR = "#333";
   const CACHED = 32;  // matrices kept (every head of a layer and a few means): 1 MiB each at 512 tokens
   const FLOOR = 0.01;  // the head view draws no line for a smaller weight, and says so
+  // Another measure than weights: each matrix's bytes 0..254 span its [low, high] (doc.scale),
+  // byte 255 is a masked cell (NaN). What the page calls each measure:
+  const MASKED = 255, LEVELS = 254;
+  const MEASURES = {
+    scores: { value: "score", values: "scores", label: "attention score (pre-softmax logit)" },
+    norms: { value: "norm", values: "norms", label: "norm ‖αf(x)‖" },
+  };
   // sel is "mean" (the mean of every head) or a sorted, non-empty array of head indices.
   // query: the query token whose neuron view is open (null: none).
   const state = { doc: 0, layer: 0, sel: "mean", pinned: null, hover: null, pair: "all", query: null };
@@ -25,7 +32,8 @@
       keys: keys, keySpecial: keySpecial, H: doc.heads.length, cache: new Map(),
       meanBytes: doc.mean_weights ? decode(doc.mean_weights) : null,
       meanOf: doc.mean_of || doc.heads.length, rollout: Boolean(doc.rollout),
-      vectors: doc.neurons ? vectorsOf(doc.neurons) : null });
+      vectors: doc.neurons ? vectorsOf(doc.neurons) : null,
+      measure: doc.measure || "weights", scale: doc.scale || null, meanScale: doc.mean_scale || null });
   }
 
   // One layer's queries (H, T, d) and keys (KV, K, d), and scores (H, T, K) where the model
@@ -48,7 +56,36 @@
   function matrix(doc, li, head) {
     const key = li + ":" + head;
     if (doc.cache.has(key)) return doc.cache.get(key);
-    const H = doc.H, size = doc.T * doc.K, out = new Float32Array(size);
+    const H = doc.H, size = doc.T * doc.K;
+    const out = doc.measure === "weights" ? weightsMatrix(doc, li, head, H, size) : valuesMatrix(doc, li, head, H, size);
+    doc.cache.set(key, out);
+    if (doc.cache.size > CACHED) doc.cache.delete(doc.cache.keys().next().value);
+    return out;
+  }
+
+  // Another measure's matrix: each byte back to its value (NaN where masked); several heads'
+  // mean. out.step: the widest step between two values of a byte (what the value may be off by,
+  // twice over), so that a tooltip shows no digit finer than the bytes hold.
+  function valuesMatrix(doc, li, head, H, size) {
+    const out = new Float32Array(size);
+    const sources = head === "mean" && doc.meanBytes ? [[doc.meanBytes, li * size, doc.meanScale[li], 1]]
+      : (head === "mean" ? [...Array(H).keys()] : Array.isArray(head) ? head : [head])
+        .map((h, _, all) => [doc.bytes, (li * H + h) * size, doc.scale[li * H + h], all.length]);
+    let step = 0;
+    for (const [bytes, base, range, count] of sources) {
+      const low = range[0], per = (range[1] - range[0]) / LEVELS;
+      step = Math.max(step, per);
+      for (let i = 0; i < size; i++) {
+        const b = bytes[base + i];
+        out[i] += b === MASKED ? NaN : (low + b * per) / count;
+      }
+    }
+    out.step = step;
+    return out;
+  }
+
+  function weightsMatrix(doc, li, head, H, size) {
+    const out = new Float32Array(size);
     if (head === "mean" && doc.meanBytes) {
       for (let i = 0, base = li * size; i < size; i++) out[i] = doc.meanBytes[base + i] / 255;
     } else {
@@ -58,9 +95,26 @@
         for (let i = 0; i < size; i++) out[i] += doc.bytes[base + i] / 255 / heads.length;
       }
     }
-    doc.cache.set(key, out);
-    if (doc.cache.size > CACHED) doc.cache.delete(doc.cache.keys().next().value);
     return out;
+  }
+
+  // The smallest and largest value of a matrix of another measure (masked cells left out).
+  function rangeOf(m) {
+    let low = Infinity, high = -Infinity;
+    for (let i = 0; i < m.length; i++) {
+      if (m[i] < low) low = m[i];
+      if (m[i] > high) high = m[i];
+    }
+    return low <= high ? [low, high] : [0, 0];
+  }
+
+  // A value of another measure as a tooltip shows it: three significant digits, but none finer
+  // than half the step between two byte values.
+  function valueText(v, step) {
+    if (Number.isNaN(v)) return "masked";
+    const sig = Math.max(0, 2 - (v === 0 ? 0 : Math.floor(Math.log10(Math.abs(v)))));
+    const held = step > 0 ? Math.max(0, Math.ceil(-Math.log10(step / 2))) : sig;
+    return v.toFixed(Math.min(sig, held, 20));
   }
 
   function viridis(t) {
@@ -81,6 +135,10 @@
 
   function meanTitle(doc) {
     if (doc.rollout) return "the attention rollout up to this layer";
+    if (doc.measure === "norms") {
+      return doc.meanBytes ? "the norm of the sum over all " + doc.meanOf + " heads of the layer, ‖Σₕ αₕfₕ(x)‖"
+        : "the mean of the " + doc.H + " heads' norms (this page holds no norm of their sum)";
+    }
     const held = doc.meanOf > doc.H ? " (this page holds " + doc.H + " of them)" : "";
     return "the mean of all " + doc.meanOf + " heads of the layer" + held;
   }
@@ -247,6 +305,9 @@
   const PAIRS_KEPT = 4096;
   function strokeHead(ctx, d, h, focus, y, g, pairs) {
     const K = d.K, m = matrix(d, state.layer, h), paths = new Map();
+    // Another measure: line strength is the value on [0, 1] over this matrix's own range.
+    const range = d.measure === "weights" ? null : rangeOf(m);
+    const span = range && range[1] > range[0] ? range[1] - range[0] : 0;
     let count = 0;
     for (let q = 0; q < d.T; q++) {
       if (focus !== null && focus.side === "from" && focus.index !== q) continue;
@@ -254,8 +315,8 @@
       for (let k = 0; k < K; k++) {
         if (focus !== null && focus.side === "to" && focus.index !== k) continue;
         if (!inPair(d, q, k)) continue;
-        const w = m[q * K + k];
-        if (w < FLOOR) continue;
+        const w = range ? (span > 0 ? (m[q * K + k] - range[0]) / span : 0) : m[q * K + k];
+        if (Number.isNaN(w) || w < FLOOR) continue;  // a masked cell (NaN) has no line
         const y2 = y(k);
         if (Math.max(y1, y2) < g.from || Math.min(y1, y2) > g.to) continue;
         const level = Math.round(w * 32);
@@ -340,12 +401,23 @@
     return peak;
   }
 
-  // A (rows, columns) matrix, one pixel a weight, scaled to its own maximum (returned).
-  function paint(canvas, m, rows, columns) {
+  // A (rows, columns) matrix, one pixel a weight, scaled to its own maximum (returned); with
+  // ``measured`` (another measure), from its smallest to its largest value ([low, high]
+  // returned), a masked cell (NaN) left blank (a transparent pixel).
+  function paint(canvas, m, rows, columns, measured) {
     canvas.width = columns;
     canvas.height = rows;
     const ctx = canvas.getContext("2d"), image = ctx.createImageData(columns, rows);
-    const pixels = new Uint32Array(image.data.buffer), peak = peakOf(m), scale = peak > 0 ? 255 / peak : 0;
+    const pixels = new Uint32Array(image.data.buffer);
+    if (measured) {
+      const range = rangeOf(m), scale = range[1] > range[0] ? 255 / (range[1] - range[0]) : 0;
+      for (let i = 0; i < m.length; i++) {
+        pixels[i] = Number.isNaN(m[i]) ? 0 : LUT[Math.min(255, Math.round((m[i] - range[0]) * scale))];
+      }
+      ctx.putImageData(image, 0, 0);
+      return range;
+    }
+    const peak = peakOf(m), scale = peak > 0 ? 255 / peak : 0;
     for (let i = 0; i < m.length; i++) pixels[i] = LUT[Math.min(255, Math.round(m[i] * scale))];
     ctx.putImageData(image, 0, 0);
     return peak;
@@ -354,6 +426,7 @@
   // Layer li's head h (or every head's mean) pooled to at most `cells` a side: the mean over
   // near-equal blocks, read straight from the bytes (no full matrix is made for a thumbnail).
   function pooled(d, li, h, cells) {
+    if (d.measure !== "weights") return pooledValues(d, li, h, cells);
     const R = Math.min(d.T, cells), C = Math.min(d.K, cells), out = new Float32Array(R * C);
     const size = d.T * d.K, sources = h !== "mean" ? [[d.bytes, (li * d.H + h) * size]]
       : d.meanBytes ? [[d.meanBytes, li * size]] : [...d.heads.keys()].map((x) => [d.bytes, (li * d.H + x) * size]);
@@ -366,6 +439,32 @@
     }
     const per = (d.T / R) * (d.K / C) * 255 * sources.length;
     for (let i = 0; i < out.length; i++) out[i] /= per;
+    return { values: out, rows: R, columns: C };
+  }
+
+  // `pooled` for another measure: each block's mean value, masked cells left out (a block of
+  // masked cells only is NaN: blank).
+  function pooledValues(d, li, h, cells) {
+    const R = Math.min(d.T, cells), C = Math.min(d.K, cells), sums = new Float64Array(R * C);
+    const counts = new Uint32Array(R * C), size = d.T * d.K;
+    const sources = h !== "mean" ? [[d.bytes, (li * d.H + h) * size, d.scale[li * d.H + h]]]
+      : d.meanBytes ? [[d.meanBytes, li * size, d.meanScale[li]]]
+        : [...d.heads.keys()].map((x) => [d.bytes, (li * d.H + x) * size, d.scale[li * d.H + x]]);
+    const rowOf = (q) => Math.floor((q * R) / d.T), colOf = new Int32Array(d.K).map((_, k) => Math.floor((k * C) / d.K));
+    for (const [bytes, base, range] of sources) {
+      const per = (range[1] - range[0]) / LEVELS;
+      for (let q = 0; q < d.T; q++) {
+        const row = rowOf(q) * C, offset = base + q * d.K;
+        for (let k = 0; k < d.K; k++) {
+          const b = bytes[offset + k];
+          if (b === MASKED) continue;
+          sums[row + colOf[k]] += range[0] + b * per;
+          counts[row + colOf[k]]++;
+        }
+      }
+    }
+    const out = new Float32Array(R * C);
+    for (let i = 0; i < out.length; i++) out[i] = counts[i] ? sums[i] / counts[i] : NaN;
     return { values: out, rows: R, columns: C };
   }
 
@@ -390,7 +489,7 @@
     const figure = el("figure", { "data-layer": layer, "data-head": headName(d, h), "data-li": li,
       "data-h": String(h), title: h === "mean" ? meanTitle(d) : "head " + d.heads[h] });
     const canvas = el("canvas", {}), cells = pooled(d, li, h, 56);
-    paint(canvas, cells.values, cells.rows, cells.columns);
+    paint(canvas, cells.values, cells.rows, cells.columns, d.measure !== "weights");
     if (d.T !== d.K) {  // keep the cells square: the longer side gets the 56 pixels
       const n = Math.max(d.T, d.K);
       canvas.style.width = Math.round((56 * d.K) / n) + "px";
@@ -413,12 +512,12 @@
     const width = d.K === n ? side : (side * d.K) / n, height = d.T === n ? side : (side * d.T) / n;
     canvas.style.width = width + "px";
     canvas.style.height = height + "px";
-    const peak = paint(canvas, matrix(d, state.layer, state.sel), d.T, d.K);
+    const peak = paint(canvas, matrix(d, state.layer, state.sel), d.T, d.K, d.measure !== "weights");
     axisLabels(document.getElementById("matrix-queries"), d.tokens, d.special, height / d.T, "height");
     axisLabels(document.getElementById("matrix-keys"), d.keys, d.keySpecial, width / d.K, "width");
     document.getElementById("matrix-keys").style.width = width + "px";
     document.getElementById("matrix-queries").style.height = height + "px";
-    matrixLegend(peak);
+    matrixLegend(peak, d);
   }
 
   // One axis's token labels, every k-th where the cells are too small for each to have one.
@@ -435,12 +534,62 @@
     box.dataset.every = String(every);
   }
 
-  function matrixLegend(peak) {
+  // The colour scale under the matrix: 0 to its maximum for weights; for another measure its
+  // smallest to its largest value, named, and blank = masked (``peak``: [low, high] then).
+  function matrixLegend(peak, d) {
     const scale = document.getElementById("matrix-scale"), ctx = scale.getContext("2d");
     const image = ctx.createImageData(256, 1), pixels = new Uint32Array(image.data.buffer);
     pixels.set(LUT);
     ctx.putImageData(image, 0, 0);
-    document.getElementById("matrix-max").textContent = peak.toFixed(3);
+    legendFrame(d.measure);
+    if (d.measure === "weights") {
+      document.getElementById("matrix-max").textContent = peak.toFixed(3);
+      return;
+    }
+    const m = matrix(d, state.layer, state.sel);
+    document.getElementById("matrix-min").textContent = valueText(peak[0], m.step);
+    document.getElementById("matrix-max").textContent = valueText(peak[1], m.step);
+    document.getElementById("matrix-masked").textContent = m.some(Number.isNaN) ? "; blank cells are masked" : "";
+  }
+
+  // The legend's words around the scale, for the measure shown (the page's own for weights: a
+  // weights page never rewrites them; a live page that loads another measure does).
+  let legendMeasure = "weights";
+  let legendWords = null;
+  function legendFrame(measure) {
+    if (measure === legendMeasure) return;
+    const legend = document.getElementById("matrix-legend");
+    if (legendWords === null) legendWords = [...legend.childNodes];
+    legendMeasure = measure;
+    if (measure === "weights") {
+      legend.replaceChildren(...legendWords);
+      return;
+    }
+    const scale = document.getElementById("matrix-scale"), max = document.getElementById("matrix-max");
+    legend.replaceChildren(el("output", { id: "matrix-min" }), " ", scale, " ", max,
+      " (this matrix's smallest → largest " + MEASURES[measure].value, el("span", { id: "matrix-masked" }), ")");
+  }
+
+  // The hints above the views, for the measure shown: the page's own words for weights.
+  let hintWords = null;
+  function renderHints(d) {
+    const hints = document.querySelectorAll("main > section > p.hint");
+    if (hintWords === null) hintWords = [...hints].map((p) => p.textContent);
+    const m = MEASURES[d.measure];
+    const words = !m ? hintWords : [
+      "Lines join each token (left, from) to what it attends to (right, to); colour is the head, " +
+      "opacity the " + m.value + " normalised to [0, 1] over the drawn matrix (its smallest: none, " +
+      "its largest: full). Under 0.01 of that range, and masked cells, get no line. Click heads to " +
+      "toggle them (several at once: the mean of their " + m.values + "), double-click one to show it " +
+      "alone, or pick the mean. Hover a token to isolate its lines, click to pin it. Long texts scroll " +
+      "inside the box.",
+      "Every layer × head (and the head mean), each coloured from its own smallest to its largest " +
+      m.value + "; blank: masked. Click one to open it above.",
+      "Rows: from (query), columns: to (key). Each cell is the " + m.label + ". With several heads " +
+      "on, their mean. Colours go from this matrix's smallest to its largest " + m.value + "; blank " +
+      "cells are masked. Hover a cell for its value. Long texts label every few tokens.",
+      hintWords[3]];
+    hints.forEach((p, i) => { if (words[i] !== undefined && p.textContent !== words[i]) p.textContent = words[i]; });
   }
 
   function onMatrixHover(event) {
@@ -448,10 +597,12 @@
     const k = Math.floor(((event.clientX - box.left) / box.width) * d.K);
     const q = Math.floor(((event.clientY - box.top) / box.height) * d.T);
     if (q < 0 || k < 0 || q >= d.T || k >= d.K) return;
-    const w = matrix(d, state.layer, state.sel)[q * d.K + k];
+    const m = matrix(d, state.layer, state.sel), w = m[q * d.K + k];
+    const shown = d.measure === "weights" ? w.toFixed(3)
+      : Number.isNaN(w) ? "masked" : MEASURES[d.measure].value + " " + valueText(w, m.step);
     // User text in <bdi>: a bidi control inside a token cannot reorder the rest of the line.
     document.getElementById("readout").replaceChildren(
-      el("bdi", {}, d.tokens[q]), " (" + q + ") → ", el("bdi", {}, d.keys[k]), " (" + k + "): " + w.toFixed(3));
+      el("bdi", {}, d.tokens[q]), " (" + q + ") → ", el("bdi", {}, d.keys[k]), " (" + k + "): " + shown);
   }
 
   // The neuron view (bertviz's) of one head for the query token state.query: the query vector,
@@ -564,7 +715,8 @@
     const d = docs[state.doc];
     renderMeta(d);
     document.getElementById("state").textContent =
-      "layer " + d.layers[state.layer] + " · " + selText(d);
+      "layer " + d.layers[state.layer] + " · " + selText(d) + (d.measure === "weights" ? "" : " · " + d.measure);
+    renderHints(d);
     renderControls();
     renderHeadView();
     const key = state.doc + ":" + state.layer + ":" + state.sel + ":" + docs.length;

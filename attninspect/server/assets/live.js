@@ -6,6 +6,12 @@
   const $ = (id) => document.getElementById(id);
   const status = $("live-status"), result = $("live-result");
   let busy = 0, generation = 0;
+  // What a cell holds, where it is not the attention weight (the terminal's words).
+  const MEASURES = {
+    scores: "scores before the softmax (blank: masked)",
+    norms: "norms ‖α f(x)‖ (Kobayashi et al. 2020)",
+  };
+  const TABLE_TOKENS = 64;  // the measured table shows at most this many rows and columns
 
   function say(message, isError) {
     status.textContent = message;
@@ -35,6 +41,8 @@
     }
     const focus = $("opt-focus").value;
     if (focus.trim() !== "") fields.focus = focus;
+    const measure = $("opt-measure").value;
+    if (measure !== "weights") fields.measure = measure;  // weights: asked as before
     return Object.assign(fields, asked);
   }
 
@@ -103,16 +111,21 @@
       const record = answer.record, pin = record.focus ? { side: "from", index: record.focus.index } : null;
       window.attninspectPage.load(answer.page, pin);
       result.replaceChildren();
+      const measure = record.measure || "weights";
       if (record.focus) {
-        result.append(node("p", "focus " + record.focus.token + " (@" + record.focus.index + ") attends to:"));
+        const by = measure === "weights" ? " attends to:" : ", largest " + measure + ":";
+        result.append(node("p", "focus " + record.focus.token + " (@" + record.focus.index + ")" + by));
         const list = node("ol");
         for (const entry of record.focus.top) {
           list.append(node("li", entry.token + " (@" + entry.index + ") " + entry.weight.toFixed(3)));
         }
         result.append(list);
       }
+      if (measure !== "weights") result.append(measuredTable(record, measure));
       document.body.setAttribute("data-text", record.text);
-      return record.tokens.length + " tokens · " + record.model;
+      document.body.setAttribute("data-measure", measure);
+      return record.tokens.length + " tokens · " + record.model +
+        (measure === "weights" ? "" : " · " + measure);
     });
   }
 
@@ -159,6 +172,46 @@
       result.append(list);
       return "diff shown: pick A or B in the text menu";
     });
+  }
+
+  // The view's matrix as the measure measures it: one cell a number, shaded from the smallest
+  // to the largest value; a masked score (null) is a blank cell.
+  function measuredTable(record, measure) {
+    const rows = record.attention, keys = record.key_tokens || record.tokens;
+    const shown = Math.min(rows.length, TABLE_TOKENS), columns = Math.min(keys.length, TABLE_TOKENS);
+    let low = Infinity, high = -Infinity;
+    for (const row of rows) for (const value of row) {
+      if (value !== null) { low = Math.min(low, value); high = Math.max(high, value); }
+    }
+    const head = "head " + record.head + (record.head === "mean" && measure === "norms" ? " (‖Σ_h α f(x)‖)" : "");
+    const table = node("table", undefined, { id: "measured", class: "measured", "data-measure": measure });
+    let caption = MEASURES[measure] + ", layer " + record.layer + " · " + head;
+    if (shown < rows.length || columns < keys.length) {
+      caption += " (the first " + shown + " rows and " + columns + " columns)";
+    }
+    table.append(node("caption", caption));
+    const top = node("tr");
+    top.append(node("th", "from ↓ to →"));
+    for (const key of keys.slice(0, columns)) top.append(node("th", key, { scope: "col" }));
+    table.append(top);
+    for (let r = 0; r < shown; r++) {
+      const tr = node("tr");
+      tr.append(node("th", record.tokens[r], { scope: "row" }));
+      for (let c = 0; c < columns; c++) {
+        const value = rows[r][c];
+        if (value === null) {
+          tr.append(node("td", "", { "data-masked": "true" }));
+          continue;
+        }
+        const td = node("td", value.toFixed(2), { "data-value": String(value) });
+        const share = high > low ? (value - low) / (high - low) : 0;
+        const tint = Math.round(255 * (1 - 0.7 * share));
+        td.style.background = "rgb(" + tint + "," + tint + ",255)";
+        tr.append(td);
+      }
+      table.append(tr);
+    }
+    return table;
   }
 
   // A − B over the paired tokens as a table: red where A attends more, blue where B does.
