@@ -161,8 +161,6 @@ def test_heads_cli_scores_table_and_refusals(runner: CliRunner, tiny_models) -> 
     assert "has no score from --from cat (@2)" in line
     line = one_error_line(invoke(runner, *base, "--from", "it", "--to", "mat", "--words"), 2)
     assert "--words" in line and "--measure scores" in line
-    served = invoke(runner, *base, "--from", "it", "--to", "mat", "--server", "http://127.0.0.1:9")
-    assert "--measure needs a local model" in one_error_line(served, 2)
 
 
 def test_heads_weights_output_names_no_measure(runner: CliRunner, tiny_models) -> None:
