@@ -138,3 +138,39 @@ def test_every_layer_of_the_norms_head_mean_is_labelled_mean(
     record = json.loads(invoke(runner, *args, "--format", "json").stdout)
     assert np.array(record["all_attention"]).shape[1] == 1
     assert record.get("all_attention_heads", ["mean"]) == ["mean"]
+
+
+def test_a_scores_window_keeps_the_focus_row_s_highest_scores(runner: CliRunner) -> None:
+    """A window too narrow for every column keeps the focus row's largest scores in sight, not
+    its most negative ones (they were ranked by size, as a difference matrix's are)."""
+    words = " ".join(
+        ["alpha", "beta", "gamma", "delta", "cat", "mat"][i * 7 % 6] for i in range(90)
+    )
+    text = f"{words} zebra"
+    args = [text, "--focus", "zebra", "--measure", "scores", "--layer", "3", "--window", "12"]
+    record = json.loads(invoke(runner, *args, "--format", "json").stdout)
+    result = invoke(runner, *args)
+    assert result.exit_code == 0, result.output
+    shown = next(line for line in result.stdout.splitlines() if line.startswith("showing"))
+    assert "kept in sight: the focus row's largest scores" in " ".join(
+        result.stdout.split("showing", 1)[1].split()
+    )
+    columns = shown.split("columns ", 1)[1].split(" of ")[0]
+    kept = set()
+    for part in columns.split(", "):
+        low, _, high = part.partition("..")
+        kept |= set(range(int(low), int(high or low) + 1))
+    assert {top["index"] for top in record["focus"]["top"]} <= kept
+
+
+def test_npz_of_norms_names_the_head_mean(runner: CliRunner, tiny_models, tmp_path) -> None:
+    """With norms and the head mean, the npz's one head per layer is labelled ``heads_0``
+    ["mean"] (the norm of the sum over heads), with or without --layers."""
+    path, out = str(tiny_models["bert"]), tmp_path / "m.npz"
+    result = invoke(runner, CAT, "--model", path, "--measure", "norms", "--format", "npz",
+                    "--output", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    arrays = np.load(out)
+    assert arrays["attention_0"].shape[1] == 1 and list(arrays["heads_0"]) == ["mean"]
+    summed = Inspector(path).run(CAT, measure="norms").head_sum  # (L, T, T)
+    np.testing.assert_allclose(arrays["attention_0"][:, 0], summed, rtol=0, atol=1e-6)

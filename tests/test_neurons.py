@@ -81,7 +81,13 @@ def test_run_neurons_npz_carries_the_vectors(
     [(["--head", "mean"], "no single query"), (["--head", "2"], "add --focus"),
      (["--head", "1", "--focus", "it", "--format", "csv"], "json or --format npz"),
      (["--head", "1", "--focus", "it", "--format", "npz"], "add --output FILE.npz"),
-     (["--head", "1", "--focus", "it", "--measure", "norms"], "drop --words")],
+     (["--head", "1", "--focus", "it", "--measure", "norms"], "drop --words"),
+     (["--head", "1", "--focus", "it", "--save", "n.png"], "drop --save (a page saved"),
+     (["--head", "1", "--focus", "it", "--all-layers"], "drop --all-layers"),
+     (["--head", "1", "--focus", "it", "--layers", "1"], "drop --layers"),
+     (["--head", "1", "--focus", "it", "--top", "3"], "drop --top"),
+     (["--head", "1", "--focus", "it", "--full"], "drop --full"),
+     (["--head", "1", "--focus", "it", "--stats"], "drop --stats")],
 )  # fmt: skip
 def test_neurons_usage_errors(runner: CliRunner, extra: list[str], says: str) -> None:
     args = ["run", CAT, "--neurons", *extra]

@@ -88,6 +88,8 @@ TOKENS = ["[CLS]", "the", "cat", "it", "##s", "the", "It", "[SEP]"]
         ("@8", TokenSelector("@8", position=8)),
         ("@-1", TokenSelector("@-1", position=-1)),
         ("#", TokenSelector("#", text="#")),
+        ("##2", TokenSelector("##2", text="##2")),  # WordPiece's token, not "#" twice
+        ("##2#2", TokenSelector("##2#2", text="##2", occurrence=2)),
     ],
 )
 def test_parse_selector(raw: str, expected: TokenSelector) -> None:
@@ -113,6 +115,14 @@ def test_resolve_selector_errors_list_the_tokens(raw: str, needle: str) -> None:
     with pytest.raises(InputError, match=needle) as error:
         resolve_selector(parse_selector(raw), TOKENS, "--from")
     assert "--from" in str(error.value) and "2:cat" in str(error.value)
+
+
+def test_a_selector_with_a_subword_marker_names_that_token() -> None:
+    """``##2`` is the continuation token, not the word ``2`` (demo-translate's digits)."""
+    digits = ["2", "##0", "##2", "##6", "-", "1", "##2"]
+    assert resolve_selector(parse_selector("##2"), digits) == 2
+    assert resolve_selector(parse_selector("##2#2"), digits) == 6
+    assert resolve_selector(parse_selector("2"), digits) == 0  # unmarked: the first "2"-ish
 
 
 def test_resolve_selector_position_out_of_range() -> None:

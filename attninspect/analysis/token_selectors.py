@@ -9,7 +9,8 @@ from attninspect.errors import BadValueError, InputError
 from attninspect.safe_text import printable
 
 SUBWORD_MARKERS = ("##", "Ġ", "▁", "Ċ")
-OCCURRENCE = re.compile(r"^(?P<text>.+?)#(?P<n>\d+)$", re.ASCII)
+# ``it#2``; a text of '#' alone is a token's (WordPiece's ``##2``), not an occurrence's.
+OCCURRENCE = re.compile(r"^(?P<text>#*[^#].*?)#(?P<n>\d+)$", re.ASCII)
 POSITION = re.compile(r"^@(?P<n>-?\d+)$", re.ASCII)
 # ``@²``, ``it#١``: a number written with other digits, refused rather than read as text.
 OTHER_DIGITS = re.compile(r"^(?:@-?|.+#)(?P<n>\w+)$")
@@ -67,10 +68,11 @@ def resolve_selector(selector: TokenSelector, tokens: list[str], option: str = "
             )
         return selector.position % length
     wanted = selector.text.casefold() if selector.text else ""
+    marked = wanted.startswith(SUBWORD_MARKERS)  # ``##2``: that token itself, not ``2``
     matches = [
         i
         for i, token in enumerate(tokens)
-        if token.casefold() == wanted or normalise(token) == normalise(wanted)
+        if token.casefold() == wanted or (not marked and normalise(token) == normalise(wanted))
     ]
     if len(matches) >= selector.occurrence:
         return matches[selector.occurrence - 1]

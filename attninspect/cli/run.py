@@ -71,7 +71,7 @@ def run(
 ) -> None:
     """Show which token attends to which, in a real model (default) or the scratch module."""
     if neurons:
-        return run_neurons(texts, view, model, output_format, out)
+        return run_neurons(texts, view, model, output_format, out, stats)
     check_combinations(texts, output_format, out.output, view.rollout, view.head)
     check_measure(view, stats)
     request = model.request(view.rollout)
@@ -161,16 +161,31 @@ def check_neurons(
         )
 
 
+def check_neuron_outputs(view: ViewChoice, out: OutputChoice, stats: bool) -> None:
+    """Refuse the options that shape a matrix, which the neuron view does not draw (a saved
+    page opens the neuron view on a click: save it without --neurons)."""
+    ignored = {"--save": out.save is not None, "--all-layers": out.all_layers,
+               "--layers": out.layers is not None, "--heads": out.heads is not None,
+               "--full": out.full, "--window": out.window is not None,
+               "--top": view.top is not None, "--stats": stats}  # fmt: skip
+    for name, given in ignored.items():
+        if given:
+            hint = " (a page saved without --neurons opens it on a click)" * (name == "--save")
+            raise usage_error(f"--neurons shows one head's vectors: drop {name}{hint}", f"'{name}'")
+
+
 def run_neurons(
     texts: TextsChoice,
     view: ViewChoice,
     model: ModelChoice,
     output_format: RunFormat,
     out: OutputChoice,
+    stats: bool = False,
 ) -> None:
     """``run TEXT --focus TOKEN --neurons --layer L --head H``: the neuron view of one head, as
     a table, one JSON object or an npz (with the head's ``queries``, ``keys`` and ``values``)."""
     check_neurons(texts, view, output_format, out)
+    check_neuron_outputs(view, out, stats)
     assert texts.text is not None and view.focus is not None and isinstance(view.head, int)
     inspector = model.inspector(model.settings("--num-heads"), model.request(), out.no_color, 1)
     found = inspector.neurons(texts.text, view.focus.raw, view.layer, view.head)

@@ -28,6 +28,7 @@ from attninspect.render.grid import (
 from attninspect.render.matrix import (
     GAP_MARK,
     HEAD_SUM_TITLE,
+    KEPT_LARGEST,
     MEASURE_TITLES,
     cell_width_of,
     columns_width,
@@ -259,7 +260,8 @@ def matrix_note(
             where = f"{span}; {length} rows × {key_length} columns"
         marks = ""
         if gap_count(window.keys):
-            marks = f" ({GAP_MARK}: left out; kept in sight: {kept_in_sight(view.focus)})"
+            largest = KEPT_LARGEST.get(shown.measure, "weights") if shown else "weights"
+            marks = f" ({GAP_MARK}: left out; kept in sight: {kept_in_sight(view.focus, largest)})"
         note.append(
             f"\nin sight: rows {in_rows.start}..{in_rows.stop - 1}, {where}{marks}; "
             "j/k move the row cursor, PgUp/PgDn or the mouse wheel scroll",

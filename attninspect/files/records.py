@@ -134,7 +134,7 @@ def _all_attention(inspection: Inspection, arrays: bool = False) -> dict[str, An
     """Every kept layer and head; with --layers / --heads, which ones they are."""
     weights = inspection.attention
     found: dict[str, Any] = {"all_attention": _values(weights, arrays)}
-    if inspection.layers is not None:
+    if inspection.layers is not None or head_labels(inspection) == ["mean"]:
         found["all_attention_layers"] = inspection.layer_ids
         found["all_attention_heads"] = head_labels(inspection)
     return found
@@ -329,8 +329,9 @@ def _kinds(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
 
 
 def _narrowed(inspection: Inspection, suffix: str) -> dict[str, np.ndarray]:
-    """With --layers / --heads: which model layers and heads the attention array holds."""
-    if inspection.layers is None:
+    """With --layers / --heads: which model layers and heads the attention array holds (and
+    with norms and the head mean, which holds the norm of the sum over heads: heads ["mean"])."""
+    if inspection.layers is None and head_labels(inspection) != ["mean"]:
         return {}
     return {
         f"layers{suffix}": np.array(inspection.layer_ids, dtype=np.int64),

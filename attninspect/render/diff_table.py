@@ -216,7 +216,7 @@ def _delta_matrix(
     shown = window(len(grid.tokens), size, row_center)
     room = console.width - label_width
     if grid.focus is not None:  # the focus row's largest changes, and the special tokens
-        pins = pinned_keys(grid.matrix, grid.focus, key_special, len(diff.view_a.focus_top))
+        pins = pinned_keys(grid.matrix, grid.focus, key_special, len(diff.view_a.focus_top), True)
         center = grid.focus if grid.key_tokens is None else None
     else:  # the tokens that differ, the largest changes, and the special tokens
         pins = _changed_columns(grid, changed_keys, key_special)

@@ -201,11 +201,17 @@ def spans(columns: Sequence[int]) -> str:
 
 
 def pinned_keys(
-    matrix: np.ndarray | MatrixWindow, focus: int | None, special: Sequence[bool], top: int
+    matrix: np.ndarray | MatrixWindow,
+    focus: int | None,
+    special: Sequence[bool],
+    top: int,
+    by_size: bool = False,
 ) -> list[int]:
     """The key columns a window keeps in sight, most important first: the focus row's ``top``
-    largest (by size: a difference matrix has signs), then the special tokens (the attention
-    sinks), the most attended first. ``matrix``: (Tq, Tk), or the `MatrixWindow` of it."""
+    largest (``by_size``: of a difference matrix, whose signs do not rank; else the largest
+    values, so that a scores row keeps its highest logits, not its most negative), then the
+    special tokens (the attention sinks), the most attended first; a masked cell (NaN) last.
+    ``matrix``: (Tq, Tk), or the `MatrixWindow` of it (weights: never negative)."""
     if isinstance(matrix, MatrixWindow):
         if not matrix.shape[0] or not matrix.shape[1]:
             return []
@@ -213,7 +219,9 @@ def pinned_keys(
     elif not matrix.size:
         return []
     else:
-        weights = np.abs(matrix[focus]) if focus is not None else np.abs(matrix).mean(axis=0)
+        sized = np.abs(matrix) if by_size else matrix
+        found = sized[focus] if focus is not None else np.where(np.isnan(sized), 0, sized).mean(0)
+        weights = np.where(np.isnan(found), -np.inf, found)  # (Tk,)
     order = [int(index) for index in np.argsort(-weights, kind="stable")]
     tops = order[:top] if focus is not None else []
     return tops + [index for index in order if special[index] and index not in tops]
@@ -241,6 +249,10 @@ def key_columns(
         if len(chosen) <= fit if count else columns_width(chosen, cell_width) <= room:
             return chosen
     return list(window(length, fit, center))
+
+
+# What the focus row's pinned columns are the largest of, per measure.
+KEPT_LARGEST = {"scores": "scores", "norms": "norms"}
 
 
 def kept_in_sight(focus: int | None, largest: str = "weights") -> str:
@@ -549,7 +561,7 @@ def render_run(
     cell_width = header_width(keys, cells.cell_width, console.width - label_width, columns)
     cells = replace(cells, cell_width=cell_width)
     parts += matrix_blocks(cells, shown, label_width, columns, console.width)
-    kept = kept_in_sight(view.focus)
+    kept = kept_in_sight(view.focus, KEPT_LARGEST.get(inspection.measure, "weights"))
     note = window_note(shown, inspection.query_length, columns, inspection.key_length, kept)
     if note is not None:
         parts.append(note)
