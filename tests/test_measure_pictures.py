@@ -346,3 +346,19 @@ def test_pictures_of_scores_are_deterministic(kind: str) -> None:
     bands = [[("L0 H0", _scores()), ("L0 mean", _scores())]]
     grid = figure_bytes(lambda: panels_figure(bands, "g", "scores"), kind)
     assert grid == figure_bytes(lambda: panels_figure(bands, "g", "scores"), kind)
+
+
+def test_long_measure_titles_fit_their_pictures() -> None:
+    """A narrow picture's title is broken between its " · " parts to the axes' width (it ran
+    into the colour bar), and a one-panel grid of scores is wide and tall enough for its
+    title and its colour bar's label."""
+    title = "demo-translate\nlayer 1 · head mean · cross attention scores (pre-softmax logits)"
+    matrix = np.arange(88, dtype=np.float32).reshape(8, 11) - 40.0
+    figure = matrix_figure(matrix, [f"t{i}" for i in range(8)], title, measure="scores",
+                           columns=[f"s{i}" for i in range(11)])  # fmt: skip
+    lines = figure.axes[0].get_title().split("\n")
+    assert lines == ["demo-translate", "layer 1 · head mean",
+                     "cross attention scores (pre-softmax logits)"]  # fmt: skip
+    panels = panels_figure([[("L0 H0", matrix[:8, :8])]], "model · every layer × head", "scores")
+    width, height = panels.get_size_inches()
+    assert width >= 5.5 and height >= 3.6

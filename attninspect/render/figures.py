@@ -163,8 +163,23 @@ def matrix_figure(
     axes.set_xlabel(keys_axis.column_label)
     if focus is not None:
         _mark_focus(axes, focus, keys)
+    if measure != "weights":  # a longer title: wrapped to the axes, clear of the colour bar
+        width = max(30, int((_side(keys) - 0.4) * 12))  # characters a line of 9 points holds
+        title = "\n".join(part for line in title.split("\n") for part in _packed(line, width))
     axes.set_title(_title(title), fontsize=9)
     return figure
+
+
+def _packed(line: str, width: int) -> list[str]:
+    """``line`` in lines of at most ``width`` characters, broken between its " · " parts where
+    it can (a part longer than that is wrapped at its spaces)."""
+    lines: list[str] = []
+    for part in line.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= width:
+            lines[-1] += " · " + part
+        else:
+            lines.extend(textwrap.wrap(part, width) or [""])
+    return lines
 
 
 def _columns(
@@ -232,7 +247,11 @@ def panels_figure(
     (NaN) blank."""
     rows = len(bands)
     cols = max(len(band) for band in bands)
-    figure = _new_figure(min(24.0, 1.1 * cols + 0.9), min(30.0, 1.2 * rows + 0.9))
+    width, height = min(24.0, 1.1 * cols + 0.9), min(30.0, 1.2 * rows + 0.9)
+    shrink = min(0.8, 0.3 + 0.1 * rows)
+    if measure != "weights":  # room for the longer title and the colour bar's two-line label
+        width, height, shrink = max(width, 5.5), max(height, 3.6), 0.8
+    figure = _new_figure(width, height)
     grid = figure.subplots(rows, cols, squeeze=False)
     image = None
     masked = False
@@ -249,7 +268,7 @@ def panels_figure(
                 )  # fmt: skip
                 axes.set_title(label, fontsize=7)
     if image is not None:
-        bar = figure.colorbar(image, ax=grid, shrink=min(0.8, 0.3 + 0.1 * rows), aspect=30)
+        bar = figure.colorbar(image, ax=grid, shrink=shrink, aspect=30)
         if measure == "weights":
             bar.set_ticks([0.0, 0.5, 1.0], labels=["0", "½ max", "max"])
             bar.set_label("weight ÷ the panel's maximum", fontsize=7)
