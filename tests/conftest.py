@@ -264,3 +264,21 @@ def causal_lms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from seq2seq_models import build_causal
 
     return build_causal(tmp_path_factory.mktemp("causal-lm"))
+
+
+@pytest.fixture(scope="session")
+def hooks_only_model(tmp_path_factory: pytest.TempPathFactory, default_model_path: str) -> Path:
+    """A tiny MPNet: its attention does not pass through transformers' attention interface, so
+    only weights come out of it (the measures and the neuron view are refused)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer, MPNetConfig
+
+    path = tmp_path_factory.mktemp("mpnet")
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path)
+    config = MPNetConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=4, intermediate_size=64,
+                         max_position_embeddings=80)  # fmt: skip
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -299,18 +299,11 @@ def test_only_kept_layers_are_tapped_and_state_is_reset(tiny_models) -> None:
     assert attention_tap._CURRENT.get() is None  # reset in finally: the next pass is plain
 
 
-def test_hooks_only_model_refuses_parts_naming_its_class(tmp_path, default_model_path) -> None:
+def test_hooks_only_model_refuses_parts_naming_its_class(hooks_only_model) -> None:
     """MPNet's attention does not pass through the interface: weights as before, parts refused
     in one line that names the model class, before anything runs."""
-    from transformers import AutoModel, AutoTokenizer, MPNetConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(default_model_path)
-    config = MPNetConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=4, intermediate_size=64,
-                         max_position_embeddings=80)  # fmt: skip
-    torch.manual_seed(0)
-    AutoModel.from_config(config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
+    tmp_path = hooks_only_model  # MPNet: its attention does not pass the tap
     engine = open_engine(EngineSettings(model=str(tmp_path)))
     assert engine.captures == frozenset()
     assert engine.model.config._attn_implementation == "eager"

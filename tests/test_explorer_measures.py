@@ -159,18 +159,10 @@ def test_steps_on_weights_and_the_model_view_under_a_measure(tiny_models) -> Non
     explore(lambda: Inspector(path), CAT, check)
 
 
-def test_a_model_without_the_tap_keeps_weights(tmp_path, default_model_path) -> None:
+def test_a_model_without_the_tap_keeps_weights(hooks_only_model) -> None:
     """m on a model whose attention does not pass the tap says why, and stays on weights."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer, MPNetConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(default_model_path)
-    config = MPNetConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=4, intermediate_size=64,
-                         max_position_embeddings=80)  # fmt: skip
-    torch.manual_seed(0)
-    AutoModel.from_config(config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
+    tmp_path = hooks_only_model  # MPNet: its attention does not pass the tap
 
     async def check(app, pilot) -> None:
         await press(app, pilot, "m")

@@ -141,40 +141,25 @@ def script_json(value: object) -> str:
 
 
 def _document_json(document: PageDocument) -> dict[str, object]:
-    """The page's copy of a document; key tokens, kind and sides only where they are news."""
+    """The page's copy of a document; key tokens, kind and sides only where they are news. For
+    another measure than weights: its bytes, each matrix's [low, high] (``scale``, and
+    ``mean_scale`` for the head means) and the measure."""
     layers, heads = document.attention.shape[:2]
-    if document.measure != "weights":
-        return _measure_json(document)
     found: dict[str, object] = {
         "label": document.label,
         "tokens": list(document.tokens),
         "special": [bool(s) for s in document.special],
         "layers": document.layers or list(range(layers)),
         "heads": document.heads or list(range(heads)),
-        "weights": quantise(document.attention),
-        "mean_of": document.model_heads or heads,
     }
-    if document.head_mean is not None:
-        found["mean_weights"] = quantise(document.head_mean)
-    return _extras(document, found)
-
-
-def _measure_json(document: PageDocument) -> dict[str, object]:
-    """The page's copy of a document of another measure than weights: its bytes, each
-    matrix's [low, high] (``scale``, and ``mean_scale`` for the head means) and the measure."""
-    layers, heads = document.attention.shape[:2]
+    mean_of = document.model_heads or heads
+    if document.measure == "weights":
+        found.update(weights=quantise(document.attention), mean_of=mean_of)
+        if document.head_mean is not None:
+            found["mean_weights"] = quantise(document.head_mean)
+        return _extras(document, found)
     values, scale = quantise_range(document.attention)
-    found: dict[str, object] = {
-        "label": document.label,
-        "tokens": list(document.tokens),
-        "special": [bool(s) for s in document.special],
-        "layers": document.layers or list(range(layers)),
-        "heads": document.heads or list(range(heads)),
-        "measure": document.measure,
-        "weights": values,
-        "scale": scale,
-        "mean_of": document.model_heads or heads,
-    }
+    found.update(measure=document.measure, weights=values, scale=scale, mean_of=mean_of)
     if document.head_mean is not None:
         found["mean_weights"], found["mean_scale"] = quantise_range(document.head_mean)
     return _extras(document, found)
