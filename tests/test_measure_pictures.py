@@ -362,3 +362,19 @@ def test_long_measure_titles_fit_their_pictures() -> None:
     panels = panels_figure([[("L0 H0", matrix[:8, :8])]], "model · every layer × head", "scores")
     width, height = panels.get_size_inches()
     assert width >= 5.5 and height >= 3.6
+
+
+@pytest.mark.parametrize("measure", ["weights", "norms"])
+def test_grid_json_carries_the_mean_panels(runner: CliRunner, tiny_models, measure: str) -> None:
+    """The grid's JSON holds the mean panels it draws (``all_attention_mean``: every head's
+    mean, or for norms the norm of the sum over heads), not only the heads it keeps."""
+    path = str(tiny_models["bert"])
+    args = ["grid", CAT, "--model", path, "--layers", "1", "--heads", "0:2", "--format", "json",
+            "--measure", measure]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    run = Inspector(path).run(CAT, measure=measure)
+    expected = run.head_sum[1] if measure == "norms" else run.attention[1].mean(axis=0)
+    np.testing.assert_allclose(record["all_attention_mean"][0], expected, rtol=0, atol=1e-6)
+    assert record["all_attention_heads"] == [0, 1]

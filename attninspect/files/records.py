@@ -137,6 +137,10 @@ def _all_attention(inspection: Inspection, arrays: bool = False) -> dict[str, An
     if inspection.layers is not None or head_labels(inspection) == ["mean"]:
         found["all_attention_layers"] = inspection.layer_ids
         found["all_attention_heads"] = head_labels(inspection)
+    summed = inspection.head_sum if inspection.measure == "norms" else None
+    mean = summed if summed is not None else inspection.head_mean  # (L', Tq, Tk)
+    if mean is not None and inspection.heads is not None:  # the mean of heads left out
+        found["all_attention_mean"] = _values(mean, arrays)
     return found
 
 
