@@ -43,7 +43,7 @@ def test_focus_is_named_by_text_and_occurrence() -> None:
     tokens = ["[CLS]", "the", "cat", "sat", "on", "the", "mat", "[SEP]"]
     assert selector_for(tokens, 5) == "the#2"
     assert selector_for(tokens, 2) == "cat#1"
-    assert selector_for(["a", "#"], 1) == "##1"
+    assert selector_for(["a", "#"], 1) == "@1"  # "##1" names WordPiece's token "##1"
 
 
 def test_status_names_layer_head_and_transforms() -> None:

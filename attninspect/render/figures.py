@@ -13,7 +13,7 @@ import textwrap
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -268,13 +268,7 @@ def panels_figure(
                 )  # fmt: skip
                 axes.set_title(label, fontsize=7)
     if image is not None:
-        bar = figure.colorbar(image, ax=grid, shrink=shrink, aspect=30)
-        if measure == "weights":
-            bar.set_ticks([0.0, 0.5, 1.0], labels=["0", "½ max", "max"])
-            bar.set_label("weight ÷ the panel's maximum", fontsize=7)
-        else:
-            bar.set_ticks([0.0, 0.5, 1.0], labels=["smallest", "middle", "largest"])
-            bar.set_label(f"{value_label(measure)}\n(each panel's own range)", fontsize=7)
+        _panel_bar(figure.colorbar(image, ax=grid, shrink=shrink, aspect=30), measure)
     if measure == "weights":
         figure.suptitle(_title(title) + "\n" + PANEL_SCALE, fontsize=9)
         return figure
@@ -287,6 +281,16 @@ def panels_figure(
     wrapped = [part for line in lines for part in textwrap.wrap(line, width) or [""]]
     figure.suptitle(_title("\n".join(wrapped)), fontsize=9)
     return figure
+
+
+def _panel_bar(bar: Any, measure: str) -> None:
+    """The panels' colour bar: each panel's own range, from 0 (weights) or its smallest value."""
+    if measure == "weights":
+        bar.set_ticks([0.0, 0.5, 1.0], labels=["0", "½ max", "max"])
+        bar.set_label("weight ÷ the panel's maximum", fontsize=7)
+    else:
+        bar.set_ticks([0.0, 0.5, 1.0], labels=["smallest", "middle", "largest"])
+        bar.set_label(f"{value_label(measure)}\n(each panel's own range)", fontsize=7)
 
 
 def _to_unit(matrix: np.ndarray, measure: str) -> np.ndarray:
