@@ -108,7 +108,10 @@ def grid_result(shown: Inspection, view: object, chosen: Chosen) -> object:
 
     layers, heads = chosen
     head_sum = None if shown.head_sum is None else shown.head_sum[layers]  # (L', T, T)
-    every = shown.head_mean if shown.head_mean is not None else shown.attention.mean(axis=1)
+    if shown.head_mean is not None:
+        every = shown.head_mean[layers]  # (L', T, T)
+    else:
+        every = shown.attention[layers].mean(axis=1)
     kept = dataclasses.replace(
         shown,
         attention=np.ascontiguousarray(shown.attention[np.ix_(layers, heads)]),  # (L', H', T, T)
@@ -117,7 +120,7 @@ def grid_result(shown: Inspection, view: object, chosen: Chosen) -> object:
         model_layers=shown.num_layers,
         model_heads=shown.num_heads,
         head_sum=head_sum,
-        head_mean=every[layers],  # (L', T, T): the mean panels, of every head
+        head_mean=every,  # the mean panels, of every head
     )
     return RunResult(kept, view, all_layers=True)  # type: ignore[arg-type]
 

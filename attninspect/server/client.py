@@ -126,9 +126,13 @@ def view_fields(options: ViewOptions) -> dict[str, Any]:
         "focus": options.focus.raw if options.focus is not None else None,
         "top": options.top,
     }
-    if options.measure != "weights":
-        fields["measure"] = options.measure
-    return fields
+    return fields | measure_field(options.measure)
+
+
+def measure_field(measure: str) -> dict[str, str]:
+    """``{"measure": ...}`` where it is not weights, else nothing: a request of weights stays
+    what a server from before the measures understands."""
+    return {} if measure == "weights" else {"measure": measure}
 
 
 class RemoteInspector:
@@ -224,7 +228,7 @@ class RemoteInspector:
         from attninspect.analysis.head_ranking import HeadSearch
 
         body = {"text": text, "from": source, "to": target, "words": words, "whole": whole}
-        body |= {"measure": measure} if measure != "weights" else {}
+        body |= measure_field(measure)
         return _warned(self._post("/api/wire/heads", body, HeadSearch))
 
     def diff(self, text_a: str, text_b: str, options: ViewOptions, keep: WholeLayers | None = None):
@@ -240,7 +244,7 @@ class RemoteInspector:
     def run(self, text: str, measure: str = "weights"):
         """`Inspector.run` of one text, every layer whole (`grid`); ``measure`` sent where it is
         not weights, so that a server from before the measures is asked what it was asked."""
-        body = {"text": text} | ({"measure": measure} if measure != "weights" else {})
+        body = {"text": text} | measure_field(measure)
         return _warned(self._post("/api/wire/inspect", body, Inspection))
 
     def neurons(self, text: str, focus: str, layer: int = -1, head: int = 0):

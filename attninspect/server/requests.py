@@ -225,11 +225,18 @@ def view_options(body: dict[str, Any], default_top: int, stats: bool = False) ->
         stats=stats,
         measure=_measure(body),
     )
+    _check_steps(options.measure, rollout, options.words, stats, options.hide_special)
+    return options
+
+
+def _check_steps(
+    measure: str, rollout: bool, words: bool, stats: bool, hide_special: bool = False
+) -> None:
+    """`measures.check_steps` as a 400: a step defined on weights with another measure."""
     try:
-        check_steps(options.measure, rollout, options.words, stats, options.hide_special)
+        check_steps(measure, rollout, words, stats, hide_special)
     except AttnInspectError as error:
         raise BadRequest(400, f"measure: {error}") from None
-    return options
 
 
 def run_request(body: Any, many: bool = False) -> RunRequest:
@@ -288,11 +295,7 @@ def heads_request(body: Any) -> HeadsRequest:
 def _heads_measure(body: dict[str, Any]) -> Measure:
     """``measure`` of a head search: --words merges weights alone (a 400 with another)."""
     measure = _measure(body)
-    if measure != "weights" and _bool(body, "words"):
-        try:
-            check_steps(measure, False, True, False)
-        except AttnInspectError as error:
-            raise BadRequest(400, f"measure: {error}") from None
+    _check_steps(measure, rollout=False, words=_bool(body, "words"), stats=False)
     return measure
 
 
