@@ -1,4 +1,4 @@
-"""Shared fixtures: no network, and each model built or loaded once per test session."""
+"""Shared fixtures and helpers: no network, and each model built or loaded once per test session."""
 
 from __future__ import annotations
 
@@ -13,10 +13,25 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 CAT = "The cat sat on the mat because it was warm."
+
+
+def measured_matrix(values: list[list[float | None]]) -> np.ndarray:
+    """A JSON matrix of a measure as an array: null (a masked score) becomes NaN."""
+    return np.array([[np.nan if v is None else v for v in row] for row in values], np.float32)
+
+
+def one_error_line(result, code: int) -> str:
+    """The CLI result failed with ``code`` and one ``Error:`` line on stderr, no traceback."""
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
 
 
 @pytest.fixture
@@ -130,7 +145,6 @@ def synthetic_inspection(
 ):
     """An Inspection with made-up attention: random integer counts over row sums, so the
     numbers are the same on every machine. Tokens in [brackets] are special."""
-    import numpy as np
 
     from attninspect.analysis.inspection import Inspection
 
@@ -161,8 +175,6 @@ def synthetic_cross_inspection(
     (source → source) and decoder (target → target) kinds. Tokens in [brackets] or </s> are
     special; ▁ starts a SentencePiece word."""
     import dataclasses
-
-    import numpy as np
 
     from attninspect.analysis.inspection import TokenAxis
 

@@ -15,23 +15,11 @@ from typer.testing import CliRunner
 
 from attninspect import Inspector
 from attninspect.cli.app import app
-from tests.conftest import CAT
+from tests.conftest import CAT, measured_matrix, one_error_line
 
 
 def invoke(runner: CliRunner, *args: str):
     return runner.invoke(app, ["run", *args])
-
-
-def one_error_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
-
-
-def _matrix(values: list[list[float | None]]) -> np.ndarray:
-    return np.array([[np.nan if v is None else v for v in row] for row in values], np.float32)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +38,7 @@ def test_json_matrix_and_focus_are_the_apis(
     assert record["measure"] == measure and record["sink_share"] is None
     chosen = head if head in ("mean", "max") else int(head)
     view = Inspector(path).run(CAT, measure=measure).view(layer=1, head=chosen, focus="cat")
-    got = _matrix(record["attention"])
+    got = measured_matrix(record["attention"])
     np.testing.assert_allclose(got, view.matrix, atol=1e-6, rtol=0)  # NaN where NaN
     assert np.isnan(got).any() == (measure == "scores" and name != "bert")
     top = [(entry["index"], entry["weight"]) for entry in record["focus"]["top"]]

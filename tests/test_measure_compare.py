@@ -18,7 +18,7 @@ from attninspect.api.flows import search_heads
 from attninspect.cli.app import app
 from attninspect.errors import AttnInspectError, InputError
 from attninspect.render.matrix import HEAD_SUM_TITLE, MEASURE_TITLES
-from tests.conftest import CAT
+from tests.conftest import CAT, measured_matrix, one_error_line
 
 OTHER = "The dog sat on the rug because it was cold."  # as many tokens as CAT, in every tokenizer
 SHORTER = "The cat sat on the mat."
@@ -31,18 +31,6 @@ def inspectors(tiny_models) -> dict[str, Inspector]:
 
 def invoke(runner: CliRunner, *args: str):
     return runner.invoke(app, list(args))
-
-
-def one_error_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
-
-
-def _matrix(values: list[list[float | None]]) -> np.ndarray:
-    return np.array([[np.nan if v is None else v for v in row] for row in values], np.float32)
 
 
 # ------------------------------------------------------------------ heads
@@ -215,7 +203,7 @@ def test_diff_cli_names_the_measure_with_masked_cells_empty(runner: CliRunner, t
     expected = Inspector(path).diff(CAT, OTHER, layer=1, measure="scores")
     record = json.loads(invoke(runner, *args, "--format", "json").stdout)
     assert record["measure"] == record["a"]["measure"] == record["b"]["measure"] == "scores"
-    delta = _matrix(record["delta"])
+    delta = measured_matrix(record["delta"])
     np.testing.assert_array_equal(delta, expected.paired)  # null where masked
     assert record["delta"][0][1] is None and record["a"]["attention"][0][1] is None
     rows = list(csv.DictReader(io.StringIO(invoke(runner, *args, "--format", "csv").stdout)))
@@ -241,7 +229,7 @@ def test_diff_cli_norms_head_mean_is_the_norm_of_the_sum(runner: CliRunner, tiny
     inspector = Inspector(path)
     view_a = inspector.run(CAT, measure="norms").view(head="mean", focus="it")
     view_b = inspector.run(OTHER, measure="norms").view(head="mean", focus="it")
-    np.testing.assert_allclose(_matrix(record["delta"]), view_a.matrix - view_b.matrix,
+    np.testing.assert_allclose(measured_matrix(record["delta"]), view_a.matrix - view_b.matrix,
                                rtol=0, atol=1e-5)  # fmt: skip
     changes = record["focus_changes"][-1]["changes"]
     row_a, row_b = view_a.matrix[view_a.focus], view_b.matrix[view_b.focus]

@@ -16,6 +16,7 @@ import pytest
 from attninspect import Inspector
 from attninspect.cli.app import app
 from attninspect.render.matrix import MEASURE_TITLES
+from tests.conftest import measured_matrix
 
 SOURCE, TARGET = "The cat sat on the mat.", "Le chat dort sur le tapis."
 LINES = ["A dog ran.", "The cat sat on the mat because it was warm.", "Le chat dort."]
@@ -25,10 +26,6 @@ def invoke(runner, *args: str, stdin: str | None = None):
     result = runner.invoke(app, ["run", *args, "--no-color"], input=stdin)
     assert result.exit_code == 0, result.output
     return result
-
-
-def _matrix(values: list[list[float | None]]) -> np.ndarray:
-    return np.array([[np.nan if v is None else v for v in row] for row in values], np.float32)
 
 
 def _head(text: str) -> str | int:
@@ -54,7 +51,7 @@ def test_json_matrix_and_focus_are_the_apis(
     assert record["sink_share"] is None
     whole = Inspector(path).run(SOURCE, target=TARGET, kind=kind, measure=measure)
     view = whole.view(layer=0, head=_head(head), focus=focus)
-    got = _matrix(record["attention"])
+    got = measured_matrix(record["attention"])
     np.testing.assert_allclose(got, view.matrix, atol=1e-6, rtol=0)  # NaN where NaN
     assert np.isnan(got).any() == (measure == "scores" and kind == "decoder")
     top = [(entry["index"], entry["weight"]) for entry in record["focus"]["top"]]
@@ -77,7 +74,9 @@ def test_jsonl_of_a_padded_batch_is_each_texts(runner, seq2seq_models, measure: 
     ):
         assert record["measure"] == measure
         expected = found.view(head="mean").matrix
-        np.testing.assert_allclose(_matrix(record["attention"]), expected, atol=1e-6, rtol=0)
+        np.testing.assert_allclose(
+            measured_matrix(record["attention"]), expected, atol=1e-6, rtol=0
+        )
 
 
 def test_csv_cells_are_the_apis_and_masked_scores_blank(runner, seq2seq_models) -> None:
@@ -167,5 +166,5 @@ def test_decoder_generation(runner, causal_lms, measure: str) -> None:
     found = Inspector(path).run(prompt, generate=3, measure=measure)
     assert record["measure"] == measure and record["generated"] == found.generated
     assert record["tokens"] == found.tokens and len(found.tokens) > found.prompt_length
-    got = _matrix(record["attention"])
+    got = measured_matrix(record["attention"])
     np.testing.assert_allclose(got, found.view(head="mean").matrix, atol=1e-6, rtol=0)

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import CAT
+from conftest import CAT, measured_matrix
 
 from attninspect import Inspector
 from attninspect.server.app import create_app
@@ -40,10 +40,6 @@ def clients(inspectors):
         yield opened
 
 
-def _matrix(rows: list[list[float | None]]) -> np.ndarray:
-    return np.array([[np.nan if v is None else v for v in row] for row in rows], np.float32)
-
-
 def _timeless(record: dict) -> dict:
     return {key: value for key, value in record.items() if key != "seconds"}
 
@@ -68,7 +64,7 @@ def test_run_answers_the_measured_numbers_of_a_local_run(clients, inspectors, mo
     local = inspectors[model].run(CAT, measure=measure)
     view = local.view(layer=body.get("layer", -1), head=body.get("head", "mean"),
                       focus=body.get("focus"))  # fmt: skip
-    got = _matrix(record["attention"])
+    got = measured_matrix(record["attention"])
     np.testing.assert_array_equal(got, view.matrix)  # exactly; NaN (masked) where NaN
     masked = np.isnan(view.matrix)
     assert masked.any() == (model == "gpt2" and measure == "scores")
@@ -80,7 +76,7 @@ def test_run_answers_the_measured_numbers_of_a_local_run(clients, inspectors, mo
         assert top == [(entry.index, entry.weight) for entry in view.focus_top]
     if body.get("all_layers"):  # every head of the kept layers, as measured
         kept = local.attention if "layers" not in body else local.attention[1:3]
-        every = np.array([[_matrix(m) for m in layer] for layer in record["all_attention"]])
+        every = np.array([[measured_matrix(m) for m in layer] for layer in record["all_attention"]])
         np.testing.assert_array_equal(every, kept)
 
 
