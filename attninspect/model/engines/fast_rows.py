@@ -61,6 +61,26 @@ def _causal(module: nn.Module, query: torch.Tensor, kwargs: dict[str, Any]) -> b
     return bool(causal) and query.shape[2] > 1
 
 
+def _masked(
+    scores: torch.Tensor,
+    mask: torch.Tensor | None,
+    rows: torch.Tensor,
+    keys: torch.Tensor,
+    causal: bool,
+) -> None:
+    """Mask ``scores`` (B, H, r, k) in place as the model's attention does: its own ``mask``
+    cut to these query ``rows`` (r,) and ``keys`` (k,) (boolean: False hidden; else added), or
+    without one, the future keys where the model is ``causal``."""
+    floor = torch.finfo(scores.dtype).min
+    if mask is not None and mask.dtype == torch.bool:
+        scores.masked_fill_(~mask, floor)
+    elif mask is not None:
+        scores.add_(mask)
+    elif causal:
+        seen = rows[:, None] >= keys[None, :]  # (r, k)
+        scores.masked_fill_(~seen, floor)
+
+
 def additive_mask(
     module: nn.Module,
     query: torch.Tensor,
@@ -123,19 +143,13 @@ def stream_rows(
     positions = torch.arange(length) if rows is None else torch.tensor(rows, dtype=torch.long)
     causal = mask is None and _causal(module, query, kwargs)
     step = max(1, BLOCK_FLOATS // max(1, batch * heads * columns))
-    floor = torch.finfo(query.dtype).min
+    every_key = torch.arange(columns, device=query.device)  # (Tk,)
     for start in range(0, len(positions), step):
         chosen = positions[start : start + step]  # (c,)
         on_device = chosen.to(query.device)
         scores = torch.matmul(query[:, :, on_device], keys_t).mul_(scale)  # (B, H, c, Tk)
-        if mask is not None and mask.dtype == torch.bool:
-            seen = mask[:, :, on_device, :columns]  # (B|1, 1, c, Tk)
-            scores.masked_fill_(~seen, floor)
-        elif mask is not None:
-            scores.add_(mask[:, :, on_device, :columns])
-        elif causal:
-            seen = on_device[:, None] >= torch.arange(columns, device=query.device)[None, :]
-            scores.masked_fill_(~seen, floor)  # (B, H, c, Tk)
+        part = None if mask is None else mask[:, :, on_device, :columns]  # (B|1, 1, c, Tk)
+        _masked(scores, part, on_device, every_key, causal)
         weights = torch.softmax(scores, dim=-1, dtype=torch.float32)  # (B, H, c, Tk)
         request.block(layer, chosen.numpy(), weights.cpu().numpy())
         del scores, weights
@@ -202,13 +216,8 @@ def stream_columns(
         request.column_sink(layer, np.array(columns), found.numpy())
         return
     scores = torch.matmul(query, keys.transpose(-1, -2)).mul_(scale)  # (B, H, Tq, S)
-    floor = torch.finfo(query.dtype).min
-    if mask is not None and mask.dtype == torch.bool:
-        scores.masked_fill_(~mask[:, :, :, chosen], floor)
-    elif mask is not None:
-        scores.add_(mask[:, :, :, chosen])
-    elif _causal(module, query, kwargs):
-        seen = torch.arange(length, device=query.device)[:, None] >= chosen[None, :]  # (Tq, S)
-        scores.masked_fill_(~seen, floor)
+    part = None if mask is None else mask[:, :, :, chosen]  # (B|1, 1, Tq, S)
+    causal = mask is None and _causal(module, query, kwargs)
+    _masked(scores, part, torch.arange(length, device=query.device), chosen, causal)
     weights = torch.exp(scores.float() - logsumexp.float()[..., None])  # (B, H, Tq, S)
     request.column_sink(layer, np.array(columns), weights.cpu().numpy())
